@@ -1,0 +1,34 @@
+//! Database arguments shared by every subcommand that needs PostgreSQL.
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use antidote_scheduler::db;
+
+/// Where PostgreSQL is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", default_value = db::DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Connections in this process's pool.
+    #[arg(long, default_value_t = 10)]
+    pub max_connections: u32,
+}
+
+impl DatabaseArgs {
+    /// Connects, creating the database if needed.
+    pub async fn connect_creating(&self) -> anyhow::Result<PgPool> {
+        db::connect_creating(&self.database_url, self.max_connections)
+            .await
+            .context("connecting to PostgreSQL (set DATABASE_URL)")
+    }
+
+    /// Connects, creating the database if needed, then applies pending migrations.
+    #[allow(dead_code)]
+    pub async fn connect_migrated(&self) -> anyhow::Result<PgPool> {
+        let pool = self.connect_creating().await?;
+        db::migrate(&pool).await.context("applying migrations")?;
+        Ok(pool)
+    }
+}

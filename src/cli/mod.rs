@@ -1,0 +1,46 @@
+//! Command-line interface: one file per subcommand, parsed with clap.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod db;
+mod migrate;
+
+/// Durable scheduler for Antidote-style network automation labs.
+#[derive(Debug, Parser)]
+#[command(name = "antidoted", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the database migrations embedded in this binary.
+    Migrate(migrate::Args),
+}
+
+/// Parses the command line, runs the subcommand and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Migrate(args) => migrate::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
