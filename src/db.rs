@@ -60,6 +60,32 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
         })
 }
 
+/// Opens a pool for job workers: like [`connect`], with `synchronous_commit` off.
+///
+/// A worker's own writes (claims, lease renewals, checkpoints, completions) may be lost in
+/// a PostgreSQL crash without breaking any promise: a lost claim or renewal makes the job
+/// runnable again, a lost checkpoint re-runs an idempotent step, a lost completion re-runs
+/// the job, exactly as a worker crash would. Not waiting for the WAL flush on each of them
+/// is what lets a worker keep up with many small jobs. Enqueues and state changes made
+/// for users go through pools opened with [`connect`] and stay synchronous.
+///
+/// # Errors
+/// [`DbError::InvalidUrl`] or [`DbError::Connect`].
+pub async fn connect_worker(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+    let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
+    let options = options.options([("synchronous_commit", "off")]);
+    let (host, database) = describe(&options);
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await
+        .map_err(|source| DbError::Connect {
+            host,
+            database,
+            source,
+        })
+}
+
 /// Like [`connect`], but first creates the database when it does not exist yet.
 ///
 /// # Errors

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod db;
 mod migrate;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Apply the database migrations embedded in this binary.
     Migrate(migrate::Args),
+    /// Run a benchmark and print its figures (last line: JSON).
+    Bench(bench::Args),
 }
 
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match outcome {

@@ -1,0 +1,178 @@
+//! `antidoted bench`: benchmarks that print numbers and end with one JSON line.
+
+use std::process::{ExitCode, Stdio};
+
+use anyhow::Context;
+use tokio::io::AsyncReadExt;
+
+use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
+use antidote_scheduler::db;
+use antidote_scheduler::queue::Worker;
+
+/// Arguments of `antidoted bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Bench {
+    /// Job engine: enqueue rates, no-op throughput across worker processes, idle latency.
+    Queue(QueueArgs),
+    /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
+    #[command(hide = true)]
+    QueueWorker(WorkerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct QueueArgs {
+    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
+    #[arg(long, env = "BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench")]
+    database_url: String,
+    /// Jobs in the throughput phase.
+    #[arg(long, default_value_t = 200_000)]
+    jobs: usize,
+    /// Worker processes (0: in this process).
+    #[arg(long, default_value_t = 2)]
+    processes: usize,
+    /// Tasks per worker process.
+    #[arg(long, default_value_t = 500)]
+    tasks: usize,
+    /// Jobs per batch enqueue and most jobs per claim.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Jobs enqueued one at a time for the single-enqueue rate.
+    #[arg(long, default_value_t = 20_000)]
+    single_jobs: usize,
+    /// Concurrent single enqueuers.
+    #[arg(long, default_value_t = 8)]
+    enqueuers: usize,
+    /// Idle-queue latency samples.
+    #[arg(long, default_value_t = 500)]
+    latency_samples: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkerArgs {
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: String,
+    #[arg(long)]
+    tasks: usize,
+    #[arg(long)]
+    batch: usize,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.bench {
+        Bench::Queue(args) => queue(args).await,
+        Bench::QueueWorker(args) => queue_worker(args).await,
+    }
+}
+
+async fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
+    let pool = db::connect_creating(&args.database_url, 16)
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let params = Params {
+        jobs: args.jobs,
+        processes: args.processes,
+        tasks: args.tasks,
+        batch: args.batch,
+        single_jobs: args.single_jobs,
+        enqueuers: args.enqueuers,
+        latency_samples: args.latency_samples,
+    };
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let report = queue_bench::run(&pool, &params, async || {
+        if params.processes == 0 {
+            match db::connect_worker(&args.database_url, 16).await {
+                Ok(worker_pool) => {
+                    Pool::InProcess(InProcess::start(worker_pool, params.tasks, params.batch))
+                }
+                Err(err) => {
+                    eprintln!("error: connecting the workers: {err}");
+                    Pool::Processes(Vec::new())
+                }
+            }
+        } else {
+            let children = (0..params.processes)
+                .map(|_| {
+                    tokio::process::Command::new(&exe)
+                        .args(["bench", "queue-worker"])
+                        .args(["--tasks", &params.tasks.to_string()])
+                        .args(["--batch", &params.batch.to_string()])
+                        .env("BENCH_DATABASE_URL", &args.database_url)
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .kill_on_drop(true)
+                        .spawn()
+                })
+                .collect::<Result<Vec<_>, _>>();
+            match children {
+                Ok(children) => Pool::Processes(children),
+                Err(err) => {
+                    eprintln!("error: starting worker processes: {err}");
+                    Pool::Processes(Vec::new())
+                }
+            }
+        }
+    })
+    .await
+    .context("running the queue benchmark")?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+enum Pool {
+    InProcess(InProcess),
+    Processes(Vec<tokio::process::Child>),
+}
+
+impl Workers for Pool {
+    async fn stop(self) -> Vec<(i64, i64)> {
+        match self {
+            Pool::InProcess(workers) => workers.stop().await,
+            Pool::Processes(children) => {
+                let mut starts = Vec::new();
+                for mut child in children {
+                    // Closing stdin asks the worker to shut down gracefully; it then prints
+                    // its latency samples as `id start_micros` lines.
+                    drop(child.stdin.take());
+                    let mut out = String::new();
+                    if let Some(mut stdout) = child.stdout.take() {
+                        let _ = stdout.read_to_string(&mut out).await;
+                    }
+                    let _ = child.wait().await;
+                    starts.extend(out.lines().filter_map(|line| {
+                        let (id, at) = line.split_once(' ')?;
+                        Some((id.parse().ok()?, at.parse().ok()?))
+                    }));
+                }
+                starts
+            }
+        }
+    }
+}
+
+async fn queue_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let connections = u32::try_from(args.tasks.clamp(4, 16)).unwrap_or(16);
+    let pool = db::connect_worker(&args.database_url, connections).await?;
+    let worker = Worker::new(
+        pool,
+        queue_bench::registry(),
+        queue_bench::worker_config(args.tasks, args.batch),
+    );
+    worker
+        .run(async {
+            let mut stdin = tokio::io::stdin();
+            let mut sink = [0u8; 64];
+            while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await?;
+    for (id, started) in queue_bench::take_starts() {
+        println!("{id} {started}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
