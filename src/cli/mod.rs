@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod curriculum;
 mod db;
 mod migrate;
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Apply the database migrations embedded in this binary.
     Migrate(migrate::Args),
+    /// Validate or import a curriculum directory.
+    Curriculum(curriculum::Args),
 }
 
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
@@ -34,6 +37,7 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Curriculum(args) => curriculum::run(args).await,
         }
     });
     match outcome {

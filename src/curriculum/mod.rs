@@ -96,7 +96,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     let meta = {
         let file = "curriculum.meta.yaml";
         let mut p = FileProblems::new(file, problems);
-        match read_text(dir, Path::new(file), &mut p) {
+        match read_text(&dir.join(file), &mut p) {
             Some(text) => {
                 raw::parse::<RawMeta>(&text, &mut p).and_then(|raw| validate::meta(raw, &mut p))
             }
@@ -113,7 +113,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     for path in collection_files {
         let file = display(dir, &path);
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(dir, &path, &mut p) else {
+        let Some(text) = read_text(&path, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawCollection>(&text, &mut p) else {
@@ -152,7 +152,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     for path in image_files {
         let file = display(dir, &path);
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(dir, &path, &mut p) else {
+        let Some(text) = read_text(&path, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawImage>(&text, &mut p) else {
@@ -188,7 +188,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     for path in lesson_files {
         let file = display(dir, &path);
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(dir, &path, &mut p) else {
+        let Some(text) = read_text(&path, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawLesson>(&text, &mut p) else {
@@ -283,8 +283,8 @@ fn claim_slug(
     true
 }
 
-fn read_text(dir: &Path, path: &Path, p: &mut FileProblems<'_>) -> Option<String> {
-    match fs::read(dir.join(path)) {
+fn read_text(path: &Path, p: &mut FileProblems<'_>) -> Option<String> {
+    match fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(text),
             Err(_) => {
