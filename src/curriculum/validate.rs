@@ -183,24 +183,29 @@ pub(crate) fn lesson(
     if raw_endpoints.is_empty() {
         p.error_eg("endpoints", "at least one endpoint is required", "endpoints: [{name: linux1, image: utility, presentations: [{name: cli, port: 22, type: ssh}]}]");
     }
+    // Names as written, valid or not: connections are checked against these, so one bad
+    // endpoint name is reported once rather than again by every connection naming it.
     let mut endpoint_names = HashSet::new();
+    let jupyter = stages.iter().any(|s| s.guide_type == GuideType::Jupyter);
+    for (i, raw) in raw_endpoints.iter().enumerate() {
+        let Some(name) = raw.name.clone() else {
+            continue;
+        };
+        if !endpoint_names.insert(name.clone()) {
+            p.error(
+                format!("endpoints[{i}].name"),
+                format!("duplicate endpoint name `{name}`"),
+            );
+        }
+        if jupyter && name == names::JUPYTER_ENDPOINT {
+            p.error(
+                format!("endpoints[{i}].name"),
+                format!("`{name}` is reserved for the jupyter guide endpoint of lessons with jupyter stages"),
+            );
+        }
+    }
     for (i, raw) in raw_endpoints.into_iter().enumerate() {
         if let Some(endpoint) = endpoint(raw, i, &stages, dir, cx, p) {
-            let name = endpoint.name.clone();
-            if !endpoint_names.insert(name.clone()) {
-                p.error(
-                    format!("endpoints[{i}].name"),
-                    format!("duplicate endpoint name `{name}`"),
-                );
-            }
-            if name == names::JUPYTER_ENDPOINT
-                && stages.iter().any(|s| s.guide_type == GuideType::Jupyter)
-            {
-                p.error(
-                    format!("endpoints[{i}].name"),
-                    format!("`{name}` is reserved for the jupyter guide endpoint of lessons with jupyter stages"),
-                );
-            }
             endpoints.push(endpoint);
         }
     }
@@ -370,8 +375,9 @@ fn endpoint(
             "vqfx1",
         );
     }
+    let image_errors = p.errors();
     let image = image_slug(p, &at("image"), raw.image);
-    if !image.is_empty() {
+    if p.errors() == image_errors {
         match cx.images.get(&image) {
             Some(Known::Valid) => {}
             Some(Known::Invalid(file)) => p.error(
