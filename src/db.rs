@@ -88,10 +88,10 @@ pub async fn connect_creating(url: &str, max_connections: u32) -> Result<PgPool,
             .execute(&mut conn)
             .await;
         // Another process may have created it between our check and our statement.
-        if let Err(err) = created {
-            if !matches!(&err, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04")) {
-                return Err(DbError::Create(database, err));
-            }
+        if let Err(err) = created
+            && !matches!(&err, sqlx::Error::Database(db) if db.code().as_deref() == Some("42P04"))
+        {
+            return Err(DbError::Create(database, err));
         }
     }
     conn.close().await.ok();

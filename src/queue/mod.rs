@@ -1,1 +1,40 @@
-//! The durable job engine.
+//! The durable job engine: jobs in PostgreSQL, claimed with `FOR UPDATE SKIP LOCKED`,
+//! run under fenced leases as checkpointed steps. It knows nothing about lessons.
+//!
+//! # Layout
+//!
+//! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
+//! - [`client`]: enqueueing, on its own or inside a caller's transaction.
+//! - [`store`]: every SQL statement of the engine.
+//! - [`worker`]: a process's pool of job tasks, with the services it starts:
+//!   `executor` (one job), `completer` (batched completions), `heartbeat` (leases),
+//!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
+//! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
+//! - [`registry`]: job kind → handler.
+//! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
+//!
+//! States and transitions are drawn in `docs/job-states.md`.
+
+pub mod client;
+mod completer;
+pub mod context;
+pub mod error;
+mod executor;
+mod heartbeat;
+pub mod job;
+pub mod notifier;
+pub mod periodic;
+pub mod registry;
+pub mod rescuer;
+pub mod retry;
+pub mod store;
+pub mod worker;
+
+pub use client::Client;
+pub use context::JobContext;
+pub use error::{JobError, QueueError, ResultExt};
+pub use job::{ClaimedJob, Enqueued, JobId, JobState, NewJob};
+pub use periodic::Schedule;
+pub use registry::Registry;
+pub use retry::RetryPolicy;
+pub use worker::{Worker, WorkerConfig, WorkerEvent};

@@ -1,0 +1,103 @@
+//! Enqueueing jobs: on the client's own connection, or inside a caller's transaction so
+//! that a state change and its job commit together.
+
+use sqlx::{PgConnection, PgPool};
+
+use super::error::{QueueError, Result};
+use super::job::{Enqueued, NewJob};
+use super::notifier::{LocalWakers, Notifier};
+use super::store;
+
+/// Enqueues jobs and wakes workers. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pool: PgPool,
+    notifier: Notifier,
+}
+
+impl Client {
+    /// A client with its own notifier.
+    pub fn new(pool: PgPool) -> Self {
+        let notifier = Notifier::start(pool.clone(), LocalWakers::default());
+        Self { pool, notifier }
+    }
+
+    /// A client sharing `notifier`, so that workers of this process wake without a round
+    /// trip through PostgreSQL.
+    pub fn with_notifier(pool: PgPool, notifier: Notifier) -> Self {
+        Self { pool, notifier }
+    }
+
+    /// The notifier, to share with workers of this process.
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Enqueues one job in its own transaction and wakes workers.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`].
+    pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(QueueError::db("enqueue"))?;
+        let enqueued = store::enqueue(&mut conn, job).await?;
+        if enqueued.inserted {
+            self.notifier.notify(&job.queue);
+        }
+        Ok(enqueued)
+    }
+
+    /// Enqueues many jobs in one statement and wakes workers.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`].
+    pub async fn enqueue_many(&self, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(QueueError::db("enqueue"))?;
+        let enqueued = store::enqueue_many(&mut conn, jobs).await?;
+        let mut queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+        queues.sort_unstable();
+        queues.dedup();
+        for queue in queues {
+            self.notifier.notify(queue);
+        }
+        Ok(enqueued)
+    }
+
+    /// Enqueues inside the caller's transaction. Workers are not woken: call
+    /// [`Client::wake`] after the commit (until then the job is invisible anyway).
+    ///
+    /// # Errors
+    /// [`QueueError::Database`].
+    pub async fn enqueue_using(&self, tx: &mut PgConnection, job: &NewJob) -> Result<Enqueued> {
+        store::enqueue(tx, job).await
+    }
+
+    /// Like [`Client::enqueue_using`] for many jobs.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`].
+    pub async fn enqueue_many_using(
+        &self,
+        tx: &mut PgConnection,
+        jobs: &[NewJob],
+    ) -> Result<Vec<Enqueued>> {
+        store::enqueue_many(tx, jobs).await
+    }
+
+    /// Wakes the workers of `queue`, after a transaction that enqueued has committed.
+    pub fn wake(&self, queue: &str) {
+        self.notifier.notify(queue);
+    }
+}

@@ -1,0 +1,233 @@
+//! What a handler sees of its job: arguments, checkpointed steps, durable timers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use super::error::{JobError, QueueError};
+use super::job::{ClaimedJob, JobId};
+use super::store;
+
+/// A claimed job, handed to its handler. Steps run through [`JobContext::step`] are
+/// checkpointed: on a later attempt they are skipped and their stored output returned.
+pub struct JobContext {
+    job: ClaimedJob,
+    pool: PgPool,
+    worker: Arc<str>,
+    snooze_threshold: Duration,
+    has_steps: bool,
+    completed: tokio::sync::OnceCell<Mutex<HashMap<String, serde_json::Value>>>,
+}
+
+impl std::fmt::Debug for JobContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobContext")
+            .field("id", &self.job.id)
+            .field("kind", &self.job.kind)
+            .field("attempt", &self.job.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobContext {
+    pub(crate) fn new(
+        job: ClaimedJob,
+        pool: PgPool,
+        worker: Arc<str>,
+        snooze_threshold: Duration,
+    ) -> Self {
+        Self {
+            has_steps: job.has_steps,
+            job,
+            pool,
+            worker,
+            snooze_threshold,
+            completed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The job's id.
+    pub fn id(&self) -> JobId {
+        self.job.id
+    }
+
+    /// The job's kind.
+    pub fn kind(&self) -> &str {
+        &self.job.kind
+    }
+
+    /// This attempt's number, from 1.
+    pub fn attempt(&self) -> i32 {
+        self.job.attempt
+    }
+
+    /// The job's attempt budget.
+    pub fn max_attempts(&self) -> i32 {
+        self.job.max_attempts
+    }
+
+    /// When the job was enqueued.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.job.created_at
+    }
+
+    /// The W3C traceparent recorded at enqueue.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.job.traceparent.as_deref()
+    }
+
+    /// The id of the worker running this attempt.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// The database pool, for handlers that keep state of their own.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The job's arguments as `T`.
+    ///
+    /// # Errors
+    /// [`JobError::Permanent`] when they do not fit `T`: retrying cannot fix them.
+    pub fn args<T: DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_value(self.job.args.clone())
+            .map_err(|e| JobError::Permanent(format!("invalid job arguments: {e}")))
+    }
+
+    /// Runs `body` as the checkpointed step `name` unless an earlier attempt completed it,
+    /// in which case its stored output is returned without running `body`.
+    ///
+    /// A step may be interrupted after its side effect and before its checkpoint, so
+    /// `body` must be idempotent. A cancel request is honoured here, before the step.
+    ///
+    /// # Errors
+    /// The step's own error, [`JobError::Cancelled`], or [`JobError::Queue`] when the
+    /// checkpoint cannot be written (including a lost lease).
+    pub async fn step<T, F, Fut>(&self, name: &str, body: F) -> Result<T, JobError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, JobError>>,
+    {
+        if let Some(stored) = self.stored_output(name).await? {
+            tracing::debug!(job_id = %self.job.id, step = name, "step already completed; reusing its output");
+            return serde_json::from_value(stored).map_err(|source| {
+                JobError::Queue(QueueError::StepOutput {
+                    step: name.to_owned(),
+                    source,
+                })
+            });
+        }
+        let job = &self.job;
+        let cancel_requested = store::step_started(
+            &self.pool,
+            job.id,
+            job.lease_token,
+            name,
+            job.attempt,
+            &self.worker,
+        )
+        .await?;
+        if cancel_requested {
+            return Err(JobError::Cancelled);
+        }
+        let span =
+            tracing::info_span!("step", job_id = %job.id, step = name, attempt = job.attempt);
+        match body().instrument(span).await {
+            Ok(output) => {
+                store::step_completed(
+                    &self.pool,
+                    job.id,
+                    job.lease_token,
+                    name,
+                    &output,
+                    job.attempt,
+                    &self.worker,
+                )
+                .await?;
+                self.remember(name, &output);
+                Ok(output)
+            }
+            Err(err) => {
+                let text = err.to_string();
+                if let Err(write) = store::step_failed(
+                    &self.pool,
+                    job.id,
+                    job.lease_token,
+                    name,
+                    job.attempt,
+                    &self.worker,
+                    &text,
+                )
+                .await
+                {
+                    tracing::warn!(job_id = %job.id, step = name, error = %write, "could not record the step failure");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// A durable timer: waits until `duration` after the first time this step ran. The
+    /// deadline is stored, so a resumed job waits only for what remains. A long remainder
+    /// releases the worker slot and resumes the job at the deadline.
+    ///
+    /// # Errors
+    /// As [`JobContext::step`], and [`JobError::Snooze`] for long waits (the engine
+    /// handles it; handlers just propagate it with `?`).
+    pub async fn sleep(&self, name: &str, duration: Duration) -> Result<(), JobError> {
+        let deadline: DateTime<Utc> = self
+            .step(name, || async move {
+                let span = chrono::Duration::from_std(duration)
+                    .map_err(|e| JobError::Permanent(format!("timer {name} too long: {e}")))?;
+                // PostgreSQL keeps microseconds; so must the stored deadline.
+                Ok((Utc::now() + span).trunc_subsecs(6))
+            })
+            .await?;
+        let remaining = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        if remaining.is_zero() {
+            return Ok(());
+        }
+        if remaining > self.snooze_threshold {
+            return Err(JobError::Snooze(deadline));
+        }
+        tokio::time::sleep(remaining).await;
+        Ok(())
+    }
+
+    async fn stored_output(&self, name: &str) -> Result<Option<serde_json::Value>, JobError> {
+        let completed = self
+            .completed
+            .get_or_try_init(|| async {
+                let map = if self.has_steps {
+                    store::load_steps(&self.pool, self.job.id).await?
+                } else {
+                    HashMap::new()
+                };
+                Ok::<_, QueueError>(Mutex::new(map))
+            })
+            .await?;
+        Ok(completed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .cloned())
+    }
+
+    fn remember<T: Serialize>(&self, name: &str, output: &T) {
+        if let (Some(completed), Ok(value)) = (self.completed.get(), serde_json::to_value(output)) {
+            completed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(name.to_owned(), value);
+        }
+    }
+}

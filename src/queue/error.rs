@@ -1,0 +1,129 @@
+//! Errors of the job engine: how a handler reports failure, and how the engine's own
+//! database work fails.
+
+use chrono::{DateTime, Utc};
+
+/// Failures of the engine's database work.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A statement failed.
+    #[error("queue database operation {operation} failed")]
+    Database {
+        /// Which operation (e.g. `claim`, `complete`).
+        operation: &'static str,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The worker's lease on the job was taken over: it must stop writing.
+    #[error("lease on job {0} lost")]
+    LeaseLost(super::JobId),
+    /// A step's output could not be (de)serialised.
+    #[error("step {step:?} output is not valid JSON for its type")]
+    StepOutput {
+        /// Step name.
+        step: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No such job.
+    #[error("job {0} not found")]
+    NotFound(super::JobId),
+    /// The operation does not apply to the job's current state.
+    #[error("job {id} is {state}: cannot {operation}")]
+    InvalidState {
+        /// Job id.
+        id: super::JobId,
+        /// Its current state.
+        state: &'static str,
+        /// What was asked.
+        operation: &'static str,
+    },
+}
+
+impl QueueError {
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { operation, source }
+    }
+}
+
+/// Result alias for engine operations.
+pub type Result<T, E = QueueError> = std::result::Result<T, E>;
+
+/// How a job handler (or one of its steps) failed, which decides what happens next.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt after a backoff (timeouts, 5xx/429, connection loss).
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying cannot help (invalid input, missing definition, 4xx validation).
+    #[error("{0}")]
+    Permanent(String),
+    /// A cancel request was observed between steps.
+    #[error("cancelled")]
+    Cancelled,
+    /// Release the job without counting an attempt and run it again at the given time
+    /// (long durable timers use this instead of holding a worker slot).
+    #[error("snoozed until {0}")]
+    Snooze(DateTime<Utc>),
+    /// The engine itself failed (database down, lease lost).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl JobError {
+    /// A transient failure described by `err` and its whole source chain.
+    pub fn transient(err: impl std::error::Error) -> Self {
+        Self::Transient(chain(&err))
+    }
+
+    /// A permanent failure described by `err` and its whole source chain.
+    pub fn permanent(err: impl std::error::Error) -> Self {
+        Self::Permanent(chain(&err))
+    }
+
+    /// A short label for metrics and events.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Transient(_) => "transient",
+            Self::Permanent(_) => "permanent",
+            Self::Cancelled => "cancelled",
+            Self::Snooze(_) => "snooze",
+            Self::Queue(QueueError::LeaseLost(_)) => "lease_lost",
+            Self::Queue(_) => "queue",
+        }
+    }
+}
+
+/// Marks a fallible result's error as transient or permanent at the call site.
+pub trait ResultExt<T> {
+    /// Errors become [`JobError::Transient`].
+    fn transient(self) -> Result<T, JobError>;
+    /// Errors become [`JobError::Permanent`].
+    fn permanent(self) -> Result<T, JobError>;
+}
+
+impl<T, E: std::error::Error> ResultExt<T> for Result<T, E> {
+    fn transient(self) -> Result<T, JobError> {
+        self.map_err(JobError::transient)
+    }
+    fn permanent(self) -> Result<T, JobError> {
+        self.map_err(JobError::permanent)
+    }
+}
+
+/// Renders an error with its causes: `outer: inner: root`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}

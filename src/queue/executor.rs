@@ -1,0 +1,186 @@
+//! Runs one claimed job: calls its handler, then records the outcome (completion goes to
+//! the batching completer; failures, retries, snoozes and hand-backs are written here).
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::completer::Completion;
+use super::context::JobContext;
+use super::error::{JobError, QueueError};
+use super::job::{ClaimedJob, JobState};
+use super::store::{self, Release};
+use super::worker::{AbortReason, Held, Shared, WorkerEvent};
+
+/// Starts `job` on its own task; the permit (a worker slot) is released when the handler
+/// is done, before the completion is written, so the next claim is not held up by it.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    job: ClaimedJob,
+    permit: OwnedSemaphorePermit,
+    completions: mpsc::UnboundedSender<Completion>,
+) {
+    let abort = CancellationToken::new();
+    let reason = Arc::new(Mutex::new(None));
+    shared.held().insert(
+        job.id,
+        Held {
+            token: job.lease_token,
+            abort: abort.clone(),
+            reason: reason.clone(),
+        },
+    );
+    shared.emit(WorkerEvent::Claimed(job.id));
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        kind = %job.kind,
+        attempt = job.attempt,
+        worker = %shared.id,
+        traceparent = job.traceparent.as_deref().unwrap_or(""),
+    );
+    tokio::spawn(
+        async move {
+            let _permit = permit;
+            run(shared, job, abort, reason, completions).await;
+        }
+        .instrument(span),
+    );
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    job: ClaimedJob,
+    abort: CancellationToken,
+    reason: Arc<Mutex<Option<AbortReason>>>,
+    completions: mpsc::UnboundedSender<Completion>,
+) {
+    let (id, token, attempt, max_attempts) =
+        (job.id, job.lease_token, job.attempt, job.max_attempts);
+    shared.emit(WorkerEvent::Started(id));
+    let outcome = match shared.registry.get(&job.kind).cloned() {
+        None => Err(JobError::Permanent(format!(
+            "no handler is registered for job kind {:?}",
+            job.kind
+        ))),
+        Some(handler) => {
+            let ctx = JobContext::new(
+                job,
+                shared.pool.clone(),
+                shared.id.clone(),
+                shared.config.snooze_threshold,
+            );
+            // Its own task, so that a panicking handler fails its job, not the worker.
+            let mut task = tokio::spawn(handler(ctx).in_current_span());
+            tokio::select! {
+                joined = &mut task => joined.unwrap_or_else(|err| {
+                    Err(JobError::Transient(format!("handler panicked: {err}")))
+                }),
+                () = abort.cancelled() => {
+                    task.abort();
+                    let why = *reason.lock().unwrap_or_else(|p| p.into_inner());
+                    match why {
+                        Some(AbortReason::Shutdown) => {
+                            hand_back(&shared, id, token).await;
+                        }
+                        _ => {
+                            tracing::warn!("lease lost; job stopped without writing");
+                            shared.emit(WorkerEvent::LeaseLost(id));
+                        }
+                    }
+                    shared.held().remove(&id);
+                    return;
+                }
+            }
+        }
+    };
+
+    let written = match outcome {
+        Ok(()) => {
+            // The completer removes the job from `held` once the completion is stored.
+            if completions.send(Completion { id, token }).is_ok() {
+                return;
+            }
+            // The completer is gone (shutdown raced us): write it ourselves.
+            store::complete_many(&shared.pool, &[id.0], &[token])
+                .await
+                .map(|done| {
+                    if done.contains(&id) {
+                        shared.emit(WorkerEvent::Completed(id));
+                    }
+                })
+        }
+        Err(JobError::Cancelled) => store::finish(
+            &shared.pool,
+            id,
+            token,
+            JobState::Cancelled,
+            Some("cancelled at a step boundary"),
+        )
+        .await
+        .map(|()| shared.emit(WorkerEvent::Cancelled(id))),
+        Err(JobError::Snooze(until)) => {
+            store::release(&shared.pool, id, token, Release::Snooze, until, None)
+                .await
+                .map(|()| shared.emit(WorkerEvent::Snoozed(id)))
+        }
+        Err(JobError::Queue(QueueError::LeaseLost(_))) => {
+            tracing::warn!("lease lost while writing a checkpoint; job stopped");
+            shared.emit(WorkerEvent::LeaseLost(id));
+            Ok(())
+        }
+        Err(JobError::Permanent(message)) => fail(&shared, id, token, &message).await,
+        Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
+            let message = err.to_string();
+            if attempt >= max_attempts {
+                let message = format!("{message} (attempt {attempt} of {max_attempts})");
+                fail(&shared, id, token, &message).await
+            } else {
+                let delay = shared.config.retry.delay(attempt);
+                let run_at = Utc::now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+                store::release(
+                    &shared.pool,
+                    id,
+                    token,
+                    Release::Retry,
+                    run_at,
+                    Some(&message),
+                )
+                .await
+                .map(|()| shared.emit(WorkerEvent::RetryScheduled(id)))
+            }
+        }
+    };
+    if let Err(err) = written {
+        // The lease will expire and the rescuer will make the job runnable again.
+        tracing::warn!(error = %err, "could not record the job's outcome");
+    }
+    shared.held().remove(&id);
+}
+
+async fn fail(
+    shared: &Shared,
+    id: super::JobId,
+    token: uuid::Uuid,
+    message: &str,
+) -> Result<(), QueueError> {
+    tracing::warn!(error = %message, "job failed");
+    store::finish(&shared.pool, id, token, JobState::Failed, Some(message))
+        .await
+        .map(|()| shared.emit(WorkerEvent::Failed(id)))
+}
+
+async fn hand_back(shared: &Shared, id: super::JobId, token: uuid::Uuid) {
+    match store::release(&shared.pool, id, token, Release::HandBack, Utc::now(), None).await {
+        Ok(()) => {
+            shared.emit(WorkerEvent::HandedBack(id));
+            shared.notifier.notify(&shared.config.queue);
+        }
+        Err(err) => tracing::warn!(error = %err, "hand-back failed; the lease will expire instead"),
+    }
+}

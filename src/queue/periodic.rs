@@ -1,0 +1,101 @@
+//! Periodic jobs from stored schedules: every worker ticks, and the one whose conditional
+//! update advances a due schedule enqueues that slot's job in the same transaction. The
+//! job's unique key is `name:slot`. Exactly one run per slot, no leader election.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::error::QueueError;
+use super::job::{JobId, NewJob};
+use super::notifier::{Notifier, wait_or_shutdown};
+use super::store;
+
+/// A stored schedule: enqueue a `kind` job every `interval`, aligned to the epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Unique schedule name.
+    pub name: String,
+    /// Job kind.
+    pub kind: String,
+    /// Job arguments.
+    pub args: serde_json::Value,
+    /// Queue.
+    pub queue: String,
+    /// Period.
+    pub interval: Duration,
+}
+
+impl Schedule {
+    /// A schedule on the default queue with empty arguments.
+    pub fn new(name: impl Into<String>, kind: impl Into<String>, interval: Duration) -> Self {
+        Self {
+            name: name.into(),
+            kind: kind.into(),
+            args: serde_json::json!({}),
+            queue: super::job::DEFAULT_QUEUE.to_owned(),
+            interval,
+        }
+    }
+}
+
+/// Stores (or updates) a schedule.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueError> {
+    let interval_ms = i64::try_from(schedule.interval.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    store::upsert_periodic(
+        pool,
+        &schedule.name,
+        &schedule.kind,
+        &schedule.args,
+        &schedule.queue,
+        interval_ms,
+    )
+    .await
+}
+
+/// Ticks every `interval` until `stop` fires.
+pub(crate) async fn run(
+    pool: PgPool,
+    interval: Duration,
+    notifier: Notifier,
+    stop: CancellationToken,
+) {
+    loop {
+        match run_once(&pool).await {
+            Ok(enqueued) => {
+                for (queue, _) in &enqueued {
+                    notifier.notify(queue);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "periodic scheduler pass failed"),
+        }
+        if wait_or_shutdown(&stop, interval).await {
+            return;
+        }
+    }
+}
+
+/// One pass: enqueues the job of every due slot this caller won. Returns (queue, job).
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn run_once(pool: &PgPool) -> Result<Vec<(String, JobId)>, QueueError> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("periodic"))?;
+    let due = store::advance_due_periodic(&mut tx).await?;
+    let mut enqueued = Vec::with_capacity(due.len());
+    for schedule in due {
+        let job = NewJob::new(schedule.kind, schedule.args)
+            .with_queue(schedule.queue.clone())
+            .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
+        let id = store::enqueue(&mut tx, &job).await?.id;
+        enqueued.push((schedule.queue, id));
+    }
+    tx.commit().await.map_err(QueueError::db("periodic"))?;
+    Ok(enqueued)
+}

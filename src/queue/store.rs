@@ -1,0 +1,1020 @@
+//! Every SQL statement of the job engine, one small function each.
+//!
+//! Writes made on behalf of a running job present its `lease_token`; a write whose token no
+//! longer matches changes nothing and returns [`QueueError::LeaseLost`]. That is the fencing
+//! that keeps a worker which lost its lease (frozen, partitioned) from corrupting a job
+//! another worker now owns.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgConnection, PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::error::{QueueError, Result};
+use super::job::{ClaimedJob, Enqueued, JobId, JobState, NewJob};
+
+/// Inserts one job inside the caller's transaction (or on any connection). With a
+/// `unique_key` already held by an unfinished job, returns that job instead.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> {
+    // A conflicting job committed after this statement's snapshot is invisible to the
+    // fallback select; the next round sees it.
+    for _ in 0..5 {
+        let row = sqlx::query!(
+            r#"
+            with ins as (
+                insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
+                                  unique_key, serial_key, traceparent)
+                values ($1, $2, $3, $4,
+                        case when $5::timestamptz > now() then 'scheduled'::job_state
+                             else 'available'::job_state end,
+                        $6, coalesce($5, now()), $7, $8, $9)
+                on conflict (unique_key) where unique_key is not null do nothing
+                returning id
+            ), ev as (
+                insert into job_events (job_id, kind) select id, 'enqueued' from ins
+            )
+            select id as "id!", true as "inserted!" from ins
+            union all
+            select id, false from jobs where unique_key = $7 and not exists (select 1 from ins)
+            "#,
+            job.kind,
+            job.args,
+            job.queue,
+            job.priority,
+            job.run_at,
+            job.max_attempts,
+            job.unique_key,
+            job.serial_key,
+            job.traceparent,
+        )
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(QueueError::db("enqueue"))?;
+        if let Some(row) = row {
+            return Ok(Enqueued {
+                id: JobId(row.id),
+                inserted: row.inserted,
+            });
+        }
+    }
+    Err(QueueError::Database {
+        operation: "enqueue",
+        source: sqlx::Error::Protocol("unique job vanished between conflict and lookup".into()),
+    })
+}
+
+/// Inserts many jobs in one statement; results are in input order. Jobs whose
+/// `unique_key` is already held return the existing job.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut args = Vec::with_capacity(jobs.len());
+    let mut queues = Vec::with_capacity(jobs.len());
+    let mut priorities = Vec::with_capacity(jobs.len());
+    let mut run_ats: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
+    let mut max_attempts = Vec::with_capacity(jobs.len());
+    let mut unique_keys: Vec<Option<String>> = Vec::with_capacity(jobs.len());
+    let mut serial_keys: Vec<Option<String>> = Vec::with_capacity(jobs.len());
+    let mut traceparents: Vec<Option<String>> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        kinds.push(job.kind.clone());
+        args.push(job.args.clone());
+        queues.push(job.queue.clone());
+        priorities.push(job.priority);
+        run_ats.push(job.run_at);
+        max_attempts.push(job.max_attempts);
+        unique_keys.push(job.unique_key.clone());
+        serial_keys.push(job.serial_key.clone());
+        traceparents.push(job.traceparent.clone());
+    }
+    // Identity values follow the order of the ordered select, so sorting the returned ids
+    // restores input order for the inserted rows.
+    let rows = sqlx::query!(
+        r#"
+        with input as (
+            select * from unnest($1::text[], $2::jsonb[], $3::text[], $4::int2[],
+                                 $5::timestamptz[], $6::int4[], $7::text[], $8::text[], $9::text[])
+                with ordinality as t(kind, args, queue, priority, run_at, max_attempts,
+                                     unique_key, serial_key, traceparent, ord)
+        ), ins as (
+            insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
+                              unique_key, serial_key, traceparent)
+            select kind, args, queue, priority,
+                   case when run_at > now() then 'scheduled'::job_state
+                        else 'available'::job_state end,
+                   max_attempts, coalesce(run_at, now()), unique_key, serial_key, traceparent
+            from input order by ord
+            on conflict (unique_key) where unique_key is not null do nothing
+            returning id, unique_key
+        ), ev as (
+            insert into job_events (job_id, kind) select id, 'enqueued' from ins
+        )
+        select id as "id!", unique_key, true as "inserted!" from ins
+        union all
+        select j.id, j.unique_key, false from jobs j
+        where j.unique_key = any($7) and not exists (select 1 from ins where ins.unique_key = j.unique_key)
+        "#,
+        &kinds,
+        &args,
+        &queues,
+        &priorities,
+        &run_ats as &[Option<DateTime<Utc>>],
+        &max_attempts,
+        &unique_keys as &[Option<String>],
+        &serial_keys as &[Option<String>],
+        &traceparents as &[Option<String>],
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(QueueError::db("enqueue_many"))?;
+
+    let mut by_key: HashMap<String, Enqueued> = HashMap::new();
+    let mut keyless: Vec<i64> = Vec::new();
+    for row in rows {
+        let enqueued = Enqueued {
+            id: JobId(row.id),
+            inserted: row.inserted,
+        };
+        match row.unique_key {
+            Some(key) => {
+                by_key.insert(key, enqueued);
+            }
+            None => keyless.push(row.id),
+        }
+    }
+    keyless.sort_unstable();
+    let mut keyless = keyless.into_iter();
+    let mut out = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let found = match &job.unique_key {
+            Some(key) => by_key.get(key).copied(),
+            None => keyless.next().map(|id| Enqueued {
+                id: JobId(id),
+                inserted: true,
+            }),
+        };
+        out.push(found.ok_or_else(|| QueueError::Database {
+            operation: "enqueue_many",
+            source: sqlx::Error::Protocol("a unique job vanished during a batch enqueue".into()),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Wakes workers listening on the queue's channel. Sent outside enqueue transactions so
+/// that concurrent enqueues do not serialise on the notification queue lock.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn notify(executor: impl PgExecutor<'_>, channel: &str, queue: &str) -> Result<()> {
+    sqlx::query!("select pg_notify($1, $2)", channel, queue)
+        .execute(executor)
+        .await
+        .map_err(QueueError::db("notify"))?;
+    Ok(())
+}
+
+/// Claims up to `limit` runnable jobs of `queue` for `worker`, by priority then run_at,
+/// skipping jobs locked by other claimers and jobs whose serial_key has an older
+/// unfinished job.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn claim(
+    pool: &PgPool,
+    queue: &str,
+    worker: &str,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<ClaimedJob>> {
+    let rows = sqlx::query!(
+        r#"
+        with picked as (
+            select j.id from jobs j
+            where j.queue = $1 and j.state <> 'running' and j.run_at <= now()
+              and (j.serial_key is null or not exists (
+                    select 1 from jobs p where p.serial_key = j.serial_key and p.id < j.id))
+            order by j.priority, j.run_at, j.id
+            limit $2
+            for update skip locked
+        ), claimed as (
+            update jobs j
+            set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
+                lease_owner = $3, lease_token = gen_random_uuid(),
+                lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
+            from picked where j.id = picked.id
+            returning j.id, j.kind, j.args, j.attempt, j.max_attempts, j.created_at,
+                      j.traceparent, j.lease_token
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker)
+            select id, 'claimed', attempt, $3 from claimed
+        )
+        select id as "id!", kind as "kind!", args as "args!", attempt as "attempt!",
+               max_attempts as "max_attempts!", created_at as "created_at!", traceparent,
+               lease_token as "lease_token!",
+               exists(select 1 from job_steps s where s.job_id = claimed.id) as "has_steps!"
+        from claimed
+        "#,
+        queue,
+        limit,
+        worker,
+        lease_ms as f64,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(QueueError::db("claim"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ClaimedJob {
+            id: JobId(r.id),
+            kind: r.kind,
+            args: r.args,
+            attempt: r.attempt,
+            max_attempts: r.max_attempts,
+            created_at: r.created_at,
+            traceparent: r.traceparent,
+            lease_token: r.lease_token,
+            has_steps: r.has_steps,
+        })
+        .collect())
+}
+
+/// Moves every job whose lease token still matches to `finished_jobs` as completed.
+/// Returns the ids that were completed; the others had lost their lease.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Result<Vec<JobId>> {
+    let rows = sqlx::query_scalar!(
+        r#"
+        with done as (
+            delete from jobs j using unnest($1::int8[], $2::uuid[]) as t(id, token)
+            where j.id = t.id and j.lease_token = t.token
+            returning j.*
+        ), moved as (
+            insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
+                max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
+                unique_key, serial_key)
+            select id, kind, args, queue, priority, 'completed', attempt, max_attempts, run_at,
+                   created_at, attempted_at, last_error, traceparent, unique_key, serial_key
+            from done
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker)
+            select id, 'completed', attempt, lease_owner from done
+        )
+        select id as "id!" from done
+        "#,
+        ids,
+        tokens,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(QueueError::db("complete"))?;
+    Ok(rows.into_iter().map(JobId).collect())
+}
+
+/// Ends a running job as `failed` or `cancelled`, fenced by its lease token.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+pub async fn finish(
+    pool: &PgPool,
+    id: JobId,
+    token: Uuid,
+    state: JobState,
+    error: Option<&str>,
+) -> Result<()> {
+    let event = state.as_str();
+    let moved = sqlx::query_scalar!(
+        r#"
+        with done as (
+            delete from jobs where id = $1 and lease_token = $2 returning *
+        ), moved as (
+            insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
+                max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
+                unique_key, serial_key)
+            select id, kind, args, queue, priority, $3, attempt, max_attempts, run_at,
+                   created_at, attempted_at, coalesce($4, last_error), traceparent, unique_key,
+                   serial_key
+            from done
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, detail)
+            select id, $5, attempt, lease_owner, $4 from done
+        )
+        select count(*) as "n!" from done
+        "#,
+        id.0,
+        token,
+        state as JobState,
+        error,
+        event,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(QueueError::db("finish"))?;
+    if moved == 0 {
+        return Err(QueueError::LeaseLost(id));
+    }
+    Ok(())
+}
+
+/// Why a running job is released back to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// A transient failure: runs again at `run_at`, and the attempt counts.
+    Retry,
+    /// A long durable timer: runs again at `run_at`; the attempt does not count.
+    Snooze,
+    /// Graceful shutdown: runnable at once; the attempt does not count.
+    HandBack,
+}
+
+/// Releases a running job (fenced by its token) to run again at `run_at`.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+pub async fn release(
+    pool: &PgPool,
+    id: JobId,
+    token: Uuid,
+    how: Release,
+    run_at: DateTime<Utc>,
+    error: Option<&str>,
+) -> Result<()> {
+    let (state, keep_attempt, event) = match how {
+        Release::Retry => (JobState::Retryable, true, "retry_scheduled"),
+        Release::Snooze => (JobState::Scheduled, false, "snoozed"),
+        Release::HandBack => (JobState::Available, false, "handed_back"),
+    };
+    let released = sqlx::query_scalar!(
+        r#"
+        with upd as (
+            update jobs
+            set state = $3, run_at = $4, attempt = case when $5 then attempt else attempt - 1 end,
+                last_error = coalesce($6, last_error),
+                lease_owner = null, lease_token = null, lease_expires_at = null
+            where id = $1 and lease_token = $2
+            returning id, attempt
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, detail)
+            select id, $7, attempt, $8, coalesce($6, $4::timestamptz::text) from upd
+        )
+        select count(*) as "n!" from upd
+        "#,
+        id.0,
+        token,
+        state as JobState,
+        run_at,
+        keep_attempt,
+        error,
+        event,
+        None::<String>,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(QueueError::db("release"))?;
+    if released == 0 {
+        return Err(QueueError::LeaseLost(id));
+    }
+    Ok(())
+}
+
+/// Extends the leases of the given running jobs. Returns the ids still held; a missing id
+/// means that job's lease was lost.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn extend_leases(
+    pool: &PgPool,
+    ids: &[i64],
+    tokens: &[Uuid],
+    lease_ms: i64,
+) -> Result<Vec<JobId>> {
+    let rows = sqlx::query_scalar!(
+        r#"
+        update jobs j set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+        from unnest($1::int8[], $2::uuid[]) as t(id, token)
+        where j.id = t.id and j.lease_token = t.token
+        returning j.id
+        "#,
+        ids,
+        tokens,
+        lease_ms as f64,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(QueueError::db("extend_leases"))?;
+    Ok(rows.into_iter().map(JobId).collect())
+}
+
+/// A job whose expired lease was rescued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescued {
+    /// The job.
+    pub id: JobId,
+    /// True when the job had no attempts left and was failed instead of made runnable.
+    pub failed: bool,
+}
+
+/// Returns every running job whose lease expired to runnable (or failed, when it was on
+/// its last attempt), recording who lost it.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
+    let rows = sqlx::query!(
+        r#"
+        with expired as (
+            select id, lease_owner, attempt >= max_attempts as exhausted from jobs
+            where state = 'running' and lease_expires_at < now()
+            for update skip locked
+        ), gone as (
+            delete from jobs j using expired e where j.id = e.id and e.exhausted returning j.*
+        ), moved as (
+            insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
+                max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
+                unique_key, serial_key)
+            select id, kind, args, queue, priority, 'failed', attempt, max_attempts, run_at,
+                   created_at, attempted_at, 'lease expired on the last attempt', traceparent,
+                   unique_key, serial_key
+            from gone
+        ), back as (
+            update jobs j
+            set state = 'available', run_at = now(), last_error = 'lease expired: worker lost',
+                lease_owner = null, lease_token = null, lease_expires_at = null
+            from expired e where j.id = e.id and not e.exhausted
+            returning j.id, j.attempt
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, detail)
+            select e.id, case when e.exhausted then 'failed' else 'rescued' end, j.attempt,
+                   e.lease_owner, 'lease expired'
+            from expired e join jobs j on j.id = e.id
+        )
+        select id as "id!", exhausted as "exhausted!" from expired
+        "#,
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(QueueError::db("rescue"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Rescued {
+            id: JobId(r.id),
+            failed: r.exhausted,
+        })
+        .collect())
+}
+
+/// The completed steps of a job: name → stored output.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn load_steps(
+    executor: impl PgExecutor<'_>,
+    id: JobId,
+) -> Result<HashMap<String, serde_json::Value>> {
+    let rows = sqlx::query!("select name, output from job_steps where job_id = $1", id.0)
+        .fetch_all(executor)
+        .await
+        .map_err(QueueError::db("load_steps"))?;
+    Ok(rows.into_iter().map(|r| (r.name, r.output)).collect())
+}
+
+/// Whether the job has any completed step (decides whether a claim must load them).
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn has_steps(executor: impl PgExecutor<'_>, id: JobId) -> Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from job_steps where job_id = $1) as "e!""#,
+        id.0
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(QueueError::db("has_steps"))
+}
+
+/// Records that a step starts, fenced. Returns whether a cancel was requested, which the
+/// caller honours before running the step.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+pub async fn step_started(
+    pool: &PgPool,
+    id: JobId,
+    token: Uuid,
+    step: &str,
+    attempt: i32,
+    worker: &str,
+) -> Result<bool> {
+    let row = sqlx::query_scalar!(
+        r#"
+        with lease as (
+            select cancel_requested from jobs where id = $1 and lease_token = $2 for share
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, step)
+            select $1, 'step_started', $3, $4, $5 from lease where not cancel_requested
+        )
+        select cancel_requested as "c!" from lease
+        "#,
+        id.0,
+        token,
+        attempt,
+        worker,
+        step,
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(QueueError::db("step_started"))?;
+    row.ok_or(QueueError::LeaseLost(id))
+}
+
+/// Stores a step's output and its completion event, fenced by the lease token.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`], [`QueueError::StepOutput`] or [`QueueError::Database`].
+pub async fn step_completed<T: Serialize>(
+    pool: &PgPool,
+    id: JobId,
+    token: Uuid,
+    step: &str,
+    output: &T,
+    attempt: i32,
+    worker: &str,
+) -> Result<()> {
+    let output = serde_json::to_value(output).map_err(|source| QueueError::StepOutput {
+        step: step.to_owned(),
+        source,
+    })?;
+    let stored = sqlx::query_scalar!(
+        r#"
+        with lease as (
+            select id from jobs where id = $1 and lease_token = $2 for share
+        ), st as (
+            insert into job_steps (job_id, name, output, attempt, worker)
+            select $1, $3, $4, $5, $6 from lease
+            on conflict (job_id, name) do update
+                set output = excluded.output, attempt = excluded.attempt,
+                    worker = excluded.worker, completed_at = now()
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, step)
+            select $1, 'step_completed', $5, $6, $3 from lease
+        )
+        select count(*) as "n!" from lease
+        "#,
+        id.0,
+        token,
+        step,
+        output,
+        attempt,
+        worker,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(QueueError::db("step_completed"))?;
+    if stored == 0 {
+        return Err(QueueError::LeaseLost(id));
+    }
+    Ok(())
+}
+
+/// Records that a step failed, fenced by the lease token.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+pub async fn step_failed(
+    pool: &PgPool,
+    id: JobId,
+    token: Uuid,
+    step: &str,
+    attempt: i32,
+    worker: &str,
+    error: &str,
+) -> Result<()> {
+    let stored = sqlx::query_scalar!(
+        r#"
+        with lease as (
+            select id from jobs where id = $1 and lease_token = $2 for share
+        ), ev as (
+            insert into job_events (job_id, kind, attempt, worker, step, detail)
+            select $1, 'step_failed', $3, $4, $5, $6 from lease
+        )
+        select count(*) as "n!" from lease
+        "#,
+        id.0,
+        token,
+        attempt,
+        worker,
+        step,
+        error,
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(QueueError::db("step_failed"))?;
+    if stored == 0 {
+        return Err(QueueError::LeaseLost(id));
+    }
+    Ok(())
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job was not running: it is cancelled now.
+    Cancelled,
+    /// The job is running: its worker stops at the next step boundary.
+    Requested,
+}
+
+/// Cancels a job: at once when it is waiting, at the next step boundary when it runs.
+///
+/// # Errors
+/// [`QueueError::NotFound`], [`QueueError::InvalidState`] for finished jobs, or
+/// [`QueueError::Database`].
+pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("cancel"))?;
+    let state = sqlx::query_scalar!(
+        r#"select state as "state: JobState" from jobs where id = $1 for update"#,
+        id.0
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(QueueError::db("cancel"))?;
+    let outcome = match state {
+        None => {
+            let finished = sqlx::query_scalar!(
+                r#"select state as "state: JobState" from finished_jobs where id = $1"#,
+                id.0
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            return Err(match finished {
+                Some(state) => QueueError::InvalidState {
+                    id,
+                    state: state.as_str(),
+                    operation: "cancel",
+                },
+                None => QueueError::NotFound(id),
+            });
+        }
+        Some(JobState::Running) => {
+            sqlx::query!(
+                r#"
+                with upd as (update jobs set cancel_requested = true where id = $1 returning id, attempt)
+                insert into job_events (job_id, kind, attempt) select id, 'cancel_requested', attempt from upd
+                "#,
+                id.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            CancelOutcome::Requested
+        }
+        Some(_) => {
+            sqlx::query!(
+                r#"
+                with done as (delete from jobs where id = $1 returning *),
+                moved as (
+                    insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
+                        max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
+                        unique_key, serial_key)
+                    select id, kind, args, queue, priority, 'cancelled', attempt, max_attempts,
+                           run_at, created_at, attempted_at, last_error, traceparent, unique_key,
+                           serial_key
+                    from done
+                )
+                insert into job_events (job_id, kind, attempt) select id, 'cancelled', attempt from done
+                "#,
+                id.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            CancelOutcome::Cancelled
+        }
+    };
+    tx.commit().await.map_err(QueueError::db("cancel"))?;
+    Ok(outcome)
+}
+
+/// Puts a failed or cancelled job back to run, with a fresh attempt budget.
+///
+/// # Errors
+/// [`QueueError::NotFound`], [`QueueError::InvalidState`] (unfinished or completed jobs),
+/// or [`QueueError::Database`].
+pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("retry"))?;
+    let state = sqlx::query_scalar!(
+        r#"select state as "state: JobState" from jobs_all where id = $1"#,
+        id.0
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(QueueError::db("retry"))?
+    .flatten();
+    match state {
+        None => return Err(QueueError::NotFound(id)),
+        Some(JobState::Failed | JobState::Cancelled) => {}
+        Some(state) => {
+            return Err(QueueError::InvalidState {
+                id,
+                state: state.as_str(),
+                operation: "retry",
+            });
+        }
+    }
+    sqlx::query!(
+        r#"
+        with gone as (delete from finished_jobs where id = $1 returning *),
+        back as (
+            insert into jobs (id, kind, args, queue, priority, state, attempt, max_attempts,
+                              run_at, created_at, last_error, traceparent, unique_key, serial_key)
+            overriding system value
+            select id, kind, args, queue, priority, 'available', 0, max_attempts, now(),
+                   created_at, last_error, traceparent, unique_key, serial_key
+            from gone
+        )
+        insert into job_events (job_id, kind) select id, 'retried' from gone
+        "#,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(QueueError::db("retry"))?;
+    tx.commit().await.map_err(QueueError::db("retry"))?;
+    Ok(())
+}
+
+/// Creates or updates a stored schedule. A changed interval takes effect from the next
+/// slot boundary; the current `next_run_at` of an unchanged schedule is kept.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn upsert_periodic(
+    pool: &PgPool,
+    name: &str,
+    kind: &str,
+    args: &serde_json::Value,
+    queue: &str,
+    interval_ms: i64,
+) -> Result<()> {
+    sqlx::query!(
+        r#"
+        insert into periodic_jobs (name, kind, args, queue, interval_ms, next_run_at)
+        values ($1, $2, $3, $4, $5::int8,
+                to_timestamp((floor(extract(epoch from now()) * 1000 / $5::int8) + 1) * $5::int8 / 1000.0))
+        on conflict (name) do update
+            set kind = excluded.kind, args = excluded.args, queue = excluded.queue,
+                interval_ms = excluded.interval_ms,
+                next_run_at = case when periodic_jobs.interval_ms = excluded.interval_ms
+                                   then periodic_jobs.next_run_at
+                                   else excluded.next_run_at end,
+                updated_at = now()
+            where (periodic_jobs.kind, periodic_jobs.args, periodic_jobs.queue,
+                   periodic_jobs.interval_ms)
+                  is distinct from (excluded.kind, excluded.args, excluded.queue,
+                                    excluded.interval_ms)
+        "#,
+        name,
+        kind,
+        args,
+        queue,
+        interval_ms,
+    )
+    .execute(pool)
+    .await
+    .map_err(QueueError::db("upsert_periodic"))?;
+    Ok(())
+}
+
+/// A schedule whose slot came due and was advanced by this caller.
+#[derive(Debug, Clone)]
+pub struct DueSchedule {
+    /// Schedule name.
+    pub name: String,
+    /// Job kind to enqueue.
+    pub kind: String,
+    /// Job arguments.
+    pub args: serde_json::Value,
+    /// Queue.
+    pub queue: String,
+    /// The slot number (milliseconds since the epoch divided by the interval).
+    pub slot: i64,
+}
+
+/// Advances every due schedule to its next slot, inside the caller's transaction. The row
+/// lock makes the advance exclusive: a racing worker re-checks `next_run_at` after the
+/// winner commits and finds it no longer due.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn advance_due_periodic(conn: &mut PgConnection) -> Result<Vec<DueSchedule>> {
+    let rows = sqlx::query!(
+        r#"
+        update periodic_jobs
+        set last_slot = floor(extract(epoch from now()) * 1000 / interval_ms)::int8,
+            next_run_at = to_timestamp(
+                (floor(extract(epoch from now()) * 1000 / interval_ms) + 1) * interval_ms / 1000.0),
+            updated_at = now()
+        where next_run_at <= now()
+        returning name, kind, args, queue, last_slot as "slot!"
+        "#
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(QueueError::db("advance_periodic"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DueSchedule {
+            name: r.name,
+            kind: r.kind,
+            args: r.args,
+            queue: r.queue,
+            slot: r.slot,
+        })
+        .collect())
+}
+
+/// A job as stored, finished or not, for operators and tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    /// Job id.
+    pub id: JobId,
+    /// Handler kind.
+    pub kind: String,
+    /// Arguments.
+    pub args: serde_json::Value,
+    /// Queue.
+    pub queue: String,
+    /// Current state.
+    pub state: JobState,
+    /// Attempts made so far.
+    pub attempt: i32,
+    /// Attempt budget.
+    pub max_attempts: i32,
+    /// Not before.
+    pub run_at: DateTime<Utc>,
+    /// Enqueue time.
+    pub created_at: DateTime<Utc>,
+    /// Start of the latest attempt.
+    pub attempted_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Latest error.
+    pub last_error: Option<String>,
+    /// Trace context.
+    pub traceparent: Option<String>,
+    /// Deduplication key.
+    pub unique_key: Option<String>,
+    /// Serialisation key.
+    pub serial_key: Option<String>,
+    /// Worker holding the lease, while running.
+    pub lease_owner: Option<String>,
+}
+
+/// Filters for [`list_jobs`]; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only jobs whose serial_key equals this.
+    pub serial_key: Option<String>,
+    /// At most this many (newest first).
+    pub limit: i64,
+}
+
+/// One job by id, from either table.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn job(executor: impl PgExecutor<'_>, id: JobId) -> Result<Option<JobRecord>> {
+    let row = sqlx::query_as!(
+        JobRecord,
+        r#"
+        select id as "id!: JobId", kind as "kind!", args as "args!", queue as "queue!",
+               state as "state!: JobState", attempt as "attempt!", max_attempts as "max_attempts!",
+               run_at as "run_at!", created_at as "created_at!", attempted_at, finished_at,
+               last_error, traceparent, unique_key, serial_key, lease_owner
+        from jobs_all where id = $1
+        "#,
+        id.0
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(QueueError::db("job"))?;
+    Ok(row)
+}
+
+/// Jobs matching `filter`, newest first.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn list_jobs(
+    executor: impl PgExecutor<'_>,
+    filter: &JobFilter,
+) -> Result<Vec<JobRecord>> {
+    sqlx::query_as!(
+        JobRecord,
+        r#"
+        select id as "id!: JobId", kind as "kind!", args as "args!", queue as "queue!",
+               state as "state!: JobState", attempt as "attempt!", max_attempts as "max_attempts!",
+               run_at as "run_at!", created_at as "created_at!", attempted_at, finished_at,
+               last_error, traceparent, unique_key, serial_key, lease_owner
+        from jobs_all
+        where ($1::job_state is null or state = $1)
+          and ($2::text is null or kind = $2)
+          and ($3::text is null or serial_key = $3)
+        order by id desc
+        limit $4
+        "#,
+        filter.state as Option<JobState>,
+        filter.kind,
+        filter.serial_key,
+        filter.limit,
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(QueueError::db("list_jobs"))
+}
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobEvent {
+    /// Event id (global order).
+    pub id: i64,
+    /// Job id.
+    pub job_id: JobId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened (`claimed`, `step_completed`, ...).
+    pub kind: String,
+    /// The attempt it belongs to.
+    pub attempt: Option<i32>,
+    /// The worker involved.
+    pub worker: Option<String>,
+    /// The step involved.
+    pub step: Option<String>,
+    /// Error text or other detail.
+    pub detail: Option<String>,
+}
+
+/// The audit trail of one job, in order.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn events(executor: impl PgExecutor<'_>, id: JobId) -> Result<Vec<JobEvent>> {
+    sqlx::query_as!(
+        JobEvent,
+        r#"
+        select id, job_id as "job_id: JobId", at, kind, attempt, worker, step, detail
+        from job_events where job_id = $1 order by id
+        "#,
+        id.0
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(QueueError::db("events"))
+}
+
+/// One stored checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Step name.
+    pub name: String,
+    /// Stored output.
+    pub output: serde_json::Value,
+    /// Attempt that completed it.
+    pub attempt: i32,
+    /// Worker that completed it.
+    pub worker: String,
+    /// When.
+    pub completed_at: DateTime<Utc>,
+}
+
+/// The checkpoints of one job, in completion order.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn steps(executor: impl PgExecutor<'_>, id: JobId) -> Result<Vec<StepRecord>> {
+    sqlx::query_as!(
+        StepRecord,
+        "select name, output, attempt, worker, completed_at from job_steps where job_id = $1 order by completed_at, name",
+        id.0
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(QueueError::db("steps"))
+}

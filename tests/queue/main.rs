@@ -1,0 +1,765 @@
+//! Integration tests of the durable job engine against a real PostgreSQL.
+
+mod child;
+mod helpers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use antidote_scheduler::queue::store::{self, CancelOutcome};
+use antidote_scheduler::queue::{
+    Client, JobContext, JobError, JobId, JobState, NewJob, Registry, Schedule, Worker, WorkerEvent,
+    periodic, rescuer,
+};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{Barrier, Notify, oneshot};
+
+use helpers::{ChildWorker, database_url, event_kinds, fast_config, wait_for, wait_until};
+
+async fn effects_table(pool: &PgPool) {
+    sqlx::query(child::EFFECTS_TABLE)
+        .execute(pool)
+        .await
+        .expect("effects table");
+}
+
+async fn effect_count(pool: &PgPool, id: JobId, what: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from test_effects where job_id = $1 and what = $2")
+        .bind(id.0)
+        .bind(what)
+        .fetch_one(pool)
+        .await
+        .expect("count effects")
+}
+
+/// Starts `worker` on a task; the returned sender stops it gracefully.
+fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("worker run");
+    });
+    (stop, handle)
+}
+
+#[sqlx::test]
+async fn ten_thousand_jobs_over_two_processes_run_exactly_once(pool: PgPool) {
+    effects_table(&pool).await;
+    let client = Client::new(pool.clone());
+    let jobs: Vec<NewJob> = (0..10_000)
+        .map(|i| NewJob::new("test.effect", serde_json::json!({ "n": i })))
+        .collect();
+    for chunk in jobs.chunks(1000) {
+        client.enqueue_many(chunk).await.expect("enqueue");
+    }
+    let url = database_url(&pool).await;
+    let mut workers = [
+        ChildWorker::spawn(&url, 2, 30_000, &[]),
+        ChildWorker::spawn(&url, 2, 30_000, &[]),
+    ];
+    wait_until(Duration::from_secs(120), "every job to finish", || async {
+        let left: i64 = sqlx::query_scalar("select count(*) from jobs")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        left == 0
+    })
+    .await;
+    for worker in &mut workers {
+        assert!(
+            worker.terminate().success(),
+            "child worker exits cleanly on SIGTERM"
+        );
+    }
+
+    let (runs, distinct, processes): (i64, i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct job_id), count(distinct pid) from test_effects",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("effects");
+    assert_eq!(runs, 10_000, "every side effect happened once");
+    assert_eq!(distinct, 10_000);
+    assert_eq!(processes, 2, "both processes did work");
+    let completed: i64 =
+        sqlx::query_scalar("select count(*) from finished_jobs where state = 'completed'")
+            .fetch_one(&pool)
+            .await
+            .expect("finished");
+    assert_eq!(completed, 10_000);
+    let claims: i64 = sqlx::query_scalar(
+        "select count(*) from job_events where kind = 'claimed' having count(distinct job_id) = 10000",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("one claim per job");
+    assert_eq!(claims, 10_000, "no job was claimed twice");
+}
+
+#[sqlx::test]
+async fn serial_jobs_never_overlap_and_finish_in_order_while_other_keys_run_in_parallel(
+    pool: PgPool,
+) {
+    sqlx::query("create table test_spans (job_id bigint, key text, started timestamptz, finished timestamptz)")
+        .execute(&pool)
+        .await
+        .expect("spans table");
+    // The first job of each key waits for the other's: only parallel execution passes it.
+    let meet = Arc::new(Barrier::new(2));
+    let mut registry = Registry::new();
+    registry.register("test.serial", move |ctx: JobContext| {
+        let meet = meet.clone();
+        async move {
+            #[derive(serde::Deserialize)]
+            struct Args {
+                key: String,
+                first: bool,
+            }
+            let args: Args = ctx.args()?;
+            let started = Utc::now();
+            if args.first {
+                tokio::time::timeout(Duration::from_secs(10), meet.wait())
+                    .await
+                    .map_err(|_| JobError::Permanent("keys did not run in parallel".into()))?;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            sqlx::query("insert into test_spans values ($1, $2, $3, clock_timestamp())")
+                .bind(ctx.id().0)
+                .bind(&args.key)
+                .bind(started)
+                .execute(ctx.pool())
+                .await
+                .map_err(JobError::transient)?;
+            Ok(())
+        }
+    });
+    let client = Client::new(pool.clone());
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        for key in ["a", "b"] {
+            jobs.push(
+                NewJob::new(
+                    "test.serial",
+                    serde_json::json!({ "key": key, "first": i == 0 }),
+                )
+                .with_serial_key(key),
+            );
+        }
+    }
+    let ids = client.enqueue_many(&jobs).await.expect("enqueue");
+    let mut config = fast_config();
+    config.concurrency = 8;
+    let worker = Worker::with_notifier(pool.clone(), registry, config, client.notifier().clone());
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let mut left = ids.len();
+    while left > 0 {
+        let event = wait_for(&mut events, Duration::from_secs(20), |e| {
+            matches!(e, WorkerEvent::Completed(_) | WorkerEvent::Failed(_))
+        })
+        .await;
+        assert!(matches!(event, WorkerEvent::Completed(_)), "{event:?}");
+        left -= 1;
+    }
+    let _ = stop.send(());
+    handle.await.expect("worker task");
+
+    type Span = (i64, String, DateTime<Utc>, DateTime<Utc>);
+    let spans: Vec<Span> =
+        sqlx::query_as("select job_id, key, started, finished from test_spans order by started")
+            .fetch_all(&pool)
+            .await
+            .expect("spans");
+    assert_eq!(spans.len(), 12);
+    let mut by_key: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
+    for span in &spans {
+        by_key.entry(span.1.as_str()).or_default().push(span);
+    }
+    for (key, runs) in by_key {
+        let order: Vec<i64> = runs.iter().map(|s| s.0).collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(order, sorted, "key {key} ran in enqueue order");
+        for pair in runs.windows(2) {
+            assert!(
+                pair[0].3 <= pair[1].2,
+                "key {key}: job {} overlapped job {}",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+    }
+}
+
+#[sqlx::test]
+async fn an_unfinished_unique_key_returns_the_existing_job(pool: PgPool) {
+    let client = Client::new(pool.clone());
+    let job = NewJob::new("test.effect", serde_json::json!({})).with_unique_key("only-one");
+    let first = client.enqueue(&job).await.expect("first");
+    let second = client.enqueue(&job).await.expect("second");
+    assert!(first.inserted);
+    assert!(!second.inserted);
+    assert_eq!(first.id, second.id);
+    let batch = client
+        .enqueue_many(&[
+            job.clone(),
+            NewJob::new("test.effect", serde_json::json!({})),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(batch[0].id, first.id);
+    assert!(!batch[0].inserted);
+    assert!(batch[1].inserted);
+    let count: i64 = sqlx::query_scalar("select count(*) from jobs where unique_key = 'only-one'")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(count, 1);
+
+    // Once finished, the key is free again.
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000)
+        .await
+        .expect("claim");
+    let mine = claimed
+        .iter()
+        .find(|j| j.id == first.id)
+        .expect("claimed the unique job");
+    store::complete_many(&pool, &[mine.id.0], &[mine.lease_token])
+        .await
+        .expect("complete");
+    let third = client.enqueue(&job).await.expect("third");
+    assert!(third.inserted);
+    assert_ne!(third.id, first.id);
+    assert_eq!(
+        event_kinds(&pool, first.id).await,
+        ["enqueued", "claimed", "completed"]
+    );
+}
+
+#[sqlx::test]
+async fn a_worker_killed_mid_step_is_resumed_by_another_without_rerunning_completed_steps(
+    pool: PgPool,
+) {
+    effects_table(&pool).await;
+    let mut signal = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    signal.listen("test_signal").await.expect("listen");
+    let client = Client::new(pool.clone());
+    let id = client
+        .enqueue(&NewJob::new("test.steps", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let url = database_url(&pool).await;
+    let mut doomed = ChildWorker::spawn(&url, 1, 1000, &[("CHILD_HANG_IN_TWO", "1")]);
+    let note = tokio::time::timeout(Duration::from_secs(30), signal.recv())
+        .await
+        .expect("the child reached step two in time")
+        .expect("notification");
+    assert_eq!(note.payload(), "in-two");
+    doomed.kill();
+
+    let worker = Worker::new(pool.clone(), child::registry(), fast_config());
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let done = wait_for(
+        &mut events,
+        Duration::from_secs(30),
+        |e| matches!(e, WorkerEvent::Completed(j) | WorkerEvent::Failed(j) if *j == id),
+    )
+    .await;
+    assert_eq!(done, WorkerEvent::Completed(id));
+    let _ = stop.send(());
+    handle.await.expect("worker task");
+
+    assert_eq!(
+        effect_count(&pool, id, "one").await,
+        1,
+        "completed step one is not run again"
+    );
+    assert_eq!(
+        effect_count(&pool, id, "two").await,
+        2,
+        "interrupted step two runs again"
+    );
+    assert_eq!(effect_count(&pool, id, "three").await, 1);
+    let steps: Vec<(String, i32)> = store::steps(&pool, id)
+        .await
+        .expect("steps")
+        .into_iter()
+        .map(|s| (s.name, s.attempt))
+        .collect();
+    assert_eq!(
+        steps,
+        [("one".into(), 1), ("two".into(), 2), ("three".into(), 2)]
+    );
+    assert_eq!(
+        event_kinds(&pool, id).await,
+        [
+            "enqueued",
+            "claimed",
+            "step_started:one",
+            "step_completed:one",
+            "step_started:two",
+            "rescued",
+            "claimed",
+            "step_started:two",
+            "step_completed:two",
+            "step_started:three",
+            "step_completed:three",
+            "completed",
+        ]
+    );
+    let workers: Vec<Option<String>> = sqlx::query_scalar(
+        "select worker from job_events where job_id = $1 and kind = 'claimed' order by id",
+    )
+    .bind(id.0)
+    .fetch_all(&pool)
+    .await
+    .expect("claimers");
+    assert_eq!(workers.len(), 2);
+    assert_ne!(workers[0], workers[1], "another worker resumed the job");
+}
+
+#[sqlx::test]
+async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
+    let client = Client::new(pool.clone());
+    let id = client
+        .enqueue(&NewJob::new("test.steps", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000)
+        .await
+        .expect("claim")
+        .remove(0);
+    store::step_completed(
+        &pool,
+        id,
+        zombie.lease_token,
+        "one",
+        &1,
+        zombie.attempt,
+        "zombie",
+    )
+    .await
+    .expect("the owner may checkpoint");
+    // The zombie freezes; its lease runs out and a rescuer hands the job to another worker.
+    sqlx::query("update jobs set lease_expires_at = now() - interval '1 second' where id = $1")
+        .bind(id.0)
+        .execute(&pool)
+        .await
+        .expect("expire");
+    let rescued = rescuer::run_once(&pool).await.expect("rescue");
+    assert_eq!(rescued.len(), 1);
+    let owner = store::claim(&pool, "default", "owner", 1, 60_000)
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(owner.id, id);
+    assert!(owner.has_steps);
+
+    let token = zombie.lease_token;
+    let lost = |r: Result<(), antidote_scheduler::queue::QueueError>| matches!(r, Err(antidote_scheduler::queue::QueueError::LeaseLost(j)) if j == id);
+    assert!(lost(
+        store::step_completed(&pool, id, token, "two", &2, 1, "zombie").await
+    ));
+    assert!(lost(
+        store::step_failed(&pool, id, token, "two", 1, "zombie", "x").await
+    ));
+    assert!(matches!(
+        store::step_started(&pool, id, token, "two", 1, "zombie").await,
+        Err(antidote_scheduler::queue::QueueError::LeaseLost(_))
+    ));
+    assert!(lost(
+        store::finish(&pool, id, token, JobState::Failed, Some("zombie")).await
+    ));
+    assert!(lost(
+        store::release(&pool, id, token, store::Release::Retry, Utc::now(), None).await
+    ));
+    assert!(
+        store::complete_many(&pool, &[id.0], &[token])
+            .await
+            .expect("complete")
+            .is_empty()
+    );
+    assert!(
+        store::extend_leases(&pool, &[id.0], &[token], 60_000)
+            .await
+            .expect("extend")
+            .is_empty()
+    );
+
+    let steps = store::steps(&pool, id).await.expect("steps");
+    assert_eq!(steps.len(), 1, "the zombie's step two was not stored");
+    let job = store::job(&pool, id).await.expect("job").expect("exists");
+    assert_eq!(job.state, JobState::Running);
+    assert_eq!(job.lease_owner.as_deref(), Some("owner"));
+    let done = store::complete_many(&pool, &[id.0], &[owner.lease_token])
+        .await
+        .expect("complete");
+    assert_eq!(done, [id]);
+    assert_eq!(
+        event_kinds(&pool, id).await,
+        [
+            "enqueued",
+            "claimed",
+            "step_completed:one",
+            "rescued",
+            "claimed",
+            "completed"
+        ]
+    );
+}
+
+#[sqlx::test]
+async fn transient_errors_retry_with_growing_delays_and_permanent_errors_fail_at_once(
+    pool: PgPool,
+) {
+    let mut registry = Registry::new();
+    registry.register("test.flaky", |_ctx: JobContext| async {
+        Err::<(), _>(JobError::Transient("upstream answered 503".into()))
+    });
+    registry.register("test.broken", |_ctx: JobContext| async {
+        Err::<(), _>(JobError::Permanent("lesson definition is invalid".into()))
+    });
+    let client = Client::new(pool.clone());
+    let flaky = client
+        .enqueue(&NewJob::new("test.flaky", serde_json::json!({})).with_max_attempts(3))
+        .await
+        .expect("enqueue")
+        .id;
+    let broken = client
+        .enqueue(&NewJob::new("test.broken", serde_json::json!({})).with_max_attempts(3))
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::with_notifier(
+        pool.clone(),
+        registry,
+        fast_config(),
+        client.notifier().clone(),
+    );
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let mut failed = Vec::new();
+    while failed.len() < 2 {
+        if let WorkerEvent::Failed(id) = wait_for(&mut events, Duration::from_secs(20), |e| {
+            matches!(e, WorkerEvent::Failed(_))
+        })
+        .await
+        {
+            failed.push(id);
+        }
+    }
+    let _ = stop.send(());
+    handle.await.expect("worker task");
+
+    assert_eq!(
+        event_kinds(&pool, flaky).await,
+        [
+            "enqueued",
+            "claimed",
+            "retry_scheduled",
+            "claimed",
+            "retry_scheduled",
+            "claimed",
+            "failed"
+        ]
+    );
+    assert_eq!(
+        event_kinds(&pool, broken).await,
+        ["enqueued", "claimed", "failed"]
+    );
+    let job = store::job(&pool, broken)
+        .await
+        .expect("job")
+        .expect("exists");
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(
+        job.last_error.as_deref(),
+        Some("lesson definition is invalid")
+    );
+    let job = store::job(&pool, flaky)
+        .await
+        .expect("job")
+        .expect("exists");
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempt, 3);
+
+    // Delays grow: the policy is 40 ms then 80 ms (no jitter in tests).
+    let at: Vec<(String, DateTime<Utc>)> =
+        sqlx::query_as("select kind, at from job_events where job_id = $1 order by id")
+            .bind(flaky.0)
+            .fetch_all(&pool)
+            .await
+            .expect("events");
+    let gap = |from: usize| (at[from + 1].1 - at[from].1).num_milliseconds();
+    assert!(gap(2) >= 40, "first retry waited {} ms", gap(2));
+    assert!(gap(4) >= 80, "second retry waited {} ms", gap(4));
+}
+
+#[sqlx::test]
+async fn a_periodic_job_runs_once_per_slot_while_three_workers_race(pool: PgPool) {
+    effects_table(&pool).await;
+    let schedule = Schedule::new("tick", "test.effect", Duration::from_millis(100));
+    let notifier_client = Client::new(pool.clone());
+    let mut events = Vec::new();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let mut config = fast_config();
+        config.schedules = vec![schedule.clone()];
+        let worker = Worker::with_notifier(
+            pool.clone(),
+            child::registry(),
+            config,
+            notifier_client.notifier().clone(),
+        );
+        events.push(worker.subscribe());
+        runs.push(start(worker));
+    }
+    // Also race the scheduler pass directly, many times at once.
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    periodic::run_once(&pool).await.expect("pass");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.expect("racer");
+    }
+    wait_until(Duration::from_secs(20), "six slots", || async {
+        let slots: i64 = sqlx::query_scalar(
+            "select count(*) from finished_jobs where unique_key like 'tick:%' and state = 'completed'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+        slots >= 6
+    })
+    .await;
+    for (stop, handle) in runs {
+        let _ = stop.send(());
+        handle.await.expect("worker");
+    }
+    let keys: Vec<String> = sqlx::query_scalar(
+        "select unique_key from jobs_all where unique_key like 'tick:%' order by id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("keys");
+    let mut slots: Vec<i64> = keys
+        .iter()
+        .map(|k| k.trim_start_matches("tick:").parse().expect("slot number"))
+        .collect();
+    let total = slots.len();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), total, "no slot was enqueued twice: {keys:?}");
+    let (runs, jobs): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct job_id) from test_effects")
+            .fetch_one(&pool)
+            .await
+            .expect("effects");
+    assert_eq!(runs, jobs, "each slot's job ran once");
+}
+
+#[sqlx::test]
+async fn graceful_shutdown_hands_running_jobs_back_and_another_worker_completes_them(pool: PgPool) {
+    let leaving_id: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let started = Arc::new(Notify::new());
+    let mut registry = Registry::new();
+    {
+        let leaving_id = leaving_id.clone();
+        let started = started.clone();
+        registry.register("test.long", move |ctx: JobContext| {
+            let leaving = leaving_id.lock().expect("lock").clone();
+            let started = started.clone();
+            async move {
+                if leaving.as_deref() == Some(ctx.worker()) {
+                    started.notify_one();
+                    futures::future::pending::<()>().await;
+                }
+                Ok(())
+            }
+        });
+    }
+    let client = Client::new(pool.clone());
+    let id = client
+        .enqueue(&NewJob::new("test.long", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let leaving = Worker::new(pool.clone(), registry.clone(), fast_config());
+    *leaving_id.lock().expect("lock") = Some(leaving.id().to_owned());
+    let mut leaving_events = leaving.subscribe();
+    let (stop, handle) = start(leaving);
+    started.notified().await;
+    let _ = stop.send(());
+    wait_for(&mut leaving_events, Duration::from_secs(10), |e| {
+        *e == WorkerEvent::HandedBack(id)
+    })
+    .await;
+    handle.await.expect("leaving worker stops");
+    let job = store::job(&pool, id).await.expect("job").expect("exists");
+    assert_eq!(job.state, JobState::Available);
+    assert_eq!(job.attempt, 0, "a hand-back does not count as an attempt");
+
+    let staying = Worker::new(pool.clone(), registry, fast_config());
+    let mut events = staying.subscribe();
+    let (stop, handle) = start(staying);
+    wait_for(&mut events, Duration::from_secs(10), |e| {
+        *e == WorkerEvent::Completed(id)
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("worker");
+    let job = store::job(&pool, id).await.expect("job").expect("exists");
+    assert_eq!(job.state, JobState::Completed);
+    assert_eq!(job.attempt, 1);
+    assert_eq!(
+        event_kinds(&pool, id).await,
+        ["enqueued", "claimed", "handed_back", "claimed", "completed"]
+    );
+}
+
+#[sqlx::test]
+async fn cancellation_takes_effect_at_the_next_step_boundary(pool: PgPool) {
+    effects_table(&pool).await;
+    let in_one = Arc::new(Notify::new());
+    let go_on = Arc::new(Notify::new());
+    let mut registry = Registry::new();
+    {
+        let (in_one, go_on) = (in_one.clone(), go_on.clone());
+        registry.register("test.cancellable", move |ctx: JobContext| {
+            let (in_one, go_on) = (in_one.clone(), go_on.clone());
+            async move {
+                ctx.step("one", || async {
+                    in_one.notify_one();
+                    go_on.notified().await;
+                    child::effect(&ctx, "one").await
+                })
+                .await?;
+                ctx.step("two", || async { child::effect(&ctx, "two").await })
+                    .await?;
+                Ok(())
+            }
+        });
+    }
+    let client = Client::new(pool.clone());
+    let waiting = client
+        .enqueue(
+            &NewJob::new("test.cancellable", serde_json::json!({}))
+                .with_run_at(Utc::now() + chrono::Duration::hours(1)),
+        )
+        .await
+        .expect("enqueue")
+        .id;
+    assert_eq!(
+        store::cancel(&pool, waiting).await.expect("cancel"),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(event_kinds(&pool, waiting).await, ["enqueued", "cancelled"]);
+
+    let id = client
+        .enqueue(&NewJob::new("test.cancellable", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::with_notifier(
+        pool.clone(),
+        registry,
+        fast_config(),
+        client.notifier().clone(),
+    );
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    in_one.notified().await;
+    assert_eq!(
+        store::cancel(&pool, id).await.expect("cancel"),
+        CancelOutcome::Requested
+    );
+    go_on.notify_one();
+    wait_for(&mut events, Duration::from_secs(10), |e| {
+        *e == WorkerEvent::Cancelled(id)
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("worker");
+
+    assert_eq!(
+        effect_count(&pool, id, "one").await,
+        1,
+        "the running step finished"
+    );
+    assert_eq!(
+        effect_count(&pool, id, "two").await,
+        0,
+        "the next step never ran"
+    );
+    let job = store::job(&pool, id).await.expect("job").expect("exists");
+    assert_eq!(job.state, JobState::Cancelled);
+    assert_eq!(
+        event_kinds(&pool, id).await,
+        [
+            "enqueued",
+            "claimed",
+            "step_started:one",
+            "cancel_requested",
+            "step_completed:one",
+            "cancelled",
+        ]
+    );
+    assert!(matches!(
+        store::cancel(&pool, id).await,
+        Err(antidote_scheduler::queue::QueueError::InvalidState { .. })
+    ));
+}
+
+#[sqlx::test]
+async fn a_durable_timer_resumes_with_only_the_remaining_wait(pool: PgPool) {
+    let mut registry = Registry::new();
+    registry.register("test.timer", |ctx: JobContext| async move {
+        ctx.sleep("ready-delay", Duration::from_secs(60)).await
+    });
+    let client = Client::new(pool.clone());
+    let id = client
+        .enqueue(&NewJob::new("test.timer", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+    let worker = Worker::with_notifier(
+        pool.clone(),
+        registry,
+        fast_config(),
+        client.notifier().clone(),
+    );
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    wait_for(&mut events, Duration::from_secs(10), |e| {
+        *e == WorkerEvent::Snoozed(id)
+    })
+    .await;
+    let _ = stop.send(());
+    handle.await.expect("worker");
+    let job = store::job(&pool, id).await.expect("job").expect("exists");
+    assert_eq!(job.state, JobState::Scheduled);
+    assert_eq!(job.attempt, 0, "a snooze does not count as an attempt");
+    let steps = store::steps(&pool, id).await.expect("steps");
+    let deadline: DateTime<Utc> =
+        serde_json::from_value(steps[0].output.clone()).expect("deadline");
+    assert_eq!(job.run_at, deadline, "the job wakes at the stored deadline");
+}
