@@ -263,11 +263,6 @@ rejects!(
             "collection",
             "collection `example-labs` is not loaded: collections/example-labs/collection.meta.yaml has errors"
         ),
-        (
-            NB,
-            "prereqs[0]",
-            "lesson `router-configuration` is not imported: lessons/router-configuration/lesson.meta.yaml has errors"
-        ),
     ]
 );
 
@@ -334,18 +329,11 @@ rejects!(
     |f| {
         f.remove("lessons/router-configuration/stage1/configs/vqfx-2-junos.txt");
     },
-    [
-        (
-            RC,
-            "endpoints[2].configurationType",
-            "napalm endpoint `vqfx-2` has no configuration file for stage 1"
-        ),
-        (
-            NB,
-            "prereqs[0]",
-            "lesson `router-configuration` is not imported: lessons/router-configuration/lesson.meta.yaml has errors"
-        ),
-    ]
+    [(
+        RC,
+        "endpoints[2].configurationType",
+        "napalm endpoint `vqfx-2` has no configuration file for stage 1"
+    ),]
 );
 
 rejects!(
@@ -664,18 +652,11 @@ rejects!(
             "additionalPorts: [830, 70000]",
         );
     },
-    [
-        (
-            RC,
-            "endpoints[1].additionalPorts[1]",
-            "70000 is not a TCP port (1 to 65535)"
-        ),
-        (
-            NB,
-            "prereqs[0]",
-            "lesson `router-configuration` is not imported: lessons/router-configuration/lesson.meta.yaml has errors"
-        ),
-    ]
+    [(
+        RC,
+        "endpoints[1].additionalPorts[1]",
+        "70000 is not a TCP port (1 to 65535)"
+    ),]
 );
 
 rejects!(

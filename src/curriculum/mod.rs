@@ -230,7 +230,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
         }
     }
 
-    // Prereqs must name lessons that this import actually stores.
+    // Prereqs must name lessons that this import stores (or that fail on their own).
     lessons.retain(|(file, lesson)| {
         let mut p = FileProblems::new(file.as_str(), problems);
         for (i, prereq) in lesson.prereqs.iter().enumerate() {
@@ -241,10 +241,9 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
                     field,
                     format!("lesson `{prereq}` has tier {tier}, below the configured tier {}, so it is not imported", options.tier),
                 ),
-                Some(Known::Invalid(other)) => p.error(
-                    field,
-                    format!("lesson `{prereq}` is not imported: {other} has errors"),
-                ),
+                // Its own errors already fail the run; repeating them here for every
+                // lesson that builds on it would bury the cause.
+                Some(Known::Invalid(_)) => {}
                 None => p.error(field, format!("no lesson has slug `{prereq}`")),
             }
         }
