@@ -3,11 +3,16 @@
 //! # Layout
 //!
 //! - [`bench`]: the benchmarks behind `antidoted bench`.
+//! - [`curriculum`]: lessons, images and collections loaded and validated from a curriculum
+//!   directory (pure: no database, no network).
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
 //!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
+//! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod curriculum;
 pub mod db;
 pub mod queue;
+pub mod store;

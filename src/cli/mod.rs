@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod curriculum;
 mod db;
 mod migrate;
 
@@ -22,6 +23,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Run a benchmark and print its figures (last line: JSON).
     Bench(bench::Args),
+    /// Validate or import a curriculum directory.
+    Curriculum(curriculum::Args),
 }
 
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
@@ -38,6 +41,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Migrate(args) => migrate::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Curriculum(args) => curriculum::run(args).await,
         }
     });
     match outcome {

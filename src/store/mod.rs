@@ -1,0 +1,3 @@
+//! SQL for the scheduler's state: one small function per statement.
+
+pub mod curriculum;
