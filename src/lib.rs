@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`backend`]: the Backend contract and its Kubernetes implementation.
 //! - [`bench`]: the benchmarks behind `antidoted bench`.
 //! - [`curriculum`]: lessons, images and collections loaded and validated from a curriculum
 //!   directory (pure: no database, no network).
@@ -11,6 +12,7 @@
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod bench;
 pub mod curriculum;
 pub mod db;

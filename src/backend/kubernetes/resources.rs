@@ -1,0 +1,1 @@
+//! Pure builders from a livelesson to typed Kubernetes objects. No I/O.
