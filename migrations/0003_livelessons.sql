@@ -9,7 +9,7 @@ create type livelesson_status as enum ('INITIALIZED', 'BOOTING', 'CONFIGURATION'
 
 create table livesessions (
     id             text        primary key check (id ~ '^[a-z0-9]{1,32}$'),
-    source_ip      inet,
+    source_ip      text,
     persistent     boolean     not null default false,
     created_at     timestamptz not null default now(),
     last_active_at timestamptz not null default now()

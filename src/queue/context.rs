@@ -93,6 +93,21 @@ impl JobContext {
         &self.pool
     }
 
+    /// Begins a transaction fenced by this job's lease: writes made in it commit only if
+    /// no other worker took the job over (the job row stays share-locked until commit).
+    ///
+    /// # Errors
+    /// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+    pub async fn fenced(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, QueueError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(QueueError::db("begin fenced"))?;
+        store::hold_lease(&mut tx, self.job.id, self.job.lease_token).await?;
+        Ok(tx)
+    }
+
     /// The job's arguments as `T`.
     ///
     /// # Errors

@@ -1018,3 +1018,20 @@ pub async fn steps(executor: impl PgExecutor<'_>, id: JobId) -> Result<Vec<StepR
     .await
     .map_err(QueueError::db("steps"))
 }
+
+/// Locks the job row for the rest of the caller's transaction if `token` still holds its
+/// lease, so that state written in that transaction is fenced like a checkpoint.
+///
+/// # Errors
+/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
+pub async fn hold_lease(conn: &mut PgConnection, id: JobId, token: Uuid) -> Result<()> {
+    let held = sqlx::query_scalar!(
+        r#"select true as "held!" from jobs where id = $1 and lease_token = $2 for share"#,
+        id.0,
+        token
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(QueueError::db("hold_lease"))?;
+    held.map(|_| ()).ok_or(QueueError::LeaseLost(id))
+}

@@ -495,16 +495,19 @@ async fn transient_errors_retry_with_growing_delays_and_permanent_errors_fail_at
     assert_eq!(job.state, JobState::Failed);
     assert_eq!(job.attempt, 3);
 
-    // Delays grow: the policy is 40 ms then 80 ms (no jitter in tests).
-    let at: Vec<(String, DateTime<Utc>)> =
-        sqlx::query_as("select kind, at from job_events where job_id = $1 order by id")
-            .bind(flaky.0)
-            .fetch_all(&pool)
-            .await
-            .expect("events");
-    let gap = |from: usize| (at[from + 1].1 - at[from].1).num_milliseconds();
-    assert!(gap(2) >= 40, "first retry waited {} ms", gap(2));
-    assert!(gap(4) >= 80, "second retry waited {} ms", gap(4));
+    // Delays grow: the policy is 40 ms then 80 ms (no jitter in tests). Each retry's run_at
+    // is set after its claim, and the next claim happens at or after run_at, so the gap
+    // between claims is at least the delay.
+    let claims: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "select at from job_events where job_id = $1 and kind = 'claimed' order by id",
+    )
+    .bind(flaky.0)
+    .fetch_all(&pool)
+    .await
+    .expect("claims");
+    let gap = |n: usize| (claims[n + 1] - claims[n]).num_milliseconds();
+    assert!(gap(0) >= 40, "first retry waited {} ms", gap(0));
+    assert!(gap(1) >= 80, "second retry waited {} ms", gap(1));
 }
 
 #[sqlx::test]
