@@ -135,8 +135,9 @@ fn supported(kind: &str, field: &str) -> bool {
         || (kind == "Namespace" && field == "status.phase")
         || (kind == "Secret" && field == "type")
         || (kind == "Job" && field == "status.successful")
-        || (kind == "Event" && field.starts_with("involvedObject.")
-            || kind == "Event" && matches!(field, "reason" | "type" | "source"))
+        || (kind == "Event"
+            && (field.starts_with("involvedObject.")
+                || matches!(field, "reason" | "type" | "source")))
 }
 
 impl FieldSelector {

@@ -15,16 +15,9 @@ pub struct Cause {
     pub field: String,
 }
 
-/// An API failure rendered as a `Status` object with its HTTP code.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{code} {reason}: {message}")]
-pub struct ApiError {
-    /// HTTP status code.
-    pub code: u16,
-    /// `Status.reason`, e.g. `NotFound`.
-    pub reason: String,
-    /// `Status.message`.
-    pub message: String,
+/// `Status.details` of an error.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
     /// `details.name`, if any.
     pub name: Option<String>,
     /// `details.group`, if any.
@@ -37,24 +30,34 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// An API failure rendered as a `Status` object with its HTTP code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code} {reason}: {message}")]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason`, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// `Status.message`.
+    pub message: String,
+    /// `Status.details`, boxed to keep `Result<_, ApiError>` small.
+    pub details: Box<Details>,
+}
+
 impl ApiError {
-    fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
-            reason: reason.to_string(),
+            reason,
             message: message.into(),
-            name: None,
-            group: None,
-            kind: None,
-            causes: Vec::new(),
-            retry_after: None,
+            details: Box::default(),
         }
     }
 
     fn with_details(mut self, group: &str, kind: &str, name: &str) -> Self {
-        self.group = (!group.is_empty()).then(|| group.to_string());
-        self.kind = Some(kind.to_string());
-        self.name = Some(name.to_string());
+        self.details.group = (!group.is_empty()).then(|| group.to_string());
+        self.details.kind = Some(kind.to_string());
+        self.details.name = Some(name.to_string());
         self
     }
 
@@ -127,7 +130,7 @@ impl ApiError {
         if group.is_empty() {
             e.message = format!("{kind} \"{name}\" is invalid: {summary}");
         }
-        e.causes = causes;
+        e.details.causes = causes;
         e
     }
 
@@ -174,7 +177,7 @@ impl ApiError {
             "TooManyRequests",
             "the server has received too many requests and has asked us to try again later",
         );
-        e.retry_after = Some(retry_after);
+        e.details.retry_after = Some(retry_after);
         e
     }
 
@@ -186,24 +189,25 @@ impl ApiError {
     /// The `Status` JSON document for this error.
     pub fn to_status(&self) -> Value {
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        let d = &self.details;
+        if let Some(n) = &d.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &self.group {
+        if let Some(g) = &d.group {
             details.insert("group".into(), json!(g));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = &d.kind {
             details.insert("kind".into(), json!(k));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<Value> = d
                 .causes
                 .iter()
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = d.retry_after {
             details.insert("retryAfterSeconds".into(), json!(r));
         }
         let mut status = json!({
@@ -239,7 +243,7 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.to_status().to_string();
         let mut resp = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
-        if let Some(r) = self.retry_after
+        if let Some(r) = self.details.retry_after
             && let Ok(v) = HeaderValue::from_str(&r.to_string())
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
