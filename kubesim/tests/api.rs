@@ -2,21 +2,29 @@
 //! namespace termination, discovery, and refusal of unimplemented requests.
 
 use futures::{StreamExt, TryStreamExt};
-use kube::runtime::{WatchStreamExt, watcher};
-use serde::{Serialize, de::DeserializeOwned};
-use std::fmt::Debug;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use kubesim::{Config, KubeSim};
+use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 async fn start() -> (KubeSim, Client) {
-    let sim = KubeSim::start(Config { seed: Some(7), ..Config::default() }).await.unwrap();
+    let sim = KubeSim::start(Config {
+        seed: Some(7),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let config = kube::Config::new(sim.url().parse().unwrap());
     let client = Client::try_from(config).unwrap();
     (sim, client)
@@ -24,9 +32,12 @@ async fn start() -> (KubeSim, Client) {
 
 async fn make_ns(client: &Client, name: &str) {
     let api: Api<Namespace> = Api::all(client.clone());
-    api.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap())
-        .await
-        .unwrap();
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+    )
+    .await
+    .unwrap();
 }
 
 /// Polls `f` until it returns Some or the deadline passes.
@@ -52,19 +63,37 @@ fn api_err(e: kube::Error) -> (u16, String) {
     }
 }
 
-async fn raw(client: &Client, method: &str, path: &str, body: Option<Value>, ct: &str) -> (u16, Value) {
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    ct: &str,
+) -> (u16, Value) {
     let req = http::Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", ct)
-        .body(body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default())
+        .body(
+            body.map(|b| serde_json::to_vec(&b).unwrap())
+                .unwrap_or_default(),
+        )
         .unwrap();
-    let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap();
     let code = resp.status().as_u16();
-    let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())))
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    (
+        code,
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())),
+    )
 }
-
 
 fn obj<K: DeserializeOwned>(v: Value) -> K {
     serde_json::from_value(v).unwrap()
@@ -78,7 +107,14 @@ async fn client_builds_from_url_and_kubeconfig_is_sane() {
     let v = client.apiserver_version().await.unwrap();
     assert_eq!(v.major, "1");
     let nss: Api<Namespace> = Api::all(client);
-    let names: Vec<String> = nss.list(&ListParams::default()).await.unwrap().items.iter().map(|n| n.name_any()).collect();
+    let names: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
     assert_eq!(names, vec!["default", "kube-system"]);
     sim.shutdown().await;
 }
@@ -91,28 +127,56 @@ where
     let created = api.create(&PostParams::default(), &o).await.unwrap();
     let name = created.name_any();
     let meta = created.meta();
-    assert!(meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some());
+    assert!(
+        meta.uid.is_some() && meta.creation_timestamp.is_some() && meta.resource_version.is_some()
+    );
     let rv1: u64 = meta.resource_version.clone().unwrap().parse().unwrap();
     let got = api.get(&name).await.unwrap();
     assert_eq!(got.meta().uid, meta.uid);
     let listed = api.list(&ListParams::default()).await.unwrap();
     assert!(listed.items.iter().any(|i| i.name_any() == name));
     let mut changed = got.clone();
-    changed.meta_mut().labels.get_or_insert_default().insert("updated".into(), "yes".into());
-    let updated = api.replace(&name, &PostParams::default(), &changed).await.unwrap();
-    let rv2: u64 = updated.meta().resource_version.clone().unwrap().parse().unwrap();
-    assert!(rv2 > rv1, "resourceVersion grows");
-    let patched = api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"annotations": {"patched": "1"}}})))
+    changed
+        .meta_mut()
+        .labels
+        .get_or_insert_default()
+        .insert("updated".into(), "yes".into());
+    let updated = api
+        .replace(&name, &PostParams::default(), &changed)
         .await
         .unwrap();
-    assert_eq!(patched.annotations().get("patched").map(String::as_str), Some("1"));
-    assert_eq!(patched.labels().get("updated").map(String::as_str), Some("yes"));
+    let rv2: u64 = updated
+        .meta()
+        .resource_version
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv2 > rv1, "resourceVersion grows");
+    let patched = api
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"patched": "1"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.annotations().get("patched").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        patched.labels().get("updated").map(String::as_str),
+        Some("yes")
+    );
     api.delete(&name, &DeleteParams::default()).await.unwrap();
     // Namespaces linger while Terminating; everything else is gone at once.
     eventually("object gone", || async {
         match api.get(&name).await {
-            Err(e) => Some(assert_eq!(api_err(e), (404, "NotFound".into()))),
+            Err(e) => {
+                assert_eq!(api_err(e), (404, "NotFound".into()));
+                Some(())
+            }
             Ok(_) => None,
         }
     })
@@ -125,8 +189,16 @@ async fn crud_of_every_resource() {
     let c = client.clone();
     let ns = "crud";
     make_ns(&client, ns).await;
-    crud::<ConfigMap>(Api::namespaced(c.clone(), ns), obj(json!({"metadata": {"name": "cm"}, "data": {"k": "v"}}))).await;
-    crud::<Secret>(Api::namespaced(c.clone(), ns), obj(json!({"metadata": {"name": "sec"}, "stringData": {"k": "v"}}))).await;
+    crud::<ConfigMap>(
+        Api::namespaced(c.clone(), ns),
+        obj(json!({"metadata": {"name": "cm"}, "data": {"k": "v"}})),
+    )
+    .await;
+    crud::<Secret>(
+        Api::namespaced(c.clone(), ns),
+        obj(json!({"metadata": {"name": "sec"}, "stringData": {"k": "v"}})),
+    )
+    .await;
     crud::<Service>(
         Api::namespaced(c.clone(), ns),
         obj(json!({"metadata": {"name": "svc"}, "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]}})),
@@ -157,7 +229,11 @@ async fn crud_of_every_resource() {
         obj(json!({"metadata": {"name": "job"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})),
     )
     .await;
-    crud::<Namespace>(Api::all(c.clone()), obj(json!({"metadata": {"name": "crud2"}}))).await;
+    crud::<Namespace>(
+        Api::all(c.clone()),
+        obj(json!({"metadata": {"name": "crud2"}})),
+    )
+    .await;
     let gvk = GroupVersionKind::gvk("k8s.cni.cncf.io", "v1", "NetworkAttachmentDefinition");
     let ar = ApiResource::from_gvk_with_plural(&gvk, "network-attachment-definitions");
     let nad: Api<DynamicObject> = Api::namespaced_with(c.clone(), ns, &ar);
@@ -171,8 +247,20 @@ async fn crud_of_every_resource() {
 async fn generate_name_and_server_metadata() {
     let (sim, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    let a = cms.create(&PostParams::default(), &obj(json!({"metadata": {"generateName": "gen-"}}))).await.unwrap();
-    let b = cms.create(&PostParams::default(), &obj(json!({"metadata": {"generateName": "gen-"}}))).await.unwrap();
+    let a = cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"generateName": "gen-"}})),
+        )
+        .await
+        .unwrap();
+    let b = cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"generateName": "gen-"}})),
+        )
+        .await
+        .unwrap();
     assert!(a.name_any().starts_with("gen-") && a.name_any().len() == 9);
     assert_ne!(a.name_any(), b.name_any());
     assert_ne!(a.uid(), b.uid());
@@ -188,31 +276,67 @@ async fn label_and_field_selectors() {
     let (sim, client) = start().await;
     make_ns(&client, "sel").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "sel");
-    for (name, labels) in [("a", json!({"app": "web", "tier": "fe"})), ("b", json!({"app": "db"})), ("c", json!({}))] {
-        cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": name, "labels": labels}}))).await.unwrap();
+    for (name, labels) in [
+        ("a", json!({"app": "web", "tier": "fe"})),
+        ("b", json!({"app": "db"})),
+        ("c", json!({})),
+    ] {
+        cms.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": name, "labels": labels}})),
+        )
+        .await
+        .unwrap();
     }
-    let names = |l: kube::core::ObjectList<ConfigMap>| l.items.iter().map(|c| c.name_any()).collect::<Vec<_>>();
+    let names = |l: kube::core::ObjectList<ConfigMap>| {
+        l.items.iter().map(|c| c.name_any()).collect::<Vec<_>>()
+    };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(cms.list(&q("app=web")).await.unwrap()), ["a"]);
     assert_eq!(names(cms.list(&q("app==db")).await.unwrap()), ["b"]);
     assert_eq!(names(cms.list(&q("app!=web")).await.unwrap()), ["b", "c"]);
-    assert_eq!(names(cms.list(&q("app in (web,db)")).await.unwrap()), ["a", "b"]);
-    assert_eq!(names(cms.list(&q("app notin (web)")).await.unwrap()), ["b", "c"]);
+    assert_eq!(
+        names(cms.list(&q("app in (web,db)")).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        names(cms.list(&q("app notin (web)")).await.unwrap()),
+        ["b", "c"]
+    );
     assert_eq!(names(cms.list(&q("tier")).await.unwrap()), ["a"]);
     assert_eq!(names(cms.list(&q("!app")).await.unwrap()), ["c"]);
     assert_eq!(names(cms.list(&q("app,!tier")).await.unwrap()), ["b"]);
-    assert_eq!(api_err(cms.list(&q("app in (web")).await.unwrap_err()).0, 400);
+    assert_eq!(
+        api_err(cms.list(&q("app in (web")).await.unwrap_err()).0,
+        400
+    );
     let f = |s: &str| ListParams::default().fields(s);
     assert_eq!(names(cms.list(&f("metadata.name=b")).await.unwrap()), ["b"]);
-    assert_eq!(names(cms.list(&f("metadata.name!=b")).await.unwrap()), ["a", "c"]);
+    assert_eq!(
+        names(cms.list(&f("metadata.name!=b")).await.unwrap()),
+        ["a", "c"]
+    );
     let all: Api<ConfigMap> = Api::all(client.clone());
-    assert_eq!(all.list(&f("metadata.namespace=sel")).await.unwrap().items.len(), 3);
-    assert_eq!(api_err(cms.list(&f("data.k=v")).await.unwrap_err()), (400, "BadRequest".into()));
+    assert_eq!(
+        all.list(&f("metadata.namespace=sel"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    assert_eq!(
+        api_err(cms.list(&f("data.k=v")).await.unwrap_err()),
+        (400, "BadRequest".into())
+    );
     // Pagination: limit + continue.
     let page = cms.list(&ListParams::default().limit(2)).await.unwrap();
     assert_eq!(page.items.len(), 2);
     let token = page.metadata.continue_.clone().unwrap();
-    let rest = cms.list(&ListParams::default().limit(2).continue_token(&token)).await.unwrap();
+    let rest = cms
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
     assert_eq!(names(rest), ["c"]);
     // status.phase on pods.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "sel");
@@ -224,23 +348,61 @@ async fn label_and_field_selectors() {
         (l.items.len() == 1).then_some(())
     })
     .await;
-    assert!(pods.list(&f("status.phase=Pending")).await.unwrap().items.is_empty());
-    assert_eq!(pods.list(&f("spec.nodeName=kubesim-node")).await.unwrap().items.len(), 1);
+    assert!(
+        pods.list(&f("status.phase=Pending"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(
+        pods.list(&f("spec.nodeName=kubesim-node"))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn watch_is_ordered_resumable_and_bookmarks() {
-    let sim = KubeSim::start(Config { seed: Some(1), bookmark_interval: Duration::from_millis(50), ..Config::default() })
-        .await
-        .unwrap();
+    let sim = KubeSim::start(Config {
+        seed: Some(1),
+        bookmark_interval: Duration::from_millis(50),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let client = sim.client().unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    let a = cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "a"}}))).await.unwrap();
+    let a = cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "a"}})),
+        )
+        .await
+        .unwrap();
     let rv = a.resource_version().unwrap();
-    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
-    cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "b"}}))).await.unwrap();
-    cms.patch("b", &PatchParams::default(), &Patch::Merge(json!({"data": {"x": "1"}}))).await.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "b"}})),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "b",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
     cms.delete("a", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
     let mut bookmark = false;
@@ -259,7 +421,11 @@ async fn watch_is_ordered_resumable_and_bookmarks() {
     }
     assert_eq!(seen, ["ADDED b", "MODIFIED b", "DELETED a"]);
     // Resume after the MODIFIED event: only the delete remains.
-    let mut resumed = cms.watch(&WatchParams::default().disable_bookmarks(), &modified_rv).await.unwrap().boxed();
+    let mut resumed = cms
+        .watch(&WatchParams::default().disable_bookmarks(), &modified_rv)
+        .await
+        .unwrap()
+        .boxed();
     match resumed.try_next().await.unwrap().unwrap() {
         WatchEvent::Deleted(o) => assert_eq!(o.name_any(), "a"),
         other => panic!("unexpected {other:?}"),
@@ -269,12 +435,27 @@ async fn watch_is_ordered_resumable_and_bookmarks() {
 
 #[tokio::test]
 async fn watch_from_compacted_history_is_gone() {
-    let sim = KubeSim::start(Config { seed: Some(2), event_history: 16, ..Config::default() }).await.unwrap();
+    let sim = KubeSim::start(Config {
+        seed: Some(2),
+        event_history: 16,
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let cms: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
     for i in 0..40 {
-        cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("c{i}")}}))).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": format!("c{i}")}})),
+        )
+        .await
+        .unwrap();
     }
-    let mut s = cms.watch(&WatchParams::default(), "2").await.unwrap().boxed();
+    let mut s = cms
+        .watch(&WatchParams::default(), "2")
+        .await
+        .unwrap()
+        .boxed();
     match s.try_next().await.unwrap().unwrap() {
         WatchEvent::Error(e) => {
             assert_eq!(e.code, 410);
@@ -289,12 +470,25 @@ async fn watch_from_compacted_history_is_gone() {
 async fn kube_runtime_watcher_works_with_list_watch_and_streaming_lists() {
     let (sim, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client);
-    cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "pre"}}))).await.unwrap();
-    for cfg in [watcher::Config::default().page_size(1), watcher::Config::default().streaming_lists()] {
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "pre"}})),
+    )
+    .await
+    .unwrap();
+    for cfg in [
+        watcher::Config::default().page_size(1),
+        watcher::Config::default().streaming_lists(),
+    ] {
         let mut stream = watcher(cms.clone(), cfg).applied_objects().boxed();
         while stream.try_next().await.unwrap().unwrap().name_any() != "pre" {}
         let name = format!("post-{}", sim.store().current_rv());
-        cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": name}}))).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .unwrap();
         loop {
             let o = stream.try_next().await.unwrap().unwrap();
             if o.name_any() == name {
@@ -309,38 +503,114 @@ async fn kube_runtime_watcher_works_with_list_watch_and_streaming_lists() {
 async fn status_errors_have_real_codes_and_reasons() {
     let (sim, client) = start().await;
     let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    assert_eq!(api_err(cms.get("nope").await.unwrap_err()), (404, "NotFound".into()));
+    assert_eq!(
+        api_err(cms.get("nope").await.unwrap_err()),
+        (404, "NotFound".into())
+    );
     let missing: Api<ConfigMap> = Api::namespaced(client.clone(), "missing");
-    let e = missing.create(&PostParams::default(), &obj(json!({"metadata": {"name": "x"}}))).await.unwrap_err();
+    let e = missing
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "x"}})),
+        )
+        .await
+        .unwrap_err();
     match &e {
-        kube::Error::Api(s) => assert!(s.message.contains("namespaces \"missing\" not found"), "{}", s.message),
+        kube::Error::Api(s) => assert!(
+            s.message.contains("namespaces \"missing\" not found"),
+            "{}",
+            s.message
+        ),
         _ => panic!(),
     }
     assert_eq!(api_err(e), (404, "NotFound".into()));
-    let c = cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "x"}}))).await.unwrap();
+    let c = cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "x"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        api_err(cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "x"}}))).await.unwrap_err()),
+        api_err(
+            cms.create(
+                &PostParams::default(),
+                &obj(json!({"metadata": {"name": "x"}}))
+            )
+            .await
+            .unwrap_err()
+        ),
         (409, "AlreadyExists".into())
     );
-    cms.patch("x", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "b"}}))).await.unwrap();
+    cms.patch(
+        "x",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "b"}})),
+    )
+    .await
+    .unwrap();
     // `c` carries the old resourceVersion now.
-    assert_eq!(api_err(cms.replace("x", &PostParams::default(), &c).await.unwrap_err()), (409, "Conflict".into()));
-    let stale = Patch::Merge(json!({"metadata": {"resourceVersion": c.resource_version().unwrap()}, "data": {"a": "c"}}));
-    assert_eq!(api_err(cms.patch("x", &PatchParams::default(), &stale).await.unwrap_err()), (409, "Conflict".into()));
+    assert_eq!(
+        api_err(
+            cms.replace("x", &PostParams::default(), &c)
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
+    let stale = Patch::Merge(
+        json!({"metadata": {"resourceVersion": c.resource_version().unwrap()}, "data": {"a": "c"}}),
+    );
+    assert_eq!(
+        api_err(
+            cms.patch("x", &PatchParams::default(), &stale)
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
     // 403 in a terminating namespace.
-    let sim2 = KubeSim::start(Config { namespace_termination_delay: Duration::from_secs(30), ..Config::default() }).await.unwrap();
+    let sim2 = KubeSim::start(Config {
+        namespace_termination_delay: Duration::from_secs(30),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
     let c2 = sim2.client().unwrap();
     make_ns(&c2, "term").await;
     let nss: Api<Namespace> = Api::all(c2.clone());
     nss.delete("term", &DeleteParams::default()).await.unwrap();
     let in_term: Api<ConfigMap> = Api::namespaced(c2.clone(), "term");
     assert_eq!(
-        api_err(in_term.create(&PostParams::default(), &obj(json!({"metadata": {"name": "x"}}))).await.unwrap_err()),
+        api_err(
+            in_term
+                .create(
+                    &PostParams::default(),
+                    &obj(json!({"metadata": {"name": "x"}}))
+                )
+                .await
+                .unwrap_err()
+        ),
         (403, "Forbidden".into())
     );
-    assert_eq!(api_err(nss.delete("default", &DeleteParams::default()).await.unwrap_err()).0, 403);
+    assert_eq!(
+        api_err(
+            nss.delete("default", &DeleteParams::default())
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
     // 422 with causes.
-    match cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "Bad_Name"}}))).await.unwrap_err() {
+    match cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "Bad_Name"}})),
+        )
+        .await
+        .unwrap_err()
+    {
         kube::Error::Api(s) => {
             assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
             let st: Value = serde_json::to_value(&s).unwrap();
@@ -348,7 +618,14 @@ async fn status_errors_have_real_codes_and_reasons() {
         }
         other => panic!("{other:?}"),
     }
-    let (code, body) = raw(&client, "POST", "/api/v1/namespaces/default/configmaps", Some(json!({"metadata": {"name": "Bad_Name"}})), "application/json").await;
+    let (code, body) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some(json!({"metadata": {"name": "Bad_Name"}})),
+        "application/json",
+    )
+    .await;
     assert_eq!(code, 422);
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
     assert_eq!(body["details"]["causes"][0]["reason"], "FieldValueInvalid");
@@ -403,10 +680,22 @@ async fn ported_name_and_label_rules() {
         (cm_path, cml("k", &long64), false, "metadata.labels"),
         (cm_path, cml("k", "sp ace"), false, "metadata.labels"),
         // IsConfigMapKey
-        (cm_path, json!({"metadata": {"generateName": "k-"}, "data": {"bad key": "v"}}), false, "data[bad key]"),
+        (
+            cm_path,
+            json!({"metadata": {"generateName": "k-"}, "data": {"bad key": "v"}}),
+            false,
+            "data[bad key]",
+        ),
     ];
     for (path, body, valid, field) in cases {
-        let (code, resp) = raw(&client, "POST", path, Some(body.clone()), "application/json").await;
+        let (code, resp) = raw(
+            &client,
+            "POST",
+            path,
+            Some(body.clone()),
+            "application/json",
+        )
+        .await;
         if valid {
             assert_eq!(code, 201, "{body} should be valid: {resp}");
         } else {
@@ -425,21 +714,44 @@ async fn namespace_termination_cascades() {
     make_ns(&client, "doomed").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "doomed");
-    cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "cm"}}))).await.unwrap();
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "cm"}})),
+    )
+    .await
+    .unwrap();
     pods.create(&PostParams::default(), &obj(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})))
         .await
         .unwrap();
-    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let mut events = cms.watch(&WatchParams::default().disable_bookmarks(), &rv).await.unwrap().boxed();
+    let rv = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = cms
+        .watch(&WatchParams::default().disable_bookmarks(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     let nss: Api<Namespace> = Api::all(client.clone());
-    let ns = nss.delete("doomed", &DeleteParams::default()).await.unwrap().left().unwrap();
+    let ns = nss
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
     assert!(ns.metadata.deletion_timestamp.is_some());
     match events.try_next().await.unwrap().unwrap() {
         WatchEvent::Deleted(o) => assert_eq!(o.name_any(), "cm"),
         other => panic!("{other:?}"),
     }
-    eventually("namespace gone", || async { nss.get_opt("doomed").await.unwrap().is_none().then_some(()) }).await;
+    eventually("namespace gone", || async {
+        nss.get_opt("doomed").await.unwrap().is_none().then_some(())
+    })
+    .await;
     assert!(pods.get_opt("p").await.unwrap().is_none());
     sim.shutdown().await;
 }
@@ -450,7 +762,12 @@ async fn discovery_endpoints() {
     let (c, v) = raw(&client, "GET", "/api", None, "").await;
     assert_eq!((c, v["versions"][0].as_str()), (200, Some("v1")));
     let (_, v) = raw(&client, "GET", "/apis", None, "").await;
-    let groups: Vec<&str> = v["groups"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    let groups: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
     for g in ["batch", "networking.k8s.io", "k8s.cni.cncf.io"] {
         assert!(groups.contains(&g));
     }
@@ -464,16 +781,53 @@ async fn discovery_endpoints() {
 #[tokio::test]
 async fn unimplemented_requests_are_refused() {
     let (sim, client) = start().await;
-    let (c, v) = raw(&client, "GET", "/apis/apps/v1/namespaces/default/deployments", None, "").await;
+    let (c, v) = raw(
+        &client,
+        "GET",
+        "/apis/apps/v1/namespaces/default/deployments",
+        None,
+        "",
+    )
+    .await;
     assert_eq!((c, v["reason"].as_str()), (404, Some("NotFound")));
-    let (c, _) = raw(&client, "GET", "/api/v1/namespaces/default/pods/x/exec", None, "").await;
+    let (c, _) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/pods/x/exec",
+        None,
+        "",
+    )
+    .await;
     assert_eq!(c, 404);
-    let (c, v) = raw(&client, "PUT", "/api/v1/namespaces/default/configmaps", Some(json!({})), "application/json").await;
+    let (c, v) = raw(
+        &client,
+        "PUT",
+        "/api/v1/namespaces/default/configmaps",
+        Some(json!({})),
+        "application/json",
+    )
+    .await;
     assert_eq!((c, v["reason"].as_str()), (405, Some("MethodNotAllowed")));
     let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
-    cms.create(&PostParams::default(), &obj(json!({"metadata": {"name": "x"}}))).await.unwrap();
-    let apply = cms.patch("x", &PatchParams::apply("test"), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))).await;
-    assert_eq!(api_err(apply.unwrap_err()), (415, "UnsupportedMediaType".into()));
+    cms.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "x"}})),
+    )
+    .await
+    .unwrap();
+    let apply = cms
+        .patch(
+            "x",
+            &PatchParams::apply("test"),
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        api_err(apply.unwrap_err()),
+        (415, "UnsupportedMediaType".into())
+    );
     let (c, _) = raw(
         &client,
         "PATCH",
@@ -484,7 +838,14 @@ async fn unimplemented_requests_are_refused() {
     .await;
     assert_eq!(c, 415);
     // Strategic merge patch is applied like a merge patch.
-    let p = cms.patch("x", &PatchParams::default(), &Patch::Strategic(json!({"data": {"k": "v"}}))).await.unwrap();
+    let p = cms
+        .patch(
+            "x",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"data": {"k": "v"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(p.data.unwrap()["k"], "v");
     sim.shutdown().await;
 }
