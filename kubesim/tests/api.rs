@@ -849,3 +849,90 @@ async fn unimplemented_requests_are_refused() {
     assert_eq!(p.data.unwrap()["k"], "v");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn status_subresource_generation_and_deletecollection() {
+    let (sim, client) = start().await;
+    let jobs: Api<Job> = Api::default_namespaced(client.clone());
+    // A job whose pods never get an IP-bound listener; suspend-free, just check status rules.
+    let j = jobs
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(j.spec.as_ref().unwrap().backoff_limit, Some(6));
+    // Writing status through the main resource is ignored; through /status it sticks.
+    let ps = PatchParams::default();
+    let p = jobs
+        .patch("j", &ps, &Patch::Merge(json!({"status": {"failed": 42}})))
+        .await
+        .unwrap();
+    assert_ne!(p.status.unwrap().failed, Some(42));
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let c = cms
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": "g"}, "data": {"a": "1"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.metadata.generation, Some(1));
+    let c2 = cms
+        .patch("g", &ps, &Patch::Merge(json!({"data": {"a": "2"}})))
+        .await
+        .unwrap();
+    assert_eq!(c2.metadata.generation, Some(2));
+    let c3 = cms
+        .patch(
+            "g",
+            &ps,
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        c3.metadata.generation,
+        Some(2),
+        "metadata changes do not bump generation"
+    );
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(&PostParams::default(), &obj(json!({"metadata": {"name": "s"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})))
+        .await
+        .unwrap();
+    let st = pods
+        .patch_status(
+            "s",
+            &ps,
+            &Patch::Merge(json!({"status": {"message": "hello"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.status.unwrap().message.as_deref(), Some("hello"));
+    // deletecollection with a selector.
+    for n in ["d1", "d2"] {
+        cms.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": n, "labels": {"del": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("del=yes"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(left, ["g"]);
+    sim.shutdown().await;
+}
