@@ -90,7 +90,13 @@ impl Kubelet {
     pub(crate) fn new(knobs: &Knobs) -> Self {
         // A random base per instance keeps concurrent test processes apart; collisions that
         // remain are caught by EADDRINUSE at bind time.
-        let base = knobs.rng_range(RANGE_START as u64, RANGE_END as u64) as u32;
+        // Same-seed instances in parallel test processes must not start on the same address,
+        // so the seeded draw is salted with the process id and an instance counter.
+        static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+        let span = (RANGE_END - RANGE_START) as u64;
+        let salt = u64::from(std::process::id()) * 7_919
+            + INSTANCES.fetch_add(1, Ordering::Relaxed) as u64 * 104_729;
+        let base = RANGE_START + ((knobs.rng_range(0, span) + salt * 256) % span) as u32;
         let mut k = Self {
             next_ip: Mutex::new(base),
             node_ip: Ipv4Addr::new(127, 1, 0, 1),

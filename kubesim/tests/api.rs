@@ -613,8 +613,6 @@ async fn status_errors_have_real_codes_and_reasons() {
     {
         kube::Error::Api(s) => {
             assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
-            let st: Value = serde_json::to_value(&s).unwrap();
-            let _ = st;
         }
         other => panic!("{other:?}"),
     }

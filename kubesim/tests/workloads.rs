@@ -678,3 +678,42 @@ async fn config_pod_without_listening_target_fails_and_addresses_stay_in_range()
     assert!(sim.listener_count() >= 20);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn deleting_a_namespace_releases_every_listener() {
+    let (sim, client) = start().await;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "lab"}})),
+    )
+    .await
+    .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "lab");
+    let svcs: Api<Service> = Api::namespaced(client.clone(), "lab");
+    for i in 0..5 {
+        pods.create(
+            &PostParams::default(),
+            &pod(
+                &format!("n{i}"),
+                "x",
+                json!([{"containerPort": 22}, {"containerPort": 80}]),
+            ),
+        )
+        .await
+        .unwrap();
+        svcs.create(&PostParams::default(), &obj(json!({"metadata": {"name": format!("n{i}")}, "spec": {"selector": {"app": format!("n{i}")}, "ports": [{"port": 22}]}})))
+            .await
+            .unwrap();
+    }
+    for i in 0..5 {
+        wait_pod(&pods, &format!("n{i}"), "ready", ready).await;
+    }
+    assert_eq!(sim.listener_count(), 15);
+    nss.delete("lab", &DeleteParams::default()).await.unwrap();
+    eventually("listeners released", || async {
+        (sim.listener_count() == 0).then_some(())
+    })
+    .await;
+    sim.shutdown().await;
+}
