@@ -10,6 +10,7 @@
 //! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
 //!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
+//! - [`workflow`]: livelesson workflows (CREATE, MODIFY, DELETE) and the requests that start them.
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -18,3 +19,4 @@ pub mod curriculum;
 pub mod db;
 pub mod queue;
 pub mod store;
+pub mod workflow;

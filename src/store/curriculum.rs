@@ -15,42 +15,8 @@ use crate::curriculum::{
     Collection, ContentHash, Curriculum, CurriculumMeta, Image, Lesson, content_hash,
 };
 
-/// Failures of curriculum storage.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A statement failed (or a stored definition no longer decodes).
-    #[error("{operation}")]
-    Database {
-        /// What was being done.
-        operation: &'static str,
-        /// The driver's error.
-        #[source]
-        source: sqlx::Error,
-    },
-    /// A definition could not be turned into JSON.
-    #[error("serializing {what}")]
-    Serialize {
-        /// Which definition.
-        what: String,
-        /// The serializer's error.
-        #[source]
-        source: serde_json::Error,
-    },
-}
+use super::{Result, StoreError, db, to_json};
 
-/// Result alias of this module.
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Database { operation, source }
-}
-
-fn to_json<T: Serialize>(what: &str, value: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(value).map_err(|source| StoreError::Serialize {
-        what: what.to_owned(),
-        source,
-    })
-}
 
 /// What an [`import`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -1,0 +1,107 @@
+//! How backend calls fail, classified for the workflow's retry decision.
+
+/// A failed backend call.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The Kubernetes API refused or failed a request.
+    #[error("kubernetes {verb} {resource} {name:?} failed")]
+    Api {
+        /// Verb (`create`, `get`, ...).
+        verb: &'static str,
+        /// Resource (`pods`, ...).
+        resource: &'static str,
+        /// Object name, or empty for lists.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// An object with our name exists but does not carry this livelesson's labels.
+    #[error("{kind} {namespace}/{name} exists but does not belong to livelesson {livelesson}")]
+    NotOurs {
+        /// Object kind.
+        kind: &'static str,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The livelesson that wanted it.
+        livelesson: String,
+    },
+    /// A secret to copy into the livelesson's namespace does not exist.
+    #[error("secret {namespace}/{name} to copy into livelessons does not exist")]
+    MissingSecret {
+        /// Source namespace.
+        namespace: String,
+        /// Secret name.
+        name: String,
+    },
+    /// The lesson needs an image the curriculum does not define.
+    #[error("image {0:?} is not defined in the curriculum")]
+    UnknownImage(String),
+    /// A pod cannot start (image pull failure, crash loop, failed init container).
+    #[error("pod {pod} cannot start: {reason}")]
+    PodFailed {
+        /// Pod name.
+        pod: String,
+        /// What Kubernetes reported.
+        reason: String,
+        /// The pod's logs (init and main containers).
+        logs: String,
+    },
+    /// A configuration job failed past its backoff limit.
+    #[error("configuration job {job} failed: {reason}")]
+    JobFailed {
+        /// Job name.
+        job: String,
+        /// What Kubernetes reported.
+        reason: String,
+        /// Logs of the job's last pod.
+        logs: String,
+    },
+    /// A wait ran out of time.
+    #[error("timed out after {seconds} s waiting for {what}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        seconds: u64,
+        /// Logs captured at the timeout, if any.
+        logs: String,
+    },
+}
+
+impl BackendError {
+    /// Whether trying again later may succeed: API 5xx/429, timeouts of the transport and
+    /// connection failures. Everything else (validation, missing objects, failed pods) is
+    /// permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Api { source, .. } => is_transient_kube(source),
+            _ => false,
+        }
+    }
+
+    /// Logs captured with the failure.
+    pub fn logs(&self) -> Option<&str> {
+        match self {
+            Self::PodFailed { logs, .. }
+            | Self::JobFailed { logs, .. }
+            | Self::Timeout { logs, .. }
+                if !logs.is_empty() =>
+            {
+                Some(logs)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether a kube client error is worth retrying.
+pub fn is_transient_kube(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) => status.code == 429 || status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::HttpError(_) => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,602 @@
+//! SQL for livelessons and their live endpoints: status, stage, guide, reachability
+//! progress, endpoint hosts and the explicit ERROR with its reason, step and logs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+
+use crate::curriculum::Image;
+
+use super::{Result, db};
+
+/// Where a livelesson is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "livelesson_status", rename_all = "UPPERCASE")]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    /// Requested; provisioning has not created its pods yet.
+    Initialized,
+    /// Objects created; waiting for pods and reachability.
+    Booting,
+    /// Configuring the endpoints for the requested stage.
+    Configuration,
+    /// Ready for the learner.
+    Ready,
+    /// Failed; see the error reason, step and logs.
+    Error,
+}
+
+impl Status {
+    /// The name as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initialized => "INITIALIZED",
+            Self::Booting => "BOOTING",
+            Self::Configuration => "CONFIGURATION",
+            Self::Ready => "READY",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// One way to reach a live endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LivePresentation {
+    /// Presentation name.
+    pub name: String,
+    /// Port.
+    pub port: u16,
+    /// `ssh` or `http`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Ingress host of an http presentation (`<ns>-<ep>-<pres>.<hepsDomain>`).
+    pub hep_domain: String,
+}
+
+/// An endpoint of a livelesson.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveEndpoint {
+    /// Endpoint name (pod, service and DNS name).
+    pub name: String,
+    /// Provisioning order.
+    pub position: i32,
+    /// Image slug (or the jupyter image reference for the guide endpoint).
+    pub image: String,
+    /// `napalm`, `python`, `ansible`, or none.
+    pub configuration_type: Option<String>,
+    /// Presentation ports then additional ports.
+    pub ports: Vec<i32>,
+    /// Presentations.
+    pub presentations: Vec<LivePresentation>,
+    /// Service ClusterIP once known.
+    pub host: Option<String>,
+    /// Whether reachability succeeded.
+    pub reachable: bool,
+}
+
+/// The failure of a livelesson in ERROR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LivelessonError {
+    /// Why.
+    pub reason: String,
+    /// The workflow step that failed.
+    pub step: Option<String>,
+    /// Logs captured at the failure (pod or job logs), possibly truncated.
+    pub logs: Option<String>,
+}
+
+/// A livelesson with its endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Livelesson {
+    /// `[a-z0-9]{10}`.
+    pub id: String,
+    /// Owning session.
+    pub session_id: String,
+    /// Lesson slug.
+    pub lesson_slug: String,
+    /// Pinned lesson version.
+    pub lesson_hash: String,
+    /// Status.
+    pub status: Status,
+    /// 0-based stage.
+    pub current_stage: i32,
+    /// `markdown` or `jupyter`.
+    pub guide_type: String,
+    /// Guide text of the current stage.
+    pub guide_contents: String,
+    /// Jupyter guide host, or empty.
+    pub guide_domain: String,
+    /// Reachable endpoints.
+    pub healthy_tests: i32,
+    /// Endpoints to reach.
+    pub total_tests: i32,
+    /// Set when status is ERROR.
+    pub error: Option<LivelessonError>,
+    /// Image definitions copied at creation, by slug.
+    #[serde(skip)]
+    pub images: BTreeMap<String, Image>,
+    /// A DELETE was requested.
+    pub deleting: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last request, heartbeat or stage change.
+    pub last_active_at: DateTime<Utc>,
+    /// When it first became READY.
+    pub ready_at: Option<DateTime<Utc>>,
+    /// Endpoints in provisioning order.
+    pub endpoints: Vec<LiveEndpoint>,
+}
+
+/// What a new livelesson starts with.
+#[derive(Debug, Clone)]
+pub struct NewLivelesson<'a> {
+    /// Fresh id.
+    pub id: &'a str,
+    /// Session.
+    pub session_id: &'a str,
+    /// Lesson slug.
+    pub lesson_slug: &'a str,
+    /// Pinned version.
+    pub lesson_hash: &'a str,
+    /// Requested stage.
+    pub stage: i32,
+    /// Guide type of that stage.
+    pub guide_type: &'a str,
+    /// Guide text of that stage.
+    pub guide_contents: &'a str,
+    /// Jupyter host or empty.
+    pub guide_domain: &'a str,
+    /// Images of the endpoints.
+    pub images: &'a BTreeMap<String, Image>,
+    /// Endpoints in provisioning order (host empty, not reachable).
+    pub endpoints: &'a [LiveEndpoint],
+}
+
+/// Inserts a livelesson and its endpoints. Returns `false` (inserting nothing) when the
+/// session already has an unfinished livelesson of this lesson, or the id is taken.
+///
+/// # Errors
+/// [`super::StoreError`].
+pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<bool> {
+    let images = super::to_json("livelesson images", new.images)?;
+    let inserted = sqlx::query_scalar!(
+        r#"insert into livelessons (id, session_id, lesson_slug, lesson_hash, current_stage,
+                                    guide_type, guide_contents, guide_domain, images, total_tests)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           on conflict do nothing
+           returning id"#,
+        new.id,
+        new.session_id,
+        new.lesson_slug,
+        new.lesson_hash,
+        new.stage,
+        new.guide_type,
+        new.guide_contents,
+        new.guide_domain,
+        images,
+        i32::try_from(new.endpoints.len()).unwrap_or(i32::MAX),
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("creating a livelesson"))?;
+    if inserted.is_none() {
+        return Ok(false);
+    }
+    let names: Vec<String> = new.endpoints.iter().map(|e| e.name.clone()).collect();
+    let positions: Vec<i32> = new.endpoints.iter().map(|e| e.position).collect();
+    let images: Vec<String> = new.endpoints.iter().map(|e| e.image.clone()).collect();
+    let kinds: Vec<Option<String>> = new
+        .endpoints
+        .iter()
+        .map(|e| e.configuration_type.clone())
+        .collect();
+    let ports: Vec<serde_json::Value> = new
+        .endpoints
+        .iter()
+        .map(|e| serde_json::json!(e.ports))
+        .collect();
+    let presentations: Vec<serde_json::Value> = new
+        .endpoints
+        .iter()
+        .map(|e| super::to_json("presentations", &e.presentations))
+        .collect::<Result<_>>()?;
+    sqlx::query!(
+        r#"insert into live_endpoints (livelesson_id, name, position, image, configuration_type,
+                                       ports, presentations)
+           select $1, name, position, image, kind,
+                  array(select jsonb_array_elements_text(ports)::int4), presentations
+           from unnest($2::text[], $3::int4[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+                as t(name, position, image, kind, ports, presentations)"#,
+        new.id,
+        &names,
+        &positions,
+        &images,
+        &kinds as &[Option<String>],
+        &ports,
+        &presentations,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(db("creating live endpoints"))?;
+    Ok(true)
+}
+
+struct Row {
+    id: String,
+    session_id: String,
+    lesson_slug: String,
+    lesson_hash: String,
+    status: Status,
+    current_stage: i32,
+    guide_type: String,
+    guide_contents: String,
+    guide_domain: String,
+    healthy_tests: i32,
+    total_tests: i32,
+    error_reason: Option<String>,
+    error_step: Option<String>,
+    error_logs: Option<String>,
+    images: Json<BTreeMap<String, Image>>,
+    deleting: bool,
+    created_at: DateTime<Utc>,
+    last_active_at: DateTime<Utc>,
+    ready_at: Option<DateTime<Utc>>,
+}
+
+/// One livelesson with its endpoints.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"select id, session_id, lesson_slug, lesson_hash, status as "status: Status",
+                  current_stage, guide_type, guide_contents, guide_domain, healthy_tests,
+                  total_tests, error_reason, error_step, error_logs,
+                  images as "images: Json<BTreeMap<String, Image>>", deleting, created_at,
+                  last_active_at, ready_at
+           from livelessons where id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("reading a livelesson"))?;
+    let Some(row) = row else { return Ok(None) };
+    let endpoints = endpoints(&mut *conn, id).await?;
+    Ok(Some(assemble(row, endpoints)))
+}
+
+/// The session's unfinished livelesson of `lesson_slug`, locked for the caller's
+/// transaction.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn find_active_for_update(
+    conn: &mut PgConnection,
+    session_id: &str,
+    lesson_slug: &str,
+) -> Result<Option<Livelesson>> {
+    let id = sqlx::query_scalar!(
+        "select id from livelessons where session_id = $1 and lesson_slug = $2 and not deleting for update",
+        session_id,
+        lesson_slug
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("finding a livelesson"))?;
+    match id {
+        Some(id) => get(conn, &id).await,
+        None => Ok(None),
+    }
+}
+
+/// Locks a livelesson row for the caller's transaction; returns its status and whether a
+/// delete was requested.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<(Status, bool)>> {
+    let row = sqlx::query!(
+        r#"select status as "status: Status", deleting from livelessons where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("locking a livelesson"))?;
+    Ok(row.map(|r| (r.status, r.deleting)))
+}
+
+/// Unfinished livelessons of a session.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn count_for_session(executor: impl PgExecutor<'_>, session_id: &str) -> Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from livelessons where session_id = $1 and not deleting"#,
+        session_id
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(db("counting livelessons"))
+}
+
+async fn endpoints(conn: &mut PgConnection, id: &str) -> Result<Vec<LiveEndpoint>> {
+    let rows = sqlx::query!(
+        r#"select name, position, image, configuration_type, ports,
+                  presentations as "presentations: Json<Vec<LivePresentation>>", host, reachable
+           from live_endpoints where livelesson_id = $1 order by position"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("reading live endpoints"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LiveEndpoint {
+            name: r.name,
+            position: r.position,
+            image: r.image,
+            configuration_type: r.configuration_type,
+            ports: r.ports,
+            presentations: r.presentations.0,
+            host: r.host,
+            reachable: r.reachable,
+        })
+        .collect())
+}
+
+fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Livelesson {
+    let error = row.error_reason.map(|reason| LivelessonError {
+        reason,
+        step: row.error_step,
+        logs: row.error_logs,
+    });
+    Livelesson {
+        id: row.id,
+        session_id: row.session_id,
+        lesson_slug: row.lesson_slug,
+        lesson_hash: row.lesson_hash,
+        status: row.status,
+        current_stage: row.current_stage,
+        guide_type: row.guide_type,
+        guide_contents: row.guide_contents,
+        guide_domain: row.guide_domain,
+        healthy_tests: row.healthy_tests,
+        total_tests: row.total_tests,
+        error,
+        images: row.images.0,
+        deleting: row.deleting,
+        created_at: row.created_at,
+        last_active_at: row.last_active_at,
+        ready_at: row.ready_at,
+        endpoints,
+    }
+}
+
+/// Sets the status (READY also records `ready_at` the first time).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_status(executor: impl PgExecutor<'_>, id: &str, status: Status) -> Result<()> {
+    sqlx::query!(
+        r#"update livelessons
+           set status = $2,
+               ready_at = case when $2 = 'READY'::livelesson_status then coalesce(ready_at, now())
+                               else ready_at end
+           where id = $1"#,
+        id,
+        status as Status
+    )
+    .execute(executor)
+    .await
+    .map_err(db("setting a livelesson status"))?;
+    Ok(())
+}
+
+/// Most bytes of logs kept with an error.
+pub const MAX_ERROR_LOGS: usize = 50_000;
+
+/// Puts the livelesson in ERROR with why, where, and the logs captured (their last
+/// [`MAX_ERROR_LOGS`] bytes, cut on a character boundary).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_error(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+    step: &str,
+    reason: &str,
+    logs: Option<&str>,
+) -> Result<()> {
+    let logs = logs.map(|l| tail_on_char_boundary(l, MAX_ERROR_LOGS));
+    sqlx::query!(
+        r#"update livelessons
+           set status = 'ERROR', error_reason = $2, error_step = $3, error_logs = $4
+           where id = $1"#,
+        id,
+        reason,
+        step,
+        logs
+    )
+    .execute(executor)
+    .await
+    .map_err(db("setting a livelesson error"))?;
+    Ok(())
+}
+
+/// The last `max` bytes of `text`, starting on a character boundary.
+pub fn tail_on_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// Records the hosts (Service ClusterIPs) of endpoints.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_hosts(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+    hosts: &BTreeMap<String, String>,
+) -> Result<()> {
+    let names: Vec<String> = hosts.keys().cloned().collect();
+    let values: Vec<String> = hosts.values().cloned().collect();
+    sqlx::query!(
+        r#"update live_endpoints e set host = t.host
+           from unnest($2::text[], $3::text[]) as t(name, host)
+           where e.livelesson_id = $1 and e.name = t.name"#,
+        id,
+        &names,
+        &values
+    )
+    .execute(executor)
+    .await
+    .map_err(db("recording endpoint hosts"))?;
+    Ok(())
+}
+
+/// Marks one endpoint reachable and recounts the livelesson's healthy tests, atomically.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_reachable(executor: impl PgExecutor<'_>, id: &str, endpoint: &str) -> Result<()> {
+    sqlx::query!(
+        r#"with e as (
+               update live_endpoints set reachable = true
+               where livelesson_id = $1 and name = $2
+           )
+           update livelessons l set healthy_tests = (
+               select count(*) from live_endpoints
+               where livelesson_id = $1 and (reachable or name = $2)
+           )
+           where l.id = $1"#,
+        id,
+        endpoint
+    )
+    .execute(executor)
+    .await
+    .map_err(db("recording reachability"))?;
+    Ok(())
+}
+
+/// Changes the stage and guide, and sets CONFIGURATION (the API's stage change).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_stage(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+    stage: i32,
+    guide_type: &str,
+    guide_contents: &str,
+) -> Result<()> {
+    sqlx::query!(
+        r#"update livelessons
+           set current_stage = $2, guide_type = $3, guide_contents = $4,
+               status = 'CONFIGURATION', last_active_at = now()
+           where id = $1"#,
+        id,
+        stage,
+        guide_type,
+        guide_contents
+    )
+    .execute(executor)
+    .await
+    .map_err(db("changing a livelesson stage"))?;
+    Ok(())
+}
+
+/// Refreshes the activity clock of a livelesson and its session. Returns false for an
+/// unknown or deleting livelesson.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+    let touched = sqlx::query_scalar!(
+        r#"with l as (
+               update livelessons set last_active_at = now()
+               where id = $1 and not deleting returning session_id
+           ), s as (
+               update livesessions set last_active_at = now()
+               where id in (select session_id from l)
+           )
+           select count(*) as "n!" from l"#,
+        id
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(db("refreshing livelesson activity"))?;
+    Ok(touched == 1)
+}
+
+/// Marks a livelesson as being deleted. Returns false when unknown or already deleting.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn mark_deleting(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+    let done = sqlx::query!(
+        "update livelessons set deleting = true where id = $1 and not deleting",
+        id
+    )
+    .execute(executor)
+    .await
+    .map_err(db("marking a livelesson for deletion"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Removes a livelesson's state (endpoints cascade). The audit trail is in the job tables.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn delete(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+    let done = sqlx::query!("delete from livelessons where id = $1", id)
+        .execute(executor)
+        .await
+        .map_err(db("deleting a livelesson"))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether a livelesson exists.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn exists(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+    sqlx::query_scalar!(
+        r#"select exists(select 1 from livelessons where id = $1) as "e!""#,
+        id
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(db("checking a livelesson"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_on_char_boundary;
+
+    #[test]
+    fn log_tails_never_split_a_character() {
+        let text = "aé€😀";
+        for max in 0..=text.len() {
+            let tail = tail_on_char_boundary(text, max);
+            assert!(tail.len() <= max);
+            assert!(text.ends_with(tail));
+        }
+        assert_eq!(tail_on_char_boundary(text, 4), "😀");
+        assert_eq!(tail_on_char_boundary(text, 5), "😀");
+        assert_eq!(tail_on_char_boundary(text, 7), "€😀");
+    }
+}

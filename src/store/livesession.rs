@@ -1,0 +1,125 @@
+//! SQL for livesessions: a learner's browser session, the parent of their livelessons.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+use super::{Result, db};
+
+/// A learner's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Livesession {
+    /// `[a-z0-9]{10}`.
+    pub id: String,
+    /// Client address, when known.
+    pub source_ip: Option<String>,
+    /// Exempt from livelesson expiry (bounded by a maximum age).
+    pub persistent: bool,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last request, heartbeat or stage change in this session.
+    pub last_active_at: DateTime<Utc>,
+}
+
+/// Inserts a session; returns `None` when the id is taken (the caller draws another).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn insert(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+    source_ip: Option<&str>,
+) -> Result<Option<Livesession>> {
+    sqlx::query_as!(
+        Livesession,
+        r#"insert into livesessions (id, source_ip) values ($1, $2)
+           on conflict (id) do nothing
+           returning id, source_ip, persistent, created_at, last_active_at"#,
+        id,
+        source_ip
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("creating a livesession"))
+}
+
+/// One session by id.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn get(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Livesession>> {
+    sqlx::query_as!(
+        Livesession,
+        "select id, source_ip, persistent, created_at, last_active_at from livesessions where id = $1",
+        id
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("reading a livesession"))
+}
+
+/// Locks a session row until the end of the caller's transaction, so that session expiry
+/// and livelesson creation for that session cannot interleave. Returns the session.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn lock(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Livesession>> {
+    sqlx::query_as!(
+        Livesession,
+        "select id, source_ip, persistent, created_at, last_active_at from livesessions where id = $1 for update",
+        id
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("locking a livesession"))
+}
+
+/// Sessions created from `source_ip`.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn count_from(executor: impl PgExecutor<'_>, source_ip: &str) -> Result<i64> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from livesessions where source_ip = $1"#,
+        source_ip
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(db("counting livesessions"))
+}
+
+/// Marks activity in the session.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<()> {
+    sqlx::query!(
+        "update livesessions set last_active_at = now() where id = $1",
+        id
+    )
+    .execute(executor)
+    .await
+    .map_err(db("touching a livesession"))?;
+    Ok(())
+}
+
+/// Sets or clears persistence.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn set_persistent(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+    persistent: bool,
+) -> Result<bool> {
+    let done = sqlx::query!(
+        "update livesessions set persistent = $2 where id = $1",
+        id,
+        persistent
+    )
+    .execute(executor)
+    .await
+    .map_err(db("setting livesession persistence"))?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,402 @@
+//! What learners ask for, turned into state and jobs in one transaction each: sessions,
+//! livelesson requests (CREATE, or MODIFY on a stage change), heartbeats and kills.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use sqlx::PgPool;
+
+use crate::backend::Settings;
+use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
+use crate::curriculum::{ContentHash, GuideType, Image, Lesson};
+use crate::queue::{Client, NewJob, QueueError};
+use crate::store::livelesson::{self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status};
+use crate::store::livesession::{self, Livesession};
+use crate::store::{StoreError, curriculum};
+
+use super::{Args, CREATE, DELETE, MODIFY, serial_key};
+
+/// Admission limits (0 means unlimited, as in the original).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Sessions per source IP (`liveSessionLimit`).
+    pub sessions_per_ip: u32,
+    /// Unfinished livelessons per session (`liveLessonLimit`).
+    pub livelessons_per_session: u32,
+}
+
+/// Why a request was refused. Each maps to one stable API error code.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The session does not exist (the front end then creates a new one).
+    #[error("Invalid session ID {0:?}; please request a new session")]
+    UnknownSession(String),
+    /// No such lesson in the curriculum.
+    #[error("unknown lesson {0:?}")]
+    UnknownLesson(String),
+    /// No such livelesson.
+    #[error("unknown livelesson {0:?}")]
+    UnknownLivelesson(String),
+    /// The stage index is past the lesson's last stage.
+    #[error("stage {stage} is out of range: lesson {lesson:?} has {stages} stages (0 to {last})", last = stages.saturating_sub(1))]
+    StageOutOfRange {
+        /// Lesson slug.
+        lesson: String,
+        /// Requested stage.
+        stage: i64,
+        /// Stage count.
+        stages: usize,
+    },
+    /// The livelesson is being provisioned or configured; a stage change must wait.
+    #[error("livelesson {id} is currently busy ({status}); try again when it is READY")]
+    Busy {
+        /// Livelesson id.
+        id: String,
+        /// Its status.
+        status: &'static str,
+    },
+    /// The livelesson failed; it is released shortly so the lesson can be requested again.
+    #[error("livelesson {id} failed: {reason}")]
+    Failed {
+        /// Livelesson id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A limit was reached.
+    #[error("limit reached: {0}")]
+    Limit(String),
+    /// Storage failed.
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    /// Enqueueing failed.
+    #[error("job queue failure")]
+    Queue(#[from] QueueError),
+}
+
+/// What a livelesson request did.
+#[derive(Debug, Clone)]
+pub enum Requested {
+    /// A new livelesson and its CREATE job.
+    Created(Livelesson),
+    /// The existing livelesson, activity refreshed.
+    Existing(Livelesson),
+    /// The existing livelesson, moving to another stage (MODIFY enqueued).
+    StageChanged(Livelesson),
+}
+
+impl Requested {
+    /// The livelesson, whatever happened.
+    pub fn livelesson(&self) -> &Livelesson {
+        match self {
+            Self::Created(ll) | Self::Existing(ll) | Self::StageChanged(ll) => ll,
+        }
+    }
+}
+
+/// Draws an id of `len` characters from `[a-z0-9]`.
+pub fn random_id(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// Creates a session for `source_ip`, within the per-IP limit.
+///
+/// # Errors
+/// [`RequestError::Limit`] or storage failures.
+pub async fn create_session(
+    pool: &PgPool,
+    source_ip: Option<&str>,
+    limits: Limits,
+) -> Result<Livesession, RequestError> {
+    if let (Some(ip), limit @ 1..) = (source_ip, limits.sessions_per_ip)
+        && livesession::count_from(pool, ip).await? >= i64::from(limit)
+    {
+        return Err(RequestError::Limit(format!(
+            "at most {limit} sessions per client address"
+        )));
+    }
+    loop {
+        if let Some(session) = livesession::insert(pool, &random_id(10), source_ip).await? {
+            return Ok(session);
+        }
+    }
+}
+
+/// Requests `lesson_slug` at `stage` in `session_id`: creates the livelesson and enqueues
+/// CREATE, or returns the session's existing one (refreshing its activity) and enqueues
+/// MODIFY when the stage differs. State and job commit together.
+///
+/// # Errors
+/// The [`RequestError`] variants name each refusal.
+pub async fn request_livelesson(
+    pool: &PgPool,
+    client: &Client,
+    settings: &Settings,
+    limits: Limits,
+    session_id: &str,
+    lesson_slug: &str,
+    stage: i64,
+) -> Result<Requested, RequestError> {
+    let mut tx = pool.begin().await.map_err(db("starting a livelesson request"))?;
+    // The session row lock serialises requests of one session, and session expiry.
+    livesession::lock(&mut *tx, session_id)
+        .await?
+        .ok_or_else(|| RequestError::UnknownSession(session_id.to_owned()))?;
+
+    if let Some(existing) =
+        livelesson::find_active_for_update(&mut tx, session_id, lesson_slug).await?
+    {
+        let lesson = curriculum::lesson_version(
+            &mut *tx,
+            &existing.lesson_slug,
+            &ContentHash::from_hex(existing.lesson_hash.clone()),
+        )
+        .await?
+        .ok_or_else(|| RequestError::UnknownLesson(lesson_slug.to_owned()))?;
+        let stage = checked_stage(&lesson, stage)?;
+        if let Some(error) = &existing.error {
+            return Err(RequestError::Failed {
+                id: existing.id,
+                reason: error.reason.clone(),
+            });
+        }
+        livelesson::touch(&mut *tx, &existing.id).await?;
+        if stage == existing.current_stage {
+            tx.commit().await.map_err(db("committing a livelesson request"))?;
+            return Ok(Requested::Existing(existing));
+        }
+        if existing.status != Status::Ready {
+            return Err(RequestError::Busy {
+                id: existing.id,
+                status: existing.status.as_str(),
+            });
+        }
+        let (guide_type, guide) = guide(&lesson, stage);
+        livelesson::set_stage(&mut *tx, &existing.id, stage, guide_type, guide).await?;
+        enqueue(client, &mut tx, MODIFY, &existing.id, stage).await?;
+        let updated = livelesson::get(&mut tx, &existing.id)
+            .await?
+            .ok_or_else(|| RequestError::UnknownLivelesson(existing.id.clone()))?;
+        tx.commit().await.map_err(db("committing a stage change"))?;
+        client.wake(crate::queue::job::DEFAULT_QUEUE);
+        return Ok(Requested::StageChanged(updated));
+    }
+
+    let stored = curriculum::current_lesson(&mut *tx, lesson_slug)
+        .await?
+        .ok_or_else(|| RequestError::UnknownLesson(lesson_slug.to_owned()))?;
+    let lesson = &stored.lesson;
+    let stage = checked_stage(lesson, stage)?;
+    if limits.livelessons_per_session > 0
+        && livelesson::count_for_session(&mut *tx, session_id).await?
+            >= i64::from(limits.livelessons_per_session)
+    {
+        return Err(RequestError::Limit(format!(
+            "at most {} livelessons per session",
+            limits.livelessons_per_session
+        )));
+    }
+    let mut images = BTreeMap::new();
+    for endpoint in &lesson.endpoints {
+        if !images.contains_key(&endpoint.image)
+            && let Some(image) = curriculum::image(&mut *tx, &endpoint.image).await?
+        {
+            images.insert(endpoint.image.clone(), image);
+        }
+    }
+    let (guide_type, guide) = guide(lesson, stage);
+    loop {
+        let id = random_id(names::LIVELESSON_ID_LEN);
+        let endpoints = live_endpoints(settings, lesson, &id);
+        let guide_domain = if lesson.uses_jupyter() {
+            jupyter_domain(settings, &id)
+        } else {
+            String::new()
+        };
+        let new = NewLivelesson {
+            id: &id,
+            session_id,
+            lesson_slug,
+            lesson_hash: stored.content_hash.as_str(),
+            stage,
+            guide_type,
+            guide_contents: guide,
+            guide_domain: &guide_domain,
+            images: &images,
+            endpoints: &endpoints,
+        };
+        if !livelesson::insert(&mut tx, &new).await? {
+            // Either the id was taken (draw again) or, impossible under the session lock,
+            // a concurrent request created the lesson's livelesson.
+            if livelesson::find_active_for_update(&mut tx, session_id, lesson_slug)
+                .await?
+                .is_some()
+            {
+                return Err(RequestError::Busy {
+                    id: String::new(),
+                    status: Status::Initialized.as_str(),
+                });
+            }
+            continue;
+        }
+        livesession::touch(&mut *tx, session_id).await?;
+        enqueue(client, &mut tx, CREATE, &id, stage).await?;
+        let created = livelesson::get(&mut tx, &id)
+            .await?
+            .ok_or_else(|| RequestError::UnknownLivelesson(id.clone()))?;
+        tx.commit().await.map_err(db("committing a livelesson request"))?;
+        client.wake(crate::queue::job::DEFAULT_QUEUE);
+        return Ok(Requested::Created(created));
+    }
+}
+
+/// Keeps a learner's livelesson alive. Returns false for unknown or deleting ones.
+///
+/// # Errors
+/// Storage failures.
+pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
+    Ok(livelesson::touch(pool, id).await?)
+}
+
+/// Requests deletion: marks the livelesson deleting and enqueues DELETE behind any job of
+/// the livelesson already queued or running. Idempotent.
+///
+/// # Errors
+/// [`RequestError::UnknownLivelesson`] or storage failures.
+pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), RequestError> {
+    let mut tx = pool.begin().await.map_err(db("starting a kill"))?;
+    if livelesson::lock(&mut tx, id).await?.is_none() {
+        return Err(RequestError::UnknownLivelesson(id.to_owned()));
+    }
+    if livelesson::mark_deleting(&mut *tx, id).await? {
+        enqueue(client, &mut tx, DELETE, id, 0).await?;
+    }
+    tx.commit().await.map_err(db("committing a kill"))?;
+    client.wake(crate::queue::job::DEFAULT_QUEUE);
+    Ok(())
+}
+
+async fn enqueue(
+    client: &Client,
+    tx: &mut sqlx::PgConnection,
+    kind: &str,
+    id: &str,
+    stage: i32,
+) -> Result<(), RequestError> {
+    let args = serde_json::to_value(Args {
+        livelesson: id.to_owned(),
+        stage,
+    })
+    .map_err(|source| StoreError::Serialize {
+        what: "job arguments".into(),
+        source,
+    })?;
+    let job = NewJob::new(kind, args)
+        .with_serial_key(serial_key(id))
+        // One pending job per livelesson and operation: a repeated kill or stage change
+        // while one is queued returns the queued one.
+        .with_unique_key(format!("{kind}:{id}"))
+        .with_max_attempts(8);
+    client.enqueue_using(tx, &job).await?;
+    Ok(())
+}
+
+fn checked_stage(lesson: &Lesson, stage: i64) -> Result<i32, RequestError> {
+    usize::try_from(stage)
+        .ok()
+        .filter(|s| *s < lesson.stages.len())
+        .and_then(|s| i32::try_from(s).ok())
+        .ok_or_else(|| RequestError::StageOutOfRange {
+            lesson: lesson.slug.clone(),
+            stage,
+            stages: lesson.stages.len(),
+        })
+}
+
+fn guide(lesson: &Lesson, stage: i32) -> (&'static str, &str) {
+    let index = usize::try_from(stage).unwrap_or(0);
+    let kind = match lesson.stages.get(index).map(|s| s.guide_type) {
+        Some(GuideType::Jupyter) => "jupyter",
+        _ => "markdown",
+    };
+    (kind, lesson.guide(index).unwrap_or(""))
+}
+
+/// The jupyter guide's host for a livelesson.
+pub fn jupyter_domain(settings: &Settings, id: &str) -> String {
+    let namespace = names::namespace(&settings.instance_id, id);
+    format!(
+        "{}.{}",
+        names::ingress_host_label(&namespace, JUPYTER_ENDPOINT, names::JUPYTER_PRESENTATION),
+        settings.heps_domain
+    )
+}
+
+/// The live endpoints of a new livelesson, in provisioning order (the jupyter guide last).
+pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<LiveEndpoint> {
+    let namespace = names::namespace(&settings.instance_id, id);
+    let mut endpoints: Vec<LiveEndpoint> = lesson
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(position, endpoint)| LiveEndpoint {
+            name: endpoint.name.clone(),
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            image: endpoint.image.clone(),
+            configuration_type: endpoint
+                .configuration_type
+                .map(|kind| kind.as_str().to_owned()),
+            ports: endpoint.ports().into_iter().map(i32::from).collect(),
+            presentations: endpoint
+                .presentations
+                .iter()
+                .map(|p| LivePresentation {
+                    name: p.name.clone(),
+                    port: p.port,
+                    kind: p.kind.as_str().to_owned(),
+                    hep_domain: format!(
+                        "{}.{}",
+                        names::ingress_host_label(&namespace, &endpoint.name, &p.name),
+                        settings.heps_domain
+                    ),
+                })
+                .collect(),
+            host: None,
+            reachable: false,
+        })
+        .collect();
+    if lesson.uses_jupyter() {
+        endpoints.push(LiveEndpoint {
+            name: JUPYTER_ENDPOINT.to_owned(),
+            position: i32::try_from(endpoints.len()).unwrap_or(i32::MAX),
+            image: format!("{}:{}", settings.jupyter_image, settings.platform_image_tag),
+            configuration_type: None,
+            ports: vec![8888],
+            presentations: Vec::new(),
+            host: None,
+            reachable: false,
+        });
+    }
+    endpoints
+}
+
+/// Images a lesson's endpoints use that `images` lacks.
+pub fn missing_images<'a>(lesson: &'a Lesson, images: &BTreeMap<String, Image>) -> Vec<&'a str> {
+    let mut missing: Vec<&str> = lesson
+        .endpoints
+        .iter()
+        .map(|e| e.image.as_str())
+        .filter(|slug| !images.contains_key(*slug))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
+}
+
+fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> RequestError {
+    move |source| RequestError::Store(StoreError::Database { operation, source })
+}
