@@ -1,0 +1,194 @@
+//! Configuration jobs: one batch Job per configurable endpoint and stage, and the secret
+//! holding the passwords they use.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, Secret, SecretKeySelector,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::files::{
+    copy_files_init_container, files_volume_mount, pod_volumes, pull_policy, requests,
+};
+use super::{
+    Error, JOB_TYPE_CONFIG, LABEL_CONFIG_POD, LABEL_JOB_TYPE, LABEL_STAGE, Result, YES,
+    object_meta, shell_quote,
+};
+use crate::backend::{Livelesson, Settings};
+use crate::curriculum::names;
+use crate::curriculum::{ConfigurationType, Endpoint};
+
+/// Name of the per-livelesson secret with the configuration passwords.
+pub const CONFIG_CREDENTIALS: &str = "config-credentials";
+/// Name of the configuration container.
+pub const CONFIGURATOR: &str = "configurator";
+/// Port configuration tools connect to (the original hard-coded it too).
+pub const TARGET_PORT: u16 = 22;
+
+/// Key of an image's configuration password in [`config_credentials_secret`].
+pub fn credentials_key(image_slug: &str) -> String {
+    format!("{image_slug}.password")
+}
+
+/// The secret `config-credentials`: the configuration password of every image a
+/// configurable endpoint uses, under [`credentials_key`]. Create it before any
+/// [`config_job`]: their pods read the password from it, so it never appears in a pod spec.
+pub fn config_credentials_secret(settings: &Settings, ll: &Livelesson<'_>) -> Secret {
+    let data: BTreeMap<String, ByteString> = ll
+        .lesson
+        .endpoints
+        .iter()
+        .filter(|endpoint| endpoint.configuration_type.is_some())
+        .filter_map(|endpoint| ll.images.get(&endpoint.image))
+        .map(|image| {
+            (
+                credentials_key(&image.slug),
+                ByteString(image.config_password.expose().as_bytes().to_vec()),
+            )
+        })
+        .collect();
+    Secret {
+        metadata: object_meta(settings, ll, CONFIG_CREDENTIALS, &[]),
+        data: Some(data),
+        type_: Some("Opaque".to_owned()),
+        ..Secret::default()
+    }
+}
+
+/// The Job configuring `endpoint` for `stage`, reaching it at `host` (its service).
+///
+/// The target and credentials come in env as in the original (`ANTIDOTE_TARGET_HOST`,
+/// `_PORT`, `_USERNAME`, `_PASSWORD`), the password through [`CONFIG_CREDENTIALS`]; napalm
+/// reads them by shell expansion so no password sits in the command line.
+///
+/// # Errors
+///
+/// [`Error::NotConfigurable`] without a configuration type, [`Error::NoConfigurationFile`]
+/// when the stage has no file (or a napalm file has no driver), [`Error::UnknownImage`].
+pub fn config_job(
+    settings: &Settings,
+    ll: &Livelesson<'_>,
+    endpoint: &Endpoint,
+    stage: usize,
+    host: &str,
+) -> Result<Job> {
+    let kind = endpoint
+        .configuration_type
+        .ok_or_else(|| Error::NotConfigurable {
+            endpoint: endpoint.name.clone(),
+        })?;
+    let no_file = || Error::NoConfigurationFile {
+        endpoint: endpoint.name.clone(),
+        stage,
+    };
+    // Each stage's own file: the original took the last stage's name for every stage.
+    let file = endpoint
+        .configuration_files
+        .get(stage)
+        .ok_or_else(no_file)?;
+    let image = ll
+        .images
+        .get(&endpoint.image)
+        .ok_or_else(|| Error::UnknownImage {
+            endpoint: endpoint.name.clone(),
+            image: endpoint.image.clone(),
+        })?;
+    let path = format!(
+        "{}/{}",
+        settings.files_mount_path.trim_end_matches('/'),
+        file.path(stage)
+    );
+    let command = match kind {
+        ConfigurationType::Python => vec!["python".to_owned(), path],
+        ConfigurationType::Ansible => vec![
+            "ansible-playbook".to_owned(),
+            "-vvvv".to_owned(),
+            "-i".to_owned(),
+            format!("{host},"),
+            path,
+        ],
+        ConfigurationType::Napalm => {
+            let driver = file.napalm_driver.ok_or_else(no_file)?;
+            let script = format!(
+                "exec /configure.py \"$ANTIDOTE_TARGET_USERNAME\" \"$ANTIDOTE_TARGET_PASSWORD\" \
+                 {driver} \"$ANTIDOTE_TARGET_PORT\" \"$ANTIDOTE_TARGET_HOST\" {}",
+                shell_quote(&path)
+            );
+            vec!["sh".to_owned(), "-c".to_owned(), script]
+        }
+    };
+    let value = |name: &str, value: &str| EnvVar {
+        name: name.to_owned(),
+        value: Some(value.to_owned()),
+        value_from: None,
+    };
+    let env = vec![
+        value("ANTIDOTE_TARGET_HOST", host),
+        value("ANTIDOTE_TARGET_PORT", &TARGET_PORT.to_string()),
+        value("ANTIDOTE_TARGET_USERNAME", &image.config_user),
+        EnvVar {
+            name: "ANTIDOTE_TARGET_PASSWORD".to_owned(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: CONFIG_CREDENTIALS.to_owned(),
+                    key: credentials_key(&image.slug),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+        },
+        value("ANSIBLE_HOST_KEY_CHECKING", "False"),
+    ];
+
+    let name = names::config_job_name(&endpoint.name, stage);
+    let stage_id = stage.to_string();
+    let job_labels = [
+        (LABEL_JOB_TYPE, JOB_TYPE_CONFIG),
+        (LABEL_STAGE, stage_id.as_str()),
+    ];
+    let mut pod_labels = job_labels.to_vec();
+    // Exempts the pod from the egress lockdown, as in the original.
+    pod_labels.push((LABEL_CONFIG_POD, YES));
+    let template_meta = object_meta(settings, ll, name.clone(), &pod_labels);
+    Ok(Job {
+        metadata: object_meta(settings, ll, name, &job_labels),
+        spec: Some(JobSpec {
+            backoff_limit: Some(settings.job_backoff_limit),
+            // The cluster stops a hung configuration too, not only our wait.
+            active_deadline_seconds: i64::try_from(settings.config_timeout.as_secs())
+                .ok()
+                .filter(|secs| *secs > 0),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: template_meta.labels,
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![Container {
+                        name: CONFIGURATOR.to_owned(),
+                        image: Some(format!(
+                            "{}:{}",
+                            settings.configurator_image, settings.platform_image_tag
+                        )),
+                        image_pull_policy: Some(pull_policy(settings).to_owned()),
+                        command: Some(command),
+                        env: Some(env),
+                        volume_mounts: Some(vec![files_volume_mount(settings)]),
+                        resources: Some(requests("50m", "64Mi")),
+                        ..Container::default()
+                    }],
+                    init_containers: Some(vec![copy_files_init_container(settings)]),
+                    volumes: Some(pod_volumes(ll)),
+                    restart_policy: Some("Never".to_owned()),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    })
+}
