@@ -192,3 +192,228 @@ pub fn config_job(
         status: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::Fixture;
+    use super::*;
+
+    fn container(job: &Job) -> &Container {
+        &job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+    }
+
+    fn env(job: &Job) -> BTreeMap<String, EnvVar> {
+        container(job)
+            .env
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name.clone(), e))
+            .collect()
+    }
+
+    fn env_value(job: &Job, name: &str) -> Option<String> {
+        env(job)[name].value.clone()
+    }
+
+    #[test]
+    fn python_job_runs_the_stage_script_with_target_env() {
+        let fx = Fixture::example();
+        let ll = fx.livelesson("web-automation");
+        let ep = ll.lesson.endpoint("linux1").unwrap();
+        let job = config_job(&fx.settings, &ll, ep, 1, "linux1").unwrap();
+        assert_eq!(job.metadata.name.as_deref(), Some("config-linux1-1"));
+        assert_eq!(
+            job.metadata.namespace.as_deref(),
+            Some("antidote-abcde12345")
+        );
+        let labels = job.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["jobType"], "config");
+        assert_eq!(labels["stageId"], "1");
+        assert_eq!(labels["liveLesson"], "abcde12345");
+        assert!(!labels.contains_key("configPod"));
+        let spec = job.spec.as_ref().unwrap();
+        assert_eq!(spec.backoff_limit, Some(3));
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        let template_labels = spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap();
+        assert_eq!(template_labels["configPod"], "yes");
+        assert_eq!(template_labels["stageId"], "1");
+        assert_eq!(template_labels["antidoteManaged"], "yes");
+        assert!(
+            !template_labels.contains_key("podName"),
+            "services must not select it"
+        );
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(pod.image_pull_secrets, None);
+        assert_eq!(
+            pod.init_containers.as_ref().unwrap()[0].name,
+            "copy-lesson-files"
+        );
+        assert_eq!(pod.volumes.as_ref().unwrap().len(), 2);
+
+        let c = container(&job);
+        assert_eq!(c.name, "configurator");
+        assert_eq!(c.image.as_deref(), Some("antidotelabs/configurator:latest"));
+        assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
+        assert_eq!(
+            c.command.as_deref(),
+            Some(
+                &[
+                    "python".to_owned(),
+                    "/antidote/stage1/configs/linux1.py".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(c.volume_mounts.as_ref().unwrap()[0].mount_path, "/antidote");
+        assert_eq!(
+            env_value(&job, "ANTIDOTE_TARGET_HOST").as_deref(),
+            Some("linux1")
+        );
+        assert_eq!(
+            env_value(&job, "ANTIDOTE_TARGET_PORT").as_deref(),
+            Some("22")
+        );
+        assert_eq!(
+            env_value(&job, "ANTIDOTE_TARGET_USERNAME").as_deref(),
+            Some("antidote")
+        );
+        assert_eq!(
+            env_value(&job, "ANSIBLE_HOST_KEY_CHECKING").as_deref(),
+            Some("False")
+        );
+        let password = &env(&job)["ANTIDOTE_TARGET_PASSWORD"];
+        assert_eq!(password.value, None);
+        let key_ref = password
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(key_ref.name, "config-credentials");
+        assert_eq!(key_ref.key, "utility.password");
+    }
+
+    #[test]
+    fn ansible_job_targets_the_host_inventory() {
+        let fx = Fixture::example();
+        let ll = fx.livelesson("web-automation");
+        let ep = ll.lesson.endpoint("router").unwrap();
+        let settings = Settings {
+            always_pull: true,
+            pull_cred_name: Some("regcred".into()),
+            ..fx.settings.clone()
+        };
+        let job = config_job(&settings, &ll, ep, 0, "10.96.0.12").unwrap();
+        let c = container(&job);
+        assert_eq!(
+            c.command.clone().unwrap(),
+            [
+                "ansible-playbook",
+                "-vvvv",
+                "-i",
+                "10.96.0.12,",
+                "/antidote/stage0/configs/router.yml"
+            ]
+        );
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
+        let pod = job.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.image_pull_secrets, None,
+            "the configurator image is public"
+        );
+    }
+
+    #[test]
+    fn napalm_job_reads_credentials_from_env_and_the_stage_driver() {
+        let fx = Fixture::example();
+        let ll = fx.livelesson("router-configuration");
+        let ep = ll.lesson.endpoint("vqfx-1").unwrap();
+        let job = config_job(&fx.settings, &ll, ep, 1, "vqfx-1").unwrap();
+        assert_eq!(job.metadata.name.as_deref(), Some("config-vqfx-1-1"));
+        let command = container(&job).command.clone().unwrap();
+        assert_eq!(command[..2], ["sh", "-c"]);
+        assert_eq!(
+            command[2],
+            "exec /configure.py \"$ANTIDOTE_TARGET_USERNAME\" \"$ANTIDOTE_TARGET_PASSWORD\" \
+             junos \"$ANTIDOTE_TARGET_PORT\" \"$ANTIDOTE_TARGET_HOST\" \
+             '/antidote/stage1/configs/vqfx-1-junos.txt'"
+        );
+        assert_eq!(
+            env_value(&job, "ANTIDOTE_TARGET_USERNAME").as_deref(),
+            Some("root")
+        );
+        let serialized = serde_json::to_string(&job).unwrap();
+        assert!(
+            !serialized.contains("rootpassword"),
+            "no password in the job"
+        );
+        let key_ref = env(&job)["ANTIDOTE_TARGET_PASSWORD"]
+            .value_from
+            .clone()
+            .unwrap()
+            .secret_key_ref
+            .unwrap();
+        assert_eq!(key_ref.key, "vqfx.password");
+    }
+
+    #[test]
+    fn credentials_secret_holds_passwords_of_configurable_endpoints() {
+        let fx = Fixture::example();
+        let ll = fx.livelesson("router-configuration");
+        let secret = config_credentials_secret(&fx.settings, &ll);
+        assert_eq!(secret.metadata.name.as_deref(), Some("config-credentials"));
+        assert_eq!(
+            secret.metadata.namespace.as_deref(),
+            Some("antidote-abcde12345")
+        );
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        let data = secret.data.unwrap();
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["vqfx.password"]);
+        assert_eq!(data["vqfx.password"].0, b"rootpassword");
+
+        let ll = fx.livelesson("web-automation");
+        let data = config_credentials_secret(&fx.settings, &ll).data.unwrap();
+        assert_eq!(
+            data.keys().collect::<Vec<_>>(),
+            ["linux-router.password", "utility.password"],
+            "webserver endpoints are not configured"
+        );
+    }
+
+    #[test]
+    fn unconfigurable_endpoints_and_missing_stages_are_errors() {
+        let fx = Fixture::example();
+        let ll = fx.livelesson("web-automation");
+        let web = ll.lesson.endpoint("web").unwrap();
+        assert_eq!(
+            config_job(&fx.settings, &ll, web, 0, "web"),
+            Err(Error::NotConfigurable {
+                endpoint: "web".into()
+            })
+        );
+        let linux1 = ll.lesson.endpoint("linux1").unwrap();
+        assert_eq!(
+            config_job(&fx.settings, &ll, linux1, 7, "linux1"),
+            Err(Error::NoConfigurationFile {
+                endpoint: "linux1".into(),
+                stage: 7
+            })
+        );
+    }
+}
