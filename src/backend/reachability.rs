@@ -59,7 +59,12 @@ pub enum ProbeError {
 ///
 /// # Errors
 /// [`ProbeError`] saying what went wrong.
-pub async fn probe(host: &str, port: u16, probe: Probe, timeout: Duration) -> Result<(), ProbeError> {
+pub async fn probe(
+    host: &str,
+    port: u16,
+    probe: Probe,
+    timeout: Duration,
+) -> Result<(), ProbeError> {
     let target = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -132,7 +137,9 @@ mod tests {
         let http = serve(b"HTTP/1.1 200 OK\r\n\r\n").await;
         let t = Duration::from_secs(2);
         probe("127.0.0.1", ssh, Probe::Ssh, t).await.expect("ssh");
-        probe("127.0.0.1", http, Probe::Http, t).await.expect("http");
+        probe("127.0.0.1", http, Probe::Http, t)
+            .await
+            .expect("http");
         probe("127.0.0.1", ssh, Probe::Tcp, t).await.expect("tcp");
         assert!(matches!(
             probe("127.0.0.1", http, Probe::Ssh, t).await,

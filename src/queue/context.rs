@@ -22,6 +22,7 @@ pub struct JobContext {
     pool: PgPool,
     worker: Arc<str>,
     snooze_threshold: Duration,
+    step_hook: Option<super::worker::StepHook>,
     has_steps: bool,
     completed: tokio::sync::OnceCell<Mutex<HashMap<String, serde_json::Value>>>,
 }
@@ -42,6 +43,7 @@ impl JobContext {
         pool: PgPool,
         worker: Arc<str>,
         snooze_threshold: Duration,
+        step_hook: Option<super::worker::StepHook>,
     ) -> Self {
         Self {
             has_steps: job.has_steps,
@@ -49,6 +51,7 @@ impl JobContext {
             pool,
             worker,
             snooze_threshold,
+            step_hook,
             completed: tokio::sync::OnceCell::new(),
         }
     }
@@ -169,6 +172,9 @@ impl JobContext {
                 )
                 .await?;
                 self.remember(name, &output);
+                if let Some(hook) = &self.step_hook {
+                    (hook.0)(job.id, name.to_owned()).await;
+                }
                 Ok(output)
             }
             Err(err) => {

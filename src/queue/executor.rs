@@ -72,6 +72,7 @@ async fn run(
                 shared.pool.clone(),
                 shared.id.clone(),
                 shared.config.snooze_threshold,
+                shared.config.step_hook.clone(),
             );
             // Its own task, so that a panicking handler fails its job, not the worker.
             let mut task = tokio::spawn(handler(ctx).in_current_span());

@@ -37,4 +37,4 @@ pub use job::{ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use periodic::Schedule;
 pub use registry::Registry;
 pub use retry::RetryPolicy;
-pub use worker::{Worker, WorkerConfig, WorkerEvent};
+pub use worker::{StepHook, Worker, WorkerConfig, WorkerEvent};

@@ -49,6 +49,23 @@ pub struct WorkerConfig {
     pub snooze_threshold: Duration,
     /// Most completions written by one statement. Default 500.
     pub completion_batch: usize,
+    /// Called after each step's checkpoint is stored. Off by default; tests use it to stop
+    /// a worker at an exact step boundary.
+    pub step_hook: Option<StepHook>,
+}
+
+/// A callback run after a step's checkpoint is stored: (job, step name).
+#[derive(Clone)]
+pub struct StepHook(
+    pub  std::sync::Arc<
+        dyn Fn(JobId, String) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+    >,
+);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
 }
 
 impl Default for WorkerConfig {
@@ -67,6 +84,7 @@ impl Default for WorkerConfig {
             retry: RetryPolicy::default(),
             snooze_threshold: Duration::from_secs(30),
             completion_batch: 500,
+            step_hook: None,
         }
     }
 }

@@ -476,13 +476,13 @@ pub async fn set_reachable(executor: impl PgExecutor<'_>, id: &str, endpoint: &s
     sqlx::query!(
         r#"with e as (
                update live_endpoints set reachable = true
-               where livelesson_id = $1 and name = $2
+               where livelesson_id = $1 and name = $2 and not reachable
+               returning 1
            )
-           update livelessons l set healthy_tests = (
-               select count(*) from live_endpoints
-               where livelesson_id = $1 and (reachable or name = $2)
-           )
-           where l.id = $1"#,
+           -- An increment, not a recount: concurrent probes of one livelesson finish at
+           -- once, and a recount from the statement's snapshot would miss the others.
+           update livelessons set healthy_tests = healthy_tests + (select count(*) from e)
+           where id = $1"#,
         id,
         endpoint
     )

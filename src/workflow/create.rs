@@ -32,8 +32,11 @@ impl<B: Backend> Workflows<B> {
             return Ok(());
         }
         let progress = Progress::default();
-        let outcome = self.create_steps(&ctx, &loaded, args.stage, &progress).await;
-        self.conclude(&ctx, &args.livelesson, &progress, outcome).await
+        let outcome = self
+            .create_steps(&ctx, &loaded, args.stage, &progress)
+            .await;
+        self.conclude(&ctx, &args.livelesson, &progress, outcome)
+            .await
     }
 
     async fn create_steps(
@@ -60,34 +63,54 @@ impl<B: Backend> Workflows<B> {
         .await?;
         progress.at("namespace");
         ctx.step("namespace", || async {
-            backend.create_namespace(&ll).await.map_err(|e| progress.backend(e))
+            backend
+                .create_namespace(&ll)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         if !self.settings.allow_egress {
             progress.at("network-policy");
             ctx.step("network-policy", || async {
-                backend.create_network_policy(&ll).await.map_err(|e| progress.backend(e))
+                backend
+                    .create_network_policy(&ll)
+                    .await
+                    .map_err(|e| progress.backend(e))
             })
             .await?;
         }
         progress.at("secrets");
         ctx.step("secrets", || async {
-            backend.copy_secrets(&ll).await.map_err(|e| progress.backend(e))
+            backend
+                .copy_secrets(&ll)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         progress.at("lesson-files");
         ctx.step("lesson-files", || async {
-            backend.create_lesson_files(&ll).await.map_err(|e| progress.backend(e))
+            backend
+                .create_lesson_files(&ll)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         if !ll.lesson.connections.is_empty() {
             progress.at("networks");
             ctx.step("networks", || async {
-                backend.create_networks(&ll).await.map_err(|e| progress.backend(e))
+                backend
+                    .create_networks(&ll)
+                    .await
+                    .map_err(|e| progress.backend(e))
             })
             .await?;
         }
-        let mut endpoints: Vec<&str> = ll.lesson.endpoints.iter().map(|e| e.name.as_str()).collect();
+        let mut endpoints: Vec<&str> = ll
+            .lesson
+            .endpoints
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         if ll.lesson.uses_jupyter() {
             endpoints.push(JUPYTER_ENDPOINT);
         }
@@ -103,18 +126,28 @@ impl<B: Backend> Workflows<B> {
             .await?;
         }
         progress.at("status:BOOTING");
-        ctx.step("status:BOOTING", || self.set_status(ctx, id, Status::Booting))
-            .await?;
+        ctx.step("status:BOOTING", || {
+            self.set_status(ctx, id, Status::Booting)
+        })
+        .await?;
         progress.at("pods-ready");
         ctx.step("pods-ready", || async {
-            backend.wait_pods_ready(&ll).await.map_err(|e| progress.backend(e))
+            backend
+                .wait_pods_ready(&ll)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         progress.at("hosts");
         ctx.step("hosts", || async {
-            let hosts = backend.endpoint_hosts(&ll).await.map_err(|e| progress.backend(e))?;
+            let hosts = backend
+                .endpoint_hosts(&ll)
+                .await
+                .map_err(|e| progress.backend(e))?;
             let mut tx = ctx.fenced().await?;
-            livelesson::set_hosts(&mut *tx, id, &hosts).await.map_err(store)?;
+            livelesson::set_hosts(&mut *tx, id, &hosts)
+                .await
+                .map_err(store)?;
             tx.commit().await.map_err(JobError::transient)?;
             Ok(hosts)
         })
@@ -132,8 +165,11 @@ impl<B: Backend> Workflows<B> {
         self.configure(ctx, loaded, stage, progress).await?;
         if ll.lesson.ready_delay > 0 {
             progress.at("ready-delay");
-            ctx.sleep("ready-delay", Duration::from_secs(u64::from(ll.lesson.ready_delay)))
-                .await?;
+            ctx.sleep(
+                "ready-delay",
+                Duration::from_secs(u64::from(ll.lesson.ready_delay)),
+            )
+            .await?;
         }
         progress.at("status:READY");
         ctx.step("status:READY", || self.set_status(ctx, id, Status::Ready))
@@ -152,7 +188,12 @@ impl<B: Backend> Workflows<B> {
         progress: &Progress,
     ) -> Result<(), JobError> {
         let ll = loaded.view();
-        if !ll.lesson.endpoints.iter().any(|e| e.configuration_type.is_some()) {
+        if !ll
+            .lesson
+            .endpoints
+            .iter()
+            .any(|e| e.configuration_type.is_some())
+        {
             return Ok(());
         }
         let stage = usize::try_from(stage)
@@ -161,7 +202,10 @@ impl<B: Backend> Workflows<B> {
         let step = format!("config-cleanup:{stage}");
         progress.at(&step);
         ctx.step(&step, || async {
-            backend.remove_config_jobs(&ll).await.map_err(|e| progress.backend(e))
+            backend
+                .remove_config_jobs(&ll)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         let step = format!("config-start:{stage}");
@@ -187,7 +231,10 @@ impl<B: Backend> Workflows<B> {
         let step = format!("config-wait:{stage}");
         progress.at(&step);
         ctx.step(&step, || async {
-            backend.wait_config_jobs(&ll, stage).await.map_err(|e| progress.backend(e))
+            backend
+                .wait_config_jobs(&ll, stage)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await
     }

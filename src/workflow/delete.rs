@@ -16,7 +16,10 @@ impl<B: Backend> Workflows<B> {
         let progress = Progress::default();
         let backend = &*self.backend;
         ctx.step("delete-namespace", || async {
-            backend.delete_namespace(id).await.map_err(|e| progress.backend(e))
+            backend
+                .delete_namespace(id)
+                .await
+                .map_err(|e| progress.backend(e))
         })
         .await?;
         ctx.step("namespace-gone", || async {

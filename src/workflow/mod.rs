@@ -51,7 +51,11 @@ pub fn serial_key(livelesson_id: &str) -> String {
 /// Registers the CREATE, MODIFY and DELETE handlers on `registry`.
 pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, settings: Arc<Settings>) {
     let workflows = Arc::new(Workflows { backend, settings });
-    let handlers: [(&str, Kind); 3] = [(CREATE, Kind::Create), (MODIFY, Kind::Modify), (DELETE, Kind::Delete)];
+    let handlers: [(&str, Kind); 3] = [
+        (CREATE, Kind::Create),
+        (MODIFY, Kind::Modify),
+        (DELETE, Kind::Delete),
+    ];
     for (name, kind) in handlers {
         let workflows = workflows.clone();
         registry.register(name, move |ctx: JobContext| {

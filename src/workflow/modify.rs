@@ -28,6 +28,7 @@ impl<B: Backend> Workflows<B> {
             .await
         }
         .await;
-        self.conclude(&ctx, &args.livelesson, &progress, outcome).await
+        self.conclude(&ctx, &args.livelesson, &progress, outcome)
+            .await
     }
 }

@@ -17,7 +17,11 @@ use super::run::store;
 const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Waits until every endpoint of livelesson `id` is reachable at its stored host.
-pub(crate) async fn wait_reachable(ctx: &JobContext, id: &str, settings: &Settings) -> Result<(), JobError> {
+pub(crate) async fn wait_reachable(
+    ctx: &JobContext,
+    id: &str,
+    settings: &Settings,
+) -> Result<(), JobError> {
     let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
     let row = livelesson::get(&mut conn, id)
         .await
@@ -80,6 +84,11 @@ async fn check(endpoint: &LiveEndpoint, timeout: Duration) -> Result<(), ProbeEr
             })
             .collect()
     };
-    try_join_all(probes.into_iter().map(|(port, kind)| probe(host, port, kind, timeout))).await?;
+    try_join_all(
+        probes
+            .into_iter()
+            .map(|(port, kind)| probe(host, port, kind, timeout)),
+    )
+    .await?;
     Ok(())
 }

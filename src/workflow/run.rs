@@ -82,7 +82,11 @@ pub(crate) fn store(err: StoreError) -> JobError {
 
 impl<B: Backend> Workflows<B> {
     /// Reads the livelesson and its pinned lesson; `None` when the livelesson is gone.
-    pub(crate) async fn load(&self, ctx: &JobContext, id: &str) -> Result<Option<Loaded>, JobError> {
+    pub(crate) async fn load(
+        &self,
+        ctx: &JobContext,
+        id: &str,
+    ) -> Result<Option<Loaded>, JobError> {
         let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
         let Some(row) = livelesson::get(&mut conn, id).await.map_err(store)? else {
             return Ok(None);
@@ -104,9 +108,16 @@ impl<B: Backend> Workflows<B> {
     }
 
     /// Sets the status, fenced by the job's lease.
-    pub(crate) async fn set_status(&self, ctx: &JobContext, id: &str, status: Status) -> Result<(), JobError> {
+    pub(crate) async fn set_status(
+        &self,
+        ctx: &JobContext,
+        id: &str,
+        status: Status,
+    ) -> Result<(), JobError> {
         let mut tx = ctx.fenced().await?;
-        livelesson::set_status(&mut *tx, id, status).await.map_err(store)?;
+        livelesson::set_status(&mut *tx, id, status)
+            .await
+            .map_err(store)?;
         tx.commit().await.map_err(JobError::transient)?;
         Ok(())
     }
@@ -127,7 +138,9 @@ impl<B: Backend> Workflows<B> {
         let last_attempt = ctx.attempt() >= ctx.max_attempts();
         let is_final = match &err {
             JobError::Permanent(_) => true,
-            JobError::Transient(_) | JobError::Queue(crate::queue::QueueError::Database { .. }) => last_attempt,
+            JobError::Transient(_) | JobError::Queue(crate::queue::QueueError::Database { .. }) => {
+                last_attempt
+            }
             _ => false,
         };
         if !is_final {

@@ -56,7 +56,10 @@ impl KubernetesBackend {
     /// A backend on `client`. Starts the shared watches of this instance's pods, jobs and
     /// namespaces (they need a Tokio runtime).
     pub fn new(client: Client, settings: Settings) -> Self {
-        let instance = format!("{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}", settings.instance_id);
+        let instance = format!(
+            "{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}",
+            settings.instance_id
+        );
         Self {
             pods: Watched::start(Api::all(client.clone()), &instance),
             jobs: Watched::start(Api::all(client.clone()), &instance),
@@ -125,9 +128,11 @@ impl KubernetesBackend {
         match retry(|| api.create(&params, object)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = retry(|| api.get(&name))
-                    .await
-                    .map_err(api_error("get", "network-attachment-definitions", &name))?;
+                let existing = retry(|| api.get(&name)).await.map_err(api_error(
+                    "get",
+                    "network-attachment-definitions",
+                    &name,
+                ))?;
                 if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
                     Ok(())
                 } else {
@@ -160,7 +165,12 @@ impl KubernetesBackend {
         let spec = pod.spec.as_ref();
         let containers = spec
             .into_iter()
-            .flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter()))
+            .flat_map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(s.containers.iter())
+            })
             .map(|c| c.name.clone())
             .collect::<Vec<_>>();
         let mut out = String::new();
@@ -178,7 +188,9 @@ impl KubernetesBackend {
                     }
                 }
                 Ok(_) => {}
-                Err(err) => out.push_str(&format!("==> {name}/{container}: logs unavailable: {err}\n")),
+                Err(err) => out.push_str(&format!(
+                    "==> {name}/{container}: logs unavailable: {err}\n"
+                )),
             }
         }
         out
@@ -195,7 +207,8 @@ impl Backend for KubernetesBackend {
     async fn create_network_policy(&self, ll: &Livelesson<'_>) -> Result<()> {
         let namespace = self.namespace(ll.id);
         let policy = resources::network_policy(&self.settings, ll);
-        self.create(&self.api::<NetworkPolicy>(&namespace), &policy, ll).await
+        self.create(&self.api::<NetworkPolicy>(&namespace), &policy, ll)
+            .await
     }
 
     async fn copy_secrets(&self, ll: &Livelesson<'_>) -> Result<()> {
@@ -218,7 +231,12 @@ impl Backend for KubernetesBackend {
             let copy = resources::secret_copy(&secret, &self.settings, ll);
             self.create(&target, &copy, ll).await?;
         }
-        if ll.lesson.endpoints.iter().any(|e| e.configuration_type.is_some()) {
+        if ll
+            .lesson
+            .endpoints
+            .iter()
+            .any(|e| e.configuration_type.is_some())
+        {
             let credentials = resources::config_credentials_secret(&self.settings, ll);
             self.create(&target, &credentials, ll).await?;
         }
@@ -228,7 +246,8 @@ impl Backend for KubernetesBackend {
     async fn create_lesson_files(&self, ll: &Livelesson<'_>) -> Result<()> {
         let namespace = self.namespace(ll.id);
         let files = resources::lesson_files(&self.settings, ll);
-        self.create(&self.api::<ConfigMap>(&namespace), &files, ll).await
+        self.create(&self.api::<ConfigMap>(&namespace), &files, ll)
+            .await
     }
 
     async fn create_networks(&self, ll: &Livelesson<'_>) -> Result<()> {
@@ -247,18 +266,19 @@ impl Backend for KubernetesBackend {
                 vec![resources::jupyter_ingress(&self.settings, ll)],
             )
         } else {
-            let found = ll
-                .lesson
-                .endpoint(endpoint)
-                .ok_or_else(|| BackendError::Build(format!("lesson has no endpoint {endpoint:?}")))?;
+            let found = ll.lesson.endpoint(endpoint).ok_or_else(|| {
+                BackendError::Build(format!("lesson has no endpoint {endpoint:?}"))
+            })?;
             (
-                resources::pod(&self.settings, ll, found).map_err(|e| BackendError::Build(e.to_string()))?,
+                resources::pod(&self.settings, ll, found)
+                    .map_err(|e| BackendError::Build(e.to_string()))?,
                 resources::service(&self.settings, ll, found),
                 resources::ingresses(&self.settings, ll, found),
             )
         };
         self.create(&self.api::<Pod>(&namespace), &pod, ll).await?;
-        self.create(&self.api::<Service>(&namespace), &service, ll).await?;
+        self.create(&self.api::<Service>(&namespace), &service, ll)
+            .await?;
         let ingress_api = self.api::<Ingress>(&namespace);
         for ingress in &ingresses {
             self.create(&ingress_api, ingress, ll).await?;
@@ -395,7 +415,11 @@ impl Backend for KubernetesBackend {
             .wait_for(deadline, |pods| {
                 (!pods.iter().any(|((ns, _), pod)| {
                     *ns == namespace
-                        && pod.labels().get(resources::LABEL_CONFIG_POD).map(String::as_str) == Some(YES)
+                        && pod
+                            .labels()
+                            .get(resources::LABEL_CONFIG_POD)
+                            .map(String::as_str)
+                            == Some(YES)
                 }))
                 .then_some(())
             })
@@ -418,7 +442,12 @@ impl Backend for KubernetesBackend {
     ) -> Result<()> {
         let namespace = self.namespace(ll.id);
         let api: Api<Job> = self.api(&namespace);
-        for endpoint in ll.lesson.endpoints.iter().filter(|e| e.configuration_type.is_some()) {
+        for endpoint in ll
+            .lesson
+            .endpoints
+            .iter()
+            .filter(|e| e.configuration_type.is_some())
+        {
             let host = hosts.get(&endpoint.name).ok_or_else(|| {
                 BackendError::Build(format!("no host recorded for endpoint {}", endpoint.name))
             })?;
@@ -447,7 +476,10 @@ impl Backend for KubernetesBackend {
             .wait_for(Instant::now() + timeout, |jobs| {
                 let mut done = true;
                 for name in &wanted {
-                    match jobs.get(&(namespace.clone(), name.clone())).map(|j| job_state(j)) {
+                    match jobs
+                        .get(&(namespace.clone(), name.clone()))
+                        .map(|j| job_state(j))
+                    {
                         Some(JobState::Succeeded) => {}
                         Some(JobState::Failed(reason)) => return Some(Err((name.clone(), reason))),
                         Some(JobState::Running) | None => done = false,
@@ -498,11 +530,15 @@ impl Backend for KubernetesBackend {
 
     async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>> {
         let api: Api<Namespace> = Api::all(self.client.clone());
-        let selector = format!("{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}", self.settings.instance_id);
+        let selector = format!(
+            "{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}",
+            self.settings.instance_id
+        );
         let params = ListParams::default().labels(&selector);
-        let list = retry(|| api.list(&params))
-            .await
-            .map_err(api_error("list", "namespaces", ""))?;
+        let list =
+            retry(|| api.list(&params))
+                .await
+                .map_err(api_error("list", "namespaces", ""))?;
         Ok(list
             .into_iter()
             .filter_map(|ns| {
@@ -510,13 +546,12 @@ impl Backend for KubernetesBackend {
                 Some(NamespaceInfo {
                     name: ns.name_any(),
                     livelesson_id,
-                    created_at: ns
-                        .metadata
-                        .creation_timestamp
-                        .as_ref()
-                        .and_then(|t| chrono::DateTime::from_timestamp_millis(t.0.as_millisecond())),
+                    created_at: ns.metadata.creation_timestamp.as_ref().and_then(|t| {
+                        chrono::DateTime::from_timestamp_millis(t.0.as_millisecond())
+                    }),
                     terminating: ns.metadata.deletion_timestamp.is_some()
-                        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+                        || ns.status.as_ref().and_then(|s| s.phase.as_deref())
+                            == Some("Terminating"),
                 })
             })
             .collect())
@@ -542,7 +577,8 @@ impl Backend for KubernetesBackend {
                     .iter()
                     .filter(|name| {
                         !matches!(
-                            pods.get(&(namespace.clone(), (*name).clone())).map(|p| pod_state(p)),
+                            pods.get(&(namespace.clone(), (*name).clone()))
+                                .map(|p| pod_state(p)),
                             Some(PodState::Ready)
                         )
                     })
@@ -628,7 +664,11 @@ fn pod_state(pod: &Pod) -> PodState {
             && FATAL_WAITING.contains(&reason)
         {
             let message = waiting.message.as_deref().unwrap_or("");
-            return PodState::Failed(format!("container {}: {reason} {message}", container.name).trim_end().to_owned());
+            return PodState::Failed(
+                format!("container {}: {reason} {message}", container.name)
+                    .trim_end()
+                    .to_owned(),
+            );
         }
     }
     let running = status.phase.as_deref() == Some("Running");

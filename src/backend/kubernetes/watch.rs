@@ -64,11 +64,7 @@ where
             tokio::pin!(changed);
             changed.as_mut().enable();
             if self.state.synced.load(std::sync::atomic::Ordering::Acquire) {
-                let objects = self
-                    .state
-                    .objects
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner());
+                let objects = self.state.objects.read().unwrap_or_else(|p| p.into_inner());
                 if let Some(found) = check(&objects) {
                     return Some(found);
                 }
@@ -80,7 +76,11 @@ where
     }
 
     /// Reads the cache once it has synced (waiting at most `within` for the first list).
-    pub async fn read<T>(&self, within: Duration, read: impl FnOnce(&Objects<K>) -> T) -> Option<T> {
+    pub async fn read<T>(
+        &self,
+        within: Duration,
+        read: impl FnOnce(&Objects<K>) -> T,
+    ) -> Option<T> {
         let mut read = Some(read);
         self.wait_for(Instant::now() + within, |objects| {
             read.take().map(|f| f(objects))

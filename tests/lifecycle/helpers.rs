@@ -1,0 +1,340 @@
+//! A lab for lifecycle tests: a `#[sqlx::test]` database with the example curriculum,
+//! kubesim on loopback with the secrets livelessons copy, and workers running the real
+//! workflows against it through kube-rs.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use antidote_scheduler::backend::Settings;
+use antidote_scheduler::backend::kubernetes::KubernetesBackend;
+use antidote_scheduler::curriculum::{self, Options};
+use antidote_scheduler::queue::{
+    Client, JobId, Registry, RetryPolicy, StepHook, Worker, WorkerConfig, WorkerEvent,
+};
+use antidote_scheduler::store;
+use antidote_scheduler::store::livelesson::Livelesson;
+use antidote_scheduler::workflow::{self, request};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::PostParams;
+use sqlx::PgPool;
+use tokio::sync::{broadcast, oneshot};
+
+/// Backend settings sized for tests: failures surface in seconds.
+pub fn settings() -> Settings {
+    Settings {
+        instance_id: "test".into(),
+        pod_ready_timeout: Duration::from_secs(20),
+        reachability_timeout: Duration::from_secs(4),
+        probe_timeout: Duration::from_millis(500),
+        job_cleanup_timeout: Duration::from_secs(20),
+        config_timeout: Duration::from_secs(20),
+        namespace_delete_timeout: Duration::from_secs(20),
+        ..Settings::default()
+    }
+}
+
+/// Worker settings sized for tests.
+pub fn worker_config() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 8,
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_millis(1500),
+        heartbeat: Duration::from_millis(300),
+        rescue_interval: Duration::from_millis(100),
+        shutdown_grace: Duration::from_millis(500),
+        retry: RetryPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            jitter: 0.0,
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// Creates the secrets namespace and the TLS secret every livelesson copies.
+pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": settings.secrets_namespace }
+    }))
+    .expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("secrets namespace");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.secrets_namespace);
+    let tls: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": settings.tls_cert_name },
+        "type": "kubernetes.io/tls",
+        "stringData": { "tls.crt": "certificate", "tls.key": "key" }
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &tls)
+        .await
+        .expect("tls secret");
+}
+
+/// Registers the workflows on a backend talking to `client`.
+pub fn registry(client: kube::Client, settings: &Settings) -> Registry {
+    let mut registry = Registry::new();
+    workflow::register(
+        &mut registry,
+        Arc::new(KubernetesBackend::new(client, settings.clone())),
+        Arc::new(settings.clone()),
+    );
+    registry
+}
+
+/// Database, curriculum and kubesim.
+pub struct Lab {
+    pub pool: PgPool,
+    pub sim: kubesim::KubeSim,
+    pub kube: kube::Client,
+    pub settings: Settings,
+    pub queue: Client,
+}
+
+impl Lab {
+    pub async fn start(pool: PgPool) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
+        let loaded = curriculum::load(&dir, &Options::default());
+        let curriculum = loaded.valid().expect("the example curriculum is valid");
+        store::curriculum::import(&pool, &curriculum)
+            .await
+            .expect("import");
+        let sim = kubesim::KubeSim::start(kubesim::Config::default())
+            .await
+            .expect("kubesim starts");
+        let kube = sim.client().expect("kube client");
+        let settings = settings();
+        seed_cluster(&kube, &settings).await;
+        let queue = Client::new(pool.clone());
+        Self {
+            pool,
+            sim,
+            kube,
+            settings,
+            queue,
+        }
+    }
+
+    /// A worker running the workflows in this process.
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::with_notifier(
+            self.pool.clone(),
+            registry(self.kube.clone(), &self.settings),
+            config,
+            self.queue.notifier().clone(),
+        )
+    }
+
+    pub async fn session(&self) -> String {
+        request::create_session(&self.pool, None, request::Limits::default())
+            .await
+            .expect("session")
+            .id
+    }
+
+    pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
+        request::request_livelesson(
+            &self.pool,
+            &self.queue,
+            &self.settings,
+            request::Limits::default(),
+            session,
+            lesson,
+            stage,
+        )
+        .await
+        .expect("request accepted")
+        .livelesson()
+        .clone()
+    }
+
+    pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
+        let mut conn = self.pool.acquire().await.expect("connection");
+        store::livelesson::get(&mut conn, id).await.expect("read")
+    }
+
+    /// The newest job of `kind` for livelesson `id`.
+    pub async fn job(&self, kind: &str, id: &str) -> JobId {
+        let job: i64 = sqlx::query_scalar(
+            "select id from jobs_all where unique_key = $1 order by id desc limit 1",
+        )
+        .bind(format!("{kind}:{id}"))
+        .fetch_one(&self.pool)
+        .await
+        .expect("job exists");
+        JobId(job)
+    }
+}
+
+/// Starts `worker` on a task; the sender stops it.
+pub fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("worker run");
+    });
+    (stop, handle)
+}
+
+/// Waits until `job` completes or fails; returns which. On a timeout, panics with the
+/// job's audit trail.
+pub async fn finished(
+    events: &mut broadcast::Receiver<WorkerEvent>,
+    job: JobId,
+    within: Duration,
+) -> WorkerEvent {
+    match wait_finished(events, job, within).await {
+        Some(event) => event,
+        None => panic!("job {job} did not finish within {within:?}"),
+    }
+}
+
+/// Like [`finished`], `None` on a timeout.
+pub async fn wait_finished(
+    events: &mut broadcast::Receiver<WorkerEvent>,
+    job: JobId,
+    within: Duration,
+) -> Option<WorkerEvent> {
+    tokio::time::timeout(within, async {
+        loop {
+            match events.recv().await {
+                Ok(e @ (WorkerEvent::Completed(j) | WorkerEvent::Failed(j))) if j == job => {
+                    return e;
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Waits until every job of `jobs` completes or fails; returns each outcome, or `None`
+/// for those still running at the deadline.
+pub async fn all_finished(
+    events: &mut broadcast::Receiver<WorkerEvent>,
+    jobs: &[JobId],
+    within: Duration,
+) -> std::collections::HashMap<JobId, WorkerEvent> {
+    let mut outcomes = std::collections::HashMap::new();
+    let _ = tokio::time::timeout(within, async {
+        while outcomes.len() < jobs.len() {
+            match events.recv().await {
+                Ok(e @ (WorkerEvent::Completed(j) | WorkerEvent::Failed(j)))
+                    if jobs.contains(&j) =>
+                {
+                    outcomes.insert(j, e);
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
+            }
+        }
+    })
+    .await;
+    outcomes
+}
+
+/// The audit trail of a job as one line, for failure messages.
+pub async fn trail(pool: &PgPool, job: JobId) -> String {
+    antidote_scheduler::queue::store::events(pool, job)
+        .await
+        .map(|events| {
+            events
+                .into_iter()
+                .map(|e| {
+                    format!(
+                        "{}{}{}",
+                        e.kind,
+                        e.step.map(|s| format!(":{s}")).unwrap_or_default(),
+                        e.detail.map(|d| format!("({d})")).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// The URL of the database behind `pool`, for child processes.
+pub async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("current_database");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let prefix = base
+        .split('?')
+        .next()
+        .and_then(|url| url.rsplit_once('/'))
+        .map(|(prefix, _)| prefix.to_owned())
+        .expect("DATABASE_URL has a database path");
+    format!("{prefix}/{name}")
+}
+
+/// A worker in a child process (this test binary re-executed into `child::worker`) that
+/// stops dead after the checkpoint of step `crash_at`, after telling the parent.
+pub struct ChildWorker(Child);
+
+impl ChildWorker {
+    pub fn spawn(database_url: &str, kubesim_url: &str, crash_at: &str) -> Self {
+        let exe = std::env::current_exe().expect("test binary");
+        let child = Command::new(exe)
+            .args([
+                "--exact",
+                "child::worker",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("ANTIDOTE_CHILD_WORKER", "1")
+            .env("CHILD_DATABASE_URL", database_url)
+            .env("CHILD_KUBESIM_URL", kubesim_url)
+            .env("CHILD_CRASH_AT", crash_at)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn child worker");
+        Self(child)
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildWorker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The hook a crashing child installs.
+pub fn crash_hook(pool: PgPool, crash_at: String) -> StepHook {
+    StepHook(Arc::new(move |_job, step| {
+        let pool = pool.clone();
+        let crash_at = crash_at.clone();
+        Box::pin(async move {
+            if step == crash_at {
+                let _ = sqlx::query("select pg_notify('test_signal', $1)")
+                    .bind(&step)
+                    .execute(&pool)
+                    .await;
+                futures::future::pending::<()>().await;
+            }
+        })
+    }))
+}
