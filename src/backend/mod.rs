@@ -96,8 +96,7 @@ pub trait Backend: Send + Sync + 'static {
     /// Deletes the livelesson's namespace (everything inside cascades).
     fn delete_namespace(&self, livelesson_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Waits until the namespace no longer exists.
-    fn wait_namespace_gone(&self, livelesson_id: &str)
-    -> impl Future<Output = Result<()>> + Send;
+    fn wait_namespace_gone(&self, livelesson_id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Every livelesson namespace of this instance.
     fn list_namespaces(&self) -> impl Future<Output = Result<Vec<NamespaceInfo>>> + Send;
     /// The livelesson's infrastructure health.

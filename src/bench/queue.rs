@@ -160,8 +160,7 @@ pub async fn run<W: Workers>(
     let enqueue_per_s = single as f64 / started.elapsed().as_secs_f64();
     println!(
         "enqueue, single:  {single} jobs by {} enqueuers: {:.0} jobs/s",
-        params.enqueuers,
-        enqueue_per_s
+        params.enqueuers, enqueue_per_s
     );
     reset(pool).await?;
 

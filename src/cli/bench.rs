@@ -28,7 +28,11 @@ enum Bench {
 #[derive(Debug, clap::Args)]
 struct QueueArgs {
     /// PostgreSQL URL of a database the benchmark may empty (created when missing).
-    #[arg(long, env = "BENCH_DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench")]
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
     database_url: String,
     /// Jobs in the throughput phase.
     #[arg(long, default_value_t = 200_000)]

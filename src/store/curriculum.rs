@@ -17,7 +17,6 @@ use crate::curriculum::{
 
 use super::{Result, StoreError, db, to_json};
 
-
 /// What an [`import`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ImportSummary {

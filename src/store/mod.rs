@@ -42,4 +42,3 @@ pub(crate) fn to_json<T: Serialize>(what: &str, value: &T) -> Result<serde_json:
         source,
     })
 }
-

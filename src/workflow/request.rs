@@ -10,7 +10,9 @@ use crate::backend::Settings;
 use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
 use crate::curriculum::{ContentHash, GuideType, Image, Lesson};
 use crate::queue::{Client, NewJob, QueueError};
-use crate::store::livelesson::{self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status};
+use crate::store::livelesson::{
+    self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status,
+};
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum};
 
@@ -141,7 +143,10 @@ pub async fn request_livelesson(
     lesson_slug: &str,
     stage: i64,
 ) -> Result<Requested, RequestError> {
-    let mut tx = pool.begin().await.map_err(db("starting a livelesson request"))?;
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(db("starting a livelesson request"))?;
     // The session row lock serialises requests of one session, and session expiry.
     livesession::lock(&mut *tx, session_id)
         .await?
@@ -166,7 +171,9 @@ pub async fn request_livelesson(
         }
         livelesson::touch(&mut *tx, &existing.id).await?;
         if stage == existing.current_stage {
-            tx.commit().await.map_err(db("committing a livelesson request"))?;
+            tx.commit()
+                .await
+                .map_err(db("committing a livelesson request"))?;
             return Ok(Requested::Existing(existing));
         }
         if existing.status != Status::Ready {
@@ -248,7 +255,9 @@ pub async fn request_livelesson(
         let created = livelesson::get(&mut tx, &id)
             .await?
             .ok_or_else(|| RequestError::UnknownLivelesson(id.clone()))?;
-        tx.commit().await.map_err(db("committing a livelesson request"))?;
+        tx.commit()
+            .await
+            .map_err(db("committing a livelesson request"))?;
         client.wake(crate::queue::job::DEFAULT_QUEUE);
         return Ok(Requested::Created(created));
     }
