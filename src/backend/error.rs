@@ -36,6 +36,9 @@ pub enum BackendError {
         /// Secret name.
         name: String,
     },
+    /// An object could not be built from the lesson (a definition the builders reject).
+    #[error("cannot build the livelesson's objects: {0}")]
+    Build(String),
     /// The lesson needs an image the curriculum does not define.
     #[error("image {0:?} is not defined in the curriculum")]
     UnknownImage(String),

@@ -6,9 +6,11 @@
 //! - [`settings`]: every knob of the backend, with the original's defaults.
 //! - [`error`]: failures, classified transient or permanent.
 //! - [`kubernetes`]: resource builders (pure) and the kube-rs implementation.
+//! - [`reachability`]: probing endpoints over real sockets.
 
 pub mod error;
 pub mod kubernetes;
+pub mod reachability;
 pub mod settings;
 
 use std::collections::BTreeMap;

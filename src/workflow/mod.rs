@@ -5,10 +5,25 @@
 //!
 //! - [`request`]: sessions, livelesson requests, heartbeats and kills (state + job in one
 //!   transaction).
+//! - `create`, `modify`, `delete`: the three workflows; `run`: what they share;
+//!   `reachability`: the probing step.
 
+mod create;
+mod delete;
+mod modify;
+mod reachability;
 pub mod request;
+mod run;
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::backend::{Backend, Settings};
+use crate::queue::{JobContext, Registry};
+
+pub use run::Workflows;
 
 /// Job kind of provisioning.
 pub const CREATE: &str = "livelesson.create";
@@ -31,4 +46,36 @@ pub struct Args {
 /// the order they were requested.
 pub fn serial_key(livelesson_id: &str) -> String {
     format!("livelesson:{livelesson_id}")
+}
+
+/// Registers the CREATE, MODIFY and DELETE handlers on `registry`.
+pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, settings: Arc<Settings>) {
+    let workflows = Arc::new(Workflows { backend, settings });
+    let handlers: [(&str, Kind); 3] = [(CREATE, Kind::Create), (MODIFY, Kind::Modify), (DELETE, Kind::Delete)];
+    for (name, kind) in handlers {
+        let workflows = workflows.clone();
+        registry.register(name, move |ctx: JobContext| {
+            let workflows = workflows.clone();
+            let livelesson = ctx
+                .args::<Args>()
+                .map(|a| a.livelesson)
+                .unwrap_or_default();
+            let span = tracing::info_span!("livelesson", livelesson = %livelesson, workflow = name, job_id = %ctx.id());
+            async move {
+                match kind {
+                    Kind::Create => workflows.create(ctx).await,
+                    Kind::Modify => workflows.modify(ctx).await,
+                    Kind::Delete => workflows.delete(ctx).await,
+                }
+            }
+            .instrument(span)
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Create,
+    Modify,
+    Delete,
 }

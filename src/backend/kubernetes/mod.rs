@@ -1,4 +1,731 @@
-//! The Kubernetes backend: pure resource builders ([`resources`]) and their application
-//! through kube-rs.
+//! The Kubernetes backend: pure resource builders ([`resources`]) applied through kube-rs,
+//! and shared watch caches ([`watch`]) that every wait reads.
+//!
+//! Creates are idempotent: an `AlreadyExists` left by an earlier attempt counts as done once
+//! the object's `liveLesson` label shows it is ours. Transient API failures (5xx, 429,
+//! connection loss) are retried a few times in place before the step gives up and the job
+//! engine's backoff takes over.
 
 pub mod resources;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
+use kube::core::DynamicObject;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::curriculum::names::JUPYTER_ENDPOINT;
+
+use super::error::is_transient_kube;
+use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
+use resources::{LABEL_INSTANCE, LABEL_LIVELESSON, LABEL_MANAGED, YES};
+use watch::Watched;
+
+/// Lines of each container's log kept with a failure.
+const LOG_TAIL_LINES: i64 = 200;
+
+/// Livelessons on a Kubernetes cluster (or kubesim).
+pub struct KubernetesBackend {
+    client: Client,
+    settings: Arc<Settings>,
+    pods: Watched<Pod>,
+    jobs: Watched<Job>,
+    namespaces: Watched<Namespace>,
+}
+
+impl std::fmt::Debug for KubernetesBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesBackend")
+            .field("instance_id", &self.settings.instance_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubernetesBackend {
+    /// A backend on `client`. Starts the shared watches of this instance's pods, jobs and
+    /// namespaces (they need a Tokio runtime).
+    pub fn new(client: Client, settings: Settings) -> Self {
+        let instance = format!("{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}", settings.instance_id);
+        Self {
+            pods: Watched::start(Api::all(client.clone()), &instance),
+            jobs: Watched::start(Api::all(client.clone()), &instance),
+            namespaces: Watched::start(Api::all(client.clone()), &instance),
+            client,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn namespace(&self, livelesson_id: &str) -> String {
+        resources::namespace_name(&self.settings, livelesson_id)
+    }
+
+    fn api<K>(&self, namespace: &str) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Creates `object` unless an earlier attempt did; refuses one that is not ours.
+    async fn create<K>(&self, api: &Api<K>, object: &K, ll: &Livelesson<'_>) -> Result<()>
+    where
+        K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let name = object.name_any();
+        let resource = plural::<K>();
+        let params = PostParams::default();
+        match retry(|| api.create(&params, object)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = retry(|| api.get(&name))
+                    .await
+                    .map_err(api_error("get", resource, &name))?;
+                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
+                    Ok(())
+                } else {
+                    Err(BackendError::NotOurs {
+                        kind: resource,
+                        namespace: existing.namespace().unwrap_or_default(),
+                        name,
+                        livelesson: ll.id.to_owned(),
+                    })
+                }
+            }
+            Err(err) => Err(api_error("create", resource, &name)(err)),
+        }
+    }
+
+    async fn create_dynamic(&self, object: &DynamicObject, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &namespace,
+            &resources::nad_api_resource(),
+        );
+        let name = object.name_any();
+        let params = PostParams::default();
+        match retry(|| api.create(&params, object)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let existing = retry(|| api.get(&name))
+                    .await
+                    .map_err(api_error("get", "network-attachment-definitions", &name))?;
+                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
+                    Ok(())
+                } else {
+                    Err(BackendError::NotOurs {
+                        kind: "network-attachment-definitions",
+                        namespace,
+                        name,
+                        livelesson: ll.id.to_owned(),
+                    })
+                }
+            }
+            Err(err) => Err(api_error("create", "network-attachment-definitions", &name)(err)),
+        }
+    }
+
+    /// The endpoint pods a livelesson must have: lesson endpoints, then the jupyter guide.
+    fn endpoint_pods(ll: &Livelesson<'_>) -> Vec<String> {
+        let mut names: Vec<String> = ll.lesson.endpoints.iter().map(|e| e.name.clone()).collect();
+        if ll.lesson.uses_jupyter() {
+            names.push(JUPYTER_ENDPOINT.to_owned());
+        }
+        names
+    }
+
+    /// Init and main container logs of a pod, tail only; never fails (a failure to read
+    /// logs must not hide the failure being reported).
+    async fn pod_logs(&self, namespace: &str, pod: &Pod) -> String {
+        let api: Api<Pod> = self.api(namespace);
+        let name = pod.name_any();
+        let spec = pod.spec.as_ref();
+        let containers = spec
+            .into_iter()
+            .flat_map(|s| s.init_containers.iter().flatten().chain(s.containers.iter()))
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>();
+        let mut out = String::new();
+        for container in containers {
+            let params = LogParams {
+                container: Some(container.clone()),
+                tail_lines: Some(LOG_TAIL_LINES),
+                ..LogParams::default()
+            };
+            match api.logs(&name, &params).await {
+                Ok(text) if !text.is_empty() => {
+                    out.push_str(&format!("==> {name}/{container} <==\n{text}"));
+                    if !text.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => out.push_str(&format!("==> {name}/{container}: logs unavailable: {err}\n")),
+            }
+        }
+        out
+    }
+}
+
+impl Backend for KubernetesBackend {
+    async fn create_namespace(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = resources::namespace(&self.settings, ll);
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        self.create(&api, &namespace, ll).await
+    }
+
+    async fn create_network_policy(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let policy = resources::network_policy(&self.settings, ll);
+        self.create(&self.api::<NetworkPolicy>(&namespace), &policy, ll).await
+    }
+
+    async fn copy_secrets(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let source: Api<Secret> = self.api(&self.settings.secrets_namespace);
+        let target: Api<Secret> = self.api(&namespace);
+        let names = std::iter::once(self.settings.tls_cert_name.as_str())
+            .chain(self.settings.pull_cred_name.as_deref());
+        for name in names {
+            let secret = match retry(|| source.get_opt(name)).await {
+                Ok(Some(secret)) => secret,
+                Ok(None) => {
+                    return Err(BackendError::MissingSecret {
+                        namespace: self.settings.secrets_namespace.clone(),
+                        name: name.to_owned(),
+                    });
+                }
+                Err(err) => return Err(api_error("get", "secrets", name)(err)),
+            };
+            let copy = resources::secret_copy(&secret, &self.settings, ll);
+            self.create(&target, &copy, ll).await?;
+        }
+        if ll.lesson.endpoints.iter().any(|e| e.configuration_type.is_some()) {
+            let credentials = resources::config_credentials_secret(&self.settings, ll);
+            self.create(&target, &credentials, ll).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_lesson_files(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let files = resources::lesson_files(&self.settings, ll);
+        self.create(&self.api::<ConfigMap>(&namespace), &files, ll).await
+    }
+
+    async fn create_networks(&self, ll: &Livelesson<'_>) -> Result<()> {
+        for network in resources::network_attachments(&self.settings, ll) {
+            self.create_dynamic(&network, ll).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_endpoint(&self, ll: &Livelesson<'_>, endpoint: &str) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let (pod, service, ingresses) = if endpoint == JUPYTER_ENDPOINT {
+            (
+                resources::jupyter_pod(&self.settings, ll),
+                resources::jupyter_service(&self.settings, ll),
+                vec![resources::jupyter_ingress(&self.settings, ll)],
+            )
+        } else {
+            let found = ll
+                .lesson
+                .endpoint(endpoint)
+                .ok_or_else(|| BackendError::Build(format!("lesson has no endpoint {endpoint:?}")))?;
+            (
+                resources::pod(&self.settings, ll, found).map_err(|e| BackendError::Build(e.to_string()))?,
+                resources::service(&self.settings, ll, found),
+                resources::ingresses(&self.settings, ll, found),
+            )
+        };
+        self.create(&self.api::<Pod>(&namespace), &pod, ll).await?;
+        self.create(&self.api::<Service>(&namespace), &service, ll).await?;
+        let ingress_api = self.api::<Ingress>(&namespace);
+        for ingress in &ingresses {
+            self.create(&ingress_api, ingress, ll).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_pods_ready(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let wanted = Self::endpoint_pods(ll);
+        let timeout = self.settings.pod_ready_timeout;
+        let outcome = self
+            .pods
+            .wait_for(Instant::now() + timeout, |pods| {
+                let mut all_ready = true;
+                for name in &wanted {
+                    match pods.get(&(namespace.clone(), name.clone())) {
+                        None => all_ready = false,
+                        Some(pod) => match pod_state(pod) {
+                            PodState::Ready => {}
+                            PodState::Starting => all_ready = false,
+                            PodState::Failed(reason) => return Some(Err((pod.clone(), reason))),
+                        },
+                    }
+                }
+                all_ready.then_some(Ok(()))
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err((pod, reason))) => Err(BackendError::PodFailed {
+                pod: pod.name_any(),
+                reason,
+                logs: self.pod_logs(&namespace, &pod).await,
+            }),
+            None => {
+                let pending = self
+                    .pods
+                    .read(Duration::ZERO, |pods| {
+                        wanted
+                            .iter()
+                            .filter_map(|name| {
+                                let pod = pods.get(&(namespace.clone(), name.clone()));
+                                match pod.map(|p| pod_state(p)) {
+                                    Some(PodState::Ready) => None,
+                                    _ => Some((name.clone(), pod.cloned())),
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .await
+                    .unwrap_or_default();
+                let mut logs = String::new();
+                for (_, pod) in &pending {
+                    if let Some(pod) = pod {
+                        logs.push_str(&self.pod_logs(&namespace, pod).await);
+                    }
+                }
+                let names: Vec<&str> = pending.iter().map(|(n, _)| n.as_str()).collect();
+                Err(BackendError::Timeout {
+                    what: format!("pods {} to run", names.join(", ")),
+                    seconds: timeout.as_secs(),
+                    logs,
+                })
+            }
+        }
+    }
+
+    async fn endpoint_hosts(&self, ll: &Livelesson<'_>) -> Result<BTreeMap<String, String>> {
+        let namespace = self.namespace(ll.id);
+        let api: Api<Service> = self.api(&namespace);
+        let selector = format!("{LABEL_LIVELESSON}={}", ll.id);
+        let params = ListParams::default().labels(&selector);
+        let services = retry(|| api.list(&params))
+            .await
+            .map_err(api_error("list", "services", ""))?;
+        let wanted = Self::endpoint_pods(ll);
+        let mut hosts = BTreeMap::new();
+        for service in services {
+            let name = service.name_any();
+            let ip = service
+                .spec
+                .as_ref()
+                .and_then(|s| s.cluster_ip.clone())
+                .filter(|ip| !ip.is_empty() && ip != "None");
+            if let Some(ip) = ip
+                && wanted.contains(&name)
+            {
+                hosts.insert(name, ip);
+            }
+        }
+        if let Some(missing) = wanted.iter().find(|name| !hosts.contains_key(*name)) {
+            return Err(BackendError::Build(format!(
+                "service {namespace}/{missing} has no cluster IP"
+            )));
+        }
+        Ok(hosts)
+    }
+
+    async fn remove_config_jobs(&self, ll: &Livelesson<'_>) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let existing: Vec<String> = self
+            .jobs
+            .read(Duration::from_secs(30), |jobs| {
+                jobs.keys()
+                    .filter(|(ns, _)| *ns == namespace)
+                    .map(|(_, name)| name.clone())
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+        let api: Api<Job> = self.api(&namespace);
+        let params = DeleteParams::background();
+        for name in &existing {
+            match retry(|| api.delete(name, &params)).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(err) => return Err(api_error("delete", "jobs", name)(err)),
+            }
+        }
+        if existing.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.settings.job_cleanup_timeout;
+        let deadline = Instant::now() + timeout;
+        let jobs_gone = self
+            .jobs
+            .wait_for(deadline, |jobs| {
+                (!jobs.keys().any(|(ns, _)| *ns == namespace)).then_some(())
+            })
+            .await;
+        let pods_gone = self
+            .pods
+            .wait_for(deadline, |pods| {
+                (!pods.iter().any(|((ns, _), pod)| {
+                    *ns == namespace
+                        && pod.labels().get(resources::LABEL_CONFIG_POD).map(String::as_str) == Some(YES)
+                }))
+                .then_some(())
+            })
+            .await;
+        if jobs_gone.is_none() || pods_gone.is_none() {
+            return Err(BackendError::Timeout {
+                what: format!("old configuration jobs of {namespace} to go"),
+                seconds: timeout.as_secs(),
+                logs: String::new(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn start_config_jobs(
+        &self,
+        ll: &Livelesson<'_>,
+        stage: usize,
+        hosts: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let api: Api<Job> = self.api(&namespace);
+        for endpoint in ll.lesson.endpoints.iter().filter(|e| e.configuration_type.is_some()) {
+            let host = hosts.get(&endpoint.name).ok_or_else(|| {
+                BackendError::Build(format!("no host recorded for endpoint {}", endpoint.name))
+            })?;
+            let job = resources::config_job(&self.settings, ll, endpoint, stage, host)
+                .map_err(|e| BackendError::Build(e.to_string()))?;
+            self.create(&api, &job, ll).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_config_jobs(&self, ll: &Livelesson<'_>, stage: usize) -> Result<()> {
+        let namespace = self.namespace(ll.id);
+        let wanted: Vec<String> = ll
+            .lesson
+            .endpoints
+            .iter()
+            .filter(|e| e.configuration_type.is_some())
+            .map(|e| crate::curriculum::names::config_job_name(&e.name, stage))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let timeout = self.settings.config_timeout;
+        let outcome = self
+            .jobs
+            .wait_for(Instant::now() + timeout, |jobs| {
+                let mut done = true;
+                for name in &wanted {
+                    match jobs.get(&(namespace.clone(), name.clone())).map(|j| job_state(j)) {
+                        Some(JobState::Succeeded) => {}
+                        Some(JobState::Failed(reason)) => return Some(Err((name.clone(), reason))),
+                        Some(JobState::Running) | None => done = false,
+                    }
+                }
+                done.then_some(Ok(()))
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err((job, reason))) => {
+                let logs = self.job_logs(&namespace, &job).await;
+                Err(BackendError::JobFailed { job, reason, logs })
+            }
+            None => Err(BackendError::Timeout {
+                what: format!("configuration jobs of stage {stage} in {namespace}"),
+                seconds: timeout.as_secs(),
+                logs: String::new(),
+            }),
+        }
+    }
+
+    async fn delete_namespace(&self, livelesson_id: &str) -> Result<()> {
+        let name = self.namespace(livelesson_id);
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let params = DeleteParams::background();
+        match retry(|| api.delete(&name, &params)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(err) => Err(api_error("delete", "namespaces", &name)(err)),
+        }
+    }
+
+    async fn wait_namespace_gone(&self, livelesson_id: &str) -> Result<()> {
+        let name = self.namespace(livelesson_id);
+        let timeout = self.settings.namespace_delete_timeout;
+        self.namespaces
+            .wait_for(Instant::now() + timeout, |namespaces| {
+                (!namespaces.contains_key(&(String::new(), name.clone()))).then_some(())
+            })
+            .await
+            .ok_or_else(|| BackendError::Timeout {
+                what: format!("namespace {name} to be deleted"),
+                seconds: timeout.as_secs(),
+                logs: String::new(),
+            })
+    }
+
+    async fn list_namespaces(&self) -> Result<Vec<NamespaceInfo>> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let selector = format!("{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}", self.settings.instance_id);
+        let params = ListParams::default().labels(&selector);
+        let list = retry(|| api.list(&params))
+            .await
+            .map_err(api_error("list", "namespaces", ""))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|ns| {
+                let livelesson_id = ns.labels().get(LABEL_LIVELESSON)?.clone();
+                Some(NamespaceInfo {
+                    name: ns.name_any(),
+                    livelesson_id,
+                    created_at: ns
+                        .metadata
+                        .creation_timestamp
+                        .as_ref()
+                        .and_then(|t| chrono::DateTime::from_timestamp_millis(t.0.as_millisecond())),
+                    terminating: ns.metadata.deletion_timestamp.is_some()
+                        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
+                })
+            })
+            .collect())
+    }
+
+    async fn health(&self, ll: &Livelesson<'_>) -> Result<Health> {
+        let namespace = self.namespace(ll.id);
+        let wanted = Self::endpoint_pods(ll);
+        let present = self
+            .namespaces
+            .read(Duration::from_secs(30), |namespaces| {
+                namespaces.contains_key(&(String::new(), namespace.clone()))
+            })
+            .await
+            .unwrap_or(true);
+        if !present {
+            return Ok(Health::NamespaceMissing);
+        }
+        let down = self
+            .pods
+            .read(Duration::from_secs(30), |pods| {
+                wanted
+                    .iter()
+                    .filter(|name| {
+                        !matches!(
+                            pods.get(&(namespace.clone(), (*name).clone())).map(|p| pod_state(p)),
+                            Some(PodState::Ready)
+                        )
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+        Ok(if down.is_empty() {
+            Health::Healthy
+        } else {
+            Health::PodsDown(down)
+        })
+    }
+}
+
+impl KubernetesBackend {
+    /// Logs of the newest pod of a job.
+    async fn job_logs(&self, namespace: &str, job: &str) -> String {
+        let newest = self
+            .pods
+            .read(Duration::from_secs(5), |pods| {
+                pods.iter()
+                    .filter(|((ns, _), pod)| {
+                        ns == namespace
+                            && pod.labels().get("job-name").map(String::as_str) == Some(job)
+                    })
+                    .max_by_key(|(_, pod)| pod.metadata.creation_timestamp.clone())
+                    .map(|(_, pod)| pod.clone())
+            })
+            .await
+            .flatten();
+        match newest {
+            Some(pod) => self.pod_logs(namespace, &pod).await,
+            None => String::new(),
+        }
+    }
+}
+
+/// What a pod's status says about its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PodState {
+    Ready,
+    Starting,
+    Failed(String),
+}
+
+/// Waiting reasons after which a pod will not start without outside help.
+const FATAL_WAITING: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+
+fn pod_state(pod: &Pod) -> PodState {
+    let Some(status) = pod.status.as_ref() else {
+        return PodState::Starting;
+    };
+    if status.phase.as_deref() == Some("Failed") {
+        return PodState::Failed(status.reason.clone().unwrap_or_else(|| "pod failed".into()));
+    }
+    for init in status.init_container_statuses.iter().flatten() {
+        if let Some(terminated) = init.state.as_ref().and_then(|s| s.terminated.as_ref())
+            && terminated.exit_code != 0
+        {
+            return PodState::Failed(format!(
+                "init container {} exited with code {}",
+                init.name, terminated.exit_code
+            ));
+        }
+    }
+    let containers = status
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .chain(status.container_statuses.iter().flatten());
+    for container in containers {
+        if let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref())
+            && let Some(reason) = waiting.reason.as_deref()
+            && FATAL_WAITING.contains(&reason)
+        {
+            let message = waiting.message.as_deref().unwrap_or("");
+            return PodState::Failed(format!("container {}: {reason} {message}", container.name).trim_end().to_owned());
+        }
+    }
+    let running = status.phase.as_deref() == Some("Running");
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if running && ready {
+        PodState::Ready
+    } else {
+        PodState::Starting
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum JobState {
+    Running,
+    Succeeded,
+    Failed(String),
+}
+
+fn job_state(job: &Job) -> JobState {
+    let Some(status) = job.status.as_ref() else {
+        return JobState::Running;
+    };
+    for condition in status.conditions.iter().flatten() {
+        if condition.status == "True" {
+            match condition.type_.as_str() {
+                "Complete" => return JobState::Succeeded,
+                "Failed" => {
+                    return JobState::Failed(
+                        condition
+                            .message
+                            .clone()
+                            .or_else(|| condition.reason.clone())
+                            .unwrap_or_else(|| "job failed".into()),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+    if status.succeeded.unwrap_or(0) > 0 {
+        JobState::Succeeded
+    } else {
+        JobState::Running
+    }
+}
+
+/// Retries `call` on transient API errors: 5 attempts, 50 ms doubling.
+async fn retry<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(err) if attempt < 5 && is_transient_kube(&err) => {
+                tracing::debug!(error = %err, attempt, "transient kubernetes API error; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn plural<K: Resource>() -> &'static str
+where
+    K::DynamicType: Default,
+{
+    match K::kind(&K::DynamicType::default()).as_ref() {
+        "Namespace" => "namespaces",
+        "Pod" => "pods",
+        "Service" => "services",
+        "Secret" => "secrets",
+        "ConfigMap" => "configmaps",
+        "NetworkPolicy" => "networkpolicies",
+        "Ingress" => "ingresses",
+        "Job" => "jobs",
+        _ => "objects",
+    }
+}
+
+fn api_error<'a>(
+    verb: &'static str,
+    resource: &'static str,
+    name: &'a str,
+) -> impl FnOnce(kube::Error) -> BackendError + 'a {
+    move |source| BackendError::Api {
+        verb,
+        resource,
+        name: name.to_owned(),
+        source,
+    }
+}

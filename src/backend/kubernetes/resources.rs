@@ -1,1 +1,0 @@
-//! Pure builders from a livelesson to typed Kubernetes objects. No I/O.

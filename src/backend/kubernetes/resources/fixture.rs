@@ -1,0 +1,73 @@
+//! Test fixtures: the example curriculum as livelessons.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::backend::{Livelesson, Settings};
+use crate::curriculum::{Curriculum, Image, Lesson, Options, load};
+
+/// Livelesson id used by every fixture.
+pub const LL_ID: &str = "abcde12345";
+/// Livesession id used by every fixture.
+pub const SESSION_ID: &str = "sess0001";
+
+/// A loaded curriculum plus settings, lending out livelessons.
+pub struct Fixture {
+    pub settings: Settings,
+    pub curriculum: Curriculum,
+    images: BTreeMap<String, BTreeMap<String, Image>>,
+}
+
+impl Fixture {
+    /// The example curriculum with default settings.
+    pub fn example() -> Self {
+        Self::for_instance(&Settings::default().instance_id)
+    }
+
+    /// The example curriculum as validated for `instance_id`: only the lessons whose names
+    /// fit this instance's namespaces are loaded.
+    pub fn for_instance(instance_id: &str) -> Self {
+        let options = Options {
+            instance_id: instance_id.to_owned(),
+            ..Options::default()
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
+        let loaded = load(&dir, &options);
+        let curriculum = loaded.curriculum.expect("example curriculum loads");
+        let images = curriculum
+            .lessons
+            .iter()
+            .map(|lesson| (lesson.slug.clone(), images_of(&curriculum, lesson)))
+            .collect();
+        let settings = Settings {
+            instance_id: instance_id.to_owned(),
+            ..Settings::default()
+        };
+        Self {
+            settings,
+            curriculum,
+            images,
+        }
+    }
+
+    /// A livelesson of the lesson `slug`.
+    pub fn livelesson(&self, slug: &str) -> Livelesson<'_> {
+        let lesson = self.curriculum.lesson(slug).expect("lesson exists");
+        Livelesson {
+            id: LL_ID,
+            session_id: SESSION_ID,
+            lesson,
+            images: &self.images[slug],
+        }
+    }
+}
+
+/// The image definitions a lesson's endpoints use, as a livelesson copies them.
+pub fn images_of(curriculum: &Curriculum, lesson: &Lesson) -> BTreeMap<String, Image> {
+    lesson
+        .endpoints
+        .iter()
+        .filter_map(|endpoint| curriculum.image(&endpoint.image))
+        .map(|image| (image.slug.clone(), image.clone()))
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! DELETE: infrastructure first, state last. One namespace delete cascades to every
+//! object; the state goes only once the namespace is gone, and the audit trail stays.
+
+use crate::backend::Backend;
+use crate::queue::{JobContext, JobError};
+use crate::store::livelesson;
+
+use super::Args;
+use super::run::{Progress, Workflows, store};
+
+impl<B: Backend> Workflows<B> {
+    /// The DELETE job.
+    pub(crate) async fn delete(&self, ctx: JobContext) -> Result<(), JobError> {
+        let args: Args = ctx.args()?;
+        let id = args.livelesson.as_str();
+        let progress = Progress::default();
+        let backend = &*self.backend;
+        ctx.step("delete-namespace", || async {
+            backend.delete_namespace(id).await.map_err(|e| progress.backend(e))
+        })
+        .await?;
+        ctx.step("namespace-gone", || async {
+            // A slow namespace is worth waiting for again later, not a final failure.
+            backend
+                .wait_namespace_gone(id)
+                .await
+                .map_err(|e| JobError::Transient(e.to_string()))
+        })
+        .await?;
+        ctx.step("remove-state", || async {
+            let mut tx = ctx.fenced().await?;
+            livelesson::delete(&mut *tx, id).await.map_err(store)?;
+            tx.commit().await.map_err(JobError::transient)?;
+            Ok(())
+        })
+        .await?;
+        tracing::info!(livelesson = id, "livelesson deleted");
+        Ok(())
+    }
+}

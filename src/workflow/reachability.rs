@@ -1,0 +1,85 @@
+//! The reachability step: probes every endpoint in parallel until all answer, storing
+//! progress (healthy/total) as each one does.
+
+use std::time::Duration;
+
+use futures::future::try_join_all;
+use tokio::time::Instant;
+
+use crate::backend::Settings;
+use crate::backend::reachability::{Probe, ProbeError, probe};
+use crate::queue::{JobContext, JobError};
+use crate::store::livelesson::{self, LiveEndpoint};
+
+use super::run::store;
+
+/// Pause between rounds of probes of one endpoint.
+const PROBE_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Waits until every endpoint of livelesson `id` is reachable at its stored host.
+pub(crate) async fn wait_reachable(ctx: &JobContext, id: &str, settings: &Settings) -> Result<(), JobError> {
+    let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
+    let row = livelesson::get(&mut conn, id)
+        .await
+        .map_err(store)?
+        .ok_or_else(|| JobError::Permanent(format!("livelesson {id} vanished")))?;
+    drop(conn);
+    let deadline = Instant::now() + settings.reachability_timeout;
+    try_join_all(
+        row.endpoints
+            .iter()
+            .filter(|e| !e.reachable)
+            .map(|endpoint| async move {
+                loop {
+                    let failure = match check(endpoint, settings.probe_timeout).await {
+                        Ok(()) => {
+                            livelesson::set_reachable(ctx.pool(), id, &endpoint.name)
+                                .await
+                                .map_err(store)?;
+                            return Ok(());
+                        }
+                        Err(err) => err,
+                    };
+                    if Instant::now() + PROBE_INTERVAL > deadline {
+                        let why = failure.to_string();
+                        return Err(JobError::Permanent(format!(
+                            "endpoint {} not reachable within {} s: {why}",
+                            endpoint.name,
+                            settings.reachability_timeout.as_secs()
+                        )));
+                    }
+                    tokio::time::sleep(PROBE_INTERVAL).await;
+                }
+            }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every probe of one endpoint, in parallel; all must pass.
+async fn check(endpoint: &LiveEndpoint, timeout: Duration) -> Result<(), ProbeError> {
+    let host = endpoint.host.as_deref().unwrap_or_default();
+    let probes: Vec<(u16, Probe)> = if endpoint.presentations.is_empty() {
+        endpoint
+            .ports
+            .iter()
+            .filter_map(|p| u16::try_from(*p).ok())
+            .map(|p| (p, Probe::Tcp))
+            .collect()
+    } else {
+        endpoint
+            .presentations
+            .iter()
+            .map(|p| {
+                let kind = match p.kind.as_str() {
+                    "ssh" => Probe::Ssh,
+                    "http" => Probe::Http,
+                    _ => Probe::Tcp,
+                };
+                (p.port, kind)
+            })
+            .collect()
+    };
+    try_join_all(probes.into_iter().map(|(port, kind)| probe(host, port, kind, timeout))).await?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! What every livelesson workflow shares: loading the pinned livelesson, turning backend
+//! and store failures into job errors, remembering which step failed and its logs, and
+//! recording ERROR when a failure is final.
+
+use std::sync::{Arc, Mutex};
+
+use crate::backend::{self, Backend, BackendError, Settings};
+use crate::curriculum::{ContentHash, Lesson};
+use crate::queue::{JobContext, JobError};
+use crate::store::StoreError;
+use crate::store::curriculum;
+use crate::store::livelesson::{self, Livelesson, Status};
+
+/// The workflows' shared parts: backend and settings.
+pub struct Workflows<B> {
+    pub(crate) backend: Arc<B>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl<B> std::fmt::Debug for Workflows<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workflows").finish_non_exhaustive()
+    }
+}
+
+/// A livelesson with its pinned lesson, as a workflow sees it.
+pub(crate) struct Loaded {
+    pub row: Livelesson,
+    pub lesson: Lesson,
+}
+
+impl Loaded {
+    /// The backend's view of it.
+    pub fn view(&self) -> backend::Livelesson<'_> {
+        backend::Livelesson {
+            id: &self.row.id,
+            session_id: &self.row.session_id,
+            lesson: &self.lesson,
+            images: &self.row.images,
+        }
+    }
+}
+
+/// Tracks the step in progress and logs captured by its failure.
+#[derive(Default)]
+pub(crate) struct Progress {
+    step: Mutex<String>,
+    logs: Mutex<Option<String>>,
+}
+
+impl Progress {
+    /// Notes the step about to run (for the ERROR record).
+    pub fn at(&self, step: &str) {
+        *self.step.lock().unwrap_or_else(|p| p.into_inner()) = step.to_owned();
+    }
+
+    fn step(&self) -> String {
+        self.step.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Converts a backend failure, keeping its logs for the ERROR record.
+    pub fn backend(&self, err: BackendError) -> JobError {
+        if let Some(logs) = err.logs() {
+            *self.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(logs.to_owned());
+        }
+        if err.is_transient() {
+            JobError::transient(err)
+        } else {
+            JobError::permanent(err)
+        }
+    }
+
+    fn logs(&self) -> Option<String> {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Store failures are the database's: worth retrying.
+pub(crate) fn store(err: StoreError) -> JobError {
+    JobError::transient(err)
+}
+
+impl<B: Backend> Workflows<B> {
+    /// Reads the livelesson and its pinned lesson; `None` when the livelesson is gone.
+    pub(crate) async fn load(&self, ctx: &JobContext, id: &str) -> Result<Option<Loaded>, JobError> {
+        let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
+        let Some(row) = livelesson::get(&mut conn, id).await.map_err(store)? else {
+            return Ok(None);
+        };
+        let lesson = curriculum::lesson_version(
+            &mut *conn,
+            &row.lesson_slug,
+            &ContentHash::from_hex(row.lesson_hash.clone()),
+        )
+        .await
+        .map_err(store)?
+        .ok_or_else(|| {
+            JobError::Permanent(format!(
+                "lesson {} version {} is not stored",
+                row.lesson_slug, row.lesson_hash
+            ))
+        })?;
+        Ok(Some(Loaded { row, lesson }))
+    }
+
+    /// Sets the status, fenced by the job's lease.
+    pub(crate) async fn set_status(&self, ctx: &JobContext, id: &str, status: Status) -> Result<(), JobError> {
+        let mut tx = ctx.fenced().await?;
+        livelesson::set_status(&mut *tx, id, status).await.map_err(store)?;
+        tx.commit().await.map_err(JobError::transient)?;
+        Ok(())
+    }
+
+    /// Records a final failure as ERROR (fenced), then passes the error on. Transient
+    /// errors with attempts left, cancellations, snoozes and lost leases pass unrecorded.
+    pub(crate) async fn conclude(
+        &self,
+        ctx: &JobContext,
+        id: &str,
+        progress: &Progress,
+        outcome: Result<(), JobError>,
+    ) -> Result<(), JobError> {
+        let err = match outcome {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        let last_attempt = ctx.attempt() >= ctx.max_attempts();
+        let is_final = match &err {
+            JobError::Permanent(_) => true,
+            JobError::Transient(_) | JobError::Queue(crate::queue::QueueError::Database { .. }) => last_attempt,
+            _ => false,
+        };
+        if !is_final {
+            return Err(err);
+        }
+        let step = progress.step();
+        let reason = err.to_string();
+        tracing::warn!(livelesson = id, step = %step, error = %reason, "livelesson failed");
+        let mut tx = ctx.fenced().await?;
+        livelesson::set_error(&mut *tx, id, &step, &reason, progress.logs().as_deref())
+            .await
+            .map_err(store)?;
+        tx.commit().await.map_err(JobError::transient)?;
+        Err(JobError::Permanent(reason))
+    }
+}
