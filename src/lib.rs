@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the HTTP API (axum): the original's `/exp` API, the `/v1` admin API, probes.
 //! - [`backend`]: the Backend contract and its Kubernetes implementation.
 //! - [`bench`]: the benchmarks behind `antidoted bench`.
+//! - [`config`]: the configuration file, `ANTIDOTE_*` overrides, defaults and validation.
 //! - [`curriculum`]: lessons, images and collections loaded and validated from a curriculum
 //!   directory (pure: no database, no network).
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
@@ -13,8 +15,10 @@
 //! - [`workflow`]: livelesson workflows (CREATE, MODIFY, DELETE) and the requests that start them.
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod backend;
 pub mod bench;
+pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod queue;

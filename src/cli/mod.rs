@@ -4,10 +4,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod api;
 mod bench;
+mod config;
 mod curriculum;
 mod db;
+mod jobs;
+mod logging;
 mod migrate;
+mod serve;
+mod version;
+mod worker;
 
 /// Durable scheduler for Antidote-style network automation labs.
 #[derive(Debug, Parser)]
@@ -25,6 +32,18 @@ enum Command {
     Bench(bench::Args),
     /// Validate or import a curriculum directory.
     Curriculum(curriculum::Args),
+    /// Run the API and the job workers in one process (stops on SIGINT/SIGTERM).
+    Serve(serve::Args),
+    /// Run job workers only: livelesson workflows on the Kubernetes backend.
+    Worker(worker::Args),
+    /// Serve the HTTP API only (no workers): the `/exp` API, `/v1` admin API and probes.
+    Api(api::Args),
+    /// Inspect and operate the job queue: list, show, retry, cancel.
+    Jobs(jobs::Args),
+    /// Show the effective configuration (`config print`) or its environment overrides.
+    Config(config::Args),
+    /// Print the version (and git commit when built with one).
+    Version,
 }
 
 /// Parses the command line, runs the subcommand and maps its outcome to an exit code.
@@ -42,6 +61,12 @@ pub fn main() -> ExitCode {
             Command::Migrate(args) => migrate::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Curriculum(args) => curriculum::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => worker::run(args).await,
+            Command::Api(args) => api::run(args).await,
+            Command::Jobs(args) => jobs::run(args).await,
+            Command::Config(args) => config::run(args),
+            Command::Version => version::run(),
         }
     });
     match outcome {

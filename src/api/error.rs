@@ -1,0 +1,250 @@
+//! API errors: one stable code per failure, mapped to a status and a JSON body; internal
+//! detail is logged, never returned. Also [`AppJson`] and [`AppQuery`], extractors whose
+//! rejections take the same shape.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use crate::queue::QueueError;
+use crate::workflow::request::RequestError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable code and human message.
+    pub error: ErrorDetail,
+    /// The message again at top level: the original's gateway returned `message`, and
+    /// front ends look for "Invalid session ID" in it to request a new session.
+    pub message: String,
+}
+
+/// Code and message of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (`unknown_session`, `livelesson_busy`, ...).
+    pub code: &'static str,
+    /// What went wrong, for humans.
+    pub message: String,
+}
+
+/// An error answered to an API client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    www_authenticate: bool,
+}
+
+impl ApiError {
+    /// An error with its status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            www_authenticate: false,
+        }
+    }
+
+    /// 404 with `code`.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401 with a `WWW-Authenticate: Bearer` challenge.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            www_authenticate: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        }
+    }
+
+    /// 500 with a generic message. Log the detail before calling this.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the incident is logged",
+        )
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The unknown-session error of the original's front-end contract.
+    pub fn unknown_session(status: StatusCode, id: &str) -> Self {
+        Self::new(
+            status,
+            "unknown_session",
+            RequestError::UnknownSession(id.to_owned()).to_string(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            message: self.message.clone(),
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.www_authenticate {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        let message = err.to_string();
+        match err {
+            RequestError::UnknownSession(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "unknown_session", message)
+            }
+            RequestError::UnknownLesson(_) => Self::not_found("unknown_lesson", message),
+            RequestError::UnknownLivelesson(_) => Self::not_found("unknown_livelesson", message),
+            RequestError::StageOutOfRange { .. } => {
+                Self::new(StatusCode::BAD_REQUEST, "stage_out_of_range", message)
+            }
+            RequestError::Busy { .. } => {
+                Self::new(StatusCode::CONFLICT, "livelesson_busy", message)
+            }
+            RequestError::Failed { .. } => {
+                Self::new(StatusCode::CONFLICT, "livelesson_failed", message)
+            }
+            RequestError::Limit(_) => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "limit_reached", message)
+            }
+            RequestError::Store(_) | RequestError::Queue(_) => {
+                tracing::error!(error = %crate::api::error::chain(&err), "request failed");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<QueueError> for ApiError {
+    fn from(err: QueueError) -> Self {
+        match err {
+            QueueError::NotFound(id) => Self::not_found("unknown_job", format!("no job {id}")),
+            QueueError::InvalidState { .. } => {
+                Self::new(StatusCode::CONFLICT, "invalid_job_state", err.to_string())
+            }
+            _ => {
+                tracing::error!(error = %chain(&err), "job queue failure");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        tracing::error!(error = %chain(&err), "storage failure");
+        Self::internal()
+    }
+}
+
+/// An error and its causes on one line, for logs.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `Json` whose rejections (malformed JSON, wrong types, unknown fields, oversized or
+/// non-JSON bodies) answer with [`ApiError`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    // Normalise every other rejection (422 for type errors included) to 400: the body is
+    // the client's mistake either way, and the message says which field.
+    let status = if code == "bad_request" {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `Query` whose rejections answer with [`ApiError`] (400).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(query_rejection(&rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: &QueryRejection) -> ApiError {
+    ApiError::bad_request(rejection.body_text())
+}

@@ -1,0 +1,201 @@
+//! `/v1/jobs`: the admin API over the job queue, behind `Authorization: Bearer <token>`.
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, AppJson, AppQuery, AppState, is_id};
+use crate::queue::store::{
+    self as queue_store, CancelOutcome, JobEvent, JobFilter, JobRecord, StepRecord,
+};
+use crate::queue::{JobId, JobState};
+use crate::workflow::serial_key;
+
+/// Filters of `GET /v1/jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    /// `scheduled`, `available`, `running`, `retryable`, `completed`, `failed`, `cancelled`.
+    pub state: Option<String>,
+    /// Job kind, e.g. `livelesson.create`.
+    pub kind: Option<String>,
+    /// Livelesson id: its jobs only.
+    pub livelesson: Option<String>,
+    /// At most this many (default 100, at most 1000), newest first.
+    pub limit: Option<i64>,
+}
+
+/// Jobs found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    /// Newest first.
+    #[schema(value_type = Vec<Object>)]
+    pub jobs: Vec<JobRecord>,
+}
+
+/// A job with its checkpoints and audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDetail {
+    /// The job.
+    #[schema(value_type = Object)]
+    pub job: JobRecord,
+    /// Completed steps.
+    #[schema(value_type = Vec<Object>)]
+    pub steps: Vec<StepRecord>,
+    /// Audit events in order.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<JobEvent>,
+}
+
+/// Outcome of a cancel.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelResult {
+    /// `cancelled` (it was waiting) or `requested` (running; stops at the next step).
+    pub outcome: &'static str,
+}
+
+/// Routes of this module, all behind the admin token.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/jobs", get(list))
+        .route("/v1/jobs/{id}", get(show))
+        .route("/v1/jobs/{id}/retry", post(retry))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route_layer(middleware::from_fn_with_state(state, require_admin))
+}
+
+/// 403 when no token is configured, 401 without a bearer token, 403 with a wrong one.
+async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if state.admin_token.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: set adminToken (ANTIDOTE_ADMIN_TOKEN) to enable it",
+        ));
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return Err(ApiError::unauthorized("a bearer token is required"));
+    };
+    // Comparing digests keeps the comparison constant-time in the length, too.
+    let expected = Sha256::digest(state.admin_token.expose().as_bytes());
+    let given = Sha256::digest(presented.as_bytes());
+    if !bool::from(expected[..].ct_eq(&given[..])) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "invalid admin token",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn job_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(JobId)
+        .ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {text:?}")))
+}
+
+/// Lists jobs.
+#[utoipa::path(get, path = "/v1/jobs", tag = "admin", params(JobQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = JobList),
+              (status = 401, body = super::error::ErrorBody),
+              (status = 403, body = super::error::ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    AppQuery(query): AppQuery<JobQuery>,
+) -> Result<AppJson<JobList>, ApiError> {
+    let state_filter = query
+        .state
+        .as_deref()
+        .map(str::parse::<JobState>)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let serial = match query.livelesson {
+        Some(id) if is_id(&id) => Some(serial_key(&id)),
+        Some(id) => {
+            return Err(ApiError::bad_request(format!(
+                "{id:?} is not a livelesson id"
+            )));
+        }
+        None => None,
+    };
+    let filter = JobFilter {
+        state: state_filter,
+        kind: query.kind,
+        serial_key: serial,
+        limit: query.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let jobs = queue_store::list_jobs(&state.pool, &filter).await?;
+    Ok(AppJson(JobList { jobs }))
+}
+
+/// One job with its steps and events.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = JobDetail), (status = 404, body = super::error::ErrorBody)))]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<JobDetail>, ApiError> {
+    let id = job_id(&id)?;
+    let job = queue_store::job(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {id}")))?;
+    let steps = queue_store::steps(&state.pool, id).await?;
+    let events = queue_store::events(&state.pool, id).await?;
+    Ok(AppJson(JobDetail { job, steps, events }))
+}
+
+/// Puts a failed or cancelled job back to run.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = JobDetail), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "invalid_job_state", body = super::error::ErrorBody)))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<JobDetail>, ApiError> {
+    let job = job_id(&id)?;
+    queue_store::retry_finished(&state.pool, job).await?;
+    if let Some(record) = queue_store::job(&state.pool, job).await? {
+        state.client.wake(&record.queue);
+    }
+    show(State(state), Path(id)).await
+}
+
+/// Cancels a job: at once when waiting, at the next step boundary when running.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = CancelResult), (status = 404, body = super::error::ErrorBody),
+              (status = 409, description = "invalid_job_state", body = super::error::ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<AppJson<CancelResult>, ApiError> {
+    let id = job_id(&id)?;
+    let outcome = match queue_store::cancel(&state.pool, id).await? {
+        CancelOutcome::Cancelled => "cancelled",
+        CancelOutcome::Requested => "requested",
+    };
+    Ok(AppJson(CancelResult { outcome }))
+}

@@ -1,0 +1,167 @@
+//! Operational endpoints: `/healthz` (process up), `/readyz` (database reachable and every
+//! embedded migration applied), `/metrics` (Prometheus text), `/openapi.json`.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use sqlx::migrate::Migrate;
+use utoipa::OpenApi;
+
+use super::{ApiError, AppJson, AppState};
+use crate::db::MIGRATOR;
+
+/// Status of a probe.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    /// `ok` or `ready`.
+    pub status: &'static str,
+}
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Probe)))]
+pub async fn healthz() -> AppJson<Probe> {
+    AppJson(Probe { status: "ok" })
+}
+
+/// The database answers and its schema is this binary's.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    responses((status = 200, body = Probe), (status = 503, body = super::error::ErrorBody)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, ApiError> {
+    let not_ready =
+        |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
+    let mut conn = state.pool.acquire().await.map_err(|err| {
+        tracing::warn!(error = %err, "readiness: database unreachable");
+        not_ready("database unreachable".into())
+    })?;
+    let applied = conn
+        .list_applied_migrations(&MIGRATOR.table_name)
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "readiness: reading applied migrations");
+            not_ready("migrations not applied".into())
+        })?;
+    let applied: BTreeSet<i64> = applied.into_iter().map(|m| m.version).collect();
+    let missing: Vec<i64> = MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_ready(format!("pending migrations: {missing:?}")));
+    }
+    Ok(AppJson(Probe { status: "ready" }))
+}
+
+/// Prometheus metrics: jobs by state and kind, livelessons by status (counted at scrape).
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // Counted at scrape time so that every replica reports the same, durable truth.
+    // Runtime-checked SQL: these two read-only aggregates are the API's only own queries.
+    let jobs: Vec<(String, String, i64)> = sqlx::query_as(
+        "select state::text, kind, count(*) from jobs_all group by 1, 2 order by 1, 2",
+    )
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("counting jobs"))?;
+    let livelessons: Vec<(String, i64)> =
+        sqlx::query_as("select status::text, count(*) from livelessons group by 1 order by 1")
+            .fetch_all(&state.pool)
+            .await
+            .map_err(internal("counting livelessons"))?;
+    let mut text = String::new();
+    text.push_str("# HELP antidote_jobs Jobs by state and kind.\n# TYPE antidote_jobs gauge\n");
+    for (job_state, kind, count) in jobs {
+        let _ = writeln!(
+            text,
+            "antidote_jobs{{state=\"{}\",kind=\"{}\"}} {count}",
+            escape(&job_state),
+            escape(&kind)
+        );
+    }
+    text.push_str(
+        "# HELP antidote_livelessons Livelessons by status.\n# TYPE antidote_livelessons gauge\n",
+    );
+    for (status, count) in livelessons {
+        let _ = writeln!(
+            text,
+            "antidote_livelessons{{status=\"{}\"}} {count}",
+            escape(&status)
+        );
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+    move |err| {
+        tracing::error!(error = %err, "{what}");
+        ApiError::internal()
+    }
+}
+
+/// The OpenAPI document of this API, generated from the handlers.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    axum::Json(ApiDoc::openapi())
+}
+
+/// The OpenAPI description of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "antidote-scheduler API", description = "The original antidote exp API, the admin API and operational endpoints."),
+    paths(
+        super::livesession::create, super::livesession::show,
+        super::livelesson::request_livelesson, super::livelesson::show,
+        super::livelesson::heartbeat, super::livelesson::kill,
+        super::curriculum::list_lessons, super::curriculum::show_lesson,
+        super::curriculum::list_images, super::curriculum::list_collections,
+        super::curriculum::show_curriculum,
+        super::jobs::list, super::jobs::show, super::jobs::retry, super::jobs::cancel,
+        healthz, readyz, metrics, openapi,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
