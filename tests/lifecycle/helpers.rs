@@ -103,7 +103,7 @@ impl Lab {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
         let loaded = curriculum::load(&dir, &Options::default());
         let curriculum = loaded.valid().expect("the example curriculum is valid");
-        store::curriculum::import(&pool, &curriculum)
+        store::curriculum::import(&pool, curriculum)
             .await
             .expect("import");
         let sim = kubesim::KubeSim::start(kubesim::Config::default())

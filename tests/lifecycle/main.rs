@@ -355,35 +355,64 @@ async fn each_failure_mode_ends_in_error_with_a_specific_reason(pool: PgPool) {
     let (stop, handle) = start(worker);
     let session = lab.session().await;
 
-    let cases: [(&str, Box<dyn Fn()>, &str, &str); 4] = [
-        (
-            "linux-first-steps",
-            Box::new(|| knobs.set_image_behaviour("*utility*", Behaviour::PullFailure)),
-            "pods-ready",
-            "ErrImagePull",
-        ),
-        (
-            "linux-first-steps",
-            Box::new(|| knobs.set_image_behaviour("*utility*", Behaviour::CrashLoop)),
-            "pods-ready",
-            "CrashLoopBackOff",
-        ),
-        (
-            "router-configuration",
-            Box::new(|| knobs.set_pod_behaviour("config-vqfx-2-*", Behaviour::JobFails(10))),
-            "config-wait:0",
-            "config-vqfx-2-0",
-        ),
-        (
-            "linux-first-steps",
-            Box::new(|| knobs.set_image_behaviour("*utility*", Behaviour::PortNeverListens(22))),
-            "reachability",
-            "not reachable",
-        ),
+    struct Case {
+        lesson: &'static str,
+        pods: Option<&'static str>,
+        images: Option<&'static str>,
+        behaviour: Behaviour,
+        step: &'static str,
+        reason: &'static str,
+    }
+    let cases = [
+        Case {
+            lesson: "linux-first-steps",
+            pods: None,
+            images: Some("*utility*"),
+            behaviour: Behaviour::PullFailure,
+            step: "pods-ready",
+            reason: "ErrImagePull",
+        },
+        Case {
+            lesson: "linux-first-steps",
+            pods: None,
+            images: Some("*utility*"),
+            behaviour: Behaviour::CrashLoop,
+            step: "pods-ready",
+            reason: "CrashLoopBackOff",
+        },
+        Case {
+            lesson: "router-configuration",
+            pods: Some("config-vqfx-2-*"),
+            images: None,
+            behaviour: Behaviour::JobFails(10),
+            step: "config-wait:0",
+            reason: "config-vqfx-2-0",
+        },
+        Case {
+            lesson: "linux-first-steps",
+            pods: None,
+            images: Some("*utility*"),
+            behaviour: Behaviour::PortNeverListens(22),
+            step: "reachability",
+            reason: "not reachable",
+        },
     ];
-    for (lesson, knob, step, reason) in cases {
+    for Case {
+        lesson,
+        pods,
+        images,
+        behaviour,
+        step,
+        reason,
+    } in cases
+    {
         knobs.clear_behaviours();
-        knob();
+        if let Some(glob) = pods {
+            knobs.set_pod_behaviour(glob, behaviour.clone());
+        }
+        if let Some(glob) = images {
+            knobs.set_image_behaviour(glob, behaviour);
+        }
         let session = lab.session().await;
         let ll = lab.request(&session, lesson, 0).await;
         let job = lab.job(CREATE, &ll.id).await;
