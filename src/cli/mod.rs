@@ -9,6 +9,7 @@ mod bench;
 mod config;
 mod curriculum;
 mod db;
+mod demo;
 mod jobs;
 mod logging;
 mod migrate;
@@ -26,6 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run everything on this machine: PostgreSQL, an embedded simulated Kubernetes, the
+    /// example curriculum, the API and workers, and a front end requesting every lesson.
+    Demo(demo::Args),
     /// Apply the database migrations embedded in this binary.
     Migrate(migrate::Args),
     /// Run a benchmark and print its figures (last line: JSON).
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Demo(args) => demo::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Curriculum(args) => curriculum::run(args).await,

@@ -78,6 +78,16 @@ pub async fn build(
     notifier: Option<Notifier>,
 ) -> anyhow::Result<Worker> {
     let client = kube_client(config).await?;
+    Ok(build_on(config, pool, notifier, client))
+}
+
+/// Like [`build`], on a given Kubernetes client (the demo's embedded kubesim).
+pub fn build_on(
+    config: &Config,
+    pool: sqlx::PgPool,
+    notifier: Option<Notifier>,
+    client: kube::Client,
+) -> Worker {
     let backend = Arc::new(KubernetesBackend::new(client, config.backend.clone()));
     let mut registry = Registry::new();
     workflow::register(&mut registry, backend, Arc::new(config.backend.clone()));
@@ -90,8 +100,8 @@ pub async fn build(
         shutdown_grace: Duration::from_secs(config.worker.shutdown_grace_secs),
         ..WorkerConfig::default()
     };
-    Ok(match notifier {
+    match notifier {
         Some(notifier) => Worker::with_notifier(pool, registry, worker_config, notifier),
         None => Worker::new(pool, registry, worker_config),
-    })
+    }
 }

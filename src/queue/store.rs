@@ -1035,3 +1035,29 @@ pub async fn hold_lease(conn: &mut PgConnection, id: JobId, token: Uuid) -> Resu
     .map_err(QueueError::db("hold_lease"))?;
     held.map(|_| ()).ok_or(QueueError::LeaseLost(id))
 }
+
+/// Where the jobs of `serial_key` are: the step most recently started and how many steps
+/// have completed, over all of the key's jobs (a progress display's view).
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn serial_progress(
+    executor: impl PgExecutor<'_>,
+    serial_key: &str,
+) -> Result<(Option<String>, i64)> {
+    let row = sqlx::query!(
+        r#"
+        with mine as (select id from jobs_all where serial_key = $1)
+        select (select e.step from job_events e
+                where e.job_id in (select id from mine) and e.kind = 'step_started'
+                order by e.id desc limit 1) as step,
+               (select count(*) from job_steps s where s.job_id in (select id from mine))
+                   as "completed!"
+        "#,
+        serial_key
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(QueueError::db("serial_progress"))?;
+    Ok((row.step, row.completed))
+}

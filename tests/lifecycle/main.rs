@@ -350,10 +350,31 @@ async fn a_stage_change_reconfigures_and_delete_leaves_nothing_behind(pool: PgPo
 async fn each_failure_mode_ends_in_error_with_a_specific_reason(pool: PgPool) {
     let lab = Lab::start(pool.clone()).await;
     let knobs = lab.sim.knobs();
+    // A lesson whose image is missing (its pinned images lack it): prepared before any
+    // worker runs, so the CREATE cannot start before the image is gone.
+    let session = lab.session().await;
+    let missing = lab.request(&session, "linux-first-steps", 0).await;
+    sqlx::query("update livelessons set images = images - 'utility' where id = $1")
+        .bind(&missing.id)
+        .execute(&pool)
+        .await
+        .expect("drop image");
     let worker = lab.worker(worker_config());
     let mut events = worker.subscribe();
     let (stop, handle) = start(worker);
-    let session = lab.session().await;
+    let job = lab.job(CREATE, &missing.id).await;
+    assert_eq!(
+        finished(&mut events, job, Duration::from_secs(20)).await,
+        WorkerEvent::Failed(job)
+    );
+    let error = lab
+        .livelesson(&missing.id)
+        .await
+        .expect("ll")
+        .error
+        .expect("error");
+    assert_eq!(error.step.as_deref(), Some("images"));
+    assert!(error.reason.contains("utility"), "{}", error.reason);
 
     struct Case {
         lesson: &'static str,
@@ -442,26 +463,6 @@ async fn each_failure_mode_ends_in_error_with_a_specific_reason(pool: PgPool) {
     }
     knobs.clear_behaviours();
 
-    // A lesson whose image is missing (the pinned images lack it).
-    let ll = lab.request(&session, "linux-first-steps", 0).await;
-    sqlx::query("update livelessons set images = images - 'utility' where id = $1")
-        .bind(&ll.id)
-        .execute(&pool)
-        .await
-        .expect("drop image");
-    let job = lab.job(CREATE, &ll.id).await;
-    assert_eq!(
-        finished(&mut events, job, Duration::from_secs(20)).await,
-        WorkerEvent::Failed(job)
-    );
-    let error = lab
-        .livelesson(&ll.id)
-        .await
-        .expect("ll")
-        .error
-        .expect("error");
-    assert_eq!(error.step.as_deref(), Some("images"));
-    assert!(error.reason.contains("utility"), "{}", error.reason);
     let _ = stop.send(());
     handle.await.expect("worker");
 }

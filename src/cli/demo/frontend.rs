@@ -1,0 +1,311 @@
+//! The demo's front end: what a learner's browser does, over HTTP only. A session, every
+//! lesson requested, polled to READY, one stage change, one kill.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use antidote_scheduler::queue::store as jobs;
+use antidote_scheduler::workflow::serial_key;
+
+use super::progress::{Display, Row};
+
+/// Poll period of the front end (the original UI polled every 500 ms).
+const POLL: Duration = Duration::from_millis(200);
+
+/// One demo run.
+pub struct Scenario<'a> {
+    /// API base URL.
+    pub base: &'a str,
+    /// Database, for the step shown beside each lesson (an operator's view).
+    pub pool: &'a PgPool,
+    /// (lesson slug, stage count).
+    pub lessons: &'a [(String, usize)],
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Progress output.
+    pub display: Arc<Display>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    #[serde(alias = "ID")]
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct View {
+    #[serde(rename = "Status")]
+    status: String,
+    #[serde(rename = "HealthyTests")]
+    healthy: i32,
+    #[serde(rename = "TotalTests")]
+    total: i32,
+    #[serde(rename = "CurrentStage")]
+    stage: i32,
+    #[serde(rename = "Failure")]
+    failure: Option<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failure {
+    reason: String,
+    step: Option<String>,
+}
+
+/// What happened to one lesson.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Lesson slug.
+    pub lesson: String,
+    /// Final status (or GONE after a kill).
+    pub status: String,
+    /// Seconds from request to first READY.
+    pub ready_s: Option<f64>,
+    /// Steps completed over all of its jobs.
+    pub steps: i64,
+    /// Stage change or kill, and how long it took.
+    pub note: String,
+}
+
+/// The demo's result.
+#[derive(Debug)]
+pub struct Report {
+    outcomes: Vec<Outcome>,
+    ids: Vec<String>,
+}
+
+impl Report {
+    /// Every lesson READY, or gone when it was the one killed.
+    pub fn all_good(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| o.status == "READY" || (o.status == "GONE" && o.note.starts_with("killed")))
+    }
+
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let width = self
+            .outcomes
+            .iter()
+            .map(|o| o.lesson.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut out = format!(
+            "{:<width$}  {:<8}  {:>9}  {:>5}  {}\n",
+            "lesson", "status", "to READY", "steps", "notes"
+        );
+        for o in &self.outcomes {
+            let ready = o
+                .ready_s
+                .map(|s| format!("{s:.2} s"))
+                .unwrap_or_else(|| "-".into());
+            out.push_str(&format!(
+                "{:<width$}  {:<8}  {:>9}  {:>5}  {}\n",
+                o.lesson, o.status, ready, o.steps, o.note
+            ));
+        }
+        out
+    }
+}
+
+impl Scenario<'_> {
+    /// Runs the scenario.
+    ///
+    /// # Errors
+    /// When the API refuses a request or answers nonsense.
+    pub async fn run(&self) -> anyhow::Result<Report> {
+        let http = reqwest::Client::new();
+        let session: Created = http
+            .post(format!("{}/exp/livesession", self.base))
+            .send()
+            .await
+            .context("POST /exp/livesession")?
+            .error_for_status()?
+            .json()
+            .await?;
+        let mut ids = Vec::new();
+        for (slug, _) in self.lessons {
+            let created: Created = http
+                .post(format!("{}/exp/livelesson", self.base))
+                .json(&serde_json::json!({ "lessonSlug": slug, "sessionId": session.id, "lessonStage": 0 }))
+                .send()
+                .await
+                .with_context(|| format!("requesting {slug}"))?
+                .error_for_status()
+                .with_context(|| format!("requesting {slug}"))?
+                .json()
+                .await?;
+            ids.push(created.id);
+        }
+        let requested = Instant::now();
+        let mut outcomes: Vec<Outcome> = self
+            .lessons
+            .iter()
+            .map(|(slug, _)| Outcome {
+                lesson: slug.clone(),
+                status: "INITIALIZED".into(),
+                ready_s: None,
+                steps: 0,
+                note: String::new(),
+            })
+            .collect();
+
+        // Everything to READY (or ERROR).
+        self.wait(&http, &ids, &mut outcomes, requested, |v| {
+            v.status == "READY" || v.status == "ERROR"
+        })
+        .await?;
+
+        // A stage change on the first READY lesson that has a second stage.
+        if let Some(i) =
+            (0..ids.len()).find(|&i| outcomes[i].status == "READY" && self.lessons[i].1 > 1)
+        {
+            let began = Instant::now();
+            http.post(format!("{}/exp/livelesson", self.base))
+                .json(&serde_json::json!({ "lessonSlug": self.lessons[i].0, "sessionId": session.id, "lessonStage": 1 }))
+                .send()
+                .await?
+                .error_for_status()
+                .context("changing stage")?;
+            let one = [ids[i].clone()];
+            let mut slot = vec![outcomes[i].clone()];
+            self.wait(&http, &one, &mut slot, requested, |v| {
+                v.stage == 1 && (v.status == "READY" || v.status == "ERROR")
+            })
+            .await?;
+            outcomes[i] = slot.remove(0);
+            outcomes[i].note = format!("stage 0 -> 1 in {:.2} s", began.elapsed().as_secs_f64());
+        }
+
+        // A kill of the first READY lesson without a stage change.
+        if let Some(i) =
+            (0..ids.len()).find(|&i| outcomes[i].status == "READY" && outcomes[i].note.is_empty())
+        {
+            let began = Instant::now();
+            http.delete(format!("{}/exp/livelesson/{}", self.base, ids[i]))
+                .send()
+                .await?
+                .error_for_status()
+                .context("killing a livelesson")?;
+            let deadline = Instant::now() + self.timeout;
+            loop {
+                let response = http
+                    .get(format!("{}/exp/livelesson/{}", self.base, ids[i]))
+                    .send()
+                    .await?;
+                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("{} was not deleted in time", self.lessons[i].0);
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            outcomes[i].status = "GONE".into();
+            outcomes[i].note = format!("killed, gone in {:.2} s", began.elapsed().as_secs_f64());
+            outcomes[i].steps = jobs::serial_progress(self.pool, &serial_key(&ids[i]))
+                .await?
+                .1;
+        }
+        Ok(Report { outcomes, ids })
+    }
+
+    /// Kills every livelesson still there and waits until each is gone, so that repeated
+    /// demos leave no state behind. Returns how many were deleted.
+    ///
+    /// # Errors
+    /// When the API refuses or a deletion does not finish in time.
+    pub async fn clean_up(&self, report: &Report) -> anyhow::Result<usize> {
+        let http = reqwest::Client::new();
+        let mut deleted = 0;
+        for id in &report.ids {
+            let url = format!("{}/exp/livelesson/{id}", self.base);
+            if http.delete(&url).send().await?.status() == reqwest::StatusCode::NOT_FOUND {
+                continue;
+            }
+            deleted += 1;
+        }
+        let deadline = Instant::now() + self.timeout;
+        for id in &report.ids {
+            let url = format!("{}/exp/livelesson/{id}", self.base);
+            while http.get(&url).send().await?.status() != reqwest::StatusCode::NOT_FOUND {
+                if Instant::now() > deadline {
+                    bail!("livelesson {id} was not deleted in time");
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Polls `ids` until `done` holds for each, updating the display.
+    async fn wait(
+        &self,
+        http: &reqwest::Client,
+        ids: &[String],
+        outcomes: &mut [Outcome],
+        requested: Instant,
+        done: impl Fn(&View) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let mut finished = vec![false; ids.len()];
+        while finished.iter().any(|f| !f) {
+            let mut rows = BTreeMap::new();
+            for (i, id) in ids.iter().enumerate() {
+                let view: View = http
+                    .get(format!("{}/exp/livelesson/{id}", self.base))
+                    .send()
+                    .await?
+                    .error_for_status()
+                    .with_context(|| format!("GET /exp/livelesson/{id}"))?
+                    .json()
+                    .await?;
+                let (step, steps) = jobs::serial_progress(self.pool, &serial_key(id)).await?;
+                let outcome = &mut outcomes[i];
+                if view.status == "READY" && outcome.ready_s.is_none() {
+                    outcome.ready_s = Some(requested.elapsed().as_secs_f64());
+                }
+                outcome.status = view.status.clone();
+                outcome.steps = steps;
+                if let Some(failure) = &view.failure {
+                    outcome.note = format!(
+                        "{} (step {})",
+                        failure.reason,
+                        failure.step.as_deref().unwrap_or("?")
+                    );
+                }
+                finished[i] = done(&view);
+                rows.insert(
+                    i,
+                    Row {
+                        lesson: outcome.lesson.clone(),
+                        status: view.status,
+                        healthy: view.healthy,
+                        total: view.total,
+                        step: if finished[i] {
+                            String::new()
+                        } else {
+                            step.unwrap_or_default()
+                        },
+                    },
+                );
+            }
+            self.display.show(rows.into_values().collect());
+            if finished.iter().all(|f| *f) {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("lessons still not done after {} s", self.timeout.as_secs());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        self.display.finish();
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
+//! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
+//! workers; then a front end drives it over HTTP: a session, every lesson, a stage change
+//! and a kill, with live progress and a summary.
+
+mod frontend;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use include_dir::{Dir, include_dir};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::Api;
+use kube::api::PostParams;
+use tokio_util::sync::CancellationToken;
+
+use antidote_scheduler::api::{self, AppState};
+use antidote_scheduler::config::Config;
+use antidote_scheduler::curriculum::{self, Options, Tier};
+use antidote_scheduler::{db, queue, store};
+
+use super::db::DatabaseArgs;
+
+/// The example curriculum, built into the binary so the demo runs anywhere.
+static EXAMPLE_CURRICULUM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/example-curriculum");
+
+/// Arguments of `antidoted demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Run over this curriculum directory instead of the embedded example, requesting
+    /// every lesson in it (lessons failing validation are listed and skipped).
+    #[arg(long, value_name = "DIR")]
+    curriculum: Option<PathBuf>,
+    /// Lowest tier of lessons to run: prod, ptr or local.
+    #[arg(long, default_value = "prod", value_parser = parse_tier)]
+    tier: Tier,
+    /// Leave the API (and kubesim) running at the end and print their addresses.
+    #[arg(long)]
+    keep_running: bool,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    plain: bool,
+    /// Give up on lessons not READY after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+}
+
+fn parse_tier(text: &str) -> Result<Tier, String> {
+    Tier::parse(text).ok_or_else(|| format!("unknown tier {text:?} (prod, ptr or local)"))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let mut config = Config::from_env(None).context("loading configuration")?;
+    config.backend.instance_id = "demo".into();
+    config.worker.concurrency = config.worker.concurrency.max(32);
+
+    say(
+        "database",
+        &antidote_scheduler::config::redact_url(&args.database.database_url),
+    );
+    let pool = args.database.connect_migrated().await?;
+
+    let extracted;
+    let dir = match &args.curriculum {
+        Some(dir) => dir.clone(),
+        None => {
+            extracted = tempfile::tempdir().context("creating a temporary directory")?;
+            EXAMPLE_CURRICULUM
+                .extract(extracted.path())
+                .context("extracting the embedded example curriculum")?;
+            extracted.path().to_path_buf()
+        }
+    };
+    let options = Options {
+        tier: args.tier,
+        instance_id: config.backend.instance_id.clone(),
+        ..Options::default()
+    };
+    let loaded = curriculum::load(&dir, &options);
+    for problem in loaded
+        .report
+        .problems
+        .iter()
+        .filter(|p| p.severity == curriculum::Severity::Error)
+    {
+        eprintln!("  skipped: {problem}");
+    }
+    let Some(curriculum) = loaded.curriculum else {
+        bail!("{} has no usable curriculum.meta.yaml", dir.display());
+    };
+    if curriculum.lessons.is_empty() {
+        bail!(
+            "no valid lesson at tier {} or above in {}",
+            args.tier.as_str(),
+            dir.display()
+        );
+    }
+    let summary = store::curriculum::import(&pool, &curriculum)
+        .await
+        .context("importing the curriculum")?;
+    say(
+        "curriculum",
+        &format!(
+            "{} ({} lessons; {summary})",
+            dir.display(),
+            curriculum.lessons.len()
+        ),
+    );
+
+    let sim = kubesim::KubeSim::start(kubesim::Config::default())
+        .await
+        .context("starting kubesim")?;
+    let kube = sim.client().context("kube client for kubesim")?;
+    seed_cluster(&kube, &config.backend).await?;
+    say("kubernetes", &format!("kubesim at {}", sim.url()));
+
+    let client = queue::Client::new(pool.clone());
+    let worker_pool = db::connect_worker(
+        &args.database.database_url,
+        super::worker::worker_connections(&config),
+    )
+    .await
+    .context("connecting the worker pool")?;
+    let worker =
+        super::worker::build_on(&config, worker_pool, Some(client.notifier().clone()), kube);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the API on 127.0.0.1")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    say("api", &base);
+
+    let stop = CancellationToken::new();
+    let api_stop = stop.clone();
+    let api_task = tokio::spawn(api::serve(
+        listener,
+        AppState::new(pool.clone(), client, &config),
+        async move { api_stop.cancelled().await },
+    ));
+    let worker_stop = stop.clone();
+    let worker_task = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
+
+    let lessons: Vec<(String, usize)> = curriculum
+        .lessons
+        .iter()
+        .map(|l| (l.slug.clone(), l.stages.len()))
+        .collect();
+    let display = progress::Display::new(args.plain);
+    let scenario = frontend::Scenario {
+        base: &base,
+        pool: &pool,
+        lessons: &lessons,
+        timeout: Duration::from_secs(args.timeout_secs),
+        display: Arc::new(display),
+    };
+    let outcome = scenario.run().await;
+
+    if args.keep_running {
+        println!("\nAPI: {base}  (kubesim: {}). Ctrl-C stops.", sim.url());
+        super::api::shutdown_signal().await;
+    }
+    if let Ok(report) = &outcome {
+        let deleted = scenario.clean_up(report).await?;
+        say("clean-up", &format!("{deleted} livelessons deleted"));
+    }
+    stop.cancel();
+    let _ = api_task.await;
+    let _ = worker_task.await;
+    sim.shutdown().await;
+
+    let report = outcome?;
+    println!("\n{}", report.table());
+    println!("finished in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(if report.all_good() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The secrets namespace and TLS secret that livelessons copy.
+async fn seed_cluster(
+    kube: &kube::Client,
+    settings: &antidote_scheduler::backend::Settings,
+) -> anyhow::Result<()> {
+    let namespace: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": settings.secrets_namespace }
+    }))?;
+    Api::<Namespace>::all(kube.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .context("creating the secrets namespace in kubesim")?;
+    let tls: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": settings.tls_cert_name },
+        "type": "kubernetes.io/tls",
+        "stringData": { "tls.crt": "demo certificate", "tls.key": "demo key" }
+    }))?;
+    Api::<Secret>::namespaced(kube.clone(), &settings.secrets_namespace)
+        .create(&PostParams::default(), &tls)
+        .await
+        .context("creating the TLS secret in kubesim")?;
+    Ok(())
+}
+
+fn say(what: &str, detail: &str) {
+    println!("{what:>11}  {detail}");
+}
