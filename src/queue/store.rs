@@ -208,11 +208,13 @@ pub async fn claim(
             limit $2
             for update skip locked
         ), claimed as (
+            -- `id = any(array(...))` keeps the update on the primary key; a join with the
+            -- CTE may be planned as a hash join over a scan of the whole table.
             update jobs j
             set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
                 lease_owner = $3, lease_token = gen_random_uuid(),
                 lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
-            from picked where j.id = picked.id
+            where j.id = any(array(select id from picked))
             returning j.id, j.kind, j.args, j.attempt, j.max_attempts, j.created_at,
                       j.traceparent, j.lease_token
         ), ev as (
@@ -258,8 +260,10 @@ pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Resul
     let rows = sqlx::query_scalar!(
         r#"
         with done as (
-            delete from jobs j using unnest($1::int8[], $2::uuid[]) as t(id, token)
-            where j.id = t.id and j.lease_token = t.token
+            -- Tokens are unique per claim, so matching any of the batch's tokens is matching
+            -- the job's own; this form stays on the primary key.
+            delete from jobs j
+            where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
             returning j.*
         ), moved as (
             insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
@@ -403,8 +407,7 @@ pub async fn extend_leases(
     let rows = sqlx::query_scalar!(
         r#"
         update jobs j set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
-        from unnest($1::int8[], $2::uuid[]) as t(id, token)
-        where j.id = t.id and j.lease_token = t.token
+        where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
         returning j.id
         "#,
         ids,
