@@ -3,6 +3,7 @@
 
 mod child;
 mod helpers;
+mod http;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
