@@ -49,6 +49,10 @@ struct View {
     stage: i32,
     #[serde(rename = "Failure")]
     failure: Option<Failure>,
+    #[serde(rename = "CreatedTime")]
+    created: chrono::DateTime<chrono::Utc>,
+    #[serde(rename = "ReadyTime")]
+    ready: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +68,7 @@ pub struct Outcome {
     pub lesson: String,
     /// Final status (or GONE after a kill).
     pub status: String,
-    /// Seconds from request to first READY.
+    /// Seconds from the livelesson's creation to its first READY (server clock).
     pub ready_s: Option<f64>,
     /// Steps completed over all of its jobs.
     pub steps: i64,
@@ -143,7 +147,6 @@ impl Scenario<'_> {
                 .await?;
             ids.push(created.id);
         }
-        let requested = Instant::now();
         let mut outcomes: Vec<Outcome> = self
             .lessons
             .iter()
@@ -157,7 +160,7 @@ impl Scenario<'_> {
             .collect();
 
         // Everything to READY (or ERROR).
-        self.wait(&http, &ids, &mut outcomes, requested, |v| {
+        self.wait(&http, &ids, &mut outcomes, |v| {
             v.status == "READY" || v.status == "ERROR"
         })
         .await?;
@@ -175,7 +178,7 @@ impl Scenario<'_> {
                 .context("changing stage")?;
             let one = [ids[i].clone()];
             let mut slot = vec![outcomes[i].clone()];
-            self.wait(&http, &one, &mut slot, requested, |v| {
+            self.wait(&http, &one, &mut slot, |v| {
                 v.stage == 1 && (v.status == "READY" || v.status == "ERROR")
             })
             .await?;
@@ -250,7 +253,6 @@ impl Scenario<'_> {
         http: &reqwest::Client,
         ids: &[String],
         outcomes: &mut [Outcome],
-        requested: Instant,
         done: impl Fn(&View) -> bool,
     ) -> anyhow::Result<()> {
         let deadline = Instant::now() + self.timeout;
@@ -268,8 +270,8 @@ impl Scenario<'_> {
                     .await?;
                 let (step, steps) = jobs::serial_progress(self.pool, &serial_key(id)).await?;
                 let outcome = &mut outcomes[i];
-                if view.status == "READY" && outcome.ready_s.is_none() {
-                    outcome.ready_s = Some(requested.elapsed().as_secs_f64());
+                if let (None, Some(ready)) = (outcome.ready_s, view.ready) {
+                    outcome.ready_s = Some((ready - view.created).as_seconds_f64());
                 }
                 outcome.status = view.status.clone();
                 outcome.steps = steps;
