@@ -15,6 +15,8 @@ use super::{quantile, round2};
 
 /// The job kind of the throughput phase: does nothing.
 pub const NOOP: &str = "bench.noop";
+/// The job kind of `bench workflow`: three checkpointed no-op steps.
+pub const WORKFLOW: &str = "bench.workflow";
 /// The job kind of the latency phase: notes when its handler started.
 pub const SAMPLE: &str = "bench.sample";
 
@@ -82,6 +84,12 @@ pub struct Report {
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
     registry.register(NOOP, |_ctx: JobContext| async { Ok(()) });
+    registry.register(WORKFLOW, |ctx: JobContext| async move {
+        for step in ["one", "two", "three"] {
+            ctx.step(step, || async { Ok(step.len()) }).await?;
+        }
+        Ok(())
+    });
     registry.register(SAMPLE, |ctx: JobContext| async move {
         let started = now_micros();
         STARTS
@@ -307,4 +315,73 @@ async fn wait_empty(pool: &PgPool, within: Duration) -> Result<(), sqlx::Error> 
 
 fn protocol(err: crate::queue::QueueError) -> sqlx::Error {
     sqlx::Error::Protocol(err.to_string())
+}
+
+/// Figures of `bench workflow`; the JSON keys are a stable interface.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowReport {
+    /// Completed three-step checkpointed workflows per second.
+    pub workflows_per_s: f64,
+    /// Checkpoints (steps) stored per second.
+    pub steps_per_s: f64,
+    /// Workflows run.
+    pub workflows: usize,
+    /// Worker processes.
+    pub processes: usize,
+    /// Tasks per worker.
+    pub tasks: usize,
+}
+
+/// Runs `workflows` three-step workflows from a full queue and measures their completion
+/// rate by the server's timestamps.
+///
+/// # Errors
+/// Database errors.
+pub async fn run_workflows<W: Workers>(
+    pool: &PgPool,
+    workflows: usize,
+    processes: usize,
+    tasks: usize,
+    batch: usize,
+    mut start_workers: impl AsyncFnMut() -> W,
+) -> Result<WorkflowReport, sqlx::Error> {
+    let client = Client::new(pool.clone());
+    reset(pool).await?;
+    let jobs: Vec<NewJob> = (0..batch.max(1))
+        .map(|i| NewJob::new(WORKFLOW, serde_json::json!({ "i": i })))
+        .collect();
+    let mut enqueued = 0;
+    while enqueued < workflows {
+        let n = (workflows - enqueued).min(jobs.len());
+        client.enqueue_many(&jobs[..n]).await.map_err(protocol)?;
+        enqueued += n;
+    }
+    sqlx::query("analyze jobs").execute(pool).await?;
+    let workers = start_workers().await;
+    wait_empty(pool, Duration::from_secs(900)).await?;
+    workers.stop().await;
+    let (seconds, completed): (f64, i64) = sqlx::query_as(
+        "select extract(epoch from max(finished_at) - min(attempted_at))::float8, count(*)
+         from finished_jobs where state = 'completed'",
+    )
+    .fetch_one(pool)
+    .await?;
+    let steps: i64 = sqlx::query_scalar("select count(*) from job_steps")
+        .fetch_one(pool)
+        .await?;
+    let seconds = seconds.max(1e-9);
+    let report = WorkflowReport {
+        workflows_per_s: (completed as f64 / seconds).round(),
+        steps_per_s: (steps as f64 / seconds).round(),
+        workflows: enqueued,
+        processes,
+        tasks,
+    };
+    println!(
+        "workflows: {completed} three-step workflows ({steps} checkpoints), {} processes x {tasks} tasks: {} workflows/s, {} checkpoints/s ({seconds:.2} s)",
+        processes.max(1),
+        report.workflows_per_s,
+        report.steps_per_s
+    );
+    Ok(report)
 }

@@ -20,6 +20,8 @@ pub struct Args {
 enum Bench {
     /// Job engine: enqueue rates, no-op throughput across worker processes, idle latency.
     Queue(QueueArgs),
+    /// Job engine: three-step checkpointed no-op workflows per second.
+    Workflow(WorkflowArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -58,6 +60,29 @@ struct QueueArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct WorkflowArgs {
+    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
+    database_url: String,
+    /// Workflows to run.
+    #[arg(long, default_value_t = 20_000)]
+    workflows: usize,
+    /// Worker processes (0: in this process).
+    #[arg(long, default_value_t = 2)]
+    processes: usize,
+    /// Tasks per worker process.
+    #[arg(long, default_value_t = 200)]
+    tasks: usize,
+    /// Most jobs per claim.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -70,6 +95,7 @@ struct WorkerArgs {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Queue(args) => queue(args).await,
+        Bench::Workflow(args) => workflow(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
     }
 }
@@ -88,45 +114,78 @@ async fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
         enqueuers: args.enqueuers,
         latency_samples: args.latency_samples,
     };
-    let exe = std::env::current_exe().context("locating this binary")?;
     let report = queue_bench::run(&pool, &params, async || {
-        if params.processes == 0 {
-            match db::connect_worker(&args.database_url, 16).await {
-                Ok(worker_pool) => {
-                    Pool::InProcess(InProcess::start(worker_pool, params.tasks, params.batch))
-                }
-                Err(err) => {
-                    eprintln!("error: connecting the workers: {err}");
-                    Pool::Processes(Vec::new())
-                }
-            }
-        } else {
-            let children = (0..params.processes)
-                .map(|_| {
-                    tokio::process::Command::new(&exe)
-                        .args(["bench", "queue-worker"])
-                        .args(["--tasks", &params.tasks.to_string()])
-                        .args(["--batch", &params.batch.to_string()])
-                        .env("BENCH_DATABASE_URL", &args.database_url)
-                        .stdin(Stdio::piped())
-                        .stdout(Stdio::piped())
-                        .kill_on_drop(true)
-                        .spawn()
-                })
-                .collect::<Result<Vec<_>, _>>();
-            match children {
-                Ok(children) => Pool::Processes(children),
-                Err(err) => {
-                    eprintln!("error: starting worker processes: {err}");
-                    Pool::Processes(Vec::new())
-                }
-            }
-        }
+        start_pool(
+            &args.database_url,
+            params.processes,
+            params.tasks,
+            params.batch,
+        )
+        .await
     })
     .await
     .context("running the queue benchmark")?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
+}
+
+async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
+    let pool = db::connect_creating(&args.database_url, 16)
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let report = queue_bench::run_workflows(
+        &pool,
+        args.workflows,
+        args.processes,
+        args.tasks,
+        args.batch,
+        async || start_pool(&args.database_url, args.processes, args.tasks, args.batch).await,
+    )
+    .await
+    .context("running the workflow benchmark")?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Benchmark workers: in this process (`processes = 0`) or as child processes.
+async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: usize) -> Pool {
+    if processes == 0 {
+        return match db::connect_worker(database_url, 16).await {
+            Ok(worker_pool) => Pool::InProcess(InProcess::start(worker_pool, tasks, batch)),
+            Err(err) => {
+                eprintln!("error: connecting the workers: {err}");
+                Pool::Processes(Vec::new())
+            }
+        };
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("error: locating this binary: {err}");
+            return Pool::Processes(Vec::new());
+        }
+    };
+    let children = (0..processes)
+        .map(|_| {
+            tokio::process::Command::new(&exe)
+                .args(["bench", "queue-worker"])
+                .args(["--tasks", &tasks.to_string()])
+                .args(["--batch", &batch.to_string()])
+                .env("BENCH_DATABASE_URL", database_url)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>();
+    match children {
+        Ok(children) => Pool::Processes(children),
+        Err(err) => {
+            eprintln!("error: starting worker processes: {err}");
+            Pool::Processes(Vec::new())
+        }
+    }
 }
 
 enum Pool {
