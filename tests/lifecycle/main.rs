@@ -504,6 +504,7 @@ const CREATE_STEPS: &[&str] = &[
     "config-start:0",
     "config-wait:0",
     "ready-delay",
+    "status:READY",
 ];
 
 #[sqlx::test]
