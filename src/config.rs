@@ -546,7 +546,10 @@ impl Config {
             ("gc.reconcileIntervalSecs", self.gc.reconcile_interval_secs),
             ("gc.retentionIntervalSecs", self.gc.retention_interval_secs),
             ("gc.batchSize", u64::from(self.gc.batch_size)),
-            ("gc.reconcileConcurrency", self.gc.reconcile_concurrency as u64),
+            (
+                "gc.reconcileConcurrency",
+                self.gc.reconcile_concurrency as u64,
+            ),
         ] {
             if value == 0 {
                 return invalid(setting, "must be at least 1".into());

@@ -80,7 +80,11 @@ pub async fn build(
     let client = kube_client(config).await?;
     let backend = Arc::new(KubernetesBackend::new(client, config.backend.clone()));
     let mut registry = Registry::new();
-    workflow::register(&mut registry, backend.clone(), Arc::new(config.backend.clone()));
+    workflow::register(
+        &mut registry,
+        backend.clone(),
+        Arc::new(config.backend.clone()),
+    );
     // Every worker carries the GC schedules; the engine runs each slot once in the pool.
     let gc_config = config.gc();
     gc::register(&mut registry, backend, gc_config.clone());
