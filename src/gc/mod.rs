@@ -223,3 +223,39 @@ fn secs(duration: Duration) -> f64 {
 fn chain(err: &GcError) -> String {
     crate::queue::error::chain(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Config, schedules};
+
+    #[test]
+    fn configuration_defaults_are_the_gc_defaults() {
+        assert_eq!(crate::config::Config::default().gc(), Config::default());
+    }
+
+    #[test]
+    fn every_gc_job_has_a_schedule_with_its_interval() {
+        let config = Config {
+            expiry_interval: Duration::from_secs(7),
+            orphan_interval: Duration::from_secs(11),
+            reconcile_interval: Duration::from_secs(13),
+            retention_interval: Duration::from_secs(17),
+            ..Config::default()
+        };
+        let got: Vec<(String, String, u64)> = schedules(&config)
+            .into_iter()
+            .map(|s| (s.name, s.kind, s.interval.as_secs()))
+            .collect();
+        let want = [
+            (super::EXPIRE, 7),
+            (super::SESSIONS, 7),
+            (super::ORPHANS, 11),
+            (super::RECONCILE, 13),
+            (super::RETENTION, 17),
+        ]
+        .map(|(kind, secs)| (kind.to_owned(), kind.to_owned(), secs));
+        assert_eq!(got, want);
+    }
+}
