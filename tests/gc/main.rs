@@ -634,3 +634,63 @@ async fn three_workers_run_each_gc_slot_once(pool: PgPool) {
         assert!(!states.unwrap_or_default().contains("failed"), "{kind}");
     }
 }
+
+#[sqlx::test]
+async fn reconciliation_marks_a_livelesson_whose_pod_stopped(pool: PgPool) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::ListParams;
+
+    let lab = Lab::start(pool).await;
+    let session = lab.session().await;
+    let ll = lab.request(&session, LESSON, 0).await;
+    let create = lab.job(CREATE, &ll.id).await;
+    let worker = lab.worker(worker_config());
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    assert_eq!(
+        finished(&mut events, create, Duration::from_secs(60)).await,
+        WorkerEvent::Completed(create)
+    );
+    let _ = stop.send(());
+    handle.await.expect("worker");
+
+    let pods: Api<Pod> = Api::namespaced(lab.kube.clone(), &format!("test-{}", ll.id));
+    let victim = pods
+        .list(&ListParams::default())
+        .await
+        .expect("pods")
+        .items
+        .into_iter()
+        .find_map(|p| p.metadata.name)
+        .expect("an endpoint pod");
+    pods.delete(&victim, &DeleteParams::default())
+        .await
+        .expect("delete pod");
+
+    // The backend sees the cluster through a watch cache, so the deletion reaches it
+    // shortly after the API call returns: pass again until it does (each pass is real
+    // work, not a sleep), within a deadline.
+    let counts = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let counts = reconcile::run_once(&lab.pool, &*lab.backend, &gc_config())
+                .await
+                .expect("reconcile");
+            if counts.marked() > 0 {
+                return counts;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the stopped pod is noticed");
+    assert_eq!(counts.pods_down, 1);
+    let row = lab.livelesson(&ll.id).await.expect("row");
+    assert_eq!(row.status, Status::Error);
+    let error = row.error.expect("error");
+    assert_eq!(error.step.as_deref(), Some("reconcile"));
+    assert!(
+        error.reason.contains("pods not running"),
+        "{}",
+        error.reason
+    );
+}
