@@ -7,7 +7,7 @@
 //! tier: prod                 # curriculum tier filter
 //! httpAddress: 0.0.0.0
 //! httpPort: 8086
-//! liveSessionTTL: 1440       # minutes, since creation
+//! liveSessionTTL: 1440       # minutes, since last activity (empty sessions only)
 //! liveLessonTTL: 30          # minutes, since last activity
 //! liveSessionLimit: 0        # sessions per client address (0: unlimited)
 //! liveLessonLimit: 0         # livelessons per session (0: unlimited)
@@ -21,7 +21,17 @@
 //!   instanceId: antidote
 //! kubernetes: { inCluster: false, kubeconfig: ~/.kube/config }
 //! worker: { concurrency: 16, leaseSecs: 30, pollIntervalMs: 1000 }
-//! gc: { intervalSecs: 60, erroredTtlMins: 10, persistentMaxAgeMins: 10080, orphanGraceSecs: 300, jobRetentionHours: 168 }
+//! gc:                        # see `GcSettings`; every interval and TTL of src/gc
+//!   intervalSecs: 60          # livelesson and session expiry period
+//!   erroredTtlMins: 10
+//!   persistentMaxAgeMins: 10080
+//!   orphanGraceSecs: 300
+//!   orphanIntervalSecs: 300
+//!   reconcileIntervalSecs: 60
+//!   jobRetentionHours: 168
+//!   retentionIntervalSecs: 3600
+//!   batchSize: 5000
+//!   reconcileConcurrency: 8
 //! ```
 //!
 //! The original's top-level `instanceId`, `hepsDomain`, `imageOrg`, `alwaysPull`,
@@ -181,6 +191,16 @@ pub struct GcSettings {
     pub orphan_grace_secs: u64,
     /// Hours finished jobs and their events are kept.
     pub job_retention_hours: u64,
+    /// Seconds between orphan sweeps.
+    pub orphan_interval_secs: u64,
+    /// Seconds between reconciliations of READY livelessons with the cluster.
+    pub reconcile_interval_secs: u64,
+    /// Seconds between job retention passes.
+    pub retention_interval_secs: u64,
+    /// Rows per expiry or pruning statement.
+    pub batch_size: u32,
+    /// Health checks run at once by reconciliation.
+    pub reconcile_concurrency: usize,
 }
 
 impl Default for GcSettings {
@@ -191,6 +211,11 @@ impl Default for GcSettings {
             persistent_max_age_mins: 7 * 24 * 60,
             orphan_grace_secs: 300,
             job_retention_hours: 7 * 24,
+            orphan_interval_secs: 300,
+            reconcile_interval_secs: 60,
+            retention_interval_secs: 3600,
+            batch_size: 5000,
+            reconcile_concurrency: 8,
         }
     }
 }
@@ -205,7 +230,8 @@ pub struct Config {
     pub http_address: IpAddr,
     /// API port (`httpPort`, default 8086).
     pub http_port: u16,
-    /// Session lifetime in minutes since creation (`liveSessionTTL`, default 1440).
+    /// Lifetime in minutes of an empty session since its last activity (`liveSessionTTL`,
+    /// default 1440; the original counted from creation).
     #[serde(rename = "liveSessionTTL")]
     pub live_session_ttl: u64,
     /// Livelesson lifetime in minutes since last activity (`liveLessonTTL`, default 30).
@@ -514,8 +540,20 @@ impl Config {
         if self.worker.poll_interval_ms == 0 {
             return invalid("worker.pollIntervalMs", "must be at least 1".into());
         }
-        if self.gc.interval_secs == 0 {
-            return invalid("gc.intervalSecs", "must be at least 1".into());
+        for (setting, value) in [
+            ("gc.intervalSecs", self.gc.interval_secs),
+            ("gc.orphanIntervalSecs", self.gc.orphan_interval_secs),
+            ("gc.reconcileIntervalSecs", self.gc.reconcile_interval_secs),
+            ("gc.retentionIntervalSecs", self.gc.retention_interval_secs),
+            ("gc.batchSize", u64::from(self.gc.batch_size)),
+            (
+                "gc.reconcileConcurrency",
+                self.gc.reconcile_concurrency as u64,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(setting, "must be at least 1".into());
+            }
         }
         if self.kubernetes.in_cluster && self.kubernetes.kubeconfig.is_some() {
             return invalid(
@@ -542,6 +580,25 @@ impl Config {
     /// The session expiry.
     pub fn live_session_ttl(&self) -> Duration {
         Duration::from_secs(self.live_session_ttl.saturating_mul(60))
+    }
+
+    /// Garbage collection's intervals, TTLs and batch sizes.
+    pub fn gc(&self) -> crate::gc::Config {
+        let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        crate::gc::Config {
+            livelesson_ttl: self.live_lesson_ttl(),
+            errored_ttl: minutes(self.gc.errored_ttl_mins),
+            persistent_max_age: minutes(self.gc.persistent_max_age_mins),
+            session_ttl: self.live_session_ttl(),
+            orphan_grace: Duration::from_secs(self.gc.orphan_grace_secs),
+            job_retention: Duration::from_secs(self.gc.job_retention_hours.saturating_mul(3600)),
+            expiry_interval: Duration::from_secs(self.gc.interval_secs),
+            orphan_interval: Duration::from_secs(self.gc.orphan_interval_secs),
+            reconcile_interval: Duration::from_secs(self.gc.reconcile_interval_secs),
+            retention_interval: Duration::from_secs(self.gc.retention_interval_secs),
+            batch_size: self.gc.batch_size,
+            reconcile_concurrency: self.gc.reconcile_concurrency,
+        }
     }
 
     /// The effective configuration as YAML with secrets redacted (`config print`).

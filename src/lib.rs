@@ -9,6 +9,8 @@
 //! - [`curriculum`]: lessons, images and collections loaded and validated from a curriculum
 //!   directory (pure: no database, no network).
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
+//! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
+//!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
 //! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
 //!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
@@ -21,6 +23,7 @@ pub mod bench;
 pub mod config;
 pub mod curriculum;
 pub mod db;
+pub mod gc;
 pub mod queue;
 pub mod store;
 pub mod workflow;

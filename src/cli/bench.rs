@@ -5,6 +5,7 @@ use std::process::{ExitCode, Stdio};
 use anyhow::Context;
 use tokio::io::AsyncReadExt;
 
+use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
@@ -22,6 +23,8 @@ enum Bench {
     Queue(QueueArgs),
     /// Job engine: three-step checkpointed no-op workflows per second.
     Workflow(WorkflowArgs),
+    /// Garbage collection: one expiry pass over many livelessons, some expired.
+    Gc(GcArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -83,6 +86,23 @@ struct WorkflowArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct GcArgs {
+    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
+    database_url: String,
+    /// Livelessons in the store.
+    #[arg(long, default_value_t = 10_000)]
+    livelessons: usize,
+    /// How many of them expired.
+    #[arg(long, default_value_t = 1_000)]
+    expired: usize,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -96,6 +116,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Queue(args) => queue(args).await,
         Bench::Workflow(args) => workflow(args).await,
+        Bench::Gc(args) => gc(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
     }
 }
@@ -186,6 +207,35 @@ async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: u
             Pool::Processes(Vec::new())
         }
     }
+}
+
+async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.expired <= args.livelessons,
+        "--expired must not exceed --livelessons"
+    );
+    let pool = db::connect_creating(&args.database_url, 4)
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let params = gc_bench::Params {
+        livelessons: args.livelessons,
+        expired: args.expired,
+    };
+    let report = gc_bench::run(&pool, &params)
+        .await
+        .context("running the GC benchmark")?;
+    println!(
+        "{} livelessons, {} expired: one pass enqueued {} DELETE jobs ({} in the queue) in {:.3} s",
+        report.livelessons, report.expired, report.enqueued, report.delete_jobs, report.db_seconds
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    let ok = report.enqueued == args.expired as u64 && report.delete_jobs == args.expired as i64;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 enum Pool {

@@ -11,7 +11,7 @@ use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::config::Config;
 use antidote_scheduler::queue::notifier::Notifier;
 use antidote_scheduler::queue::{Registry, Worker, WorkerConfig};
-use antidote_scheduler::{db, workflow};
+use antidote_scheduler::{db, gc, workflow};
 
 use super::config::ConfigArgs;
 
@@ -90,7 +90,14 @@ pub fn build_on(
 ) -> Worker {
     let backend = Arc::new(KubernetesBackend::new(client, config.backend.clone()));
     let mut registry = Registry::new();
-    workflow::register(&mut registry, backend, Arc::new(config.backend.clone()));
+    workflow::register(
+        &mut registry,
+        backend.clone(),
+        Arc::new(config.backend.clone()),
+    );
+    // Every worker carries the GC schedules; the engine runs each slot once in the pool.
+    let gc_config = config.gc();
+    gc::register(&mut registry, backend, gc_config.clone());
     let lease = Duration::from_secs(config.worker.lease_secs);
     let worker_config = WorkerConfig {
         concurrency: config.worker.concurrency,
@@ -98,6 +105,7 @@ pub fn build_on(
         heartbeat: lease / 3,
         poll_interval: Duration::from_millis(config.worker.poll_interval_ms),
         shutdown_grace: Duration::from_secs(config.worker.shutdown_grace_secs),
+        schedules: gc::schedules(&gc_config),
         ..WorkerConfig::default()
     };
     match notifier {

@@ -1,6 +1,7 @@
 //! SQL for the scheduler's state: one small function per statement.
 
 pub mod curriculum;
+pub mod gc;
 pub mod livelesson;
 pub mod livesession;
 
