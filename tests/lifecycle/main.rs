@@ -2,6 +2,7 @@
 //! the production kube-rs client.
 
 mod child;
+mod faults;
 mod helpers;
 mod http;
 
@@ -22,7 +23,7 @@ use sqlx::PgPool;
 
 use helpers::{ChildWorker, Lab, database_url, finished, start, worker_config};
 
-const LESSONS: [&str; 4] = [
+pub(crate) const LESSONS: [&str; 4] = [
     "linux-first-steps",
     "router-configuration",
     "web-automation",

@@ -1,0 +1,115 @@
+//! Infrastructure faults during provisioning: PostgreSQL connections cut, the Kubernetes
+//! API unreachable for a while. Nothing is lost: every livelesson still reaches READY.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use antidote_scheduler::queue::{StepHook, WorkerEvent};
+use antidote_scheduler::store::livelesson::Status;
+use antidote_scheduler::workflow::CREATE;
+use sqlx::{Connection, PgPool};
+
+use super::LESSONS;
+use super::helpers::{Lab, all_finished, database_url, start, trail, worker_config};
+
+/// Requests every example lesson with `hook` installed on the worker, and asserts that
+/// all of them reach READY. Returns the number of `retry_scheduled` events.
+async fn provision_through(lab: &Lab, hook: StepHook) -> i64 {
+    let mut config = worker_config();
+    config.step_hook = Some(hook);
+    let worker = lab.worker(config);
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let session = lab.session().await;
+    let mut created = Vec::new();
+    for lesson in LESSONS {
+        let ll = lab.request(&session, lesson, 0).await;
+        created.push((lesson, ll.id.clone(), lab.job(CREATE, &ll.id).await));
+    }
+    let jobs: Vec<_> = created.iter().map(|(_, _, job)| *job).collect();
+    let outcomes = all_finished(&mut events, &jobs, Duration::from_secs(120)).await;
+    for (lesson, id, job) in &created {
+        let trail = trail(&lab.pool, *job).await;
+        assert_eq!(
+            outcomes.get(job),
+            Some(&WorkerEvent::Completed(*job)),
+            "{lesson}: {trail}"
+        );
+        let ll = lab.livelesson(id).await.expect("livelesson");
+        assert_eq!(ll.status, Status::Ready, "{lesson}: {trail}");
+    }
+    let _ = stop.send(());
+    handle.await.expect("worker");
+    sqlx::query_scalar("select count(*) from job_events where kind = 'retry_scheduled'")
+        .fetch_one(&lab.pool)
+        .await
+        .expect("count")
+}
+
+#[sqlx::test]
+async fn provisioning_survives_the_kubernetes_api_going_away_for_a_while(pool: PgPool) {
+    let lab = Lab::start(pool).await;
+    let knobs = lab.sim.knobs().clone();
+    let fired = Arc::new(AtomicBool::new(false));
+    // The first namespace checkpoint starts a two-second outage, then the API returns.
+    let hook = StepHook(Arc::new(move |_job, step| {
+        let knobs = knobs.clone();
+        let fired = fired.clone();
+        Box::pin(async move {
+            if step == "namespace" && !fired.swap(true, Ordering::SeqCst) {
+                knobs.set_unreachable(true).await;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    knobs.set_unreachable(false).await;
+                });
+            }
+        })
+    }));
+    let retries = provision_through(&lab, hook).await;
+    println!("kubernetes outage of 2 s: retries scheduled {retries}, lost 0");
+    assert!(
+        retries > 0,
+        "the outage was felt: steps failed and were retried"
+    );
+}
+
+#[sqlx::test]
+async fn provisioning_survives_postgres_connections_being_cut(pool: PgPool) {
+    let lab = Lab::start(pool.clone()).await;
+    let url = database_url(&pool).await;
+    let fired = Arc::new(AtomicBool::new(false));
+    let terminated = Arc::new(AtomicU64::new(0));
+    let counter = terminated.clone();
+    // At the first BOOTING checkpoint, cut every connection to the database five times,
+    // 150 ms apart, from a connection of our own (so the hook does not cut itself).
+    let hook = StepHook(Arc::new(move |_job, step| {
+        let url = url.clone();
+        let fired = fired.clone();
+        let counter = counter.clone();
+        Box::pin(async move {
+            if step == "status:BOOTING" && !fired.swap(true, Ordering::SeqCst) {
+                tokio::spawn(async move {
+                    for _ in 0..5 {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                            let cut: Vec<bool> = sqlx::query_scalar(
+                                "select pg_terminate_backend(pid) from pg_stat_activity
+                                 where datname = current_database() and pid <> pg_backend_pid()",
+                            )
+                            .fetch_all(&mut conn)
+                            .await
+                            .unwrap_or_default();
+                            counter.fetch_add(cut.len() as u64, Ordering::SeqCst);
+                            let _ = conn.close().await;
+                        }
+                        tokio::time::sleep(Duration::from_millis(150)).await;
+                    }
+                });
+            }
+        })
+    }));
+    let retries = provision_through(&lab, hook).await;
+    let cut = terminated.load(Ordering::SeqCst);
+    println!("postgres connections cut: {cut}, retries scheduled {retries}, lost 0");
+    assert!(cut > 0, "connections were cut");
+}
