@@ -48,6 +48,10 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 /// [`DbError::InvalidUrl`] or [`DbError::Connect`].
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
+    open(options, max_connections).await
+}
+
+async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
     let (host, database) = describe(&options);
     PgPoolOptions::new()
         .max_connections(max_connections)
@@ -73,17 +77,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
 /// [`DbError::InvalidUrl`] or [`DbError::Connect`].
 pub async fn connect_worker(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
-    let options = options.options([("synchronous_commit", "off")]);
-    let (host, database) = describe(&options);
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .connect_with(options)
-        .await
-        .map_err(|source| DbError::Connect {
-            host,
-            database,
-            source,
-        })
+    open(
+        options.options([("synchronous_commit", "off")]),
+        max_connections,
+    )
+    .await
 }
 
 /// Like [`connect`], but first creates the database when it does not exist yet.

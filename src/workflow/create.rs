@@ -17,7 +17,7 @@ use crate::store::livelesson::{self, Status};
 use super::Args;
 use super::reachability;
 use super::request::missing_images;
-use super::run::{Loaded, Progress, Workflows, store};
+use super::run::{Loaded, Progress, Workflows, backend_step, store};
 
 impl<B: Backend> Workflows<B> {
     /// The CREATE job.
@@ -61,49 +61,20 @@ impl<B: Backend> Workflows<B> {
             }
         })
         .await?;
-        progress.at("namespace");
-        ctx.step("namespace", || async {
-            backend
-                .create_namespace(&ll)
-                .await
-                .map_err(|e| progress.backend(e))
-        })
-        .await?;
+        backend_step(ctx, progress, "namespace", || backend.create_namespace(&ll)).await?;
         if !self.settings.allow_egress {
-            progress.at("network-policy");
-            ctx.step("network-policy", || async {
-                backend
-                    .create_network_policy(&ll)
-                    .await
-                    .map_err(|e| progress.backend(e))
+            backend_step(ctx, progress, "network-policy", || {
+                backend.create_network_policy(&ll)
             })
             .await?;
         }
-        progress.at("secrets");
-        ctx.step("secrets", || async {
-            backend
-                .copy_secrets(&ll)
-                .await
-                .map_err(|e| progress.backend(e))
-        })
-        .await?;
-        progress.at("lesson-files");
-        ctx.step("lesson-files", || async {
-            backend
-                .create_lesson_files(&ll)
-                .await
-                .map_err(|e| progress.backend(e))
+        backend_step(ctx, progress, "secrets", || backend.copy_secrets(&ll)).await?;
+        backend_step(ctx, progress, "lesson-files", || {
+            backend.create_lesson_files(&ll)
         })
         .await?;
         if !ll.lesson.connections.is_empty() {
-            progress.at("networks");
-            ctx.step("networks", || async {
-                backend
-                    .create_networks(&ll)
-                    .await
-                    .map_err(|e| progress.backend(e))
-            })
-            .await?;
+            backend_step(ctx, progress, "networks", || backend.create_networks(&ll)).await?;
         }
         let mut endpoints: Vec<&str> = ll
             .lesson
@@ -116,12 +87,8 @@ impl<B: Backend> Workflows<B> {
         }
         for endpoint in endpoints {
             let step = format!("endpoint:{endpoint}");
-            progress.at(&step);
-            ctx.step(&step, || async {
-                backend
-                    .create_endpoint(&ll, endpoint)
-                    .await
-                    .map_err(|e| progress.backend(e))
+            backend_step(ctx, progress, &step, || {
+                backend.create_endpoint(&ll, endpoint)
             })
             .await?;
         }
@@ -130,14 +97,7 @@ impl<B: Backend> Workflows<B> {
             self.set_status(ctx, id, Status::Booting)
         })
         .await?;
-        progress.at("pods-ready");
-        ctx.step("pods-ready", || async {
-            backend
-                .wait_pods_ready(&ll)
-                .await
-                .map_err(|e| progress.backend(e))
-        })
-        .await?;
+        backend_step(ctx, progress, "pods-ready", || backend.wait_pods_ready(&ll)).await?;
         progress.at("hosts");
         ctx.step("hosts", || async {
             let hosts = backend
@@ -200,14 +160,7 @@ impl<B: Backend> Workflows<B> {
             .map_err(|_| JobError::Permanent(format!("stage {stage} is negative")))?;
         let backend = &*self.backend;
         let step = format!("config-cleanup:{stage}");
-        progress.at(&step);
-        ctx.step(&step, || async {
-            backend
-                .remove_config_jobs(&ll)
-                .await
-                .map_err(|e| progress.backend(e))
-        })
-        .await?;
+        backend_step(ctx, progress, &step, || backend.remove_config_jobs(&ll)).await?;
         let step = format!("config-start:{stage}");
         progress.at(&step);
         ctx.step(&step, || async {
@@ -229,12 +182,8 @@ impl<B: Backend> Workflows<B> {
         })
         .await?;
         let step = format!("config-wait:{stage}");
-        progress.at(&step);
-        ctx.step(&step, || async {
-            backend
-                .wait_config_jobs(&ll, stage)
-                .await
-                .map_err(|e| progress.backend(e))
+        backend_step(ctx, progress, &step, || {
+            backend.wait_config_jobs(&ll, stage)
         })
         .await
     }

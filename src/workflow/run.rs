@@ -75,6 +75,25 @@ impl Progress {
     }
 }
 
+/// Runs backend call `call` as checkpointed step `name`, noting the step for an ERROR
+/// record and converting its failure.
+pub(crate) async fn backend_step<T, Fut>(
+    ctx: &JobContext,
+    progress: &Progress,
+    name: &str,
+    call: impl FnOnce() -> Fut,
+) -> Result<T, JobError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<T, BackendError>>,
+{
+    progress.at(name);
+    ctx.step(name, || async {
+        call().await.map_err(|e| progress.backend(e))
+    })
+    .await
+}
+
 /// Store failures are the database's: worth retrying.
 pub(crate) fn store(err: StoreError) -> JobError {
     JobError::transient(err)
