@@ -1,6 +1,7 @@
 //! Benchmarks behind `antidoted bench`: each prints its figures and ends with one JSON line.
 
 pub mod gc;
+pub mod lessons;
 pub mod queue;
 
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.

@@ -23,6 +23,8 @@ enum Bench {
     Queue(QueueArgs),
     /// Job engine: three-step checkpointed no-op workflows per second.
     Workflow(WorkflowArgs),
+    /// Provisioning: N livelessons to READY on an embedded kubesim; cost per livelesson.
+    Lessons(LessonsArgs),
     /// Garbage collection: one expiry pass over many livelessons, some expired.
     Gc(GcArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
@@ -86,6 +88,23 @@ struct WorkflowArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct LessonsArgs {
+    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_LESSONS_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench_lessons"
+    )]
+    database_url: String,
+    /// Livelessons to provision.
+    #[arg(long, default_value_t = 1_000)]
+    livelessons: usize,
+    /// Job tasks of the worker.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+}
+
+#[derive(Debug, clap::Args)]
 struct GcArgs {
     /// PostgreSQL URL of a database the benchmark may empty (created when missing).
     #[arg(
@@ -117,6 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Queue(args) => queue(args).await,
         Bench::Workflow(args) => workflow(args).await,
         Bench::Gc(args) => gc(args).await,
+        Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
     }
 }
@@ -207,6 +227,36 @@ async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: u
             Pool::Processes(Vec::new())
         }
     }
+}
+
+async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
+    let pool = db::connect_creating(&args.database_url, 16)
+        .await
+        .context("connecting to the benchmark database")?;
+    db::migrate(&pool).await.context("applying migrations")?;
+    let report = antidote_scheduler::bench::lessons::run(
+        &pool,
+        &args.database_url,
+        args.livelessons,
+        args.concurrency,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
+    .context("running the lessons benchmark")?;
+    println!(
+        "{} livelessons READY in {} s (time to READY p50 {} s, p99 {} s); per livelesson: {} Kubernetes requests for {} objects {:?}, {} database transactions; peak RSS {} MB",
+        report.livelessons,
+        report.total_s,
+        report.ready_p50_s,
+        report.ready_p99_s,
+        report.k8s_requests_per_livelesson,
+        report.objects_per_livelesson,
+        report.k8s_requests_by_verb,
+        report.db_statements_per_livelesson,
+        report.peak_rss_mb
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
