@@ -13,6 +13,8 @@
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
 //! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
 //!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
+//! - [`telemetry`]: tracing and OpenTelemetry set-up, traceparent propagation through jobs,
+//!   Prometheus metrics.
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
 //! - [`workflow`]: livelesson workflows (CREATE, MODIFY, DELETE) and the requests that start them.
 #![warn(missing_docs)]
@@ -26,4 +28,5 @@ pub mod db;
 pub mod gc;
 pub mod queue;
 pub mod store;
+pub mod telemetry;
 pub mod workflow;

@@ -93,8 +93,27 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one API request, at INFO so that it is exported whatever `RUST_LOG` says
+/// about `tower_http`. It records the route pattern, not the URI: query strings and ids
+/// stay out of span names. A `traceparent` header from the caller becomes its parent.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |path| path.as_str());
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = route,
+    );
+    crate::telemetry::continue_remote(&span, request);
+    span
 }
 
 async fn not_found() -> ApiError {

@@ -68,7 +68,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     Ok(AppJson(Probe { status: "ready" }))
 }
 
-/// Prometheus metrics: jobs by state and kind, livelessons by status (counted at scrape).
+/// Prometheus metrics: jobs by state and kind, livelessons by status (counted at scrape),
+/// and this process's series (see [`crate::telemetry::metrics`]).
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -105,6 +106,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             escape(&status)
         );
     }
+    // What this process observed: latencies, retries, rescues, API errors, GC.
+    text.push_str(&crate::telemetry::metrics().render());
     Ok((
         [(
             header::CONTENT_TYPE,

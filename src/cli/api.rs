@@ -23,7 +23,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    super::logging::init(config.log_format);
+    let telemetry = super::logging::init(config.log_format)?;
     let pool = db::connect(
         config.database_url.expose(),
         config.database_max_connections,
@@ -43,6 +43,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("serving the API")?;
     tracing::info!("API stopped");
+    telemetry.shutdown();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,18 +1,15 @@
-//! Tracing subscriber set-up: text or JSON lines per configuration, filtered by `RUST_LOG`.
-
-use tracing_subscriber::EnvFilter;
+//! Telemetry set-up for the long-running commands: text or JSON logs per configuration,
+//! filtered by `RUST_LOG`, and OTLP span export when `OTEL_EXPORTER_OTLP_*` is set.
 
 use antidote_scheduler::config::LogFormat;
+use antidote_scheduler::telemetry::{self, Telemetry};
 
-/// Installs the global subscriber (once; later calls are ignored).
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
+/// Installs the global subscriber. Call it inside the Tokio runtime (span export runs on
+/// it); keep the guard and call [`Telemetry::shutdown`] on the way out to flush spans.
+///
+/// # Errors
+/// Malformed `OTEL_EXPORTER_OTLP_*` variables, or a subscriber already installed.
+pub fn init(format: LogFormat) -> anyhow::Result<Telemetry> {
+    use anyhow::Context as _;
+    telemetry::init(format).context("setting up logs and traces (RUST_LOG, OTEL_EXPORTER_OTLP_*)")
 }

@@ -24,7 +24,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    super::logging::init(config.log_format);
+    let telemetry = super::logging::init(config.log_format)?;
     let url = config.database_url.expose();
     let pool = db::connect(url, config.database_max_connections)
         .await
@@ -81,5 +81,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("worker task")?
         .context("running the worker")?;
     tracing::info!(?stats, "stopped");
+    telemetry.shutdown();
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    super::logging::init(config.log_format);
+    let telemetry = super::logging::init(config.log_format)?;
     let pool = db::connect_worker(config.database_url.expose(), worker_connections(&config))
         .await
         .context("connecting to PostgreSQL (set DATABASE_URL)")?;
@@ -35,6 +35,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("running the worker")?;
     tracing::info!(?stats, "worker stopped");
+    telemetry.shutdown();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -139,6 +139,9 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Co
             let config = config.clone();
             async move {
                 let counts = expiry::run_once(ctx.pool(), &config).await.map_err(fail)?;
+                crate::telemetry::metrics()
+                    .gc_deleted
+                    .inc_by(counts.expired());
                 if counts.enqueued > 0 {
                     tracing::info!(?counts, "expired livelessons");
                 }
@@ -154,6 +157,7 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Co
                 let deleted = sessions::run_once(ctx.pool(), &config)
                     .await
                     .map_err(fail)?;
+                crate::telemetry::metrics().gc_deleted.inc_by(deleted);
                 if deleted > 0 {
                     tracing::info!(deleted, "expired livesessions");
                 }
@@ -171,6 +175,9 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Co
                 let counts = orphans::run_once(ctx.pool(), &*backend, &config)
                     .await
                     .map_err(fail)?;
+                crate::telemetry::metrics()
+                    .gc_orphans_swept
+                    .inc_by(counts.deleted);
                 if counts.deleted > 0 || counts.failed > 0 {
                     tracing::info!(?counts, "swept orphan namespaces");
                 }
@@ -188,6 +195,13 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Co
                 let counts = reconcile::run_once(ctx.pool(), &*backend, &config)
                     .await
                     .map_err(fail)?;
+                let reconciled = &crate::telemetry::metrics().gc_reconciled;
+                reconciled
+                    .with_label_values(&["namespace_missing"])
+                    .inc_by(counts.namespace_missing);
+                reconciled
+                    .with_label_values(&["pods_down"])
+                    .inc_by(counts.pods_down);
                 if counts.marked() > 0 || counts.failed > 0 {
                     tracing::warn!(?counts, "reconciliation marked livelessons");
                 }

@@ -51,13 +51,8 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
             }
         }
     };
-    {
-        let mut held = shared.held();
-        for c in batch.iter() {
-            if held.get(&c.id).is_some_and(|h| h.token == c.token) {
-                held.remove(&c.id);
-            }
-        }
+    for c in batch.iter() {
+        shared.release(c.id, c.token);
     }
     let done: std::collections::HashSet<JobId> = done.into_iter().collect();
     for c in batch.drain(..) {

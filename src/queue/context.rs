@@ -24,6 +24,7 @@ pub struct JobContext {
     snooze_threshold: Duration,
     step_hook: Option<super::worker::StepHook>,
     has_steps: bool,
+    annotations: Mutex<Vec<(&'static str, String)>>,
     completed: tokio::sync::OnceCell<Mutex<HashMap<String, serde_json::Value>>>,
 }
 
@@ -52,6 +53,7 @@ impl JobContext {
             worker,
             snooze_threshold,
             step_hook,
+            annotations: Mutex::new(Vec::new()),
             completed: tokio::sync::OnceCell::new(),
         }
     }
@@ -111,6 +113,15 @@ impl JobContext {
         Ok(tx)
     }
 
+    /// Adds the attribute `key = value` to the span of every step started after this call
+    /// (handlers name what the job is about, e.g. `livelesson`). Never pass secrets.
+    pub fn annotate(&self, key: &'static str, value: impl Into<String>) {
+        self.annotations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((key, value.into()));
+    }
+
     /// The job's arguments as `T`.
     ///
     /// # Errors
@@ -159,7 +170,30 @@ impl JobContext {
         }
         let span =
             tracing::info_span!("step", job_id = %job.id, step = name, attempt = job.attempt);
-        match body().instrument(span).await {
+        {
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            for (key, value) in self
+                .annotations
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .iter()
+            {
+                span.set_attribute(*key, value.clone());
+            }
+            // A step named `endpoint:<name>` works on one endpoint: make it searchable.
+            if let Some(endpoint) = name.strip_prefix("endpoint:") {
+                span.set_attribute("endpoint", endpoint.to_owned());
+            }
+        }
+        let started = std::time::Instant::now();
+        let result = body().instrument(span.clone()).await;
+        crate::telemetry::metrics().observe_step(
+            &job.kind,
+            name,
+            result.is_ok(),
+            started.elapsed().as_secs_f64(),
+        );
+        match result {
             Ok(output) => {
                 store::step_completed(
                     &self.pool,
@@ -179,6 +213,9 @@ impl JobContext {
             }
             Err(err) => {
                 let text = err.to_string();
+                if !matches!(err, JobError::Snooze(_) | JobError::Cancelled) {
+                    crate::telemetry::record_error(&span, &text);
+                }
                 if let Err(write) = store::step_failed(
                     &self.pool,
                     job.id,

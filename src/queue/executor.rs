@@ -25,7 +25,7 @@ pub(crate) fn spawn(
 ) {
     let abort = CancellationToken::new();
     let reason = Arc::new(Mutex::new(None));
-    shared.held().insert(
+    shared.hold(
         job.id,
         Held {
             token: job.lease_token,
@@ -42,6 +42,16 @@ pub(crate) fn spawn(
         worker = %shared.id,
         traceparent = job.traceparent.as_deref().unwrap_or(""),
     );
+    // Every attempt, on whichever worker, continues the trace of the request that enqueued
+    // the job: the stored traceparent is re-read at each claim.
+    crate::telemetry::continue_trace(&span, job.traceparent.as_deref());
+    if job.attempt == 1 {
+        let waited = (Utc::now() - job.created_at).to_std().unwrap_or_default();
+        crate::telemetry::metrics()
+            .enqueue_to_start
+            .with_label_values(&[job.kind.as_str()])
+            .observe(waited.as_secs_f64());
+    }
     tokio::spawn(
         async move {
             let _permit = permit;
@@ -60,6 +70,7 @@ async fn run(
 ) {
     let (id, token, attempt, max_attempts) =
         (job.id, job.lease_token, job.attempt, job.max_attempts);
+    let kind = job.kind.clone();
     shared.emit(WorkerEvent::Started(id));
     let outcome = match shared.registry.get(&job.kind).cloned() {
         None => Err(JobError::Permanent(format!(
@@ -92,13 +103,18 @@ async fn run(
                             shared.emit(WorkerEvent::LeaseLost(id));
                         }
                     }
-                    shared.held().remove(&id);
+                    shared.release(id, token);
                     return;
                 }
             }
         }
     };
 
+    if let Err(err) = &outcome
+        && !matches!(err, JobError::Snooze(_) | JobError::Cancelled)
+    {
+        crate::telemetry::record_error(&tracing::Span::current(), &err.to_string());
+    }
     let written = match outcome {
         Ok(()) => {
             // The completer removes the job from `held` once the completion is stored.
@@ -143,6 +159,10 @@ async fn run(
                 let delay = shared.config.retry.delay(attempt);
                 let run_at = Utc::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                crate::telemetry::metrics()
+                    .retries
+                    .with_label_values(&[kind.as_str()])
+                    .inc();
                 tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
                 store::release(
                     &shared.pool,
@@ -161,7 +181,7 @@ async fn run(
         // The lease will expire and the rescuer will make the job runnable again.
         tracing::warn!(error = %err, "could not record the job's outcome");
     }
-    shared.held().remove(&id);
+    shared.release(id, token);
 }
 
 async fn fail(

@@ -38,5 +38,9 @@ pub(crate) async fn run(
 /// # Errors
 /// [`super::QueueError::Database`].
 pub async fn run_once(pool: &PgPool) -> Result<Vec<Rescued>, super::QueueError> {
-    store::rescue_expired(pool).await
+    let rescued = store::rescue_expired(pool).await?;
+    crate::telemetry::metrics()
+        .lease_rescues
+        .inc_by(rescued.len() as u64);
+    Ok(rescued)
 }

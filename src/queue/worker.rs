@@ -148,6 +148,24 @@ impl Shared {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records a claim. A held entry of an earlier claim of the same job (its task stuck
+    /// while the lease expired, then the job came back to this worker) is stopped first:
+    /// that attempt lost its lease.
+    pub fn hold(&self, id: JobId, held: Held) {
+        if let Some(stale) = self.held().insert(id, held) {
+            *stale.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(AbortReason::LeaseLost);
+            stale.abort.cancel();
+        }
+    }
+
+    /// Forgets a claim, unless a newer claim of the job replaced it.
+    pub fn release(&self, id: JobId, token: Uuid) {
+        let mut held = self.held();
+        if held.get(&id).is_some_and(|h| h.token == token) {
+            held.remove(&id);
+        }
+    }
+
     /// Stops a held job's task, if the token still names the same claim.
     pub fn abort(&self, id: JobId, token: Uuid, reason: AbortReason) {
         let held = self.held();

@@ -60,11 +60,15 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, settings: 
         let workflows = workflows.clone();
         registry.register(name, move |ctx: JobContext| {
             let workflows = workflows.clone();
-            let livelesson = ctx
-                .args::<Args>()
-                .map(|a| a.livelesson)
-                .unwrap_or_default();
-            let span = tracing::info_span!("livelesson", livelesson = %livelesson, workflow = name, job_id = %ctx.id());
+            let livelesson = ctx.args::<Args>().map(|a| a.livelesson).unwrap_or_default();
+            let span = tracing::info_span!(
+                "livelesson",
+                livelesson = %livelesson,
+                workflow = name,
+                job_id = %ctx.id(),
+                session = tracing::field::Empty,
+                lesson = tracing::field::Empty,
+            );
             async move {
                 match kind {
                     Kind::Create => workflows.create(ctx).await,

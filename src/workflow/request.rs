@@ -304,12 +304,14 @@ async fn enqueue(
         what: "job arguments".into(),
         source,
     })?;
-    let job = NewJob::new(kind, args)
+    let mut job = NewJob::new(kind, args)
         .with_serial_key(serial_key(id))
         // One pending job per livelesson and operation: a repeated kill or stage change
         // while one is queued returns the queued one.
         .with_unique_key(format!("{kind}:{id}"))
         .with_max_attempts(8);
+    // The worker's spans continue the trace of the request that enqueued the job.
+    job.traceparent = crate::telemetry::current_traceparent();
     client.enqueue_using(tx, &job).await?;
     Ok(())
 }

@@ -60,6 +60,12 @@ impl Progress {
 
     /// Converts a backend failure, keeping its logs for the ERROR record.
     pub fn backend(&self, err: BackendError) -> JobError {
+        if let BackendError::Api { verb, resource, .. } = &err {
+            crate::telemetry::metrics()
+                .kubernetes_api_errors
+                .with_label_values(&[verb, resource])
+                .inc();
+        }
         if let Some(logs) = err.logs() {
             *self.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(logs.to_owned());
         }
@@ -123,6 +129,13 @@ impl<B: Backend> Workflows<B> {
                 row.lesson_slug, row.lesson_hash
             ))
         })?;
+        // Attributes of the livelesson span and of every step span after this point.
+        let span = tracing::Span::current();
+        span.record("session", row.session_id.as_str());
+        span.record("lesson", row.lesson_slug.as_str());
+        ctx.annotate("livelesson", &row.id);
+        ctx.annotate("session", &row.session_id);
+        ctx.annotate("lesson", &row.lesson_slug);
         Ok(Some(Loaded { row, lesson }))
     }
 
