@@ -811,6 +811,22 @@ fn config_job_name_must_fit_in_a_label() {
 }
 
 rejects!(
+    lesson_slug_starts_and_ends_with_a_letter,
+    |f| {
+        f.edit(
+            NB,
+            "slug: notebook-automation",
+            "slug: notebook-automation-",
+        );
+    },
+    [(
+        NB,
+        "slug",
+        "`notebook-automation-` must start and end with a letter (it is a Kubernetes label value)"
+    )]
+);
+
+rejects!(
     lesson_slug_fits_in_a_label_value,
     |f| {
         f.edit(

@@ -706,6 +706,13 @@ fn lesson_slug(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> 
             format!("`{slug}` may only hold lower-case letters and `-`"),
             "linux-basics",
         );
+    } else if slug.starts_with('-') || slug.ends_with('-') {
+        // k8s.io/apimachinery IsValidLabelValue: alphanumeric at both ends.
+        p.error_eg(
+            field,
+            format!("`{slug}` must start and end with a letter (it is a Kubernetes label value)"),
+            "linux-basics",
+        );
     } else if slug.len() > names::MAX_LABEL_LEN {
         p.error(
             field,
