@@ -725,3 +725,53 @@ async fn serve_answers_on_a_socket_and_stops_on_shutdown() {
     stop.send(()).expect("stop");
     server.await.expect("join").expect("serve");
 }
+
+#[sqlx::test]
+async fn deeply_nested_json_is_a_400_not_a_crash(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let depth = 10_000;
+    let nested = format!(
+        "{{\"sessionId\": {}1{}, \"lessonSlug\": \"linux-first-steps\"}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let reply = app.post_raw("/exp/livelesson", nested).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.code(), "bad_request");
+    // Still serving afterwards.
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+}
+
+#[sqlx::test]
+async fn invalid_utf8_in_a_body_is_a_400(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let mut body = b"{\"sessionId\": \"".to_vec();
+    body.extend_from_slice(&[0xff, 0xfe, 0xfd]);
+    body.extend_from_slice(b"\", \"lessonSlug\": \"linux-first-steps\"}");
+    let request = Request::builder()
+        .method("POST")
+        .uri("/exp/livelesson")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    let reply = app.send(request, None).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.code(), "bad_request");
+    let (livelessons, jobs) = app.counts().await;
+    assert_eq!((livelessons, jobs), (0, 0), "nothing was created");
+}
+
+#[sqlx::test]
+async fn a_huge_json_body_is_refused_before_it_is_parsed(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    // 10 MB of a valid-looking array: the size limit answers before any parsing.
+    let huge = format!("{{\"sessionId\": [{}0]}}", "0,".repeat(5 * 1024 * 1024));
+    let reply = app.post_raw("/exp/livelesson", huge).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.code(), "payload_too_large");
+}
