@@ -32,8 +32,9 @@ enum Bench {
     QueueWorker(WorkerArgs),
 }
 
+/// The database a benchmark owns: each benchmark empties the tables it uses.
 #[derive(Debug, clap::Args)]
-struct QueueArgs {
+struct BenchDatabase {
     /// PostgreSQL URL of a database the benchmark may empty (created when missing).
     #[arg(
         long,
@@ -41,6 +42,23 @@ struct QueueArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
     )]
     database_url: String,
+}
+
+impl BenchDatabase {
+    /// Connects (creating the database if needed) and applies the migrations.
+    async fn connect(&self, max_connections: u32) -> anyhow::Result<sqlx::PgPool> {
+        let pool = db::connect_creating(&self.database_url, max_connections)
+            .await
+            .context("connecting to the benchmark database")?;
+        db::migrate(&pool).await.context("applying migrations")?;
+        Ok(pool)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct QueueArgs {
+    #[command(flatten)]
+    database: BenchDatabase,
     /// Jobs in the throughput phase.
     #[arg(long, default_value_t = 200_000)]
     jobs: usize,
@@ -66,13 +84,8 @@ struct QueueArgs {
 
 #[derive(Debug, clap::Args)]
 struct WorkflowArgs {
-    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: BenchDatabase,
     /// Workflows to run.
     #[arg(long, default_value_t = 20_000)]
     workflows: usize,
@@ -89,13 +102,8 @@ struct WorkflowArgs {
 
 #[derive(Debug, clap::Args)]
 struct LessonsArgs {
-    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
-    #[arg(
-        long,
-        env = "BENCH_LESSONS_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench_lessons"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: BenchDatabase,
     /// Livelessons to provision.
     #[arg(long, default_value_t = 1_000)]
     livelessons: usize,
@@ -106,13 +114,8 @@ struct LessonsArgs {
 
 #[derive(Debug, clap::Args)]
 struct GcArgs {
-    /// PostgreSQL URL of a database the benchmark may empty (created when missing).
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: BenchDatabase,
     /// Livelessons in the store.
     #[arg(long, default_value_t = 10_000)]
     livelessons: usize,
@@ -142,10 +145,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
-    let pool = db::connect_creating(&args.database_url, 16)
-        .await
-        .context("connecting to the benchmark database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    let pool = args.database.connect(16).await?;
     let params = Params {
         jobs: args.jobs,
         processes: args.processes,
@@ -157,7 +157,7 @@ async fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
     };
     let report = queue_bench::run(&pool, &params, async || {
         start_pool(
-            &args.database_url,
+            &args.database.database_url,
             params.processes,
             params.tasks,
             params.batch,
@@ -171,17 +171,22 @@ async fn queue(args: QueueArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
-    let pool = db::connect_creating(&args.database_url, 16)
-        .await
-        .context("connecting to the benchmark database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    let pool = args.database.connect(16).await?;
     let report = queue_bench::run_workflows(
         &pool,
         args.workflows,
         args.processes,
         args.tasks,
         args.batch,
-        async || start_pool(&args.database_url, args.processes, args.tasks, args.batch).await,
+        async || {
+            start_pool(
+                &args.database.database_url,
+                args.processes,
+                args.tasks,
+                args.batch,
+            )
+            .await
+        },
     )
     .await
     .context("running the workflow benchmark")?;
@@ -230,13 +235,10 @@ async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: u
 }
 
 async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
-    let pool = db::connect_creating(&args.database_url, 16)
-        .await
-        .context("connecting to the benchmark database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    let pool = args.database.connect(16).await?;
     let report = antidote_scheduler::bench::lessons::run(
         &pool,
-        &args.database_url,
+        &args.database.database_url,
         args.livelessons,
         args.concurrency,
     )
@@ -264,10 +266,7 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
         args.expired <= args.livelessons,
         "--expired must not exceed --livelessons"
     );
-    let pool = db::connect_creating(&args.database_url, 4)
-        .await
-        .context("connecting to the benchmark database")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    let pool = args.database.connect(4).await?;
     let params = gc_bench::Params {
         livelessons: args.livelessons,
         expired: args.expired,
