@@ -16,17 +16,19 @@ use super::helpers::{Lab, all_finished, database_url, start, trail, worker_confi
 /// Requests every example lesson with `hook` installed on the worker, and asserts that
 /// all of them reach READY. Returns the number of `retry_scheduled` events.
 async fn provision_through(lab: &Lab, hook: StepHook) -> i64 {
-    let mut config = worker_config();
-    config.step_hook = Some(hook);
-    let worker = lab.worker(config);
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    // Every request is in before a worker starts, so the fault hits provisioning only
+    // (a request whose own connection is cut fails, correctly, and commits nothing).
     let session = lab.session().await;
     let mut created = Vec::new();
     for lesson in LESSONS {
         let ll = lab.request(&session, lesson, 0).await;
         created.push((lesson, ll.id.clone(), lab.job(CREATE, &ll.id).await));
     }
+    let mut config = worker_config();
+    config.step_hook = Some(hook);
+    let worker = lab.worker(config);
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
     let jobs: Vec<_> = created.iter().map(|(_, _, job)| *job).collect();
     let outcomes = all_finished(&mut events, &jobs, Duration::from_secs(120)).await;
     for (lesson, id, job) in &created {
