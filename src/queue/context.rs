@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use tracing::Instrument;
 
+use super::checkpoints::{Checkpoints, Mark, Stored};
 use super::error::{JobError, QueueError};
 use super::job::{ClaimedJob, JobId};
 use super::store;
@@ -21,6 +22,7 @@ pub struct JobContext {
     job: ClaimedJob,
     pool: PgPool,
     worker: Arc<str>,
+    checkpoints: Checkpoints,
     snooze_threshold: Duration,
     step_hook: Option<super::worker::StepHook>,
     has_steps: bool,
@@ -43,6 +45,7 @@ impl JobContext {
         job: ClaimedJob,
         pool: PgPool,
         worker: Arc<str>,
+        checkpoints: Checkpoints,
         snooze_threshold: Duration,
         step_hook: Option<super::worker::StepHook>,
     ) -> Self {
@@ -51,6 +54,7 @@ impl JobContext {
             job,
             pool,
             worker,
+            checkpoints,
             snooze_threshold,
             step_hook,
             annotations: Mutex::new(Vec::new()),
@@ -156,16 +160,11 @@ impl JobContext {
             });
         }
         let job = &self.job;
-        let cancel_requested = store::step_started(
-            &self.pool,
-            job.id,
-            job.lease_token,
-            name,
-            job.attempt,
-            &self.worker,
-        )
-        .await?;
-        if cancel_requested {
+        let started = self
+            .checkpoints
+            .write(job.id, job.lease_token, job.attempt, name, Mark::Started)
+            .await?;
+        if started == Stored::CancelRequested {
             return Err(JobError::Cancelled);
         }
         let span =
@@ -195,17 +194,21 @@ impl JobContext {
         );
         match result {
             Ok(output) => {
-                store::step_completed(
-                    &self.pool,
-                    job.id,
-                    job.lease_token,
-                    name,
-                    &output,
-                    job.attempt,
-                    &self.worker,
-                )
-                .await?;
-                self.remember(name, &output);
+                let stored =
+                    serde_json::to_value(&output).map_err(|source| QueueError::StepOutput {
+                        step: name.to_owned(),
+                        source,
+                    })?;
+                self.checkpoints
+                    .write(
+                        job.id,
+                        job.lease_token,
+                        job.attempt,
+                        name,
+                        Mark::Completed(stored.clone()),
+                    )
+                    .await?;
+                self.remember(name, stored);
                 if let Some(hook) = &self.step_hook {
                     (hook.0)(job.id, name.to_owned()).await;
                 }
@@ -280,12 +283,12 @@ impl JobContext {
             .cloned())
     }
 
-    fn remember<T: Serialize>(&self, name: &str, output: &T) {
-        if let (Some(completed), Ok(value)) = (self.completed.get(), serde_json::to_value(output)) {
+    fn remember(&self, name: &str, output: serde_json::Value) {
+        if let Some(completed) = self.completed.get() {
             completed
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .insert(name.to_owned(), value);
+                .insert(name.to_owned(), output);
         }
     }
 }

@@ -11,9 +11,9 @@ pub enum QueueError {
     Database {
         /// Which operation (e.g. `claim`, `complete`).
         operation: &'static str,
-        /// The driver error.
+        /// The driver error (shared: one group-committed statement can fail for many jobs).
         #[source]
-        source: sqlx::Error,
+        source: std::sync::Arc<sqlx::Error>,
     },
     /// The worker's lease on the job was taken over: it must stop writing.
     #[error("lease on job {0} lost")]
@@ -27,6 +27,9 @@ pub enum QueueError {
         #[source]
         source: serde_json::Error,
     },
+    /// The worker stopped writing checkpoints (it is shutting down).
+    #[error("the worker is stopping: checkpoint not written")]
+    Stopped,
     /// No such job.
     #[error("job {0} not found")]
     NotFound(super::JobId),
@@ -44,7 +47,23 @@ pub enum QueueError {
 
 impl QueueError {
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { operation, source }
+        move |source| Self::Database {
+            operation,
+            source: std::sync::Arc::new(source),
+        }
+    }
+
+    /// The same failure again, for each job of a statement they shared; `None` for
+    /// failures that belong to a single job.
+    pub(crate) fn shared(&self) -> Option<Self> {
+        match self {
+            Self::Database { operation, source } => Some(Self::Database {
+                operation,
+                source: source.clone(),
+            }),
+            Self::Stopped => Some(Self::Stopped),
+            _ => None,
+        }
     }
 }
 

@@ -82,6 +82,7 @@ async fn run(
                 job,
                 shared.pool.clone(),
                 shared.id.clone(),
+                shared.checkpoints.clone(),
                 shared.config.snooze_threshold,
                 shared.config.step_hook.clone(),
             );

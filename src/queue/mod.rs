@@ -7,7 +7,8 @@
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
 //! - [`store`]: every SQL statement of the engine.
 //! - [`worker`]: a process's pool of job tasks, with the services it starts:
-//!   `executor` (one job), `completer` (batched completions), `heartbeat` (leases),
+//!   `executor` (one job), `completer` (batched completions), `checkpoints` (batched
+//!   step checkpoints), `heartbeat` (leases),
 //!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`registry`]: job kind → handler.
@@ -15,6 +16,7 @@
 //!
 //! States and transitions are drawn in `docs/job-states.md`.
 
+mod checkpoints;
 pub mod client;
 mod completer;
 pub mod context;

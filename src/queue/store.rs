@@ -62,10 +62,9 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> 
             });
         }
     }
-    Err(QueueError::Database {
-        operation: "enqueue",
-        source: sqlx::Error::Protocol("unique job vanished between conflict and lookup".into()),
-    })
+    Err(QueueError::db("enqueue")(sqlx::Error::Protocol(
+        "unique job vanished between conflict and lookup".into(),
+    )))
 }
 
 /// Inserts many jobs in one statement; results are in input order. Jobs whose
@@ -165,7 +164,9 @@ pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Ve
         };
         out.push(found.ok_or_else(|| QueueError::Database {
             operation: "enqueue_many",
-            source: sqlx::Error::Protocol("a unique job vanished during a batch enqueue".into()),
+            source: std::sync::Arc::new(sqlx::Error::Protocol(
+                "a unique job vanished during a batch enqueue".into(),
+            )),
         })?);
     }
     Ok(out)
@@ -507,88 +508,91 @@ pub async fn has_steps(executor: impl PgExecutor<'_>, id: JobId) -> Result<bool>
     .map_err(QueueError::db("has_steps"))
 }
 
-/// Records that a step starts, fenced. Returns whether a cancel was requested, which the
-/// caller honours before running the step.
-///
-/// # Errors
-/// [`QueueError::LeaseLost`] or [`QueueError::Database`].
-pub async fn step_started(
-    pool: &PgPool,
-    id: JobId,
-    token: Uuid,
-    step: &str,
-    attempt: i32,
-    worker: &str,
-) -> Result<bool> {
-    let row = sqlx::query_scalar!(
-        r#"
-        with lease as (
-            select cancel_requested from jobs where id = $1 and lease_token = $2 for share
-        ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, step)
-            select $1, 'step_started', $3, $4, $5 from lease where not cancel_requested
-        )
-        select cancel_requested as "c!" from lease
-        "#,
-        id.0,
-        token,
-        attempt,
-        worker,
-        step,
-    )
-    .fetch_optional(pool)
-    .await
-    .map_err(QueueError::db("step_started"))?;
-    row.ok_or(QueueError::LeaseLost(id))
+/// One step checkpoint of a batch: `output` is `None` when the step starts and its
+/// stored output when it completed.
+#[derive(Debug)]
+pub struct CheckpointRow<'a> {
+    /// Job.
+    pub id: JobId,
+    /// The claim's lease token, which fences the write.
+    pub token: Uuid,
+    /// Attempt.
+    pub attempt: i32,
+    /// Step name.
+    pub step: &'a str,
+    /// The completed step's output.
+    pub output: Option<&'a serde_json::Value>,
 }
 
-/// Stores a step's output and its completion event, fenced by the lease token.
+/// Writes a batch of checkpoints of different jobs in one fenced statement: each row is
+/// written only while its job is still leased by its token. A start is recorded only when
+/// no cancel is requested; a completion stores the output and its event.
+///
+/// Returns, for each row whose lease held, whether a cancel is requested; rows missing
+/// from the answer lost their lease.
 ///
 /// # Errors
-/// [`QueueError::LeaseLost`], [`QueueError::StepOutput`] or [`QueueError::Database`].
-pub async fn step_completed<T: Serialize>(
+/// [`QueueError::Database`].
+pub async fn write_checkpoints(
     pool: &PgPool,
-    id: JobId,
-    token: Uuid,
-    step: &str,
-    output: &T,
-    attempt: i32,
     worker: &str,
-) -> Result<()> {
-    let output = serde_json::to_value(output).map_err(|source| QueueError::StepOutput {
-        step: step.to_owned(),
-        source,
-    })?;
-    let stored = sqlx::query_scalar!(
+    rows: &[CheckpointRow<'_>],
+) -> Result<HashMap<(JobId, Uuid), bool>> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
+    let tokens: Vec<Uuid> = rows.iter().map(|r| r.token).collect();
+    let attempts: Vec<i32> = rows.iter().map(|r| r.attempt).collect();
+    let steps: Vec<&str> = rows.iter().map(|r| r.step).collect();
+    // A start has no output; `done` tells the rows apart (a step's output may be null).
+    let done: Vec<bool> = rows.iter().map(|r| r.output.is_some()).collect();
+    let outputs: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| r.output.cloned().unwrap_or_default())
+        .collect();
+    let fenced = sqlx::query!(
         r#"
-        with lease as (
-            select id from jobs where id = $1 and lease_token = $2 for share
+        with input as (
+            select * from unnest($1::int8[], $2::uuid[], $3::int4[], $4::text[], $5::bool[],
+                                 $6::jsonb[])
+                as i(id, token, attempt, step, done, output)
+        ), lease as (
+            -- Matching any of the batch's tokens stays on the primary key; the join below
+            -- pairs each row with its own token.
+            select j.id, j.lease_token, j.cancel_requested from jobs j
+            where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
+            for share
+        ), held as (
+            select i.*, l.cancel_requested
+            from input i join lease l on l.id = i.id and l.lease_token = i.token
         ), st as (
             insert into job_steps (job_id, name, output, attempt, worker)
-            select $1, $3, $4, $5, $6 from lease
+            select id, step, output, attempt, $7 from held where done
             on conflict (job_id, name) do update
                 set output = excluded.output, attempt = excluded.attempt,
                     worker = excluded.worker, completed_at = now()
         ), ev as (
             insert into job_events (job_id, kind, attempt, worker, step)
-            select $1, 'step_completed', $5, $6, $3 from lease
+            select id, case when done then 'step_completed' else 'step_started' end,
+                   attempt, $7, step
+            from held where done or not cancel_requested
         )
-        select count(*) as "n!" from lease
+        select id as "id!", token as "token!", cancel_requested as "cancel_requested!"
+        from held
         "#,
-        id.0,
-        token,
-        step,
-        output,
-        attempt,
+        &ids,
+        &tokens,
+        &attempts,
+        &steps as &[&str],
+        &done,
+        &outputs,
         worker,
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
-    .map_err(QueueError::db("step_completed"))?;
-    if stored == 0 {
-        return Err(QueueError::LeaseLost(id));
-    }
-    Ok(())
+    .map_err(QueueError::db("checkpoint"))?;
+    Ok(fenced
+        .into_iter()
+        .map(|r| ((JobId(r.id), r.token), r.cancel_requested))
+        .collect())
 }
 
 /// Records that a step failed, fenced by the lease token.

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::checkpoints::{self, Checkpoints};
 use super::completer::{self, Completion};
 use super::executor;
 use super::job::{DEFAULT_QUEUE, JobId};
@@ -49,6 +50,8 @@ pub struct WorkerConfig {
     pub snooze_threshold: Duration,
     /// Most completions written by one statement. Default 500.
     pub completion_batch: usize,
+    /// Most step checkpoints written by one statement. Default 500.
+    pub checkpoint_batch: usize,
     /// Called after each step's checkpoint is stored. Off by default; tests use it to stop
     /// a worker at an exact step boundary.
     pub step_hook: Option<StepHook>,
@@ -84,6 +87,7 @@ impl Default for WorkerConfig {
             retry: RetryPolicy::default(),
             snooze_threshold: Duration::from_secs(30),
             completion_batch: 500,
+            checkpoint_batch: 500,
             step_hook: None,
         }
     }
@@ -136,6 +140,9 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<WorkerEvent>,
     pub wake: Arc<Notify>,
     pub notifier: Notifier,
+    pub checkpoints: Checkpoints,
+    /// Taken by [`Worker::run`], which starts the checkpoint writer.
+    pub checkpoint_writer: Mutex<Option<checkpoints::Writer>>,
 }
 
 impl Shared {
@@ -210,6 +217,7 @@ impl Worker {
         let id: Arc<str> = format!("{host}-{}-{suffix}", std::process::id()).into();
         let (events, _) = broadcast::channel(4096);
         let wake = notifier.local().get(&config.queue);
+        let (checkpoints, writer) = checkpoints::channel();
         Self {
             shared: Arc::new(Shared {
                 id,
@@ -220,6 +228,8 @@ impl Worker {
                 events,
                 wake,
                 notifier,
+                checkpoints,
+                checkpoint_writer: Mutex::new(Some(writer)),
             }),
         }
     }
@@ -271,6 +281,21 @@ impl Worker {
             )),
         ];
         let completer = tokio::spawn(completer::run(shared.clone(), done_rx));
+        let writer = shared
+            .checkpoint_writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        // `run` consumes the worker, so the writer is always there; stay safe regardless.
+        let checkpoint_writer = writer.map(|writer| {
+            tokio::spawn(checkpoints::run(
+                writer,
+                shared.pool.clone(),
+                shared.id.clone(),
+                shared.config.checkpoint_batch,
+                stop_services.clone(),
+            ))
+        });
 
         let slots = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
         let mut stats = RunStats::default();
@@ -350,6 +375,9 @@ impl Worker {
         drop(done_tx);
         let _ = completer.await;
         stop_services.cancel();
+        if let Some(writer) = checkpoint_writer {
+            let _ = writer.await;
+        }
         for service in services {
             let _ = service.await;
         }

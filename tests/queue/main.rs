@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use antidote_scheduler::queue::store::{self, CancelOutcome};
+use antidote_scheduler::queue::store::{self, CancelOutcome, CheckpointRow};
 use antidote_scheduler::queue::{
     Client, JobContext, JobError, JobId, JobState, NewJob, Registry, Schedule, Worker, WorkerEvent,
     periodic, rescuer,
@@ -340,17 +340,25 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .await
         .expect("claim")
         .remove(0);
-    store::step_completed(
+    let one = serde_json::json!(1);
+    let written = store::write_checkpoints(
         &pool,
-        id,
-        zombie.lease_token,
-        "one",
-        &1,
-        zombie.attempt,
         "zombie",
+        &[CheckpointRow {
+            id,
+            token: zombie.lease_token,
+            attempt: zombie.attempt,
+            step: "one",
+            output: Some(&one),
+        }],
     )
     .await
-    .expect("the owner may checkpoint");
+    .expect("checkpoint");
+    assert_eq!(
+        written.get(&(id, zombie.lease_token)),
+        Some(&false),
+        "the owner may checkpoint"
+    );
     // The zombie freezes; its lease runs out and a rescuer hands the job to another worker.
     sqlx::query("update jobs set lease_expires_at = now() - interval '1 second' where id = $1")
         .bind(id.0)
@@ -368,15 +376,33 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
 
     let token = zombie.lease_token;
     let lost = |r: Result<(), antidote_scheduler::queue::QueueError>| matches!(r, Err(antidote_scheduler::queue::QueueError::LeaseLost(j)) if j == id);
-    assert!(lost(
-        store::step_completed(&pool, id, token, "two", &2, 1, "zombie").await
-    ));
+    // In one group-committed batch, the zombie's completion and start are fenced off
+    // while the owner's start, sharing the statement, is written.
+    let two = serde_json::json!(2);
+    let row = |token, output| CheckpointRow {
+        id,
+        token,
+        attempt: 1,
+        step: "two",
+        output,
+    };
+    let written = store::write_checkpoints(
+        &pool,
+        "mixed",
+        &[
+            row(token, Some(&two)),
+            row(token, None),
+            row(owner.lease_token, None),
+        ],
+    )
+    .await
+    .expect("checkpoints");
+    assert_eq!(
+        written.into_iter().collect::<Vec<_>>(),
+        vec![((id, owner.lease_token), false)]
+    );
     assert!(lost(
         store::step_failed(&pool, id, token, "two", 1, "zombie", "x").await
-    ));
-    assert!(matches!(
-        store::step_started(&pool, id, token, "two", 1, "zombie").await,
-        Err(antidote_scheduler::queue::QueueError::LeaseLost(_))
     ));
     assert!(lost(
         store::finish(&pool, id, token, JobState::Failed, Some("zombie")).await
@@ -414,6 +440,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
             "step_completed:one",
             "rescued",
             "claimed",
+            "step_started:two",
             "completed"
         ]
     );
