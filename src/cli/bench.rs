@@ -1,12 +1,14 @@
 //! `antidoted bench`: benchmarks that print numbers and end with one JSON line.
 
 use std::process::{ExitCode, Stdio};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::AsyncReadExt;
 
 use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
+use antidote_scheduler::bench::soak as soak_bench;
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
 
@@ -23,6 +25,9 @@ enum Bench {
     Queue(QueueArgs),
     /// Job engine: three-step checkpointed no-op workflows per second.
     Workflow(WorkflowArgs),
+    /// Job engine: a burn-down at a steady arrival rate with a REPEATABLE READ transaction
+    /// held open in the middle (vacuum pinned); throughput per window, table sizes.
+    Soak(SoakArgs),
     /// Provisioning: N livelessons to READY on an embedded kubesim; cost per livelesson.
     Lessons(LessonsArgs),
     /// Garbage collection: one expiry pass over many livelessons, some expired.
@@ -101,6 +106,36 @@ struct WorkflowArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct SoakArgs {
+    #[command(flatten)]
+    database: BenchDatabase,
+    /// Jobs to run in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    jobs: usize,
+    /// Arrival rate, jobs per second.
+    #[arg(long, default_value_t = 8_000)]
+    rate: usize,
+    /// Seconds from the first arrival to the start of the held transaction.
+    #[arg(long, default_value_t = 30)]
+    hold_start_s: u64,
+    /// Seconds the transaction stays open.
+    #[arg(long, default_value_t = 60)]
+    hold_s: u64,
+    /// Throughput window, seconds.
+    #[arg(long, default_value_t = 10)]
+    window_s: u64,
+    /// Worker processes (0: in this process).
+    #[arg(long, default_value_t = 2)]
+    processes: usize,
+    /// Tasks per worker process.
+    #[arg(long, default_value_t = 500)]
+    tasks: usize,
+    /// Most jobs per claim.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+}
+
+#[derive(Debug, clap::Args)]
 struct LessonsArgs {
     #[command(flatten)]
     database: BenchDatabase,
@@ -138,6 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.bench {
         Bench::Queue(args) => queue(args).await,
         Bench::Workflow(args) => workflow(args).await,
+        Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
@@ -190,6 +226,34 @@ async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("running the workflow benchmark")?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.rate > 0 && args.window_s > 0,
+        "--rate and --window-s must be positive"
+    );
+    let pool = args.database.connect(16).await?;
+    let params = soak_bench::Params {
+        jobs: args.jobs,
+        rate: args.rate,
+        hold_start: Duration::from_secs(args.hold_start_s),
+        hold: Duration::from_secs(args.hold_s),
+        window: Duration::from_secs(args.window_s),
+    };
+    let report = soak_bench::run(&pool, &params, async || {
+        start_pool(
+            &args.database.database_url,
+            args.processes,
+            args.tasks,
+            args.batch,
+        )
+        .await
+    })
+    .await
+    .context("running the soak benchmark")?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,9 @@
 //!   store are deleted after a grace period.
 //! - [`reconcile`] (`gc.reconcile`): READY livelessons whose namespace or pods are gone are
 //!   marked ERROR with the reason.
-//! - [`retention`] (`gc.retention`): finished jobs, their events and steps are pruned.
+//! - [`retention`] (`gc.retention`): finished jobs, their events and steps are pruned,
+//!   and the claim table's indexes are rebuilt when they have grown mostly empty
+//!   ([`crate::queue::maintenance`]).
 //!
 //! Each job is a stored schedule ([`schedules`]) every worker carries: the engine enqueues
 //! exactly one run per slot across the pool. Each module's `run_once` does one pass and
@@ -218,6 +220,14 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Co
             if counts.jobs > 0 {
                 tracing::info!(?counts, "pruned finished jobs");
             }
+            // Hourly is often enough to give back what a pinned vacuum let the claim
+            // table's indexes grow to.
+            crate::queue::maintenance::compact(
+                ctx.pool(),
+                crate::queue::maintenance::DEFAULT_MIN_BYTES,
+            )
+            .await
+            .map_err(|e| fail(e.into()))?;
             Ok(())
         }
     });

@@ -196,4 +196,17 @@ pub struct ClaimedJob {
     pub lease_token: Uuid,
     /// Whether an earlier attempt stored checkpoints (they are loaded on the first step).
     pub has_steps: bool,
+    /// Its place in the claim order when it was claimed.
+    pub key: ClaimKey,
+}
+
+/// A job's place in the claim order: priority, then `run_at`, then id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClaimKey {
+    /// Priority (lower first).
+    pub priority: i16,
+    /// When it became runnable.
+    pub run_at: DateTime<Utc>,
+    /// Job id.
+    pub id: i64,
 }

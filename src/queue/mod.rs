@@ -7,16 +7,18 @@
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
 //! - [`store`]: every SQL statement of the engine.
 //! - [`worker`]: a process's pool of job tasks, with the services it starts:
-//!   `executor` (one job), `completer` (batched completions), `checkpoints` (batched
-//!   step checkpoints), `heartbeat` (leases),
+//!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched
+//!   completions), `checkpoints` (batched step checkpoints), `heartbeat` (leases),
 //!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`registry`]: job kind → handler.
+//! - [`maintenance`]: rebuilds the claim table's indexes after vacuum was pinned.
 //! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
 //!
 //! States and transitions are drawn in `docs/job-states.md`.
 
 mod checkpoints;
+mod claim_cursor;
 pub mod client;
 mod completer;
 pub mod context;
@@ -24,6 +26,7 @@ pub mod error;
 mod executor;
 mod heartbeat;
 pub mod job;
+pub mod maintenance;
 pub mod notifier;
 pub mod periodic;
 pub mod registry;
@@ -35,7 +38,7 @@ pub mod worker;
 pub use client::Client;
 pub use context::JobContext;
 pub use error::{JobError, QueueError, ResultExt};
-pub use job::{ClaimedJob, Enqueued, JobId, JobState, NewJob};
+pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use periodic::Schedule;
 pub use registry::Registry;
 pub use retry::RetryPolicy;

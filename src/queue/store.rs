@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::error::{QueueError, Result};
-use super::job::{ClaimedJob, Enqueued, JobId, JobState, NewJob};
+use super::job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 
 /// Inserts one job inside the caller's transaction (or on any connection). With a
 /// `unique_key` already held by an unfinished job, returns that job instead.
@@ -187,7 +187,8 @@ pub async fn notify(executor: impl PgExecutor<'_>, channel: &str, queue: &str) -
 
 /// Claims up to `limit` runnable jobs of `queue` for `worker`, by priority then run_at,
 /// skipping jobs locked by other claimers and jobs whose serial_key has an older
-/// unfinished job.
+/// unfinished job. With `after`, the scan starts after that place in the claim order
+/// instead of at the beginning (see `claim_cursor`).
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -197,12 +198,17 @@ pub async fn claim(
     worker: &str,
     limit: i64,
     lease_ms: i64,
+    after: Option<ClaimKey>,
 ) -> Result<Vec<ClaimedJob>> {
     let rows = sqlx::query!(
         r#"
         with picked as (
             select j.id from jobs j
             where j.queue = $1 and j.state <> 'running' and j.run_at <= now()
+              -- The scan's start bound in the index: the beginning, or after `after`.
+              and (j.queue, j.priority, j.run_at, j.id)
+                  > ($1, coalesce($5::int2, -32768), coalesce($6::timestamptz, '-infinity'),
+                     coalesce($7::int8, 0))
               and (j.serial_key is null or not exists (
                     select 1 from jobs p where p.serial_key = j.serial_key and p.id < j.id))
             order by j.priority, j.run_at, j.id
@@ -217,14 +223,14 @@ pub async fn claim(
                 lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
             where j.id = any(array(select id from picked))
             returning j.id, j.kind, j.args, j.attempt, j.max_attempts, j.created_at,
-                      j.traceparent, j.lease_token
+                      j.traceparent, j.lease_token, j.priority, j.run_at
         ), ev as (
             insert into job_events (job_id, kind, attempt, worker)
             select id, 'claimed', attempt, $3 from claimed
         )
         select id as "id!", kind as "kind!", args as "args!", attempt as "attempt!",
                max_attempts as "max_attempts!", created_at as "created_at!", traceparent,
-               lease_token as "lease_token!",
+               lease_token as "lease_token!", priority as "priority!", run_at as "run_at!",
                exists(select 1 from job_steps s where s.job_id = claimed.id) as "has_steps!"
         from claimed
         "#,
@@ -232,6 +238,9 @@ pub async fn claim(
         limit,
         worker,
         lease_ms as f64,
+        after.map(|k| k.priority) as Option<i16>,
+        after.map(|k| k.run_at) as Option<DateTime<Utc>>,
+        after.map(|k| k.id) as Option<i64>,
     )
     .fetch_all(pool)
     .await
@@ -248,6 +257,11 @@ pub async fn claim(
             traceparent: r.traceparent,
             lease_token: r.lease_token,
             has_steps: r.has_steps,
+            key: ClaimKey {
+                priority: r.priority,
+                run_at: r.run_at,
+                id: r.id,
+            },
         })
         .collect())
 }
@@ -1067,4 +1081,59 @@ pub async fn serial_progress(
     .await
     .map_err(QueueError::db("serial_progress"))?;
     Ok((row.step, row.completed))
+}
+
+/// Bytes of the claim table's indexes, and its live jobs.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn claim_index_usage(pool: &PgPool) -> Result<(i64, i64)> {
+    let row = sqlx::query!(
+        r#"
+        select pg_indexes_size('jobs') as "bytes!",
+               (select count(*) from jobs) as "live!"
+        "#
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(QueueError::db("claim_index_usage"))?;
+    Ok((row.bytes, row.live))
+}
+
+/// Rebuilds the claim table's indexes without blocking claims or writes.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn rebuild_claim_indexes(pool: &PgPool) -> Result<()> {
+    sqlx::query!("reindex table concurrently jobs")
+        .execute(pool)
+        .await
+        .map_err(QueueError::db("rebuild_claim_indexes"))?;
+    Ok(())
+}
+
+/// Drops the invalid index copies an interrupted concurrent rebuild leaves behind.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn drop_invalid_claim_indexes(pool: &PgPool) -> Result<()> {
+    let invalid = sqlx::query_scalar!(
+        r#"
+        select indexrelid::regclass::text as "name!" from pg_index
+        where indrelid = 'jobs'::regclass and not indisvalid
+        "#
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(QueueError::db("drop_invalid_claim_indexes"))?;
+    for name in invalid {
+        // An identifier cannot be a parameter; `regclass::text` is already quoted as needed.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop index concurrently if exists {name}"
+        )))
+        .execute(pool)
+        .await
+        .map_err(QueueError::db("drop_invalid_claim_indexes"))?;
+    }
+    Ok(())
 }

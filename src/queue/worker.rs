@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::checkpoints::{self, Checkpoints};
+use super::claim_cursor::{ClaimCursor, Scan};
 use super::completer::{self, Completion};
 use super::executor;
 use super::job::{DEFAULT_QUEUE, JobId};
@@ -301,6 +302,7 @@ impl Worker {
         let mut stats = RunStats::default();
         let mut shutdown = std::pin::pin!(shutdown);
         let mut claim_failures = 0u32;
+        let mut cursor = ClaimCursor::default();
         'claiming: loop {
             let first = tokio::select! {
                 () = &mut shutdown => break 'claiming,
@@ -317,20 +319,29 @@ impl Worker {
                 }
             }
             let wanted = permits.len();
+            let started = Instant::now();
+            let scan = cursor.next(started);
+            let after = match scan {
+                Scan::Full => None,
+                Scan::After(key) => Some(key),
+            };
             let claimed = match store::claim(
                 &shared.pool,
                 &shared.config.queue,
                 &shared.id,
                 i64::try_from(wanted).unwrap_or(i64::MAX),
                 millis(shared.config.lease),
+                after,
             )
             .await
             {
                 Ok(jobs) => {
                     claim_failures = 0;
+                    cursor.record(scan, started, Instant::now(), jobs.iter().map(|j| j.key));
                     jobs
                 }
                 Err(err) => {
+                    cursor.reset();
                     claim_failures = claim_failures.saturating_add(1);
                     tracing::warn!(error = %err, worker = %shared.id, "claim failed; backing off");
                     drop(permits);
@@ -348,7 +359,11 @@ impl Worker {
                 executor::spawn(shared.clone(), job, permit, done_tx.clone());
             }
             drop(permits);
-            if got == wanted {
+            // A short resumed scan may have missed jobs behind the cursor: look again from
+            // the start as soon as the cursor allows, without waiting for a wake-up.
+            if got == wanted
+                || (matches!(scan, Scan::After(_)) && cursor.next(Instant::now()) == Scan::Full)
+            {
                 continue;
             }
             tokio::select! {

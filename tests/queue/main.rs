@@ -223,7 +223,7 @@ async fn an_unfinished_unique_key_returns_the_existing_job(pool: PgPool) {
     assert_eq!(count, 1);
 
     // Once finished, the key is free again.
-    let claimed = store::claim(&pool, "default", "w", 10, 30_000)
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
         .await
         .expect("claim");
     let mine = claimed
@@ -336,7 +336,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .await
         .expect("enqueue")
         .id;
-    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000)
+    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000, None)
         .await
         .expect("claim")
         .remove(0);
@@ -367,7 +367,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .expect("expire");
     let rescued = rescuer::run_once(&pool).await.expect("rescue");
     assert_eq!(rescued.len(), 1);
-    let owner = store::claim(&pool, "default", "owner", 1, 60_000)
+    let owner = store::claim(&pool, "default", "owner", 1, 60_000, None)
         .await
         .expect("claim")
         .remove(0);
@@ -792,4 +792,45 @@ async fn a_durable_timer_resumes_with_only_the_remaining_wait(pool: PgPool) {
     let deadline: DateTime<Utc> =
         serde_json::from_value(steps[0].output.clone()).expect("deadline");
     assert_eq!(job.run_at, deadline, "the job wakes at the stored deadline");
+}
+
+#[sqlx::test]
+async fn compaction_rebuilds_claim_indexes_that_vacuum_left_mostly_empty(pool: PgPool) {
+    use antidote_scheduler::queue::maintenance;
+    // What a pinned vacuum leaves: the indexes grew with many jobs that are gone now.
+    sqlx::query("insert into jobs (kind) select 'test.gone' from generate_series(1, 100000)")
+        .execute(&pool)
+        .await
+        .expect("insert");
+    sqlx::query("delete from jobs")
+        .execute(&pool)
+        .await
+        .expect("delete");
+    sqlx::query("vacuum jobs")
+        .execute(&pool)
+        .await
+        .expect("vacuum");
+    let live = Client::new(pool.clone())
+        .enqueue(&NewJob::new("test.kept", serde_json::json!({})))
+        .await
+        .expect("enqueue")
+        .id;
+
+    let compaction = maintenance::compact(&pool, 1024 * 1024)
+        .await
+        .expect("compact");
+    assert!(compaction.rebuilt, "{compaction:?}");
+    assert!(
+        compaction.after * 10 < compaction.before,
+        "the indexes shrank: {compaction:?}"
+    );
+    // The rebuilt indexes serve claims, and a second pass finds nothing to do.
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [live]);
+    let again = maintenance::compact(&pool, 1024 * 1024)
+        .await
+        .expect("compact");
+    assert!(!again.rebuilt, "{again:?}");
 }
