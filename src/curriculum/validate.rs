@@ -204,10 +204,31 @@ pub(crate) fn lesson(
             );
         }
     }
+    // Ingress name → the presentation that has it.
+    let mut ingresses: BTreeMap<String, String> = BTreeMap::new();
     for (i, raw) in raw_endpoints.into_iter().enumerate() {
-        if let Some(endpoint) = endpoint(raw, i, &stages, source, dir, cx, p) {
-            endpoints.push(endpoint);
+        let Some(endpoint) = endpoint(raw, i, &stages, source, dir, cx, p) else {
+            continue;
+        };
+        for (j, presentation) in endpoint.presentations.iter().enumerate() {
+            if presentation.kind != PresentationType::Http {
+                continue;
+            }
+            let presentation_field = format!("endpoints[{i}].presentations[{j}]");
+            let field = format!("{presentation_field}.name");
+            let name = names::ingress_name(&endpoint.name, &presentation.name);
+            if let Some(first) = ingresses.get(&name) {
+                p.error(
+                    &field,
+                    format!(
+                        "its ingress and host would be named `{name}` like those of {first}; rename the endpoint or the presentation"
+                    ),
+                );
+            } else {
+                ingresses.insert(name, presentation_field);
+            }
         }
+        endpoints.push(endpoint);
     }
     if let Some(first) = stages
         .iter()
@@ -597,6 +618,8 @@ fn connections(
 ) -> Vec<Connection> {
     let mut connections = Vec::new();
     let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // NetworkAttachmentDefinition name → the first connection that has it.
+    let mut networks: BTreeMap<String, usize> = BTreeMap::new();
     for (i, raw) in raw.unwrap_or_default().into_iter().enumerate() {
         let before = p.errors();
         let mut side = |key: &str, value: Option<String>| {
@@ -629,6 +652,19 @@ fn connections(
                         "duplicate connection between `{a}` and `{b}` (also connections[{first}])"
                     ),
                 );
+            }
+        }
+        if p.errors() == before {
+            let network = names::connection_network(&a, &b);
+            if let Some(first) = networks.get(&network) {
+                p.error(
+                    format!("connections[{i}]"),
+                    format!(
+                        "its network would be named `{network}` like that of connections[{first}]; rename an endpoint"
+                    ),
+                );
+            } else {
+                networks.insert(network, i);
             }
         }
         let subnet = match raw.subnet.as_deref() {
@@ -731,13 +767,24 @@ fn lesson_slug(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> 
 }
 
 /// Image slugs: `[A-Za-z0-9-]+` as in the original (a registry image name, not a reference
-/// with `/` or `:`).
+/// with `/` or `:`), short enough that the key of the image's configuration password in
+/// the livelesson's Secret ([`names::credentials_key`]) fits in a Kubernetes data key.
 fn image_slug(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> String {
     let slug = required(p, field, value);
     if !slug.is_empty() && !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         p.error_eg(
             field,
             format!("`{slug}` may only hold letters, digits and `-` (an image slug, not a registry reference)"),
+            "utility",
+        );
+    } else if names::credentials_key(&slug).len() > names::MAX_DATA_KEY_LEN {
+        let max = names::MAX_DATA_KEY_LEN - names::credentials_key("").len();
+        p.error_eg(
+            field,
+            format!(
+                "is {} characters long; at most {max} fit in the Secret key `<slug>.password` of its configuration password",
+                slug.len()
+            ),
             "utility",
         );
     }
