@@ -25,6 +25,8 @@ pub mod check;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod regression_tests;
 #[cfg(test)]
 mod validity_tests;
