@@ -32,7 +32,11 @@ fn lessons() -> &'static [Lesson] {
     LESSONS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../example-curriculum");
         let loaded = load(&dir, &Options::default());
-        loaded.valid().expect("the example curriculum loads").lessons.clone()
+        loaded
+            .valid()
+            .expect("the example curriculum loads")
+            .lessons
+            .clone()
     })
 }
 

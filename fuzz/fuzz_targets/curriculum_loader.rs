@@ -57,7 +57,10 @@ fn files(data: &[u8]) -> Files {
     // Sections start at lines beginning with `=== `; the rest of that line is the path.
     let mut rest = data;
     while let Some(after) = rest.strip_prefix(HEADER) {
-        let line_end = after.iter().position(|&b| b == b'\n').unwrap_or(after.len());
+        let line_end = after
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(after.len());
         let path = String::from_utf8_lossy(&after[..line_end]).into_owned();
         let body = after.get(line_end + 1..).unwrap_or_default();
         let end = body
