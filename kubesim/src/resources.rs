@@ -92,6 +92,13 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
+/// Looks a resource up by the `apiVersion` and `kind` of one of its objects.
+pub fn find_kind(api_version: &str, kind: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+}
+
 /// Index of a resource in [`RESOURCES`], used as a compact store key.
 pub fn index_of(plural: &str, group: &str) -> Option<usize> {
     RESOURCES

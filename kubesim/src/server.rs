@@ -417,10 +417,7 @@ pub(crate) fn prepare_new(
         name = format!("{base}{suffix}");
         obj["metadata"]["name"] = json!(name);
     }
-    let mut causes = Vec::new();
-    validation::validate_name(def, &name, &mut causes);
-    validation::validate_meta_maps(&obj["metadata"], &mut causes);
-    validation::validate_spec(def, &obj, &mut causes);
+    let causes = validation::validate_new_object(def, &obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def.group, def.kind, &name, causes));
     }

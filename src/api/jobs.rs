@@ -32,6 +32,38 @@ pub struct JobQuery {
     pub limit: Option<i64>,
 }
 
+impl JobQuery {
+    /// The database filter these parameters ask for, checked before any SQL: a known
+    /// state, a livelesson id of the right shape, a limit clamped to 1..=1000 (default 100).
+    ///
+    /// # Errors
+    ///
+    /// 400 `bad_request` naming the unknown state or the malformed livelesson id.
+    pub fn filter(self) -> Result<JobFilter, ApiError> {
+        let state = self
+            .state
+            .as_deref()
+            .map(str::parse::<JobState>)
+            .transpose()
+            .map_err(ApiError::bad_request)?;
+        let serial = match self.livelesson {
+            Some(id) if is_id(&id) => Some(serial_key(&id)),
+            Some(id) => {
+                return Err(ApiError::bad_request(format!(
+                    "{id:?} is not a livelesson id"
+                )));
+            }
+            None => None,
+        };
+        Ok(JobFilter {
+            state,
+            kind: self.kind,
+            serial_key: serial,
+            limit: self.limit.unwrap_or(100).clamp(1, 1000),
+        })
+    }
+}
+
 /// Jobs found.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobList {
@@ -106,7 +138,12 @@ async fn require_admin(
     Ok(next.run(request).await)
 }
 
-fn job_id(text: &str) -> Result<JobId, ApiError> {
+/// The job id in a path (a positive integer), checked before any SQL.
+///
+/// # Errors
+///
+/// 404 `unknown_job` for anything else.
+pub fn job_id(text: &str) -> Result<JobId, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -124,27 +161,7 @@ pub async fn list(
     State(state): State<AppState>,
     AppQuery(query): AppQuery<JobQuery>,
 ) -> Result<AppJson<JobList>, ApiError> {
-    let state_filter = query
-        .state
-        .as_deref()
-        .map(str::parse::<JobState>)
-        .transpose()
-        .map_err(ApiError::bad_request)?;
-    let serial = match query.livelesson {
-        Some(id) if is_id(&id) => Some(serial_key(&id)),
-        Some(id) => {
-            return Err(ApiError::bad_request(format!(
-                "{id:?} is not a livelesson id"
-            )));
-        }
-        None => None,
-    };
-    let filter = JobFilter {
-        state: state_filter,
-        kind: query.kind,
-        serial_key: serial,
-        limit: query.limit.unwrap_or(100).clamp(1, 1000),
-    };
+    let filter = query.filter()?;
     let jobs = queue_store::list_jobs(&state.pool, &filter).await?;
     Ok(AppJson(JobList { jobs }))
 }

@@ -28,6 +28,26 @@ pub struct LivelessonRequest {
     pub lesson_stage: i64,
 }
 
+impl LivelessonRequest {
+    /// The checks made on a request before any database work: ids and slugs of the wrong
+    /// shape end here, so they never reach SQL. The stage is checked against the lesson
+    /// once it is loaded ([`request::checked_stage`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::UnknownSession`] for a session id that cannot exist,
+    /// [`RequestError::UnknownLesson`] for a slug that cannot exist.
+    pub fn check(&self) -> Result<(), RequestError> {
+        if !is_id(&self.session_id) {
+            return Err(RequestError::UnknownSession(self.session_id.clone()));
+        }
+        if !is_lesson_slug(&self.lesson_slug) {
+            return Err(RequestError::UnknownLesson(self.lesson_slug.clone()));
+        }
+        Ok(())
+    }
+}
+
 /// The id of a livelesson (the original's `LiveLessonId`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LivelessonId {
@@ -237,12 +257,7 @@ pub async fn request_livelesson(
     State(state): State<AppState>,
     AppJson(body): AppJson<LivelessonRequest>,
 ) -> Result<AppJson<LivelessonId>, ApiError> {
-    if !is_id(&body.session_id) {
-        return Err(RequestError::UnknownSession(body.session_id).into());
-    }
-    if !is_lesson_slug(&body.lesson_slug) {
-        return Err(RequestError::UnknownLesson(body.lesson_slug).into());
-    }
+    body.check()?;
     let requested = request::request_livelesson(
         &state.pool,
         &state.client,

@@ -4,7 +4,8 @@
 //! A curriculum directory holds `curriculum.meta.yaml`, `collections/**/collection.meta.yaml`,
 //! `images/**/image.meta.yaml` and `lessons/**/lesson.meta.yaml`; stage `N` of a lesson
 //! lives in `stageN/` beside its `lesson.meta.yaml` (`guide.md` or `guide.ipynb`, and
-//! `configs/`). [`load`] reads all of it and reports every problem in one [`Report`].
+//! `configs/`). [`load`] reads all of it and reports every problem in one [`Report`];
+//! [`load_from`] does the same over any [`Source`], such as [`Files`] in memory.
 
 mod hash;
 mod model;
@@ -12,11 +13,11 @@ pub mod names;
 mod raw;
 mod report;
 mod secret;
+mod source;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use hash::{ContentHash, content_hash};
 pub use model::{
@@ -26,6 +27,7 @@ pub use model::{
 };
 pub use report::{Problem, Report, Severity, Skipped};
 pub use secret::Secret;
+pub use source::{Dir, Entry, EntryKind, Files, Source};
 pub use validate::{MAX_READY_DELAY_SECS, napalm_driver};
 
 use raw::{RawCollection, RawImage, RawLesson, RawMeta};
@@ -82,6 +84,12 @@ impl Loaded {
 /// Loads and validates the curriculum in `dir`. Never stops at the first problem: one bad
 /// lesson is reported and left out while the others load.
 pub fn load(dir: &Path, options: &Options) -> Loaded {
+    load_from(&Dir::new(dir), options)
+}
+
+/// Loads and validates the curriculum that `source` holds, as [`load`] does for a
+/// directory. Problems name files by their path in `source`.
+pub fn load_from(source: &impl Source, options: &Options) -> Loaded {
     let mut report = Report::default();
     let problems = &mut report.problems;
 
@@ -96,7 +104,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     let meta = {
         let file = "curriculum.meta.yaml";
         let mut p = FileProblems::new(file, problems);
-        match read_text(&dir.join(file), &mut p) {
+        match read_text(source, file, &mut p) {
             Some(text) => {
                 raw::parse::<RawMeta>(&text, &mut p).and_then(|raw| validate::meta(raw, &mut p))
             }
@@ -107,13 +115,12 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     // Collections: tier skips are counted, never an error (the original made them fatal).
     let mut collection_states = BTreeMap::new();
     let mut collections = Vec::new();
-    let collection_files = find(dir, "collections", "collection.meta.yaml", problems);
+    let collection_files = find(source, "collections", "collection.meta.yaml", problems);
     report.collections = collection_files.len();
     let mut first_file: BTreeMap<String, String> = BTreeMap::new();
-    for path in collection_files {
-        let file = display(dir, &path);
+    for file in collection_files {
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(&path, &mut p) else {
+        let Some(text) = read_text(source, &file, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawCollection>(&text, &mut p) else {
@@ -146,13 +153,12 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
 
     let mut image_states = BTreeMap::new();
     let mut images = Vec::new();
-    let image_files = find(dir, "images", "image.meta.yaml", problems);
+    let image_files = find(source, "images", "image.meta.yaml", problems);
     report.images = image_files.len();
     let mut first_file: BTreeMap<String, String> = BTreeMap::new();
-    for path in image_files {
-        let file = display(dir, &path);
+    for file in image_files {
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(&path, &mut p) else {
+        let Some(text) = read_text(source, &file, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawImage>(&text, &mut p) else {
@@ -182,13 +188,12 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
     // Lesson slug → its state, for the prereq check; valid lessons with their file.
     let mut lesson_states: BTreeMap<String, Known> = BTreeMap::new();
     let mut lessons: Vec<(String, Lesson)> = Vec::new();
-    let lesson_files = find(dir, "lessons", "lesson.meta.yaml", problems);
+    let lesson_files = find(source, "lessons", "lesson.meta.yaml", problems);
     report.lessons = lesson_files.len();
     let mut first_file: BTreeMap<String, String> = BTreeMap::new();
-    for path in lesson_files {
-        let file = display(dir, &path);
+    for file in lesson_files {
         let mut p = FileProblems::new(&file, problems);
-        let Some(text) = read_text(&path, &mut p) else {
+        let Some(text) = read_text(source, &file, &mut p) else {
             continue;
         };
         let Some(raw) = raw::parse::<RawLesson>(&text, &mut p) else {
@@ -210,7 +215,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
             });
             continue;
         }
-        let lesson_dir = path.parent().unwrap_or(dir);
+        let lesson_dir = source::parent(&file);
         for endpoint in raw.endpoints.iter().flatten() {
             if let Some(image) = endpoint.image.as_deref()
                 && !image.is_empty()
@@ -219,7 +224,7 @@ pub fn load(dir: &Path, options: &Options) -> Loaded {
                 report.missing_images.insert(image.to_owned());
             }
         }
-        match validate::lesson(raw, lesson_dir, &cx, &mut p) {
+        match validate::lesson(raw, source, lesson_dir, &cx, &mut p) {
             Some(lesson) => {
                 lesson_states.insert(slug, Known::Valid);
                 lessons.push((file, lesson));
@@ -282,8 +287,8 @@ fn claim_slug(
     true
 }
 
-fn read_text(path: &Path, p: &mut FileProblems<'_>) -> Option<String> {
-    match fs::read(path) {
+fn read_text(source: &impl Source, path: &str, p: &mut FileProblems<'_>) -> Option<String> {
+    match source.read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(text),
             Err(_) => {
@@ -302,40 +307,35 @@ fn read_text(path: &Path, p: &mut FileProblems<'_>) -> Option<String> {
     }
 }
 
-/// Files named `name` anywhere under `dir/sub`, sorted so reports are stable. A missing
-/// `sub` directory holds nothing.
-fn find(dir: &Path, sub: &str, name: &str, problems: &mut Vec<report::Problem>) -> Vec<PathBuf> {
+/// Paths of the files named `name` anywhere under `sub`, sorted by path component (as
+/// paths on disk sort) so reports are stable. A missing `sub` directory holds nothing.
+fn find(
+    source: &impl Source,
+    sub: &str,
+    name: &str,
+    problems: &mut Vec<report::Problem>,
+) -> Vec<String> {
     let mut found = Vec::new();
-    let mut pending = vec![dir.join(sub)];
+    let mut pending = vec![sub.to_owned()];
     while let Some(current) = pending.pop() {
-        let entries = match fs::read_dir(&current) {
+        let entries = match source.list(&current) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
             Err(err) => {
-                FileProblems::new(display(dir, &current), problems)
+                FileProblems::new(current.as_str(), problems)
                     .error("", format!("cannot list directory: {err}"));
                 continue;
             }
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => pending.push(path),
-                Ok(_) if entry.file_name() == name => found.push(path),
+        for entry in entries {
+            let path = source::join(&current, &entry.name);
+            match entry.kind {
+                EntryKind::Dir => pending.push(path),
+                _ if entry.name == name => found.push(path),
                 _ => {}
             }
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.split('/').cmp(b.split('/')));
     found
-}
-
-/// `path` relative to the curriculum directory, with `/` separators.
-fn display(dir: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(dir).unwrap_or(path);
-    relative
-        .components()
-        .map(|part| part.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }

@@ -6,6 +6,9 @@
 /// Kubernetes limit for a DNS label and for a label value.
 pub const MAX_LABEL_LEN: usize = 63;
 
+/// Kubernetes limit for a ConfigMap or Secret data key.
+pub const MAX_DATA_KEY_LEN: usize = 253;
+
 /// Length of a livelesson id (`[a-z0-9]{10}`, as the original's `RandomID(10)`).
 pub const LIVELESSON_ID_LEN: usize = 10;
 
@@ -45,9 +48,23 @@ pub fn namespace_len(instance_id: &str) -> usize {
     instance_id.len() + 1 + LIVELESSON_ID_LEN
 }
 
-/// First DNS label of an http presentation's host: `<namespace>-<endpoint>-<presentation>`.
+/// Name of an http presentation's Ingress: `<endpoint>-<presentation>`. Not one-to-one
+/// (`a-b`+`c` and `a`+`b-c` meet), so the validation refuses lessons where two meet.
+pub fn ingress_name(endpoint: &str, presentation: &str) -> String {
+    format!("{endpoint}-{presentation}")
+}
+
+/// First DNS label of an http presentation's host: `<namespace>-<endpoint>-<presentation>`,
+/// the namespace and the [`ingress_name`].
 pub fn ingress_host_label(namespace: &str, endpoint: &str, presentation: &str) -> String {
-    format!("{namespace}-{endpoint}-{presentation}")
+    format!("{namespace}-{}", ingress_name(endpoint, presentation))
+}
+
+/// Name of the NetworkAttachmentDefinition of the connection between endpoints `a` and
+/// `b`: `<a>-<b>-net`, the original's. Not one-to-one either (`a-b`+`a` and `a`+`b-a`
+/// meet), so the validation refuses lessons where two meet.
+pub fn connection_network(a: &str, b: &str) -> String {
+    format!("{a}-{b}-net")
 }
 
 /// Length of [`ingress_host_label`] for any livelesson of this instance.
@@ -58,6 +75,11 @@ pub fn ingress_host_label_len(instance_id: &str, endpoint: &str, presentation: &
 /// Name of the Job that configures `endpoint` for stage `stage`.
 pub fn config_job_name(endpoint: &str, stage: usize) -> String {
     format!("config-{endpoint}-{stage}")
+}
+
+/// Key of an image's configuration password in the livelesson's credentials Secret.
+pub fn credentials_key(image_slug: &str) -> String {
+    format!("{image_slug}.password")
 }
 
 /// Why `instance_id` cannot be used, if it cannot.
@@ -106,6 +128,13 @@ mod tests {
             ingress_host_label_len("antidote", "vqfx1", "web")
         );
         assert_eq!(config_job_name("r1", 3), "config-r1-3");
+        assert_eq!(credentials_key("vqfx"), "vqfx.password");
+        assert_eq!(ingress_name("web", "site"), "web-site");
+        assert_eq!(
+            ingress_host_label(&ns, "web", "site"),
+            format!("{ns}-{}", ingress_name("web", "site"))
+        );
+        assert_eq!(connection_network("r1", "r2"), "r1-r2-net");
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! reach the [`Curriculum`](super::Curriculum).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
-use std::path::Path;
 
 use ipnet::IpNet;
 
@@ -18,6 +16,7 @@ use super::names;
 use super::raw::{RawCollection, RawEndpoint, RawImage, RawLesson, RawMeta, RawStage};
 use super::report::FileProblems;
 use super::secret::Secret;
+use super::source::{self, EntryKind, Source};
 
 /// Longest accepted `readyDelay`, in seconds (an hour: anything longer is a typo).
 pub const MAX_READY_DELAY_SECS: i64 = 3600;
@@ -135,7 +134,8 @@ pub(crate) fn raw_tier(raw: &RawLesson) -> Option<Tier> {
 
 pub(crate) fn lesson(
     raw: RawLesson,
-    dir: &Path,
+    source: &impl Source,
+    dir: &str,
     cx: &LessonContext<'_>,
     p: &mut FileProblems<'_>,
 ) -> Option<Lesson> {
@@ -177,7 +177,7 @@ pub(crate) fn lesson(
     };
 
     let mut files = BTreeMap::new();
-    let stages = stages(raw.stages, dir, p, &mut files);
+    let stages = stages(raw.stages, source, dir, p, &mut files);
     let mut endpoints = Vec::new();
     let raw_endpoints = raw.endpoints.unwrap_or_default();
     if raw_endpoints.is_empty() {
@@ -204,10 +204,31 @@ pub(crate) fn lesson(
             );
         }
     }
+    // Ingress name → the presentation that has it.
+    let mut ingresses: BTreeMap<String, String> = BTreeMap::new();
     for (i, raw) in raw_endpoints.into_iter().enumerate() {
-        if let Some(endpoint) = endpoint(raw, i, &stages, dir, cx, p) {
-            endpoints.push(endpoint);
+        let Some(endpoint) = endpoint(raw, i, &stages, source, dir, cx, p) else {
+            continue;
+        };
+        for (j, presentation) in endpoint.presentations.iter().enumerate() {
+            if presentation.kind != PresentationType::Http {
+                continue;
+            }
+            let presentation_field = format!("endpoints[{i}].presentations[{j}]");
+            let field = format!("{presentation_field}.name");
+            let name = names::ingress_name(&endpoint.name, &presentation.name);
+            if let Some(first) = ingresses.get(&name) {
+                p.error(
+                    &field,
+                    format!(
+                        "its ingress and host would be named `{name}` like those of {first}; rename the endpoint or the presentation"
+                    ),
+                );
+            } else {
+                ingresses.insert(name, presentation_field);
+            }
         }
+        endpoints.push(endpoint);
     }
     if let Some(first) = stages
         .iter()
@@ -266,7 +287,8 @@ pub(crate) fn lesson(
 
 fn stages(
     raw: Option<Vec<RawStage>>,
-    dir: &Path,
+    source: &impl Source,
+    dir: &str,
     p: &mut FileProblems<'_>,
     files: &mut BTreeMap<String, String>,
 ) -> Vec<Stage> {
@@ -292,7 +314,7 @@ fn stages(
             stage_video: raw.stage_video.filter(|url| !url.is_empty()),
         };
         let guide = stage.guide_path(i);
-        match fs::read(dir.join(&guide)) {
+        match source.read(&source::join(dir, &guide)) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => {
                     if guide_type == GuideType::Jupyter
@@ -313,7 +335,7 @@ fn stages(
             ),
             Err(err) => p.error(&field, format!("cannot read guide `{guide}`: {err}")),
         }
-        read_configs(dir, i, p, files);
+        read_configs(source, dir, i, p, files);
         stages.push(stage);
     }
     stages
@@ -322,7 +344,8 @@ fn stages(
 /// Stores every file under `stage<i>/configs/` (helper files that scripts use included), so
 /// the scheduler needs no curriculum directory.
 fn read_configs(
-    dir: &Path,
+    source: &impl Source,
+    dir: &str,
     stage: usize,
     p: &mut FileProblems<'_>,
     files: &mut BTreeMap<String, String>,
@@ -330,19 +353,18 @@ fn read_configs(
     let root = format!("stage{stage}/configs");
     let mut pending = vec![root];
     while let Some(relative) = pending.pop() {
-        let Ok(entries) = fs::read_dir(dir.join(&relative)) else {
+        let Ok(entries) = source.list(&source::join(dir, &relative)) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = format!("{relative}/{name}");
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
+        for entry in entries {
+            let path = format!("{relative}/{}", entry.name);
+            if entry.kind == EntryKind::Dir {
                 pending.push(path);
             } else {
-                match fs::read(entry.path()).map(String::from_utf8) {
+                match source
+                    .read(&source::join(dir, &path))
+                    .map(String::from_utf8)
+                {
                     Ok(Ok(text)) => {
                         files.insert(path, text);
                     }
@@ -361,7 +383,8 @@ fn endpoint(
     raw: RawEndpoint,
     i: usize,
     stages: &[Stage],
-    dir: &Path,
+    source: &impl Source,
+    dir: &str,
     cx: &LessonContext<'_>,
     p: &mut FileProblems<'_>,
 ) -> Option<Endpoint> {
@@ -487,7 +510,7 @@ fn endpoint(
         }
         for stage in 0..stages.len() {
             if let Some(file) =
-                configuration_file(dir, stage, &name, kind, &at("configurationType"), p)
+                configuration_file(source, dir, stage, &name, kind, &at("configurationType"), p)
             {
                 configuration_files.push(file);
             }
@@ -509,7 +532,8 @@ fn endpoint(
 /// (not a regex over paths) means `r1` never picks up `xr1-junos.txt` and a hyphen in the
 /// endpoint name cannot be mistaken for the driver separator.
 fn configuration_file(
-    dir: &Path,
+    source: &impl Source,
+    dir: &str,
     stage: usize,
     endpoint: &str,
     kind: ConfigurationType,
@@ -517,12 +541,13 @@ fn configuration_file(
     p: &mut FileProblems<'_>,
 ) -> Option<ConfigurationFile> {
     let configs = format!("stage{stage}/configs");
-    let mut names: Vec<String> = fs::read_dir(dir.join(&configs))
+    let mut names: Vec<String> = source
+        .list(&source::join(dir, &configs))
         .map(|entries| {
             entries
-                .flatten()
-                .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .into_iter()
+                .filter(|entry| entry.kind == EntryKind::File)
+                .map(|entry| entry.name)
                 .collect()
         })
         .unwrap_or_default();
@@ -593,6 +618,8 @@ fn connections(
 ) -> Vec<Connection> {
     let mut connections = Vec::new();
     let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // NetworkAttachmentDefinition name → the first connection that has it.
+    let mut networks: BTreeMap<String, usize> = BTreeMap::new();
     for (i, raw) in raw.unwrap_or_default().into_iter().enumerate() {
         let before = p.errors();
         let mut side = |key: &str, value: Option<String>| {
@@ -625,6 +652,19 @@ fn connections(
                         "duplicate connection between `{a}` and `{b}` (also connections[{first}])"
                     ),
                 );
+            }
+        }
+        if p.errors() == before {
+            let network = names::connection_network(&a, &b);
+            if let Some(first) = networks.get(&network) {
+                p.error(
+                    format!("connections[{i}]"),
+                    format!(
+                        "its network would be named `{network}` like that of connections[{first}]; rename an endpoint"
+                    ),
+                );
+            } else {
+                networks.insert(network, i);
             }
         }
         let subnet = match raw.subnet.as_deref() {
@@ -727,13 +767,24 @@ fn lesson_slug(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> 
 }
 
 /// Image slugs: `[A-Za-z0-9-]+` as in the original (a registry image name, not a reference
-/// with `/` or `:`).
+/// with `/` or `:`), short enough that the key of the image's configuration password in
+/// the livelesson's Secret ([`names::credentials_key`]) fits in a Kubernetes data key.
 fn image_slug(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> String {
     let slug = required(p, field, value);
     if !slug.is_empty() && !slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         p.error_eg(
             field,
             format!("`{slug}` may only hold letters, digits and `-` (an image slug, not a registry reference)"),
+            "utility",
+        );
+    } else if names::credentials_key(&slug).len() > names::MAX_DATA_KEY_LEN {
+        let max = names::MAX_DATA_KEY_LEN - names::credentials_key("").len();
+        p.error_eg(
+            field,
+            format!(
+                "is {} characters long; at most {max} fit in the Secret key `<slug>.password` of its configuration password",
+                slug.len()
+            ),
             "utility",
         );
     }

@@ -316,7 +316,12 @@ async fn enqueue(
     Ok(())
 }
 
-fn checked_stage(lesson: &Lesson, stage: i64) -> Result<i32, RequestError> {
+/// The requested stage as an index into `lesson`'s stages.
+///
+/// # Errors
+///
+/// [`RequestError::StageOutOfRange`] for a negative stage or one past the last.
+pub fn checked_stage(lesson: &Lesson, stage: i64) -> Result<i32, RequestError> {
     usize::try_from(stage)
         .ok()
         .filter(|s| *s < lesson.stages.len())

@@ -319,7 +319,8 @@ fn build_ingress(
         settings.heps_domain.as_str(),
         "localhost" | "antidote-local"
     );
-    let mut metadata = object_meta(settings, ll, format!("{endpoint}-{presentation}"), &[]);
+    let name = names::ingress_name(endpoint, presentation);
+    let mut metadata = object_meta(settings, ll, name, &[]);
     // One controller, one prefix: the original mixed `ingress.kubernetes.io/` (which
     // ingress-nginx ignores) with `nginx.ingress.kubernetes.io/`. The snippet lets lessons
     // show pages in iframes; ingress-nginx >= 1.9 needs `allow-snippet-annotations`.

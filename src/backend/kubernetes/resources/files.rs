@@ -26,7 +26,7 @@ pub const COPY_CONTAINER: &str = "copy-lesson-files";
 pub const READ_ONLY_PATH: &str = "/antidote-ro";
 
 /// Longest ConfigMap key Kubernetes accepts.
-const MAX_KEY_LEN: usize = 253;
+const MAX_KEY_LEN: usize = crate::curriculum::names::MAX_DATA_KEY_LEN;
 
 /// The lesson's files (path relative to the lesson directory → text) as the ConfigMap
 /// `lesson-files`; keys are [`lesson_file_items`]'s encoding of the paths.
@@ -57,7 +57,8 @@ pub fn lesson_file_items(lesson: &Lesson) -> Vec<KeyToPath> {
 
 /// ConfigMap key of each file, in path order. Keys can't hold `/`, so `/` becomes `__`
 /// and any other character outside `[-._a-zA-Z0-9]` becomes `_`; the rare clash (or an
-/// over-long key) gets a `-<index>` suffix, so the mapping is deterministic and one-to-one.
+/// over-long key) gets a `-<index>` suffix (a higher number if that one is taken too), so
+/// the mapping is deterministic and one-to-one.
 fn file_keys(lesson: &Lesson) -> Vec<(String, String)> {
     let mut used = BTreeSet::new();
     lesson
@@ -77,9 +78,19 @@ fn file_keys(lesson: &Lesson) -> Vec<(String, String)> {
                 })
                 .collect();
             if key.len() > MAX_KEY_LEN || key == "." || key == ".." || used.contains(&key) {
-                let suffix = format!("-{index}");
-                key.truncate(MAX_KEY_LEN - suffix.len());
-                key.push_str(&suffix);
+                // A suffixed key can meet an earlier one (`a b-2` took `a_b-2` before
+                // `a_b`, at index 2, clashed with `a b`), so count on until it is free.
+                let base = key;
+                key = (index..)
+                    .map(|n| {
+                        let suffix = format!("-{n}");
+                        let mut key = base.clone();
+                        key.truncate(MAX_KEY_LEN - suffix.len());
+                        key.push_str(&suffix);
+                        key
+                    })
+                    .find(|key| !used.contains(key))
+                    .unwrap_or_default();
             }
             used.insert(key.clone());
             (key, path.clone())
@@ -226,6 +237,28 @@ mod tests {
         let long = "d/".repeat(200) + "f";
         lesson.files = BTreeMap::from([(long, "x".to_owned())]);
         assert!(file_keys(&lesson)[0].0.len() <= MAX_KEY_LEN);
+    }
+
+    #[test]
+    fn a_suffixed_key_never_takes_a_key_already_given() {
+        let fx = Fixture::example();
+        let mut lesson = fx.curriculum.lesson("linux-first-steps").unwrap().clone();
+        // Found by the property tests: `a_b` at index 2 clashed with `a b` and its
+        // suffixed key `a_b-2` was the one `a b-2` had taken.
+        lesson.files = BTreeMap::from([
+            ("stage0/configs/a b".to_owned(), "1".to_owned()),
+            ("stage0/configs/a b-2".to_owned(), "2".to_owned()),
+            ("stage0/configs/a_b".to_owned(), "3".to_owned()),
+        ]);
+        let keys: Vec<String> = file_keys(&lesson).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys,
+            [
+                "stage0__configs__a_b",
+                "stage0__configs__a_b-2",
+                "stage0__configs__a_b-3"
+            ]
+        );
     }
 
     #[test]

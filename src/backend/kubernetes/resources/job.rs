@@ -28,9 +28,10 @@ pub const CONFIGURATOR: &str = "configurator";
 /// Port configuration tools connect to (the original hard-coded it too).
 pub const TARGET_PORT: u16 = 22;
 
-/// Key of an image's configuration password in [`config_credentials_secret`].
+/// Key of an image's configuration password in [`config_credentials_secret`]
+/// ([`names::credentials_key`], whose length the curriculum validation bounds).
 pub fn credentials_key(image_slug: &str) -> String {
-    format!("{image_slug}.password")
+    names::credentials_key(image_slug)
 }
 
 /// The secret `config-credentials`: the configuration password of every image a

@@ -11,15 +11,23 @@
 //! - [`files`]: the lesson-files ConfigMap and the volumes and init container that expose it;
 //! - [`network`]: one Multus NetworkAttachmentDefinition per connection;
 //! - [`endpoint`]: endpoint pods, services, ingresses, and the jupyter guide endpoint;
-//! - [`job`]: configuration jobs and the credentials secret they read.
+//! - [`job`]: configuration jobs and the credentials secret they read;
+//! - `check` (tests, and the `object-check` feature the fuzz targets use): every object
+//!   of a livelesson judged by kubesim's validation.
 
 pub mod endpoint;
 pub mod files;
 pub mod job;
 pub mod network;
 
+#[cfg(any(test, feature = "object-check"))]
+pub mod check;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod regression_tests;
 #[cfg(test)]
 mod validity_tests;
 

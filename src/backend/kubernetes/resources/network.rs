@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{namespace_name, object_meta};
 use crate::backend::{Livelesson, Settings};
-use crate::curriculum::Connection;
+use crate::curriculum::{Connection, names};
 
 /// Kernel limit on interface (bridge) names.
 pub const MAX_BRIDGE_LEN: usize = 15;
@@ -18,10 +18,10 @@ pub fn nad_api_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&gvk, "network-attachment-definitions")
 }
 
-/// Name of a connection's NAD, `<a>-<b>-net` (unique: validation refuses duplicate
-/// connections).
+/// Name of a connection's NAD, `<a>-<b>-net` ([`names::connection_network`]; the
+/// validation refuses lessons where two connections get one name).
 pub fn nad_name(connection: &Connection) -> String {
-    format!("{}-{}-net", connection.a, connection.b)
+    names::connection_network(&connection.a, &connection.b)
 }
 
 /// Bridge of connection `index` in `namespace`: `ab` + 13 hex digits of a SHA-256.
