@@ -2,8 +2,8 @@
 //! restarted every second or two; the API (the production axum router on a loopback
 //! socket, with its own database pool as `antidoted api` has) taking 200 livelesson
 //! requests from 50 learners' clients at once, each of which then polls its livelesson,
-//! changes its stage or kills it; kubesim failing 5% of Kubernetes calls with random
-//! latency.
+//! changes its stage or kills it, while the API's database connections are cut at every
+//! worker kill; kubesim failing 5% of Kubernetes calls with random latency.
 //!
 //! Proves: every requested livelesson ends READY at the stage asked for (or gone when it
 //! was killed), no job is left unfinished, no namespace exists twice, none is left without
@@ -187,7 +187,7 @@ impl ApiClient {
         }
     }
 
-    /// Polls `GET /exp/livelesson/{id}` (every 250-500 ms, as a front end polls) until
+    /// Polls `GET /exp/livelesson/{id}` (about every second, as a front end polls) until
     /// `done` holds; an ERROR status ends the wait at once.
     async fn wait(
         &self,
@@ -213,7 +213,7 @@ impl ApiClient {
                     answer.status, answer.body["Status"]
                 ));
             }
-            tokio::time::sleep(jitter(250, 500)).await;
+            tokio::time::sleep(jitter(750, 1250)).await;
         }
     }
 
@@ -311,39 +311,115 @@ async fn follow(client: ApiClient, session: String, lesson: &'static str, plan: 
     outcome
 }
 
-/// SIGKILLs a random worker process every 1-2 s and starts a new one in its place, until
-/// stopped, and at least three times.
+/// Waits, as an operator would through the admin API, until no job is left unfinished.
+async fn drained(client: ApiClient) {
+    loop {
+        match client.unfinished_jobs().await {
+            Ok(0) => return,
+            Ok(_) if Instant::now() < client.give_up => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(n) => panic!("{n} jobs still unfinished at the deadline"),
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
+/// A runtime on a thread of its own, standing in for a separate process. The API and the
+/// clients are busy; on the test's runtime they would starve kubesim, whose simulated
+/// endpoints answer the workers' reachability probes from that runtime, and turn CPU
+/// starvation of one thread into failed livelessons.
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn new(name: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("chaos-{name}"))
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Self(Some(runtime))
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("running").spawn(future)
+    }
+}
+
+impl Drop for Runtime {
+    /// Without blocking: a runtime dropped the ordinary way from inside the test's own
+    /// runtime panics, and would hide the panic that is unwinding.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Names the API's database connections, so that the killer cuts those and no others.
+const API_APPLICATION: &str = "chaos-api";
+
+/// What the killer did.
+struct Havoc {
+    /// Worker processes SIGKILLed, each replaced by a new one.
+    kills: usize,
+    /// Database connections of the API cut.
+    cuts: i64,
+    /// The workers alive at the end.
+    workers: Vec<ChildWorker>,
+}
+
+/// Every 1-2 s, SIGKILLs a random worker process and starts a new one in its place, and
+/// cuts the API's database connections, so that requests in flight fail as they do when
+/// PostgreSQL restarts or fails over. Runs until stopped, and at least three rounds.
 struct Killer {
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<(usize, Vec<ChildWorker>)>,
+    task: tokio::task::JoinHandle<Havoc>,
 }
 
 impl Killer {
-    fn start(database_url: String, kubesim_url: String) -> Self {
+    fn start(pool: PgPool, database_url: String, kubesim_url: String) -> Self {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let spawn = || ChildWorker::spawn(&database_url, &kubesim_url, "");
-            let mut workers = vec![spawn(), spawn(), spawn()];
-            let mut kills = 0;
+            let mut havoc = Havoc {
+                kills: 0,
+                cuts: 0,
+                workers: vec![spawn(), spawn(), spawn()],
+            };
             loop {
                 tokio::select! {
                     () = tokio::time::sleep(jitter(1000, 2000)) => {
-                        let victim = rand::rng().random_range(0..workers.len());
-                        workers[victim].kill();
-                        workers[victim] = spawn();
-                        kills += 1;
+                        let victim = rand::rng().random_range(0..havoc.workers.len());
+                        havoc.workers[victim].kill();
+                        havoc.workers[victim] = spawn();
+                        havoc.kills += 1;
+                        let cut: i64 = sqlx::query_scalar(
+                            "select count(*) filter (where pg_terminate_backend(pid))
+                             from pg_stat_activity
+                             where datname = current_database() and application_name = $1",
+                        )
+                        .bind(API_APPLICATION)
+                        .fetch_one(&pool)
+                        .await
+                        .expect("cut the API's connections");
+                        havoc.cuts += cut;
                     }
-                    _ = &mut stopped, if kills >= 3 => break,
+                    _ = &mut stopped, if havoc.kills >= 3 => break,
                 }
             }
-            (kills, workers)
+            havoc
         });
         Self { stop, task }
     }
 
-    /// Stops killing; returns the number of kills (each followed by a restart) and the
-    /// live workers.
-    async fn stop(self) -> (usize, Vec<ChildWorker>) {
+    /// Stops the havoc; returns what it did.
+    async fn stop(self) -> Havoc {
         let _ = self.stop.send(());
         self.task.await.expect("killer")
     }
@@ -357,25 +433,33 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     knobs.set_latency(Latency::Range(Duration::ZERO, Duration::from_millis(80)));
     let url = database_url(&pool).await;
 
-    // The API as `antidoted api` runs it: its own pool and queue client, whose wake-ups
-    // reach the worker processes by NOTIFY.
+    // The API as `antidoted api` runs it: its own pool and queue client (whose wake-ups
+    // reach the worker processes by NOTIFY), on a runtime of its own.
     let config = Config {
         backend: lab.settings.clone(),
         admin_token: Secret::new(ADMIN_TOKEN),
         ..Config::default()
     };
-    let api_pool = db::connect(&url, config.database_max_connections)
+    let api_runtime = Runtime::new("api");
+    let api_url = format!("{url}?application_name={API_APPLICATION}");
+    let api = api_runtime
+        .spawn(async move {
+            let pool = db::connect(&api_url, config.database_max_connections)
+                .await
+                .expect("API pool");
+            ApiServer::start(AppState::new(
+                pool.clone(),
+                queue::Client::new(pool),
+                &config,
+            ))
+            .await
+        })
         .await
-        .expect("API pool");
-    let api = ApiServer::start(AppState::new(
-        api_pool.clone(),
-        queue::Client::new(api_pool),
-        &config,
-    ))
-    .await;
-    let killer = Killer::start(url, lab.sim.url());
+        .expect("API starts");
+    let killer = Killer::start(pool.clone(), url, lab.sim.url());
 
     let started = Instant::now();
+    let clients_runtime = Runtime::new("clients");
     let client = ApiClient {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -386,7 +470,7 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
         give_up: started + DEADLINE,
     };
     let learners: Vec<_> = (0..SESSIONS)
-        .map(|s| tokio::spawn(learner(client.clone(), s * LESSONS.len())))
+        .map(|s| clients_runtime.spawn(learner(client.clone(), s * LESSONS.len())))
         .collect();
     let mut outcomes = Vec::new();
     for learner in learners {
@@ -394,17 +478,15 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     }
     // A job completes just after the step that made the state its learner saw, so the
     // operator waits for the queue to drain before the counts are taken.
-    loop {
-        match client.unfinished_jobs().await {
-            Ok(0) => break,
-            Ok(_) if Instant::now() < started + DEADLINE => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Ok(n) => panic!("{n} jobs still unfinished at the deadline"),
-            Err(err) => panic!("{err}"),
-        }
-    }
-    let (kills, workers) = killer.stop().await;
+    clients_runtime
+        .spawn(drained(client.clone()))
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+    let Havoc {
+        kills,
+        cuts,
+        workers,
+    } = killer.stop().await;
     drop(workers);
     let elapsed = started.elapsed();
     api.stop().await;
@@ -511,7 +593,7 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     let server_errors = wire.server_errors.load(Ordering::Relaxed);
     let unanswered = wire.unanswered.load(Ordering::Relaxed);
     println!(
-        "chaos over HTTP: requests {requests}, stage changes {stage_changes}, kills of livelessons {killed}, worker SIGKILLs {kills}, restarts {kills}, rescues {rescues}, orphans swept {}, HTTP calls {}, API errors retried {} (5xx {server_errors}, no answer {unanswered}), lost = {}, duplicated = {duplicated}, leaked = {leaked}, unfinished jobs = {unfinished}, unexplained claims = {unexplained}, {:.1} s",
+        "chaos over HTTP: requests {requests}, stage changes {stage_changes}, kills of livelessons {killed}, worker SIGKILLs {kills}, restarts {kills}, rescues {rescues}, API database connections cut {cuts}, orphans swept {}, HTTP calls {}, API errors retried {} (5xx {server_errors}, no answer {unanswered}), lost = {}, duplicated = {duplicated}, leaked = {leaked}, unfinished jobs = {unfinished}, unexplained claims = {unexplained}, {:.1} s",
         swept.deleted,
         wire.calls.load(Ordering::Relaxed),
         server_errors + unanswered,
@@ -525,4 +607,8 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     assert_eq!(unfinished, 0, "no job is left unfinished");
     assert_eq!(unexplained, 0, "every claim is accounted for");
     assert!(kills >= 3, "workers were killed during the run");
+    assert!(
+        cuts > 0,
+        "the API's database connections were cut during the run"
+    );
 }
