@@ -2,7 +2,7 @@
 //! restarted every second or two; the API (the production axum router on a loopback
 //! socket, with its own database pool as `antidoted api` has) taking 200 livelesson
 //! requests from 50 learners' clients at once, each of which then polls its livelesson,
-//! changes its stage or kills it, while the API's database connections are cut at every
+//! sends a heartbeat, changes its stage or kills it, while the API's database connections are cut at every
 //! worker kill; kubesim failing 5% of Kubernetes calls with random latency.
 //!
 //! Proves: every requested livelesson ends READY at the stage asked for (or gone when it
@@ -78,6 +78,7 @@ struct Outcome {
 #[derive(Debug, Default)]
 struct Wire {
     calls: AtomicU64,
+    heartbeats: AtomicU64,
     server_errors: AtomicU64,
     unanswered: AtomicU64,
 }
@@ -167,6 +168,25 @@ impl ApiClient {
             (200, Some(id)) => Ok(id.to_owned()),
             (status, _) => Err(format!(
                 "{lesson} at stage {stage} refused: {status} {}",
+                answer.body
+            )),
+        }
+    }
+
+    /// `POST /exp/livelesson/{id}/heartbeat`.
+    async fn heartbeat(&self, id: &str) -> Result<(), String> {
+        let answer = self
+            .send("heartbeat", |http, base| {
+                http.post(format!("{base}/exp/livelesson/{id}/heartbeat"))
+            })
+            .await?;
+        match answer.status {
+            204 => {
+                self.wire.heartbeats.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            status => Err(format!(
+                "heartbeat of {id} refused: {status} {}",
                 answer.body
             )),
         }
@@ -285,10 +305,16 @@ async fn follow(client: ApiClient, session: String, lesson: &'static str, plan: 
                 status == 200 && ll["Status"] == "READY"
             })
             .await?;
+        // The front end's heartbeat timer fires whatever the learner is doing; here it
+        // fires once the livelesson is READY, with a stage change in flight when there is
+        // one (a race that used to deadlock in PostgreSQL).
         match plan {
-            Plan::Keep => Ok(()),
+            Plan::Keep => client.heartbeat(id).await,
             Plan::ChangeStage => {
-                let changed = client.request(&session, lesson, 1).await?;
+                let (beat, changed) =
+                    tokio::join!(client.heartbeat(id), client.request(&session, lesson, 1));
+                beat?;
+                let changed = changed?;
                 if changed != id {
                     return Err(format!("stage change of {id} answered with {changed}"));
                 }
@@ -300,6 +326,7 @@ async fn follow(client: ApiClient, session: String, lesson: &'static str, plan: 
                     .await
             }
             Plan::Kill => {
+                client.heartbeat(id).await?;
                 client.kill(id).await?;
                 outcome.killed = true;
                 client.wait(id, "gone", |status, _| status == 404).await
@@ -593,7 +620,8 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     let server_errors = wire.server_errors.load(Ordering::Relaxed);
     let unanswered = wire.unanswered.load(Ordering::Relaxed);
     println!(
-        "chaos over HTTP: requests {requests}, stage changes {stage_changes}, kills of livelessons {killed}, worker SIGKILLs {kills}, restarts {kills}, rescues {rescues}, API database connections cut {cuts}, orphans swept {}, HTTP calls {}, API errors retried {} (5xx {server_errors}, no answer {unanswered}), lost = {}, duplicated = {duplicated}, leaked = {leaked}, unfinished jobs = {unfinished}, unexplained claims = {unexplained}, {:.1} s",
+        "chaos over HTTP: requests {requests}, stage changes {stage_changes}, kills of livelessons {killed}, heartbeats {}, worker SIGKILLs {kills}, restarts {kills}, rescues {rescues}, API database connections cut {cuts}, orphans swept {}, HTTP calls {}, API errors retried {} (5xx {server_errors}, no answer {unanswered}), lost = {}, duplicated = {duplicated}, leaked = {leaked}, unfinished jobs = {unfinished}, unexplained claims = {unexplained}, {:.1} s",
+        wire.heartbeats.load(Ordering::Relaxed),
         swept.deleted,
         wire.calls.load(Ordering::Relaxed),
         server_errors + unanswered,
