@@ -378,14 +378,14 @@ async fn heartbeats_and_requests_of_one_lesson_in_flight_together_never_deadlock
         .expect("id")
         .to_owned();
     let mut tasks = Vec::new();
-    for n in 0..10 {
+    for n in 0_u32..10 {
         let app = app.clone();
         let session = session.clone();
         let heartbeat = format!("/exp/livelesson/{id}/heartbeat");
         tasks.push(tokio::spawn(async move {
             let mut failed = Vec::new();
             for _ in 0..20 {
-                let reply = if n % 2 == 0 {
+                let reply = if n.is_multiple_of(2) {
                     app.post_empty(&heartbeat).await
                 } else {
                     app.request_lesson(&session, "router-configuration", 0)

@@ -52,7 +52,7 @@ enum Plan {
 fn plan(n: usize, lesson: &str) -> Plan {
     if n % 7 == 3 {
         Plan::Kill
-    } else if n % 5 == 0 && lesson != "linux-first-steps" {
+    } else if n.is_multiple_of(5) && lesson != "linux-first-steps" {
         Plan::ChangeStage
     } else {
         Plan::Keep
