@@ -522,6 +522,9 @@ pub async fn set_stage(
 /// Refreshes the activity clock of a livelesson and its session. Returns false for an
 /// unknown or deleting livelesson.
 ///
+/// Call it holding the session's lock ([`super::livesession::lock`] or
+/// [`super::livesession::lock_of_livelesson`]): it locks the livelesson and the session.
+///
 /// # Errors
 /// [`super::StoreError::Database`].
 pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {

@@ -75,6 +75,31 @@ pub async fn lock(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Live
     .map_err(db("locking a livesession"))
 }
 
+/// Locks the session of livelesson `livelesson_id` until the end of the caller's
+/// transaction, as [`lock`] does; returns the session id, or `None` when the livelesson
+/// does not exist.
+///
+/// A transaction that locks a session and one of its livelessons takes the session first,
+/// as a livelesson request does: two that took them in opposite orders could each hold
+/// the row the other waits for, and PostgreSQL would abort one as a deadlock.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn lock_of_livelesson(
+    executor: impl PgExecutor<'_>,
+    livelesson_id: &str,
+) -> Result<Option<String>> {
+    sqlx::query_scalar!(
+        "select s.id from livesessions s
+         where s.id = (select l.session_id from livelessons l where l.id = $1)
+         for update of s",
+        livelesson_id
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("locking the livesession of a livelesson"))
+}
+
 /// Sessions created from `source_ip`.
 ///
 /// # Errors

@@ -265,10 +265,24 @@ pub async fn request_livelesson(
 
 /// Keeps a learner's livelesson alive. Returns false for unknown or deleting ones.
 ///
+/// Locks the session before the livelesson, the order of every livelesson request. A
+/// heartbeat that updated the livelesson and then its session deadlocked with a request of
+/// the same lesson in flight (each held the row the other waited for), and PostgreSQL
+/// aborted one of them after a second: a 500 for the learner.
+///
 /// # Errors
 /// Storage failures.
 pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
-    Ok(livelesson::touch(pool, id).await?)
+    let mut tx = pool.begin().await.map_err(db("starting a heartbeat"))?;
+    if livesession::lock_of_livelesson(&mut *tx, id)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    let touched = livelesson::touch(&mut *tx, id).await?;
+    tx.commit().await.map_err(db("committing a heartbeat"))?;
+    Ok(touched)
 }
 
 /// Requests deletion: marks the livelesson deleting and enqueues DELETE behind any job of

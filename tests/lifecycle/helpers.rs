@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, Options};
@@ -337,4 +338,33 @@ pub fn crash_hook(pool: PgPool, crash_at: String) -> StepHook {
             }
         })
     }))
+}
+
+/// The HTTP API served in this process on an ephemeral loopback port, as `antidoted api`
+/// serves it: clients reach it over a real socket.
+pub struct ApiServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ApiServer {
+    pub async fn start(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self { base, stop, task }
+    }
+
+    /// Stops accepting, finishes open requests, and checks that the server ran cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("api task").expect("api");
+    }
 }

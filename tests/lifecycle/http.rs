@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use antidote_scheduler::api::{self, AppState};
+use antidote_scheduler::api::AppState;
 use antidote_scheduler::config::Config;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::helpers::{Lab, start, worker_config};
+use super::helpers::{ApiServer, Lab, start, worker_config};
 
 async fn poll_until(
     http: &reqwest::Client,
@@ -40,18 +40,8 @@ async fn a_learner_goes_from_session_to_ready_to_gone_over_http(pool: PgPool) {
         backend: lab.settings.clone(),
         ..Config::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop_api, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::serve(
-        listener,
-        AppState::new(pool.clone(), lab.queue.clone(), &config),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let api = ApiServer::start(AppState::new(pool.clone(), lab.queue.clone(), &config)).await;
+    let base = &api.base;
     let http = reqwest::Client::new();
 
     let session: Value = http
@@ -120,8 +110,7 @@ async fn a_learner_goes_from_session_to_ready_to_gone_over_http(pool: PgPool) {
         "the namespace is gone too"
     );
 
-    let _ = stop_api.send(());
-    server.await.expect("api task").expect("api");
+    api.stop().await;
     let _ = stop_worker.send(());
     worker.await.expect("worker");
 }
