@@ -87,8 +87,8 @@ pub struct Report {
     pub k8s_requests_by_verb: BTreeMap<String, f64>,
     /// Objects each livelesson creates.
     pub objects_per_livelesson: u64,
-    /// SQL statements per livelesson sent by the requesters and the worker (`BEGIN` and
-    /// `COMMIT` count as statements), from sqlx's per-statement events.
+    /// SQL statements per livelesson sent by the requesters and the worker, `BEGIN` and
+    /// `COMMIT` included (see [`StatementCounter`]).
     pub db_statements_per_livelesson: f64,
     /// The same, by who sent them: `requests` and `worker`.
     pub db_statements_by_sender: BTreeMap<&'static str, f64>,

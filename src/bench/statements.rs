@@ -2,8 +2,13 @@
 //!
 //! `pg_stat_statements` would need `shared_preload_libraries` and so a server restart, and
 //! `pg_stat_database` only counts transactions. sqlx, however, emits one `sqlx::query`
-//! tracing event per statement it executes (`BEGIN` and `COMMIT` included) once that
-//! target is enabled; [`StatementCounter`] is a tracing layer that counts those events.
+//! tracing event per statement it executes once that target is enabled;
+//! [`StatementCounter`] is a tracing layer that counts those events.
+//!
+//! sqlx sends `BEGIN` outside that log (as it does the `ROLLBACK` of a transaction dropped
+//! unfinished), so each logged `COMMIT` or `ROLLBACK` counts twice: for itself and for the
+//! `BEGIN` that opened its transaction. Only transactions dropped without either go
+//! uncounted, which happens on error paths.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +75,33 @@ where
         {
             return;
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut ends = EndsTransaction(false);
+        event.record(&mut ends);
+        self.count
+            .fetch_add(if ends.0 { 2 } else { 1 }, Ordering::Relaxed);
+    }
+}
+
+/// Whether a statement event's `summary` (its first words) is `COMMIT` or `ROLLBACK`.
+struct EndsTransaction(bool);
+
+impl EndsTransaction {
+    fn check(&mut self, field: &tracing::field::Field, summary: &str) {
+        if field.name() == "summary" {
+            let summary = summary.trim_matches('"');
+            self.0 =
+                summary.eq_ignore_ascii_case("commit") || summary.eq_ignore_ascii_case("rollback");
+        }
+    }
+}
+
+impl tracing::field::Visit for EndsTransaction {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.check(field, value);
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.check(field, &format!("{value:?}"));
     }
 }
 
@@ -89,12 +120,27 @@ mod tests {
                 .with_filter(StatementCounter::filter(&[module_path!()])),
         );
         tracing::subscriber::with_default(subscriber, || {
-            tracing::debug!(target: "sqlx::query", "insert into t");
-            tracing::warn!(target: "sqlx::query", "slow statement");
+            let summary = String::from("insert into t");
+            tracing::debug!(target: "sqlx::query", summary);
+            tracing::warn!(target: "sqlx::query", summary, "slow statement");
             tracing::info!("not a statement");
             let _inside = tracing::info_span!("bookkeeping").entered();
             tracing::debug!(target: "sqlx::query", "select count(*) from t");
         });
         assert_eq!(counter.get(), 2);
+    }
+
+    #[test]
+    fn a_commit_counts_for_the_begin_sqlx_does_not_log() {
+        let counter = StatementCounter::new();
+        let subscriber = tracing_subscriber::registry()
+            .with(counter.clone().with_filter(StatementCounter::filter(&[])));
+        tracing::subscriber::with_default(subscriber, || {
+            for summary in ["update t set x", "COMMIT", "ROLLBACK"] {
+                let summary = summary.to_owned();
+                tracing::debug!(target: "sqlx::query", summary);
+            }
+        });
+        assert_eq!(counter.get(), 5);
     }
 }
