@@ -218,7 +218,11 @@ impl KubeSim {
     /// Direct read of an object by plural resource name (core or any served group).
     pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let def = resources::RESOURCES.iter().find(|r| r.plural == plural)?;
-        self.shared.store.get(def, namespace, name).ok()
+        self.shared
+            .store
+            .get(def, namespace, name)
+            .ok()
+            .map(Arc::unwrap_or_clone)
     }
 
     /// The object store, for inspection.

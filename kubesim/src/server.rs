@@ -290,7 +290,7 @@ async fn dispatch(
         "get" if sub.as_deref() == Some("log") => pod_log(s, &ns_s, &name_s, &q),
         "get" => Ok(json_response(
             StatusCode::OK,
-            &s.store.get(def, &ns_s, &name_s)?,
+            &*s.store.get(def, &ns_s, &name_s)?,
         )),
         "create" => {
             let obj = parse_body(headers, &body, def)?;
@@ -302,7 +302,7 @@ async fn dispatch(
             let status_only = sub.as_deref() == Some("status");
             Ok(json_response(
                 StatusCode::OK,
-                &update(s, def, &ns_s, &name_s, obj, status_only)?,
+                &*update(s, def, &ns_s, &name_s, obj, status_only)?,
             ))
         }
         "patch" => {
@@ -313,7 +313,7 @@ async fn dispatch(
             let status_only = sub.as_deref() == Some("status");
             Ok(json_response(
                 StatusCode::OK,
-                &patch(s, def, &ns_s, &name_s, ct, &body, status_only)?,
+                &*patch(s, def, &ns_s, &name_s, ct, &body, status_only)?,
             ))
         }
         "delete" => {
@@ -333,7 +333,7 @@ async fn dispatch(
             }
             Ok(json_response(
                 StatusCode::OK,
-                &list_doc(def, deleted, s.store.current_rv(), None),
+                &list_doc(def, &deleted, s.store.current_rv(), None),
             ))
         }
         _ => Err(ApiError::no_route()),
@@ -524,7 +524,7 @@ pub(crate) fn create_internal(
     def: &ResourceDef,
     ns: &str,
     obj: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let obj = prepare_new(s, def, ns, obj)?;
     s.store.create(def, ns, obj)
 }
@@ -534,7 +534,7 @@ async fn create(
     def: &'static ResourceDef,
     ns: &str,
     obj: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let mut obj = prepare_new(s, def, ns, obj)?;
     if def.kind != "Service" {
         return s.store.create(def, ns, obj);
@@ -595,7 +595,7 @@ fn update(
     name: &str,
     mut obj: Value,
     status_only: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
@@ -675,7 +675,7 @@ fn patch(
     content_type: &str,
     body: &[u8],
     status_only: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let ct = content_type.split(';').next().unwrap_or("").trim();
     match ct {
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {}
@@ -700,7 +700,7 @@ fn patch(
     // Without a resourceVersion in the patch the write is unconditional: retry on races.
     let mut last = None;
     for _ in 0..5 {
-        let mut cur = s.store.get(def, ns, name)?;
+        let mut cur = Arc::unwrap_or_clone(s.store.get(def, ns, name)?);
         merge_patch(&mut cur, &p);
         match update(s, def, ns, name, cur, status_only) {
             Err(e) if e.reason == "Conflict" && !pinned_rv => last = Some(e),
@@ -851,12 +851,12 @@ fn select(
     def: &ResourceDef,
     ns: Option<&str>,
     q: &HashMap<String, String>,
-) -> Result<(Vec<Value>, u64), ApiError> {
+) -> Result<(Vec<Arc<Value>>, u64), ApiError> {
     let f = filter_from(def, q)?;
     Ok(s.store.list(def, ns, &*f))
 }
 
-fn list_doc(def: &ResourceDef, items: Vec<Value>, rv: u64, cont: Option<String>) -> Value {
+fn list_doc(def: &ResourceDef, items: &[Arc<Value>], rv: u64, cont: Option<String>) -> Value {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -865,7 +865,7 @@ fn list_doc(def: &ResourceDef, items: Vec<Value>, rv: u64, cont: Option<String>)
         "apiVersion": def.api_version(),
         "kind": format!("{}List", def.kind),
         "metadata": meta,
-        "items": items,
+        "items": items.iter().map(|item| Value::clone(item)).collect::<Vec<_>>(),
     })
 }
 
@@ -915,7 +915,7 @@ fn list(
     }
     Ok(json_response(
         StatusCode::OK,
-        &list_doc(def, items, rv, cont),
+        &list_doc(def, &items, rv, cont),
     ))
 }
 
@@ -971,9 +971,17 @@ fn pod_log(
 }
 
 fn watch_line(kind: &str, obj: &Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": obj}).to_string();
-    s.push('\n');
-    Bytes::from(s)
+    // Serialised in place: `json!` would first deep-copy the object into a new tree, once
+    // per event and watcher.
+    #[derive(serde::Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: &'a Value,
+    }
+    let mut line = serde_json::to_vec(&Line { kind, object: obj }).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 fn bookmark(def: &ResourceDef, rv: u64, initial_end: bool) -> Bytes {

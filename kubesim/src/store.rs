@@ -69,7 +69,9 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 type Key = (usize, String, String);
 
 struct Inner {
-    objects: BTreeMap<Key, Value>,
+    /// Current objects, shared with the history event that recorded them: a write clones
+    /// the object once (to change it), never to store or announce it.
+    objects: BTreeMap<Key, Arc<Value>>,
     rv: u64,
     history: VecDeque<Event>,
     /// Watches must start at or after this rv; older history was dropped.
@@ -139,12 +141,12 @@ impl Store {
         self.latest.subscribe()
     }
 
-    fn push(&self, g: &mut Inner, kind: EventType, res: usize, object: Value) {
+    fn push(&self, g: &mut Inner, kind: EventType, res: usize, object: Arc<Value>) {
         g.history.push_back(Event {
             rv: g.rv,
             kind,
             res,
-            object: Arc::new(object),
+            object,
         });
         while g.history.len() > self.history_cap {
             if let Some(e) = g.history.pop_front() {
@@ -188,7 +190,12 @@ impl Store {
     }
 
     /// Stores a new object prepared by the caller (name, uid and defaults already set).
-    pub fn create(&self, def: &ResourceDef, ns: &str, mut obj: Value) -> Result<Value, ApiError> {
+    pub fn create(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        mut obj: Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let name = meta_str(&obj, "name").to_string();
         let mut g = self.lock();
         Self::ns_check(&g, def, ns, &name)?;
@@ -208,13 +215,14 @@ impl Store {
                 m.remove("namespace");
             }
         }
+        let obj = Arc::new(obj);
         g.objects.insert(key, obj.clone());
         self.push(&mut g, EventType::Added, idx(def), obj.clone());
         Ok(obj)
     }
 
     /// Reads one object.
-    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
         self.lock()
             .objects
             .get(&(idx(def), ns.to_string(), name.to_string()))
@@ -229,7 +237,7 @@ impl Store {
         def: &ResourceDef,
         ns: Option<&str>,
         keep: &dyn Fn(&Value) -> bool,
-    ) -> (Vec<Value>, u64) {
+    ) -> (Vec<Arc<Value>>, u64) {
         let g = self.lock();
         let i = idx(def);
         let lo = (i, ns.unwrap_or("").to_string(), String::new());
@@ -254,7 +262,7 @@ impl Store {
         name: &str,
         mut new: Value,
         status_only: bool,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut g = self.lock();
         let key = (idx(def), ns.to_string(), name.to_string());
         let old = g
@@ -285,7 +293,7 @@ impl Store {
         }
         if status_only {
             let status = new.get("status").cloned().unwrap_or(Value::Null);
-            new = old.clone();
+            new = Value::clone(&old);
             if let Some(o) = new.as_object_mut() {
                 o.insert("status".into(), status);
             }
@@ -326,14 +334,20 @@ impl Store {
             }
         }
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
-        if new == old {
+        if new == *old {
             return Ok(old);
         }
+        Ok(self.replace(&mut g, def, key, new))
+    }
+
+    /// Stores `new` as the next version of the object at `key` and announces it.
+    fn replace(&self, g: &mut Inner, def: &ResourceDef, key: Key, mut new: Value) -> Arc<Value> {
         g.rv += 1;
         new["metadata"]["resourceVersion"] = json!(g.rv.to_string());
+        let new = Arc::new(new);
         g.objects.insert(key, new.clone());
-        self.push(&mut g, EventType::Modified, idx(def), new.clone());
-        Ok(new)
+        self.push(g, EventType::Modified, idx(def), new.clone());
+        new
     }
 
     /// Internal write used by controllers: applies `f` to the current object and stores the
@@ -344,20 +358,16 @@ impl Store {
         ns: &str,
         name: &str,
         f: impl FnOnce(&mut Value),
-    ) -> Option<Value> {
+    ) -> Option<Arc<Value>> {
         let mut g = self.lock();
         let key = (idx(def), ns.to_string(), name.to_string());
         let old = g.objects.get(&key)?.clone();
-        let mut new = old.clone();
+        let mut new = Value::clone(&old);
         f(&mut new);
-        if new == old {
+        if new == *old {
             return Some(old);
         }
-        g.rv += 1;
-        new["metadata"]["resourceVersion"] = json!(g.rv.to_string());
-        g.objects.insert(key, new.clone());
-        self.push(&mut g, EventType::Modified, idx(def), new.clone());
-        Some(new)
+        Some(self.replace(&mut g, def, key, new))
     }
 
     /// Like [`Store::mutate`] but only for the object with this uid (so a recreated object
@@ -369,7 +379,7 @@ impl Store {
         name: &str,
         uid: &str,
         f: impl FnOnce(&mut Value),
-    ) -> Option<Value> {
+    ) -> Option<Arc<Value>> {
         self.mutate(def, ns, name, |o| {
             if meta_str(o, "uid") == uid {
                 f(o)
@@ -386,7 +396,7 @@ impl Store {
         name: &str,
         pre_uid: Option<&str>,
         pre_rv: Option<&str>,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut g = self.lock();
         let key = (idx(def), ns.to_string(), name.to_string());
         let old = g
@@ -415,15 +425,19 @@ impl Store {
                 ),
             ));
         }
-        let mut obj = g.objects.remove(&key).unwrap_or(Value::Null);
+        let mut obj = g
+            .objects
+            .remove(&key)
+            .map_or(Value::Null, Arc::unwrap_or_clone);
         g.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(g.rv.to_string());
+        let obj = Arc::new(obj);
         self.push(&mut g, EventType::Deleted, idx(def), obj.clone());
         Ok(obj)
     }
 
     /// (resource, name, object) of every namespaced object in `ns`.
-    pub fn contents_of(&self, ns: &str) -> Vec<(&'static ResourceDef, String, Value)> {
+    pub fn contents_of(&self, ns: &str) -> Vec<(&'static ResourceDef, String, Arc<Value>)> {
         let g = self.lock();
         g.objects
             .iter()

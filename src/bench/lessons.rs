@@ -1,14 +1,28 @@
 //! `bench lessons`: N livelessons of a two-endpoint lesson (one configuration job each),
-//! requested through the store as the API does and provisioned by one worker against an
-//! embedded kubesim with zero latency. Reports time to READY, Kubernetes requests and
-//! objects per livelesson, database transactions per livelesson and peak RSS.
+//! requested through the store as the API does and provisioned by one worker process
+//! against an embedded kubesim with zero latency.
+//!
+//! The benchmark process keeps kubesim and the requesters (a bounded number of concurrent
+//! tasks calling [`request::create_session`] and [`request::request_livelesson`], as the
+//! API handlers do). The worker runs apart, normally as a child process (see
+//! [`ProvisioningWorker`]), so that its peak memory is its own and not kubesim's.
+//!
+//! Figures: total time and time to READY, Kubernetes API requests per livelesson by verb
+//! (every request kubesim served from the worker's start, shared watches included),
+//! objects per livelesson, SQL statements per livelesson (worker and requesters, counted
+//! by [`StatementCounter`]; transactions from `pg_stat_database` are reported next to
+//! them) and the worker's peak RSS.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::backend::Settings;
 use crate::backend::kubernetes::KubernetesBackend;
@@ -17,12 +31,42 @@ use crate::queue::{Client, Registry, Worker, WorkerConfig};
 use crate::store;
 use crate::workflow::{self, request};
 
+use super::statements::StatementCounter;
 use super::{quantile, round2};
 
 /// Kubernetes objects one livelesson of the bench lesson creates: namespace, network
 /// policy, TLS secret copy, configuration credentials, lesson files, 2 pods, 2 services,
 /// 2 configuration jobs.
 pub const OBJECTS_PER_LIVELESSON: u64 = 11;
+
+/// The span the benchmark's own queries (progress, figures) run in; a
+/// [`StatementCounter::excluding`] it counts only the requesters' statements.
+pub const OBSERVE_SPAN: &str = "bench.observe";
+
+/// The tracing target of [`OBSERVE_SPAN`], to enable in the counter's filter.
+pub const OBSERVE_TARGET: &str = module_path!();
+
+/// Watch events kubesim keeps for resuming watches (its default is 200,000). A livelesson
+/// makes about 50, so the default kept every version of every object of a 1,000-livelesson
+/// run (1.05 GB of this process; 0.78 GB with this bound) and a quarter of kubesim's CPU
+/// went to growing the heap (a seventh with it). The worker's watches follow live, far
+/// inside this bound; one that fell behind would get `410 Gone` and list again, as it
+/// would from a real API server after compaction.
+const EVENT_HISTORY: usize = 20_000;
+
+/// Longest wait for every livelesson to be READY.
+const READY_WITHIN: Duration = Duration::from_secs(600);
+
+/// Size of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Livelessons to provision.
+    pub livelessons: usize,
+    /// Concurrent requesters (API handlers under load).
+    pub requesters: usize,
+    /// Job tasks of the worker.
+    pub concurrency: usize,
+}
 
 /// Figures of a run; the JSON keys are a stable interface.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +75,8 @@ pub struct Report {
     pub livelessons: usize,
     /// From the first request to the last READY.
     pub total_s: f64,
+    /// From the first request to the last request's commit.
+    pub requests_s: f64,
     /// Time to READY (creation to READY), median.
     pub ready_p50_s: f64,
     /// 99th percentile.
@@ -38,14 +84,131 @@ pub struct Report {
     /// Kubernetes API requests per livelesson (all verbs, shared watches included).
     pub k8s_requests_per_livelesson: f64,
     /// Kubernetes API requests per livelesson by verb.
-    pub k8s_requests_by_verb: std::collections::BTreeMap<String, f64>,
+    pub k8s_requests_by_verb: BTreeMap<String, f64>,
     /// Objects each livelesson creates.
     pub objects_per_livelesson: u64,
-    /// Database transactions per livelesson (every statement outside an explicit
-    /// transaction is one; from `pg_stat_database`).
+    /// SQL statements per livelesson sent by the requesters and the worker, `BEGIN` and
+    /// `COMMIT` included (see [`StatementCounter`]).
     pub db_statements_per_livelesson: f64,
-    /// Peak resident memory of this process (worker and kubesim together), MB.
+    /// The same, by who sent them: `requests` and `worker`.
+    pub db_statements_by_sender: BTreeMap<&'static str, f64>,
+    /// Committed and rolled-back transactions per livelesson in the database (every
+    /// statement outside an explicit transaction is one; from `pg_stat_database`, so it
+    /// also counts the benchmark's own progress queries).
+    pub db_transactions_per_livelesson: f64,
+    /// Peak resident memory of the worker process (`VmHWM`), MB.
     pub peak_rss_mb: f64,
+    /// Peak resident memory of the benchmark process (kubesim and the requesters), MB.
+    pub bench_rss_mb: f64,
+    /// CPU time of the worker process, user and system, from its start.
+    pub worker_cpu_s: f64,
+    /// CPU time of the benchmark process (kubesim, requesters, set-up), user and system.
+    pub bench_cpu_s: f64,
+    /// Latency of one request (session and livelesson), median, ms.
+    pub request_p50_ms: f64,
+    /// 99th percentile.
+    pub request_p99_ms: f64,
+    /// Concurrent requesters.
+    pub requesters: usize,
+    /// Job tasks of the worker.
+    pub concurrency: usize,
+}
+
+/// Failures of the benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum LessonsError {
+    /// A query of the benchmark's own failed.
+    #[error("{0}")]
+    Database(&'static str, #[source] sqlx::Error),
+    /// The bench curriculum did not load or import.
+    #[error("preparing the bench curriculum: {0}")]
+    Curriculum(String),
+    /// Writing the curriculum or the kubeconfig failed.
+    #[error("writing {0}")]
+    Write(&'static str, #[source] std::io::Error),
+    /// kubesim did not start.
+    #[error("starting kubesim")]
+    Kubesim(#[source] kubesim::Error),
+    /// Seeding the secrets namespace failed.
+    #[error("seeding {0}")]
+    Seed(&'static str, #[source] kube::Error),
+    /// A request was refused.
+    #[error("requesting a livelesson")]
+    Request(#[source] request::RequestError),
+    /// The worker failed to start, answer or stop.
+    #[error("bench worker: {0}")]
+    Worker(String),
+    /// Some livelessons ended in ERROR.
+    #[error("{failed} livelessons failed, e.g. at step {step}: {reason}")]
+    Failed {
+        /// How many.
+        failed: i64,
+        /// One failure's step.
+        step: String,
+        /// Its reason.
+        reason: String,
+    },
+    /// Not every livelesson was READY in time.
+    #[error("only {ready} of {wanted} livelessons READY after {} s", READY_WITHIN.as_secs())]
+    Timeout {
+        /// READY ones.
+        ready: i64,
+        /// All.
+        wanted: usize,
+    },
+}
+
+/// Result alias of this module.
+pub type Result<T, E = LessonsError> = std::result::Result<T, E>;
+
+/// The backend settings of the benchmark (worker and seeding must agree).
+pub fn settings() -> Settings {
+    Settings {
+        instance_id: "bench".into(),
+        ..Settings::default()
+    }
+}
+
+/// Where the worker finds the database and the cluster.
+#[derive(Debug, Clone)]
+pub struct WorkerTarget {
+    /// The benchmark database.
+    pub database_url: String,
+    /// A kubeconfig for the embedded kubesim.
+    pub kubeconfig: PathBuf,
+    /// Job tasks.
+    pub concurrency: usize,
+}
+
+/// The worker under measurement, however it runs.
+pub trait ProvisioningWorker {
+    /// SQL statements it has sent so far, when it counts them.
+    fn statements(&mut self) -> impl Future<Output = Result<Option<u64>>>;
+    /// Its resource usage so far, when known.
+    fn usage(&self) -> Option<Usage>;
+    /// Stops it gracefully and waits.
+    fn stop(self) -> impl Future<Output = Result<()>>;
+}
+
+/// The worker the benchmark measures: livelesson workflows only (no GC schedules), on
+/// `pool` (from [`crate::db::connect_worker`]) and `kube`.
+pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Worker {
+    let settings = settings();
+    let mut registry = Registry::new();
+    workflow::register(
+        &mut registry,
+        Arc::new(KubernetesBackend::new(kube, settings.clone())),
+        Arc::new(settings),
+    );
+    Worker::new(
+        pool,
+        registry,
+        WorkerConfig {
+            concurrency,
+            claim_batch: 50,
+            ..WorkerConfig::default()
+        },
+    )
 }
 
 const LESSON: &str = r#"name: Bench pair
@@ -88,186 +251,285 @@ fn write_curriculum(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs the benchmark on `pool` (the database at `database_url`, which it empties first)
-/// with `concurrency` job tasks.
+/// Runs the benchmark on `pool` (the database at `database_url`, which it empties first).
+/// `start_worker` starts the worker on the embedded kubesim and returns once it serves;
+/// `requests` counts the statements of this process outside [`OBSERVE_SPAN`] (it counts
+/// nothing unless installed in the global subscriber).
 ///
 /// # Errors
-/// Any failure, as text.
-pub async fn run(
+/// [`LessonsError`].
+pub async fn run<W: ProvisioningWorker>(
     pool: &PgPool,
     database_url: &str,
-    livelessons: usize,
-    concurrency: usize,
-) -> Result<Report, String> {
-    let err = |what: &str| {
-        let what = what.to_owned();
-        move |e: &dyn std::fmt::Display| format!("{what}: {e}")
-    };
+    params: Params,
+    requests: &StatementCounter,
+    start_worker: impl AsyncFnOnce(WorkerTarget) -> Result<W>,
+) -> Result<Report> {
     sqlx::query(
         "truncate livelessons, live_endpoints, livesessions, jobs, finished_jobs, job_events, job_steps cascade",
     )
     .execute(pool)
     .await
-    .map_err(|e| err("emptying the database")(&e))?;
-    let dir = tempfile::tempdir().map_err(|e| err("temp dir")(&e))?;
-    write_curriculum(dir.path()).map_err(|e| err("writing the curriculum")(&e))?;
+    .map_err(|e| LessonsError::Database("emptying the database", e))?;
+    let dir = tempfile::tempdir().map_err(|e| LessonsError::Write("a temporary directory", e))?;
+    write_curriculum(dir.path()).map_err(|e| LessonsError::Write("the curriculum", e))?;
     let loaded = curriculum::load(dir.path(), &Options::default());
-    let curriculum = loaded
-        .valid()
-        .ok_or_else(|| format!("bench curriculum invalid: {:?}", loaded.report.problems))?;
+    let curriculum = loaded.valid().ok_or_else(|| {
+        LessonsError::Curriculum(format!("invalid: {:?}", loaded.report.problems))
+    })?;
     store::curriculum::import(pool, curriculum)
         .await
-        .map_err(|e| err("import")(&e))?;
+        .map_err(|e| LessonsError::Curriculum(e.to_string()))?;
 
-    let sim = kubesim::KubeSim::start(kubesim::Config::default())
-        .await
-        .map_err(|e| err("kubesim")(&e))?;
-    let kube = sim.client().map_err(|e| err("kube client")(&e))?;
-    let settings = Settings {
-        instance_id: "bench".into(),
-        ..Settings::default()
-    };
-    seed(&kube, &settings).await?;
+    let sim = kubesim::KubeSim::start(kubesim::Config {
+        event_history: EVENT_HISTORY,
+        ..kubesim::Config::default()
+    })
+    .await
+    .map_err(LessonsError::Kubesim)?;
+    let settings = settings();
+    seed(&sim.client().map_err(LessonsError::Kubesim)?, &settings).await?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml())
+        .map_err(|e| LessonsError::Write("the kubeconfig", e))?;
 
-    let client = Client::new(pool.clone());
-    let mut registry = Registry::new();
-    workflow::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(kube, settings.clone())),
-        Arc::new(settings.clone()),
-    );
-    let worker_pool = crate::db::connect_worker(database_url, 32)
-        .await
-        .map_err(|e| err("worker pool")(&e))?;
-    let worker = Worker::with_notifier(
-        worker_pool,
-        registry,
-        WorkerConfig {
-            concurrency,
-            claim_batch: 50,
-            ..WorkerConfig::default()
-        },
-        client.notifier().clone(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(worker.run(async {
-        let _ = stopped.await;
-    }));
-
+    // From here on every Kubernetes request is the worker's, its first list and watch
+    // included.
+    let k8s_before = sim.requests();
+    let mut worker = start_worker(WorkerTarget {
+        database_url: database_url.to_owned(),
+        kubeconfig,
+        concurrency: params.concurrency,
+    })
+    .await?;
+    let worker_before = worker.statements().await?;
     let xacts_before = transactions(pool).await?;
-    let requests_before = sim.requests();
+    let requests_before = requests.get();
+
     let started = Instant::now();
-    for _ in 0..livelessons {
-        let session = request::create_session(pool, None, request::Limits::default())
-            .await
-            .map_err(|e| err("session")(&e))?;
-        request::request_livelesson(
-            pool,
-            &client,
-            &settings,
-            request::Limits::default(),
-            &session.id,
-            "bench-pair",
-            0,
-        )
-        .await
-        .map_err(|e| err("request")(&e))?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let (ready, failed): (i64, i64) = sqlx::query_as(
-            "select count(*) filter (where status = 'READY'), count(*) filter (where status = 'ERROR') from livelessons",
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(|e| err("progress")(&e))?;
-        if failed > 0 {
-            return Err(format!("{failed} livelessons failed"));
-        }
-        if ready as usize >= livelessons {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(format!("only {ready} of {livelessons} READY after 600 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (requests_s, mut latencies) = send_requests(pool, &settings, params).await?;
+    latencies.sort_by(f64::total_cmp);
+    wait_ready(pool, params.livelessons).await?;
     let total_s = started.elapsed().as_secs_f64();
-    let requests = sim.requests();
+
+    let k8s = sim.requests();
+    let worker_statements = worker.statements().await?;
+    let request_statements = requests.get() - requests_before;
     let xacts = transactions(pool).await? - xacts_before;
-    let _ = stop.send(());
-    let _ = handle.await;
+    let worker_usage = worker.usage();
+    let bench_usage = Usage::of("self");
+    worker.stop().await?;
 
     let mut ready: Vec<f64> = sqlx::query_scalar(
         "select extract(epoch from ready_at - created_at)::float8 from livelessons",
     )
     .fetch_all(pool)
+    .instrument(observe())
     .await
-    .map_err(|e| err("times")(&e))?;
+    .map_err(|e| LessonsError::Database("reading times to READY", e))?;
     ready.sort_by(f64::total_cmp);
-    let n = livelessons.max(1) as f64;
-    let mut by_verb = std::collections::BTreeMap::new();
-    for ((verb, resource), count) in &requests.counts {
-        let before = requests_before.count(verb, resource);
+    sim.shutdown().await;
+
+    let n = params.livelessons.max(1) as f64;
+    let mut by_verb = BTreeMap::new();
+    for ((verb, resource), count) in &k8s.counts {
+        let before = k8s_before.count(verb, resource);
         *by_verb.entry(verb.clone()).or_insert(0.0) += (count - before) as f64 / n;
     }
     let k8s_total: f64 = by_verb.values().sum();
-    sim.shutdown().await;
+    let worker_statements = match (worker_before, worker_statements) {
+        (Some(before), Some(after)) => (after - before) as f64 / n,
+        _ => 0.0,
+    };
+    let request_statements = request_statements as f64 / n;
     Ok(Report {
-        livelessons,
+        livelessons: params.livelessons,
         total_s: round2(total_s),
+        requests_s: round2(requests_s),
         ready_p50_s: round2(quantile(&ready, 0.5)),
         ready_p99_s: round2(quantile(&ready, 0.99)),
         k8s_requests_per_livelesson: round2(k8s_total),
         k8s_requests_by_verb: by_verb.into_iter().map(|(k, v)| (k, round2(v))).collect(),
         objects_per_livelesson: OBJECTS_PER_LIVELESSON,
-        db_statements_per_livelesson: round2(xacts as f64 / n),
-        peak_rss_mb: round2(peak_rss_kb() as f64 / 1024.0),
+        db_statements_per_livelesson: round2(worker_statements + request_statements),
+        db_statements_by_sender: BTreeMap::from([
+            ("requests", round2(request_statements)),
+            ("worker", round2(worker_statements)),
+        ]),
+        db_transactions_per_livelesson: round2(xacts as f64 / n),
+        peak_rss_mb: round2(worker_usage.map_or(0, |u| u.peak_rss_kb) as f64 / 1024.0),
+        bench_rss_mb: round2(bench_usage.map_or(0, |u| u.peak_rss_kb) as f64 / 1024.0),
+        worker_cpu_s: round2(worker_usage.map_or(0.0, |u| u.cpu_s)),
+        bench_cpu_s: round2(bench_usage.map_or(0.0, |u| u.cpu_s)),
+        request_p50_ms: round2(quantile(&latencies, 0.5) * 1000.0),
+        request_p99_ms: round2(quantile(&latencies, 0.99) * 1000.0),
+        requesters: params.requesters,
+        concurrency: params.concurrency,
     })
 }
 
-async fn seed(kube: &kube::Client, settings: &Settings) -> Result<(), String> {
+/// Sends `params.livelessons` requests (a new session each, then the lesson) from
+/// `params.requesters` concurrent tasks, each on its own pooled connection as an API
+/// handler would be; returns the seconds until the last one committed and the latency of
+/// each request in seconds.
+async fn send_requests(
+    pool: &PgPool,
+    settings: &Settings,
+    params: Params,
+) -> Result<(f64, Vec<f64>)> {
+    let started = Instant::now();
+    let client = Client::new(pool.clone());
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut requesters = tokio::task::JoinSet::new();
+    for _ in 0..params.requesters.max(1) {
+        let (pool, client, settings, next) =
+            (pool.clone(), client.clone(), settings.clone(), next.clone());
+        requesters.spawn(async move {
+            let mut latencies = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < params.livelessons {
+                let sent = Instant::now();
+                let session = request::create_session(&pool, None, request::Limits::default())
+                    .await
+                    .map_err(LessonsError::Request)?;
+                request::request_livelesson(
+                    &pool,
+                    &client,
+                    &settings,
+                    request::Limits::default(),
+                    &session.id,
+                    "bench-pair",
+                    0,
+                )
+                .await
+                .map_err(LessonsError::Request)?;
+                latencies.push(sent.elapsed().as_secs_f64());
+            }
+            Ok::<_, LessonsError>(latencies)
+        });
+    }
+    let mut latencies = Vec::with_capacity(params.livelessons);
+    while let Some(done) = requesters.join_next().await {
+        latencies
+            .extend(done.map_err(|e| LessonsError::Worker(format!("a requester panicked: {e}")))??);
+    }
+    Ok((started.elapsed().as_secs_f64(), latencies))
+}
+
+/// Waits until `wanted` livelessons are READY; fails as soon as one is in ERROR.
+async fn wait_ready(pool: &PgPool, wanted: usize) -> Result<()> {
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        let (ready, failed): (i64, i64) = sqlx::query_as(
+            "select count(*) filter (where status = 'READY'), count(*) filter (where status = 'ERROR') from livelessons",
+        )
+        .fetch_one(pool)
+        .instrument(observe())
+        .await
+        .map_err(|e| LessonsError::Database("reading progress", e))?;
+        if failed > 0 {
+            let (step, reason): (Option<String>, Option<String>) = sqlx::query_as(
+                "select error_step, error_reason from livelessons where status = 'ERROR' limit 1",
+            )
+            .fetch_one(pool)
+            .instrument(observe())
+            .await
+            .map_err(|e| LessonsError::Database("reading a failure", e))?;
+            return Err(LessonsError::Failed {
+                failed,
+                step: step.unwrap_or_default(),
+                reason: reason.unwrap_or_default(),
+            });
+        }
+        if usize::try_from(ready).unwrap_or(0) >= wanted {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(LessonsError::Timeout { ready, wanted });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn observe() -> tracing::Span {
+    tracing::info_span!("bench.observe")
+}
+
+async fn seed(kube: &kube::Client, settings: &Settings) -> Result<()> {
     use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use kube::Api;
     use kube::api::PostParams;
-    let namespace: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.secrets_namespace }
-    }))
-    .map_err(|e| e.to_string())?;
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(settings.secrets_namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
     Api::<Namespace>::all(kube.clone())
         .create(&PostParams::default(), &namespace)
         .await
-        .map_err(|e| e.to_string())?;
-    let tls: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.tls_cert_name },
-        "stringData": { "tls.crt": "bench", "tls.key": "bench" }
-    }))
-    .map_err(|e| e.to_string())?;
+        .map_err(|e| LessonsError::Seed("the secrets namespace", e))?;
+    let tls = Secret {
+        metadata: ObjectMeta {
+            name: Some(settings.tls_cert_name.clone()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some(BTreeMap::from([
+            ("tls.crt".to_owned(), "bench".to_owned()),
+            ("tls.key".to_owned(), "bench".to_owned()),
+        ])),
+        ..Secret::default()
+    };
     Api::<Secret>::namespaced(kube.clone(), &settings.secrets_namespace)
         .create(&PostParams::default(), &tls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| LessonsError::Seed("the TLS secret", e))?;
     Ok(())
 }
 
-async fn transactions(pool: &PgPool) -> Result<i64, String> {
+async fn transactions(pool: &PgPool) -> Result<i64> {
     sqlx::query_scalar(
         "select (xact_commit + xact_rollback)::int8 from pg_stat_database where datname = current_database()",
     )
     .fetch_one(pool)
+    .instrument(observe())
     .await
-    .map_err(|e| format!("pg_stat_database: {e}"))
+    .map_err(|e| LessonsError::Database("reading pg_stat_database", e))
 }
 
-/// Peak resident set size of this process in kB (`VmHWM`), 0 when unknown.
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+/// What a process used so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    /// Peak resident set size (`VmHWM`), kB.
+    pub peak_rss_kb: u64,
+    /// CPU time, user and system, every thread, seconds.
+    pub cpu_s: f64,
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times: `USER_HZ`, 100 on every Linux
+/// architecture this runs on.
+const USER_HZ: f64 = 100.0;
+
+impl Usage {
+    /// The usage of process `pid` (a number or `self`) from `/proc`; `None` when unknown
+    /// (the process is gone, or this is not Linux).
+    pub fn of(pid: &str) -> Option<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let peak_rss_kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+        // The command name (field 2) may hold spaces; fields after it are plain numbers,
+        // utime and stime being the 14th and 15th of the line.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        let mut fields = after_name.split_whitespace().skip(11);
+        let utime: u64 = fields.next()?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        Some(Self {
+            peak_rss_kb,
+            cpu_s: (utime + stime) as f64 / USER_HZ,
         })
-        .unwrap_or(0)
+    }
 }

@@ -4,11 +4,16 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use antidote_scheduler::bench::gc as gc_bench;
+use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
 use antidote_scheduler::bench::soak as soak_bench;
+use antidote_scheduler::bench::statements::StatementCounter;
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
 
@@ -35,6 +40,10 @@ enum Bench {
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
+    /// The worker process of `bench lessons` (started by it; answers on stdout, stops
+    /// when stdin closes).
+    #[command(hide = true)]
+    LessonsWorker(LessonsWorkerArgs),
 }
 
 /// The database a benchmark owns: each benchmark empties the tables it uses.
@@ -142,8 +151,23 @@ struct LessonsArgs {
     /// Livelessons to provision.
     #[arg(long, default_value_t = 1_000)]
     livelessons: usize,
-    /// Job tasks of the worker.
+    /// Concurrent requesters (API handlers under load).
+    #[arg(long, default_value_t = 16)]
+    requesters: usize,
+    /// Job tasks of the worker process.
     #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+}
+
+#[derive(Debug, clap::Args)]
+struct LessonsWorkerArgs {
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: String,
+    /// Kubeconfig of the cluster (the benchmark's embedded kubesim).
+    #[arg(long)]
+    kubeconfig: std::path::PathBuf,
+    /// Job tasks.
+    #[arg(long)]
     concurrency: usize,
 }
 
@@ -177,6 +201,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Gc(args) => gc(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
+        Bench::LessonsWorker(args) => lessons_worker(args).await,
     }
 }
 
@@ -299,29 +324,194 @@ async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: u
 }
 
 async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
-    let pool = args.database.connect(16).await?;
-    let report = antidote_scheduler::bench::lessons::run(
+    // Counts the requesters' statements: every statement of this process outside the
+    // benchmark's own progress queries.
+    let requests = StatementCounter::excluding(lessons_bench::OBSERVE_SPAN);
+    tracing_subscriber::registry()
+        .with(
+            requests
+                .clone()
+                .with_filter(StatementCounter::filter(&[lessons_bench::OBSERVE_TARGET])),
+        )
+        .try_init()
+        .context("installing the statement counter")?;
+    let connections = u32::try_from(args.requesters)
+        .unwrap_or(u32::MAX)
+        .saturating_add(4);
+    let pool = args.database.connect(connections).await?;
+    let params = lessons_bench::Params {
+        livelessons: args.livelessons,
+        requesters: args.requesters,
+        concurrency: args.concurrency,
+    };
+    let report = lessons_bench::run(
         &pool,
         &args.database.database_url,
-        args.livelessons,
-        args.concurrency,
+        params,
+        &requests,
+        LessonsChild::start,
     )
     .await
-    .map_err(|e| anyhow::anyhow!(e))
     .context("running the lessons benchmark")?;
     println!(
-        "{} livelessons READY in {} s (time to READY p50 {} s, p99 {} s); per livelesson: {} Kubernetes requests for {} objects {:?}, {} database transactions; peak RSS {} MB",
+        "{} livelessons READY in {} s (requests sent in {} s by {} requesters; time to READY p50 {} s, p99 {} s)",
         report.livelessons,
         report.total_s,
+        report.requests_s,
+        report.requesters,
         report.ready_p50_s,
         report.ready_p99_s,
+    );
+    println!(
+        "per livelesson: {} Kubernetes requests {:?} for {} objects; {} SQL statements {:?}, {} transactions",
         report.k8s_requests_per_livelesson,
-        report.objects_per_livelesson,
         report.k8s_requests_by_verb,
+        report.objects_per_livelesson,
         report.db_statements_per_livelesson,
-        report.peak_rss_mb
+        report.db_statements_by_sender,
+        report.db_transactions_per_livelesson,
+    );
+    println!(
+        "worker process ({} tasks): peak RSS {} MB, CPU {} s; benchmark process (kubesim, requesters): peak RSS {} MB, CPU {} s; request latency p50 {} ms, p99 {} ms",
+        report.concurrency,
+        report.peak_rss_mb,
+        report.worker_cpu_s,
+        report.bench_rss_mb,
+        report.bench_cpu_s,
+        report.request_p50_ms,
+        report.request_p99_ms,
     );
     println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `bench lessons` worker as a child process of this binary (`bench lessons-worker`):
+/// it answers `statements` on stdin with its count on stdout, and stops when stdin closes.
+struct LessonsChild {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl LessonsChild {
+    /// How long the child gets to start, and to stop.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    async fn start(target: lessons_bench::WorkerTarget) -> lessons_bench::Result<Self> {
+        let failed = |what: &str, err: &dyn std::fmt::Display| {
+            lessons_bench::LessonsError::Worker(format!("{what}: {err}"))
+        };
+        let exe = std::env::current_exe().map_err(|e| failed("locating this binary", &e))?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["bench", "lessons-worker", "--kubeconfig"])
+            .arg(&target.kubeconfig)
+            .args(["--concurrency", &target.concurrency.to_string()])
+            .env("BENCH_DATABASE_URL", &target.database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| failed("starting the worker process", &e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(failed("worker process", &"no stdin or stdout"));
+        };
+        let mut worker = Self {
+            child,
+            stdin,
+            stdout: tokio::io::BufReader::new(stdout).lines(),
+        };
+        // The child says `ready` once its worker runs.
+        match tokio::time::timeout(Self::PATIENCE, worker.stdout.next_line()).await {
+            Ok(Ok(Some(line))) if line == "ready" => Ok(worker),
+            other => Err(failed(
+                "the worker process did not start",
+                &format!("{other:?}"),
+            )),
+        }
+    }
+}
+
+impl lessons_bench::ProvisioningWorker for LessonsChild {
+    async fn statements(&mut self) -> lessons_bench::Result<Option<u64>> {
+        let failed = |err: &dyn std::fmt::Display| {
+            lessons_bench::LessonsError::Worker(format!("asking for statements: {err}"))
+        };
+        self.stdin
+            .write_all(b"statements\n")
+            .await
+            .map_err(|e| failed(&e))?;
+        self.stdin.flush().await.map_err(|e| failed(&e))?;
+        let line = tokio::time::timeout(Self::PATIENCE, self.stdout.next_line())
+            .await
+            .map_err(|e| failed(&e))?
+            .map_err(|e| failed(&e))?
+            .ok_or_else(|| failed(&"the worker process exited"))?;
+        line.parse().map(Some).map_err(|e| failed(&e))
+    }
+
+    fn usage(&self) -> Option<lessons_bench::Usage> {
+        lessons_bench::Usage::of(&self.child.id()?.to_string())
+    }
+
+    async fn stop(mut self) -> lessons_bench::Result<()> {
+        // Closing stdin is the child's SIGTERM: it stops claiming and lets jobs finish.
+        drop(self.stdin);
+        match tokio::time::timeout(Self::PATIENCE, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            other => Err(lessons_bench::LessonsError::Worker(format!(
+                "the worker process did not stop cleanly: {other:?}"
+            ))),
+        }
+    }
+}
+
+async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
+    let statements = StatementCounter::new();
+    tracing_subscriber::registry()
+        .with(
+            statements
+                .clone()
+                .with_filter(StatementCounter::filter(&[])),
+        )
+        .try_init()
+        .context("installing the statement counter")?;
+    // One connection per task would exceed PostgreSQL's default 100 connections; the
+    // tasks spend most of their time waiting on Kubernetes, not holding connections.
+    let connections = u32::try_from(args.concurrency.clamp(4, 32)).unwrap_or(32);
+    let pool = db::connect_worker(&args.database_url, connections)
+        .await
+        .context("connecting to the benchmark database")?;
+    // The kube client is built from a kubeconfig, as `antidoted worker` builds it.
+    let kubeconfig = kube::config::Kubeconfig::read_from(&args.kubeconfig)
+        .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
+    let kube_config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .context("loading the kubeconfig")?;
+    let kube = kube::Client::try_from(kube_config).context("building the Kubernetes client")?;
+    let worker = lessons_bench::worker(pool, kube, args.concurrency);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let mut out = tokio::io::stdout();
+    out.write_all(b"ready\n").await?;
+    out.flush().await?;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim() == "statements" {
+            out.write_all(format!("{}\n", statements.get()).as_bytes())
+                .await?;
+            out.flush().await?;
+        }
+    }
+    let _ = stop.send(());
+    running
+        .await
+        .context("the worker task")?
+        .context("running the worker")?;
     Ok(ExitCode::SUCCESS)
 }
 

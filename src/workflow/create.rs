@@ -7,6 +7,7 @@
 //!   → status:READY
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::backend::Backend;
@@ -99,22 +100,23 @@ impl<B: Backend> Workflows<B> {
         .await?;
         backend_step(ctx, progress, "pods-ready", || backend.wait_pods_ready(&ll)).await?;
         progress.at("hosts");
-        ctx.step("hosts", || async {
-            let hosts = backend
-                .endpoint_hosts(&ll)
-                .await
-                .map_err(|e| progress.backend(e))?;
-            let mut tx = ctx.fenced().await?;
-            livelesson::set_hosts(&mut *tx, id, &hosts)
-                .await
-                .map_err(store)?;
-            tx.commit().await.map_err(JobError::transient)?;
-            Ok(hosts)
-        })
-        .await?;
+        let hosts = ctx
+            .step("hosts", || async {
+                let hosts = backend
+                    .endpoint_hosts(&ll)
+                    .await
+                    .map_err(|e| progress.backend(e))?;
+                let mut tx = ctx.fenced().await?;
+                livelesson::set_hosts(&mut *tx, id, &hosts)
+                    .await
+                    .map_err(store)?;
+                tx.commit().await.map_err(JobError::transient)?;
+                Ok(hosts)
+            })
+            .await?;
         progress.at("reachability");
         ctx.step("reachability", || {
-            reachability::wait_reachable(ctx, id, &self.settings)
+            reachability::wait_reachable(ctx, id, &loaded.row.endpoints, &hosts, &self.settings)
         })
         .await?;
         progress.at("status:CONFIGURATION");
@@ -122,7 +124,8 @@ impl<B: Backend> Workflows<B> {
             self.set_status(ctx, id, Status::Configuration)
         })
         .await?;
-        self.configure(ctx, loaded, stage, progress).await?;
+        self.configure(ctx, loaded, stage, Some(&hosts), progress)
+            .await?;
         if ll.lesson.ready_delay > 0 {
             progress.at("ready-delay");
             ctx.sleep(
@@ -148,12 +151,14 @@ impl<B: Backend> Workflows<B> {
     }
 
     /// configure(stage): old configuration jobs go, then one job per configurable endpoint
-    /// runs in parallel against the endpoint hosts read back from the store.
+    /// runs in parallel against the endpoint hosts: `hosts` when the job itself stored
+    /// them (CREATE), otherwise read back from the store (MODIFY).
     pub(crate) async fn configure(
         &self,
         ctx: &JobContext,
         loaded: &Loaded,
         stage: i32,
+        hosts: Option<&BTreeMap<String, String>>,
         progress: &Progress,
     ) -> Result<(), JobError> {
         let ll = loaded.view();
@@ -173,19 +178,29 @@ impl<B: Backend> Workflows<B> {
         let step = format!("config-start:{stage}");
         progress.at(&step);
         ctx.step(&step, || async {
-            // The hosts as stored by CREATE, not a copy taken before they existed.
-            let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
-            let row = livelesson::get(&mut conn, ll.id)
-                .await
-                .map_err(store)?
-                .ok_or_else(|| JobError::Permanent(format!("livelesson {} vanished", ll.id)))?;
-            let hosts = row
-                .endpoints
-                .into_iter()
-                .filter_map(|e| Some((e.name, e.host?)))
-                .collect();
+            let stored;
+            let hosts = match hosts {
+                Some(hosts) => hosts,
+                None => {
+                    // The hosts as stored by CREATE, not the copy loaded with the
+                    // livelesson, which may predate them.
+                    let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
+                    let row = livelesson::get(&mut conn, ll.id)
+                        .await
+                        .map_err(store)?
+                        .ok_or_else(|| {
+                            JobError::Permanent(format!("livelesson {} vanished", ll.id))
+                        })?;
+                    stored = row
+                        .endpoints
+                        .into_iter()
+                        .filter_map(|e| Some((e.name, e.host?)))
+                        .collect();
+                    &stored
+                }
+            };
             backend
-                .start_config_jobs(&ll, stage, &hosts)
+                .start_config_jobs(&ll, stage, hosts)
                 .await
                 .map_err(|e| progress.backend(e))
         })

@@ -20,7 +20,8 @@ impl<B: Backend> Workflows<B> {
         }
         let progress = Progress::default();
         let outcome = async {
-            self.configure(&ctx, &loaded, args.stage, &progress).await?;
+            self.configure(&ctx, &loaded, args.stage, None, &progress)
+                .await?;
             progress.at("status:READY");
             ctx.step("status:READY", || {
                 self.set_status(&ctx, &args.livelesson, Status::Ready)

@@ -1,6 +1,7 @@
 //! The reachability step: probes every endpoint in parallel until all answer, storing
 //! progress (healthy/total) as each one does.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -16,26 +17,31 @@ use super::run::store;
 /// Pause between rounds of probes of one endpoint.
 const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Waits until every endpoint of livelesson `id` is reachable at its stored host.
+/// Waits until every endpoint of livelesson `id` not yet marked reachable is reachable
+/// at its host. `endpoints` are the livelesson's as the job loaded them (a resumed job
+/// skips those an earlier attempt marked), `hosts` what the `hosts` step stored: the job
+/// has both already, so the step reads nothing back from the database.
 pub(crate) async fn wait_reachable(
     ctx: &JobContext,
     id: &str,
+    endpoints: &[LiveEndpoint],
+    hosts: &BTreeMap<String, String>,
     settings: &Settings,
 ) -> Result<(), JobError> {
-    let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
-    let row = livelesson::get(&mut conn, id)
-        .await
-        .map_err(store)?
-        .ok_or_else(|| JobError::Permanent(format!("livelesson {id} vanished")))?;
-    drop(conn);
     let deadline = Instant::now() + settings.reachability_timeout;
     try_join_all(
-        row.endpoints
+        endpoints
             .iter()
             .filter(|e| !e.reachable)
             .map(|endpoint| async move {
+                let host = hosts
+                    .get(&endpoint.name)
+                    .or(endpoint.host.as_ref())
+                    .ok_or_else(|| {
+                        JobError::Permanent(format!("no host recorded for {}", endpoint.name))
+                    })?;
                 loop {
-                    let failure = match check(endpoint, settings.probe_timeout).await {
+                    let failure = match check(endpoint, host, settings.probe_timeout).await {
                         Ok(()) => {
                             livelesson::set_reachable(ctx.pool(), id, &endpoint.name)
                                 .await
@@ -60,9 +66,8 @@ pub(crate) async fn wait_reachable(
     Ok(())
 }
 
-/// Every probe of one endpoint, in parallel; all must pass.
-async fn check(endpoint: &LiveEndpoint, timeout: Duration) -> Result<(), ProbeError> {
-    let host = endpoint.host.as_deref().unwrap_or_default();
+/// Every probe of one endpoint at `host`, in parallel; all must pass.
+async fn check(endpoint: &LiveEndpoint, host: &str, timeout: Duration) -> Result<(), ProbeError> {
     let probes: Vec<(u16, Probe)> = if endpoint.presentations.is_empty() {
         endpoint
             .ports

@@ -1,6 +1,7 @@
 //! Livelesson lifecycle tests: the real workflows, a real PostgreSQL, and kubesim through
 //! the production kube-rs client.
 
+mod bench;
 mod chaos;
 mod child;
 mod faults;

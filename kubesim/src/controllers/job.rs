@@ -54,6 +54,7 @@ pub(crate) fn reconcile(s: &Shared, ns: &str, name: &str) {
     let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
     let active: Vec<&Value> = pods
         .iter()
+        .map(|p| &**p)
         .filter(|p| !matches!(phase(p).as_str(), "Succeeded" | "Failed"))
         .collect();
     let get = |k: &str, d: i64| {
@@ -142,7 +143,7 @@ fn create_pod(
     ns: &str,
     name: &str,
     uid: &str,
-) -> Result<Value, crate::status::ApiError> {
+) -> Result<std::sync::Arc<Value>, crate::status::ApiError> {
     let tpl = job
         .pointer("/spec/template")
         .cloned()

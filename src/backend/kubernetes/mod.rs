@@ -6,6 +6,7 @@
 //! connection loss) are retried a few times in place before the step gives up and the job
 //! engine's backoff takes over.
 
+pub mod cached;
 pub mod resources;
 pub mod watch;
 
@@ -29,6 +30,7 @@ use crate::curriculum::names::JUPYTER_ENDPOINT;
 
 use super::error::is_transient_kube;
 use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
+use cached::{JobState, PodState, PodSummary};
 use resources::{LABEL_INSTANCE, LABEL_LIVELESSON, LABEL_MANAGED, YES};
 use watch::Watched;
 
@@ -159,28 +161,17 @@ impl KubernetesBackend {
 
     /// Init and main container logs of a pod, tail only; never fails (a failure to read
     /// logs must not hide the failure being reported).
-    async fn pod_logs(&self, namespace: &str, pod: &Pod) -> String {
+    async fn pod_logs(&self, namespace: &str, pod: &PodSummary) -> String {
         let api: Api<Pod> = self.api(namespace);
-        let name = pod.name_any();
-        let spec = pod.spec.as_ref();
-        let containers = spec
-            .into_iter()
-            .flat_map(|s| {
-                s.init_containers
-                    .iter()
-                    .flatten()
-                    .chain(s.containers.iter())
-            })
-            .map(|c| c.name.clone())
-            .collect::<Vec<_>>();
+        let name = &pod.name;
         let mut out = String::new();
-        for container in containers {
+        for container in &pod.containers {
             let params = LogParams {
                 container: Some(container.clone()),
                 tail_lines: Some(LOG_TAIL_LINES),
                 ..LogParams::default()
             };
-            match api.logs(&name, &params).await {
+            match api.logs(name, &params).await {
                 Ok(text) if !text.is_empty() => {
                     out.push_str(&format!("==> {name}/{container} <==\n{text}"));
                     if !text.ends_with('\n') {
@@ -297,10 +288,12 @@ impl Backend for KubernetesBackend {
                 for name in &wanted {
                     match pods.get(&(namespace.clone(), name.clone())) {
                         None => all_ready = false,
-                        Some(pod) => match pod_state(pod) {
+                        Some(pod) => match &pod.state {
                             PodState::Ready => {}
                             PodState::Starting => all_ready = false,
-                            PodState::Failed(reason) => return Some(Err((pod.clone(), reason))),
+                            PodState::Failed(reason) => {
+                                return Some(Err((pod.clone(), reason.clone())));
+                            }
                         },
                     }
                 }
@@ -310,9 +303,9 @@ impl Backend for KubernetesBackend {
         match outcome {
             Some(Ok(())) => Ok(()),
             Some(Err((pod, reason))) => Err(BackendError::PodFailed {
-                pod: pod.name_any(),
-                reason,
                 logs: self.pod_logs(&namespace, &pod).await,
+                pod: pod.name,
+                reason,
             }),
             None => {
                 let pending = self
@@ -322,7 +315,7 @@ impl Backend for KubernetesBackend {
                             .iter()
                             .filter_map(|name| {
                                 let pod = pods.get(&(namespace.clone(), name.clone()));
-                                match pod.map(|p| pod_state(p)) {
+                                match pod.map(|p| &p.state) {
                                     Some(PodState::Ready) => None,
                                     _ => Some((name.clone(), pod.cloned())),
                                 }
@@ -416,7 +409,7 @@ impl Backend for KubernetesBackend {
                 (!pods.iter().any(|((ns, _), pod)| {
                     *ns == namespace
                         && pod
-                            .labels()
+                            .labels
                             .get(resources::LABEL_CONFIG_POD)
                             .map(String::as_str)
                             == Some(YES)
@@ -476,12 +469,11 @@ impl Backend for KubernetesBackend {
             .wait_for(Instant::now() + timeout, |jobs| {
                 let mut done = true;
                 for name in &wanted {
-                    match jobs
-                        .get(&(namespace.clone(), name.clone()))
-                        .map(|j| job_state(j))
-                    {
+                    match jobs.get(&(namespace.clone(), name.clone())) {
                         Some(JobState::Succeeded) => {}
-                        Some(JobState::Failed(reason)) => return Some(Err((name.clone(), reason))),
+                        Some(JobState::Failed(reason)) => {
+                            return Some(Err((name.clone(), reason.clone())));
+                        }
                         Some(JobState::Running) | None => done = false,
                     }
                 }
@@ -578,7 +570,7 @@ impl Backend for KubernetesBackend {
                     .filter(|name| {
                         !matches!(
                             pods.get(&(namespace.clone(), (*name).clone()))
-                                .map(|p| pod_state(p)),
+                                .map(|p| &p.state),
                             Some(PodState::Ready)
                         )
                     })
@@ -604,9 +596,9 @@ impl KubernetesBackend {
                 pods.iter()
                     .filter(|((ns, _), pod)| {
                         ns == namespace
-                            && pod.labels().get("job-name").map(String::as_str) == Some(job)
+                            && pod.labels.get("job-name").map(String::as_str) == Some(job)
                     })
-                    .max_by_key(|(_, pod)| pod.metadata.creation_timestamp.clone())
+                    .max_by_key(|(_, pod)| pod.created.clone())
                     .map(|(_, pod)| pod.clone())
             })
             .await
@@ -615,107 +607,6 @@ impl KubernetesBackend {
             Some(pod) => self.pod_logs(namespace, &pod).await,
             None => String::new(),
         }
-    }
-}
-
-/// What a pod's status says about its start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PodState {
-    Ready,
-    Starting,
-    Failed(String),
-}
-
-/// Waiting reasons after which a pod will not start without outside help.
-const FATAL_WAITING: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CrashLoopBackOff",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
-
-fn pod_state(pod: &Pod) -> PodState {
-    let Some(status) = pod.status.as_ref() else {
-        return PodState::Starting;
-    };
-    if status.phase.as_deref() == Some("Failed") {
-        return PodState::Failed(status.reason.clone().unwrap_or_else(|| "pod failed".into()));
-    }
-    for init in status.init_container_statuses.iter().flatten() {
-        if let Some(terminated) = init.state.as_ref().and_then(|s| s.terminated.as_ref())
-            && terminated.exit_code != 0
-        {
-            return PodState::Failed(format!(
-                "init container {} exited with code {}",
-                init.name, terminated.exit_code
-            ));
-        }
-    }
-    let containers = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .chain(status.container_statuses.iter().flatten());
-    for container in containers {
-        if let Some(waiting) = container.state.as_ref().and_then(|s| s.waiting.as_ref())
-            && let Some(reason) = waiting.reason.as_deref()
-            && FATAL_WAITING.contains(&reason)
-        {
-            let message = waiting.message.as_deref().unwrap_or("");
-            return PodState::Failed(
-                format!("container {}: {reason} {message}", container.name)
-                    .trim_end()
-                    .to_owned(),
-            );
-        }
-    }
-    let running = status.phase.as_deref() == Some("Running");
-    let ready = status
-        .conditions
-        .iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    if running && ready {
-        PodState::Ready
-    } else {
-        PodState::Starting
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum JobState {
-    Running,
-    Succeeded,
-    Failed(String),
-}
-
-fn job_state(job: &Job) -> JobState {
-    let Some(status) = job.status.as_ref() else {
-        return JobState::Running;
-    };
-    for condition in status.conditions.iter().flatten() {
-        if condition.status == "True" {
-            match condition.type_.as_str() {
-                "Complete" => return JobState::Succeeded,
-                "Failed" => {
-                    return JobState::Failed(
-                        condition
-                            .message
-                            .clone()
-                            .or_else(|| condition.reason.clone())
-                            .unwrap_or_else(|| "job failed".into()),
-                    );
-                }
-                _ => {}
-            }
-        }
-    }
-    if status.succeeded.unwrap_or(0) > 0 {
-        JobState::Succeeded
-    } else {
-        JobState::Running
     }
 }
 

@@ -1,6 +1,7 @@
 //! Shared watch caches: one kube-runtime watcher per resource kind for the whole worker,
 //! feeding a map that any number of waiters read. Waiting therefore costs API requests in
-//! proportion to objects, not to waiting time or to the number of waiters.
+//! proportion to objects, not to waiting time or to the number of waiters. Each object is
+//! cached as its [`Cached::Summary`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -14,22 +15,24 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// (namespace, name) → object.
-pub type Objects<K> = BTreeMap<(String, String), Arc<K>>;
+use super::cached::Cached;
 
-struct State<K> {
+/// (namespace, name) → summary of the object.
+pub type Objects<K> = BTreeMap<(String, String), <K as Cached>::Summary>;
+
+struct State<K: Cached> {
     objects: RwLock<Objects<K>>,
     synced: std::sync::atomic::AtomicBool,
     changed: Notify,
 }
 
 /// A cache of every `K` matching a label selector, kept current by one watch.
-pub struct Watched<K> {
+pub struct Watched<K: Cached> {
     state: Arc<State<K>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl<K> Drop for Watched<K> {
+impl<K: Cached> Drop for Watched<K> {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -37,7 +40,7 @@ impl<K> Drop for Watched<K> {
 
 impl<K> Watched<K>
 where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource + Cached + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
 {
     /// Starts watching `api` (all namespaces) for objects matching `labels`.
@@ -91,7 +94,7 @@ where
 
 async fn run<K>(api: Api<K>, config: watcher::Config, state: Arc<State<K>>)
 where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource + Cached + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
 {
     let mut relist: Option<Objects<K>> = None;
@@ -109,7 +112,7 @@ where
             Event::Init => relist = Some(BTreeMap::new()),
             Event::InitApply(object) => {
                 if let Some(fresh) = relist.as_mut() {
-                    fresh.insert(key(&object), Arc::new(object));
+                    fresh.insert(key(&object), object.summarize());
                 }
             }
             Event::InitDone => {
@@ -121,7 +124,7 @@ where
                     .store(true, std::sync::atomic::Ordering::Release);
             }
             Event::Apply(object) => {
-                objects.insert(key(&object), Arc::new(object));
+                objects.insert(key(&object), object.summarize());
             }
             Event::Delete(object) => {
                 objects.remove(&key(&object));
