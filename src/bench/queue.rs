@@ -295,10 +295,11 @@ impl Workers for InProcess {
     }
 }
 
-async fn wait_empty(pool: &PgPool, within: Duration) -> Result<(), sqlx::Error> {
+/// Waits until no job is left unfinished, for at most `within`.
+pub(crate) async fn wait_empty(pool: &PgPool, within: Duration) -> Result<(), sqlx::Error> {
     let deadline = Instant::now() + within;
     loop {
-        let left: i64 = sqlx::query_scalar("select count(*) from jobs")
+        let left: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from jobs"#)
             .fetch_one(pool)
             .await?;
         if left == 0 {

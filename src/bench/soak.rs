@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::queue::{Client, NewJob, maintenance};
 
-use super::queue::{NOOP, Workers, reset};
+use super::queue::{NOOP, Workers, reset, wait_empty};
 use super::round2;
 
 /// Parameters of a run.
@@ -96,7 +96,7 @@ pub async fn run<W: Workers>(
     let held = hold
         .await
         .map_err(|e| sqlx::Error::Protocol(format!("hold task: {e}")))??;
-    wait_drained(pool).await?;
+    wait_empty(pool, Duration::from_secs(900)).await?;
     workers.stop().await;
 
     // What autovacuum and the hourly `gc.retention` pass would do soon after: the
@@ -234,24 +234,6 @@ async fn hold_snapshot(pool: PgPool, after: Duration, hold: Duration) -> Result<
         table_bytes,
         dead_tuples,
     })
-}
-
-async fn wait_drained(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let left: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from jobs"#)
-            .fetch_one(pool)
-            .await?;
-        if left == 0 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(sqlx::Error::Protocol(format!(
-                "{left} jobs still unfinished after 900 s"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Completions per window by the server's own timestamps; the last, partial window is
