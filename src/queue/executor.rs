@@ -8,6 +8,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::checkpoints::Checkpoints;
 use super::completer::Completion;
 use super::context::JobContext;
 use super::error::{JobError, QueueError};
@@ -22,6 +23,7 @@ pub(crate) fn spawn(
     job: ClaimedJob,
     permit: OwnedSemaphorePermit,
     completions: mpsc::UnboundedSender<Completion>,
+    checkpoints: Checkpoints,
 ) {
     let abort = CancellationToken::new();
     let reason = Arc::new(Mutex::new(None));
@@ -55,7 +57,7 @@ pub(crate) fn spawn(
     tokio::spawn(
         async move {
             let _permit = permit;
-            run(shared, job, abort, reason, completions).await;
+            run(shared, job, abort, reason, completions, checkpoints).await;
         }
         .instrument(span),
     );
@@ -67,6 +69,7 @@ async fn run(
     abort: CancellationToken,
     reason: Arc<Mutex<Option<AbortReason>>>,
     completions: mpsc::UnboundedSender<Completion>,
+    checkpoints: Checkpoints,
 ) {
     let (id, token, attempt, max_attempts) =
         (job.id, job.lease_token, job.attempt, job.max_attempts);
@@ -82,7 +85,7 @@ async fn run(
                 job,
                 shared.pool.clone(),
                 shared.id.clone(),
-                shared.checkpoints.clone(),
+                checkpoints,
                 shared.config.snooze_threshold,
                 shared.config.step_hook.clone(),
             );

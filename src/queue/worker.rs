@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::checkpoints::{self, Checkpoints};
+use super::checkpoints;
 use super::claim_cursor::{ClaimCursor, Scan};
 use super::completer::{self, Completion};
 use super::executor;
@@ -141,9 +141,6 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<WorkerEvent>,
     pub wake: Arc<Notify>,
     pub notifier: Notifier,
-    pub checkpoints: Checkpoints,
-    /// Taken by [`Worker::run`], which starts the checkpoint writer.
-    pub checkpoint_writer: Mutex<Option<checkpoints::Writer>>,
 }
 
 impl Shared {
@@ -218,7 +215,6 @@ impl Worker {
         let id: Arc<str> = format!("{host}-{}-{suffix}", std::process::id()).into();
         let (events, _) = broadcast::channel(4096);
         let wake = notifier.local().get(&config.queue);
-        let (checkpoints, writer) = checkpoints::channel();
         Self {
             shared: Arc::new(Shared {
                 id,
@@ -229,8 +225,6 @@ impl Worker {
                 events,
                 wake,
                 notifier,
-                checkpoints,
-                checkpoint_writer: Mutex::new(Some(writer)),
             }),
         }
     }
@@ -282,21 +276,14 @@ impl Worker {
             )),
         ];
         let completer = tokio::spawn(completer::run(shared.clone(), done_rx));
-        let writer = shared
-            .checkpoint_writer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        // `run` consumes the worker, so the writer is always there; stay safe regardless.
-        let checkpoint_writer = writer.map(|writer| {
-            tokio::spawn(checkpoints::run(
-                writer,
-                shared.pool.clone(),
-                shared.id.clone(),
-                shared.config.checkpoint_batch,
-                stop_services.clone(),
-            ))
-        });
+        let (checkpoints, writer) = checkpoints::channel();
+        let checkpoint_writer = tokio::spawn(checkpoints::run(
+            writer,
+            shared.pool.clone(),
+            shared.id.clone(),
+            shared.config.checkpoint_batch,
+            stop_services.clone(),
+        ));
 
         let slots = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
         let mut stats = RunStats::default();
@@ -356,7 +343,13 @@ impl Worker {
             stats.claimed += got as u64;
             for job in claimed {
                 let Some(permit) = permits.pop() else { break };
-                executor::spawn(shared.clone(), job, permit, done_tx.clone());
+                executor::spawn(
+                    shared.clone(),
+                    job,
+                    permit,
+                    done_tx.clone(),
+                    checkpoints.clone(),
+                );
             }
             drop(permits);
             // A short resumed scan may have missed jobs behind the cursor: look again from
@@ -390,9 +383,7 @@ impl Worker {
         drop(done_tx);
         let _ = completer.await;
         stop_services.cancel();
-        if let Some(writer) = checkpoint_writer {
-            let _ = writer.await;
-        }
+        let _ = checkpoint_writer.await;
         for service in services {
             let _ = service.await;
         }
