@@ -55,7 +55,7 @@ const HASH: &str = "000000000000000000000000000000000000000000000000000000000000
 /// Database errors.
 pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_events,
+        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
                   job_steps, periodic_jobs",
     )
     .execute(pool)

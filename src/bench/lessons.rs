@@ -266,7 +266,7 @@ pub async fn run<W: ProvisioningWorker>(
     start_worker: impl AsyncFnOnce(WorkerTarget) -> Result<W>,
 ) -> Result<Report> {
     sqlx::query(
-        "truncate livelessons, live_endpoints, livesessions, jobs, finished_jobs, job_events, job_steps cascade",
+        "truncate livelessons, live_endpoints, livesessions, jobs, finished_jobs, job_event_log, job_steps cascade",
     )
     .execute(pool)
     .await

@@ -118,7 +118,7 @@ pub fn worker_config(tasks: usize, batch: usize) -> WorkerConfig {
 /// # Errors
 /// Database errors.
 pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("truncate jobs, finished_jobs, job_events, job_steps, periodic_jobs")
+    sqlx::query("truncate jobs, finished_jobs, job_event_log, job_steps, periodic_jobs")
         .execute(pool)
         .await?;
     sqlx::query("vacuum analyze jobs").execute(pool).await?;

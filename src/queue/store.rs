@@ -15,6 +15,11 @@ use uuid::Uuid;
 use super::error::{QueueError, Result};
 use super::job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 
+/// Most events one statement numbers. An event id is a value of `job_event_seq` times this
+/// plus the event's place in its statement, so a statement that records an event for each
+/// job of a batch draws one sequence value, not one per job (see migration 0006).
+pub const EVENTS_PER_STATEMENT: usize = 4096;
+
 /// Inserts one job inside the caller's transaction (or on any connection). With a
 /// `unique_key` already held by an unfinished job, returns that job instead.
 ///
@@ -27,16 +32,15 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> 
         let row = sqlx::query!(
             r#"
             with ins as (
+                -- The `enqueued` event is folded into the row (see `job_events`).
                 insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
-                                  unique_key, serial_key, traceparent)
+                                  unique_key, serial_key, traceparent, enqueued_event_id)
                 values ($1, $2, $3, $4,
                         case when $5::timestamptz > now() then 'scheduled'::job_state
                              else 'available'::job_state end,
-                        $6, coalesce($5, now()), $7, $8, $9)
+                        $6, coalesce($5, now()), $7, $8, $9, nextval('job_event_seq') * 4096)
                 on conflict (unique_key) where unique_key is not null do nothing
                 returning id
-            ), ev as (
-                insert into job_events (job_id, kind) select id, 'enqueued' from ins
             )
             select id as "id!", true as "inserted!" from ins
             union all
@@ -67,12 +71,20 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> 
     )))
 }
 
-/// Inserts many jobs in one statement; results are in input order. Jobs whose
-/// `unique_key` is already held return the existing job.
+/// Inserts many jobs, in one statement per [`EVENTS_PER_STATEMENT`] jobs; results are in
+/// input order. Jobs whose `unique_key` is already held return the existing job.
 ///
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+    let mut out = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(EVENTS_PER_STATEMENT) {
+        out.extend(enqueue_chunk(conn, chunk).await?);
+    }
+    Ok(out)
+}
+
+async fn enqueue_chunk(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -105,18 +117,20 @@ pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Ve
                                  $5::timestamptz[], $6::int4[], $7::text[], $8::text[], $9::text[])
                 with ordinality as t(kind, args, queue, priority, run_at, max_attempts,
                                      unique_key, serial_key, traceparent, ord)
+        ), events as (
+            select nextval('job_event_seq') * 4096 as first
         ), ins as (
+            -- The `enqueued` events are folded into the rows, numbered in input order.
             insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
-                              unique_key, serial_key, traceparent)
+                              unique_key, serial_key, traceparent, enqueued_event_id)
             select kind, args, queue, priority,
                    case when run_at > now() then 'scheduled'::job_state
                         else 'available'::job_state end,
-                   max_attempts, coalesce(run_at, now()), unique_key, serial_key, traceparent
+                   max_attempts, coalesce(run_at, now()), unique_key, serial_key, traceparent,
+                   (select first from events) + ord - 1
             from input order by ord
             on conflict (unique_key) where unique_key is not null do nothing
             returning id, unique_key
-        ), ev as (
-            insert into job_events (job_id, kind) select id, 'enqueued' from ins
         )
         select id as "id!", unique_key, true as "inserted!" from ins
         union all
@@ -203,7 +217,9 @@ pub async fn claim(
     let rows = sqlx::query!(
         r#"
         with picked as (
-            select j.id from jobs j
+            -- The claim index covers running jobs too (a claim is then a HOT update);
+            -- the state filter skips them, and a resumed scan starts past most of them.
+            select j.id, j.attempted_at is not null as resumed from jobs j
             where j.queue = $1 and j.state <> 'running' and j.run_at <= now()
               -- The scan's start bound in the index: the beginning, or after `after`.
               and (j.queue, j.priority, j.run_at, j.id)
@@ -214,28 +230,34 @@ pub async fn claim(
             order by j.priority, j.run_at, j.id
             limit $2
             for update skip locked
+        ), events as (
+            select nextval('job_event_seq') * 4096 as first
         ), claimed as (
-            -- `id = any(array(...))` keeps the update on the primary key; a join with the
-            -- CTE may be planned as a hash join over a scan of the whole table.
+            -- The `claimed` event is folded into the row (see `job_events`), numbered by
+            -- the job's place in the batch. Unnesting the ids keeps the update on the
+            -- primary key; a join with the CTE may be planned as a hash join over a scan
+            -- of the whole table.
             update jobs j
             set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
                 lease_owner = $3, lease_token = gen_random_uuid(),
-                lease_expires_at = now() + make_interval(secs => $4::float8 / 1000)
-            where j.id = any(array(select id from picked))
+                lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
+                claimed_event_id = (select first from events) + p.place - 1
+            from unnest(array(select id from picked)) with ordinality as p(id, place)
+            where j.id = p.id
             returning j.id, j.kind, j.args, j.attempt, j.max_attempts, j.created_at,
                       j.traceparent, j.lease_token, j.priority, j.run_at
-        ), ev as (
-            insert into job_events (job_id, kind, attempt, worker)
-            select id, 'claimed', attempt, $3 from claimed
         )
         select id as "id!", kind as "kind!", args as "args!", attempt as "attempt!",
                max_attempts as "max_attempts!", created_at as "created_at!", traceparent,
                lease_token as "lease_token!", priority as "priority!", run_at as "run_at!",
-               exists(select 1 from job_steps s where s.job_id = claimed.id) as "has_steps!"
+               -- Only a job claimed before can have stored steps.
+               (claimed.id = any(array(select id from picked where resumed))
+                and exists(select 1 from job_steps s where s.job_id = claimed.id))
+                   as "has_steps!"
         from claimed
         "#,
         queue,
-        limit,
+        limit.min(EVENTS_PER_STATEMENT as i64),
         worker,
         lease_ms as f64,
         after.map(|k| k.priority) as Option<i16>,
@@ -266,40 +288,51 @@ pub async fn claim(
         .collect())
 }
 
-/// Moves every job whose lease token still matches to `finished_jobs` as completed.
-/// Returns the ids that were completed; the others had lost their lease.
+/// Moves every job whose lease token still matches to `finished_jobs` as completed, in
+/// one statement per [`EVENTS_PER_STATEMENT`] jobs. Returns the ids that were completed;
+/// the others had lost their lease.
 ///
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Result<Vec<JobId>> {
-    let rows = sqlx::query_scalar!(
-        r#"
-        with done as (
-            -- Tokens are unique per claim, so matching any of the batch's tokens is matching
-            -- the job's own; this form stays on the primary key.
-            delete from jobs j
-            where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
-            returning j.*
-        ), moved as (
+    let mut done = Vec::with_capacity(ids.len());
+    for (ids, tokens) in ids
+        .chunks(EVENTS_PER_STATEMENT)
+        .zip(tokens.chunks(EVENTS_PER_STATEMENT))
+    {
+        let rows = sqlx::query_scalar!(
+            r#"
+            with done as (
+                -- Tokens are unique per claim, so matching any of the batch's tokens is
+                -- matching the job's own; this form stays on the primary key.
+                delete from jobs j
+                where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
+                returning j.*
+            ), events as (
+                select nextval('job_event_seq') * 4096 as first
+            )
+            -- The claim and its completion stay folded into the row (see `job_events`).
             insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
                 max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
-                unique_key, serial_key)
+                unique_key, serial_key, enqueued_event_id, claimed_event_id,
+                completed_event_id, worker)
             select id, kind, args, queue, priority, 'completed', attempt, max_attempts, run_at,
-                   created_at, attempted_at, last_error, traceparent, unique_key, serial_key
+                   created_at, attempted_at, last_error, traceparent, unique_key, serial_key,
+                   enqueued_event_id, claimed_event_id,
+                   (select first from events) + row_number() over (order by id) - 1,
+                   lease_owner
             from done
-        ), ev as (
-            insert into job_events (job_id, kind, attempt, worker)
-            select id, 'completed', attempt, lease_owner from done
+            returning id
+            "#,
+            ids,
+            tokens,
         )
-        select id as "id!" from done
-        "#,
-        ids,
-        tokens,
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(QueueError::db("complete"))?;
-    Ok(rows.into_iter().map(JobId).collect())
+        .fetch_all(pool)
+        .await
+        .map_err(QueueError::db("complete"))?;
+        done.extend(rows.into_iter().map(JobId));
+    }
+    Ok(done)
 }
 
 /// Ends a running job as `failed` or `cancelled`, fenced by its lease token.
@@ -321,13 +354,18 @@ pub async fn finish(
         ), moved as (
             insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
                 max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
-                unique_key, serial_key)
+                unique_key, serial_key, enqueued_event_id)
             select id, kind, args, queue, priority, $3, attempt, max_attempts, run_at,
                    created_at, attempted_at, coalesce($4, last_error), traceparent, unique_key,
-                   serial_key
+                   serial_key, enqueued_event_id
             from done
+        ), claim as (
+            -- A claim that ends without a completion is written out (see `job_events`).
+            insert into job_event_log (id, job_id, at, kind, attempt, worker)
+            select claimed_event_id, id, attempted_at, 'claimed', attempt, lease_owner
+            from done where claimed_event_id is not null
         ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, detail)
+            insert into job_event_log (job_id, kind, attempt, worker, detail)
             select id, $5, attempt, lease_owner, $4 from done
         )
         select count(*) as "n!" from done
@@ -377,15 +415,26 @@ pub async fn release(
     };
     let released = sqlx::query_scalar!(
         r#"
-        with upd as (
-            update jobs
-            set state = $3, run_at = $4, attempt = case when $5 then attempt else attempt - 1 end,
-                last_error = coalesce($6, last_error),
-                lease_owner = null, lease_token = null, lease_expires_at = null
+        with held as (
+            select id, claimed_event_id, attempted_at, attempt, lease_owner from jobs
             where id = $1 and lease_token = $2
-            returning id, attempt
+            for update
+        ), upd as (
+            update jobs j
+            set state = $3, run_at = $4,
+                attempt = case when $5 then j.attempt else j.attempt - 1 end,
+                last_error = coalesce($6, j.last_error),
+                lease_owner = null, lease_token = null, lease_expires_at = null,
+                claimed_event_id = null
+            from held where j.id = held.id
+            returning j.id, j.attempt
+        ), claim as (
+            -- A claim that ends without a completion is written out (see `job_events`).
+            insert into job_event_log (id, job_id, at, kind, attempt, worker)
+            select claimed_event_id, id, attempted_at, 'claimed', attempt, lease_owner
+            from held where claimed_event_id is not null
         ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, detail)
+            insert into job_event_log (job_id, kind, attempt, worker, detail)
             select id, $7, attempt, $8, coalesce($6, $4::timestamptz::text) from upd
         )
         select count(*) as "n!" from upd
@@ -453,7 +502,12 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
     let rows = sqlx::query!(
         r#"
         with expired as (
-            select id, lease_owner, attempt >= max_attempts as exhausted from jobs
+            -- A scan of the claim table: an index on the lease would make every claim and
+            -- renewal write index entries (see migration 0006), and the table holds only
+            -- unfinished jobs.
+            select id, lease_owner, attempt >= max_attempts as exhausted, claimed_event_id,
+                   attempted_at, attempt
+            from jobs
             where state = 'running' and lease_expires_at < now()
             for update skip locked
         ), gone as (
@@ -461,19 +515,25 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
         ), moved as (
             insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
                 max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
-                unique_key, serial_key)
+                unique_key, serial_key, enqueued_event_id)
             select id, kind, args, queue, priority, 'failed', attempt, max_attempts, run_at,
                    created_at, attempted_at, 'lease expired on the last attempt', traceparent,
-                   unique_key, serial_key
+                   unique_key, serial_key, enqueued_event_id
             from gone
         ), back as (
             update jobs j
             set state = 'available', run_at = now(), last_error = 'lease expired: worker lost',
-                lease_owner = null, lease_token = null, lease_expires_at = null
+                lease_owner = null, lease_token = null, lease_expires_at = null,
+                claimed_event_id = null
             from expired e where j.id = e.id and not e.exhausted
             returning j.id, j.attempt
+        ), claim as (
+            -- The lost claim is written out (see `job_events`) before the rescue.
+            insert into job_event_log (id, job_id, at, kind, attempt, worker)
+            select claimed_event_id, id, attempted_at, 'claimed', attempt, lease_owner
+            from expired where claimed_event_id is not null
         ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, detail)
+            insert into job_event_log (job_id, kind, attempt, worker, detail)
             select e.id, case when e.exhausted then 'failed' else 'rescued' end, j.attempt,
                    e.lease_owner, 'lease expired'
             from expired e join jobs j on j.id = e.id
@@ -584,7 +644,7 @@ pub async fn write_checkpoints(
                 set output = excluded.output, attempt = excluded.attempt,
                     worker = excluded.worker, completed_at = now()
         ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, step)
+            insert into job_event_log (job_id, kind, attempt, worker, step)
             select id, case when done then 'step_completed' else 'step_started' end,
                    attempt, $7, step
             from held where done or not cancel_requested
@@ -627,7 +687,7 @@ pub async fn step_failed(
         with lease as (
             select id from jobs where id = $1 and lease_token = $2 for share
         ), ev as (
-            insert into job_events (job_id, kind, attempt, worker, step, detail)
+            insert into job_event_log (job_id, kind, attempt, worker, step, detail)
             select $1, 'step_failed', $3, $4, $5, $6 from lease
         )
         select count(*) as "n!" from lease
@@ -693,7 +753,7 @@ pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
             sqlx::query!(
                 r#"
                 with upd as (update jobs set cancel_requested = true where id = $1 returning id, attempt)
-                insert into job_events (job_id, kind, attempt) select id, 'cancel_requested', attempt from upd
+                insert into job_event_log (job_id, kind, attempt) select id, 'cancel_requested', attempt from upd
                 "#,
                 id.0
             )
@@ -709,13 +769,13 @@ pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
                 moved as (
                     insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
                         max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
-                        unique_key, serial_key)
+                        unique_key, serial_key, enqueued_event_id)
                     select id, kind, args, queue, priority, 'cancelled', attempt, max_attempts,
                            run_at, created_at, attempted_at, last_error, traceparent, unique_key,
-                           serial_key
+                           serial_key, enqueued_event_id
                     from done
                 )
-                insert into job_events (job_id, kind, attempt) select id, 'cancelled', attempt from done
+                insert into job_event_log (job_id, kind, attempt) select id, 'cancelled', attempt from done
                 "#,
                 id.0
             )
@@ -758,15 +818,28 @@ pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<()> {
     sqlx::query!(
         r#"
         with gone as (delete from finished_jobs where id = $1 returning *),
-        back as (
+        history as (
+            -- The events folded into the finished row are written out (see `job_events`).
+            insert into job_event_log (id, job_id, at, kind, attempt, worker)
+            select e.id, g.id, e.at, e.kind, e.attempt, e.worker
+            from gone g
+            cross join lateral (values
+                (g.enqueued_event_id, g.created_at, 'enqueued', null::integer, null::text),
+                (g.claimed_event_id, g.attempted_at, 'claimed', g.attempt, g.worker),
+                (g.completed_event_id, g.finished_at, 'completed', g.attempt, g.worker)
+            ) as e (id, at, kind, attempt, worker)
+            where e.id is not null
+        ), back as (
+            -- attempted_at is kept: a job claimed before may have stored steps.
             insert into jobs (id, kind, args, queue, priority, state, attempt, max_attempts,
-                              run_at, created_at, last_error, traceparent, unique_key, serial_key)
+                              run_at, created_at, attempted_at, last_error, traceparent,
+                              unique_key, serial_key)
             overriding system value
             select id, kind, args, queue, priority, 'available', 0, max_attempts, now(),
-                   created_at, last_error, traceparent, unique_key, serial_key
+                   created_at, attempted_at, last_error, traceparent, unique_key, serial_key
             from gone
         )
-        insert into job_events (job_id, kind) select id, 'retried' from gone
+        insert into job_event_log (job_id, kind) select id, 'retried' from gone
         "#,
         id.0
     )
@@ -1000,7 +1073,8 @@ pub async fn events(executor: impl PgExecutor<'_>, id: JobId) -> Result<Vec<JobE
     sqlx::query_as!(
         JobEvent,
         r#"
-        select id, job_id as "job_id: JobId", at, kind, attempt, worker, step, detail
+        select id as "id!", job_id as "job_id!: JobId", at as "at!", kind as "kind!", attempt,
+               worker, step, detail
         from job_events where job_id = $1 order by id
         "#,
         id.0
@@ -1069,7 +1143,7 @@ pub async fn serial_progress(
     let row = sqlx::query!(
         r#"
         with mine as (select id from jobs_all where serial_key = $1)
-        select (select e.step from job_events e
+        select (select e.step from job_event_log e
                 where e.job_id in (select id from mine) and e.kind = 'step_started'
                 order by e.id desc limit 1) as step,
                (select count(*) from job_steps s where s.job_id in (select id from mine))

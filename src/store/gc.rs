@@ -218,14 +218,18 @@ pub async fn prune_finished_jobs(
                where finished_at < now() - make_interval(secs => $1)
                limit $2
            ), jobs as (
-               delete from finished_jobs f using picked where f.id = picked.id returning f.id
+               -- Events folded into the row (see `job_events`) go with it.
+               delete from finished_jobs f using picked where f.id = picked.id
+               returning f.id, num_nonnulls(f.enqueued_event_id, f.claimed_event_id,
+                                           f.completed_event_id) as folded
            ), events as (
-               delete from job_events e using picked where e.job_id = picked.id returning 1
+               delete from job_event_log e using picked where e.job_id = picked.id returning 1
            ), steps as (
                delete from job_steps s using picked where s.job_id = picked.id returning 1
            )
            select (select count(*) from jobs) as "jobs!",
-                  (select count(*) from events) as "events!",
+                  (select count(*) from events)
+                      + (select coalesce(sum(folded), 0) from jobs) as "events!",
                   (select count(*) from steps) as "steps!""#,
         retention_secs,
         limit
