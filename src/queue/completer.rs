@@ -13,10 +13,12 @@ use super::store;
 use super::worker::{Shared, WorkerEvent};
 
 /// A job whose handler succeeded, waiting for its completion to be stored.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Completion {
     pub id: JobId,
     pub token: Uuid,
+    /// Where the claim left the job's row.
+    pub row: String,
 }
 
 /// Runs until the sender side closes and everything received is written.
@@ -38,9 +40,13 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Com
 async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
     let ids: Vec<i64> = batch.iter().map(|c| c.id.0).collect();
     let tokens: Vec<Uuid> = batch.iter().map(|c| c.token).collect();
+    let rows: Vec<String> = batch
+        .iter_mut()
+        .map(|c| std::mem::take(&mut c.row))
+        .collect();
     let mut delay = Duration::from_millis(50);
     let done = loop {
-        match store::complete_many(&shared.pool, &ids, &tokens).await {
+        match store::complete_at(&shared.pool, &ids, &tokens, &rows).await {
             Ok(done) => break done,
             Err(err) => {
                 // The heartbeat keeps the leases while we retry; if the database stays away
@@ -54,6 +60,7 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
     for c in batch.iter() {
         shared.release(c.id, c.token);
     }
+    shared.completed.add(done.len());
     let done: std::collections::HashSet<JobId> = done.into_iter().collect();
     for c in batch.drain(..) {
         if done.contains(&c.id) {

@@ -65,7 +65,7 @@ pub(crate) fn spawn(
 
 async fn run(
     shared: Arc<Shared>,
-    job: ClaimedJob,
+    mut job: ClaimedJob,
     abort: CancellationToken,
     reason: Arc<Mutex<Option<AbortReason>>>,
     completions: mpsc::UnboundedSender<Completion>,
@@ -73,6 +73,7 @@ async fn run(
 ) {
     let (id, token, attempt, max_attempts) =
         (job.id, job.lease_token, job.attempt, job.max_attempts);
+    let row = std::mem::take(&mut job.row);
     let kind = job.kind.clone();
     shared.emit(WorkerEvent::Started(id));
     let outcome = match shared.registry.get(&job.kind).cloned() {
@@ -122,7 +123,7 @@ async fn run(
     let written = match outcome {
         Ok(()) => {
             // The completer removes the job from `held` once the completion is stored.
-            if completions.send(Completion { id, token }).is_ok() {
+            if completions.send(Completion { id, token, row }).is_ok() {
                 return;
             }
             // The completer is gone (shutdown raced us): write it ourselves.
@@ -130,6 +131,7 @@ async fn run(
                 .await
                 .map(|done| {
                     if done.contains(&id) {
+                        shared.completed.add(1);
                         shared.emit(WorkerEvent::Completed(id));
                     }
                 })

@@ -194,6 +194,9 @@ pub struct ClaimedJob {
     pub traceparent: Option<String>,
     /// Fencing token of this claim.
     pub lease_token: Uuid,
+    /// Where the claim left the job's row (its `ctid`); completing the job looks there
+    /// first.
+    pub row: String,
     /// Whether an earlier attempt stored checkpoints (they are loaded on the first step).
     pub has_steps: bool,
     /// Its place in the claim order when it was claimed.

@@ -42,4 +42,4 @@ pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use periodic::Schedule;
 pub use registry::Registry;
 pub use retry::RetryPolicy;
-pub use worker::{StepHook, Worker, WorkerConfig, WorkerEvent};
+pub use worker::{CompletedCount, StepHook, Worker, WorkerConfig, WorkerEvent};

@@ -219,7 +219,7 @@ pub async fn claim(
         with picked as (
             -- The claim index covers running jobs too (a claim is then a HOT update);
             -- the state filter skips them, and a resumed scan starts past most of them.
-            select j.id, j.attempted_at is not null as resumed from jobs j
+            select j.id, j.ctid, j.attempted_at is not null as resumed from jobs j
             where j.queue = $1 and j.state <> 'running' and j.run_at <= now()
               -- The scan's start bound in the index: the beginning, or after `after`.
               and (j.queue, j.priority, j.run_at, j.id)
@@ -234,22 +234,24 @@ pub async fn claim(
             select nextval('job_event_seq') * 4096 as first
         ), claimed as (
             -- The `claimed` event is folded into the row (see `job_events`), numbered by
-            -- the job's place in the batch. Unnesting the ids keeps the update on the
-            -- primary key; a join with the CTE may be planned as a hash join over a scan
-            -- of the whole table.
+            -- the job's place in the batch. The rows are updated where the scan locked
+            -- them (a lock keeps a row in place), without a primary-key lookup each;
+            -- unnesting keeps the update a nested loop, where a join with the CTE may be
+            -- planned as a hash join over a scan of the whole table.
             update jobs j
             set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
                 lease_owner = $3, lease_token = gen_random_uuid(),
                 lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
                 claimed_event_id = (select first from events) + p.place - 1
-            from unnest(array(select id from picked)) with ordinality as p(id, place)
-            where j.id = p.id
+            from unnest(array(select ctid from picked)) with ordinality as p(row, place)
+            where j.ctid = p.row
             returning j.id, j.kind, j.args, j.attempt, j.max_attempts, j.created_at,
-                      j.traceparent, j.lease_token, j.priority, j.run_at
+                      j.traceparent, j.lease_token, j.priority, j.run_at, j.ctid
         )
         select id as "id!", kind as "kind!", args as "args!", attempt as "attempt!",
                max_attempts as "max_attempts!", created_at as "created_at!", traceparent,
                lease_token as "lease_token!", priority as "priority!", run_at as "run_at!",
+               ctid::text as "row!",
                -- Only a job claimed before can have stored steps.
                (claimed.id = any(array(select id from picked where resumed))
                 and exists(select 1 from job_steps s where s.job_id = claimed.id))
@@ -278,6 +280,7 @@ pub async fn claim(
             created_at: r.created_at,
             traceparent: r.traceparent,
             lease_token: r.lease_token,
+            row: r.row,
             has_steps: r.has_steps,
             key: ClaimKey {
                 priority: r.priority,
@@ -295,19 +298,42 @@ pub async fn claim(
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Result<Vec<JobId>> {
+    complete_at(pool, ids, tokens, &vec![String::new(); ids.len()]).await
+}
+
+/// Like [`complete_many`], looking first where each job's row was when it was claimed
+/// ([`ClaimedJob::row`], empty when unknown): that saves a primary-key lookup per job. A
+/// row that moved since (a lease renewal writes a new version) is found by its id.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn complete_at(
+    pool: &PgPool,
+    ids: &[i64],
+    tokens: &[Uuid],
+    rows: &[String],
+) -> Result<Vec<JobId>> {
     let mut done = Vec::with_capacity(ids.len());
-    for (ids, tokens) in ids
+    for ((ids, tokens), rows) in ids
         .chunks(EVENTS_PER_STATEMENT)
         .zip(tokens.chunks(EVENTS_PER_STATEMENT))
+        .zip(rows.chunks(EVENTS_PER_STATEMENT))
     {
         let rows = sqlx::query_scalar!(
             r#"
-            with done as (
-                -- Tokens are unique per claim, so matching any of the batch's tokens is
-                -- matching the job's own; this form stays on the primary key.
-                delete from jobs j
-                where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
+            with input as (
+                select * from unnest($1::int8[], $2::uuid[], $3::text[]) as i(id, token, row)
+            ), at_row as (
+                delete from jobs j using input i
+                where j.ctid = nullif(i.row, '')::tid and j.id = i.id and j.lease_token = i.token
                 returning j.*
+            ), by_id as (
+                delete from jobs j using input i
+                where j.id = i.id and j.lease_token = i.token
+                  and i.id not in (select id from at_row)
+                returning j.*
+            ), done as (
+                select * from at_row union all select * from by_id
             ), events as (
                 select nextval('job_event_seq') * 4096 as first
             )
@@ -326,6 +352,7 @@ pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Resul
             "#,
             ids,
             tokens,
+            rows,
         )
         .fetch_all(pool)
         .await
@@ -471,7 +498,8 @@ pub async fn extend_leases(
     let rows = sqlx::query_scalar!(
         r#"
         update jobs j set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
-        where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
+        from unnest($1::int8[], $2::uuid[]) as held(id, token)
+        where j.id = held.id and j.lease_token = held.token
         returning j.id
         "#,
         ids,
@@ -629,11 +657,10 @@ pub async fn write_checkpoints(
                                  $6::jsonb[])
                 as i(id, token, attempt, step, done, output)
         ), lease as (
-            -- Matching any of the batch's tokens stays on the primary key; the join below
-            -- pairs each row with its own token.
-            select j.id, j.lease_token, j.cancel_requested from jobs j
-            where j.id = any($1::int8[]) and j.lease_token = any($2::uuid[])
-            for share
+            select j.id, j.lease_token, j.cancel_requested
+            from jobs j join (select distinct id, token from input) i
+                on j.id = i.id and j.lease_token = i.token
+            for share of j
         ), held as (
             select i.*, l.cancel_requested
             from input i join lease l on l.id = i.id and l.lease_token = i.token

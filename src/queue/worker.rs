@@ -131,6 +131,23 @@ pub(crate) struct Held {
     pub reason: Arc<Mutex<Option<AbortReason>>>,
 }
 
+/// How many completions a worker has stored, readable while it runs (benchmarks watch it
+/// instead of querying the database). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct CompletedCount(Arc<std::sync::atomic::AtomicU64>);
+
+impl CompletedCount {
+    /// Completions stored so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(&self, n: usize) {
+        self.0
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// What the worker's tasks share.
 pub(crate) struct Shared {
     pub id: Arc<str>,
@@ -141,6 +158,7 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<WorkerEvent>,
     pub wake: Arc<Notify>,
     pub notifier: Notifier,
+    pub completed: CompletedCount,
 }
 
 impl Shared {
@@ -225,6 +243,7 @@ impl Worker {
                 events,
                 wake,
                 notifier,
+                completed: CompletedCount::default(),
             }),
         }
     }
@@ -237,6 +256,11 @@ impl Worker {
     /// Subscribes to what this worker does.
     pub fn subscribe(&self) -> broadcast::Receiver<WorkerEvent> {
         self.shared.events.subscribe()
+    }
+
+    /// The count of completions this worker has stored, updated as it runs.
+    pub fn completed(&self) -> CompletedCount {
+        self.shared.completed.clone()
     }
 
     /// Runs until `shutdown` resolves, then stops claiming, gives running jobs the grace
