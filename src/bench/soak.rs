@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::queue::{Client, NewJob, maintenance};
 
-use super::queue::{NOOP, Workers, reset, wait_empty};
+use super::queue::{NOOP, Workers, reset, wait_done};
 use super::round2;
 
 /// Parameters of a run.
@@ -96,7 +96,7 @@ pub async fn run<W: Workers>(
     let held = hold
         .await
         .map_err(|e| sqlx::Error::Protocol(format!("hold task: {e}")))??;
-    wait_empty(pool, Duration::from_secs(900)).await?;
+    wait_done(pool, &workers, params.jobs, Duration::from_secs(900)).await?;
     workers.stop().await;
 
     // What autovacuum and the hourly `gc.retention` pass would do soon after: the

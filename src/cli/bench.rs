@@ -1,6 +1,8 @@
 //! `antidoted bench`: benchmarks that print numbers and end with one JSON line.
 
 use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +11,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use antidote_scheduler::bench::compare as compare_bench;
 use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
@@ -37,6 +40,10 @@ enum Bench {
     Lessons(LessonsArgs),
     /// Garbage collection: one expiry pass over many livelessons, some expired.
     Gc(GcArgs),
+    /// antidoted beside the peer queues of `../shared/peers` (graphile_worker, apalis,
+    /// underway, graphile-worker for Node), back to back on fresh databases; peers whose
+    /// harness is absent are skipped.
+    Compare(CompareArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -184,6 +191,58 @@ struct GcArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// PostgreSQL server and name prefix: each peer runs in the database
+    /// `<name>_<peer>`, dropped and created again for each run.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_compare"
+    )]
+    database_url: String,
+    /// Where the peer harnesses are (`rust/`, `node/`).
+    #[arg(long, default_value = "../shared/peers")]
+    peers_dir: std::path::PathBuf,
+    /// Where the peers are built and installed (outside the repository).
+    #[arg(
+        long,
+        env = "PEERS_WORK_DIR",
+        default_value = "/var/tmp/antidote-peers"
+    )]
+    work_dir: std::path::PathBuf,
+    /// Peers to run, comma-separated (antidoted, graphile_rs, apalis, graphile_node,
+    /// underway). underway is left out by default: its claim scans the whole queue, so
+    /// a run takes minutes even at its smaller sizes.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "antidoted,graphile_rs,apalis,graphile_node"
+    )]
+    peers: Vec<String>,
+    /// Rounds; each runs every peer once, the order rotated by one each round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// No-op jobs per run.
+    #[arg(long, default_value_t = 200_000)]
+    jobs: usize,
+    /// Three-step workflows per run (0 skips them).
+    #[arg(long, default_value_t = 20_000)]
+    workflows: usize,
+    /// Idle-queue latency samples per run.
+    #[arg(long, default_value_t = 500)]
+    latency_samples: usize,
+    /// underway's no-op jobs.
+    #[arg(long, default_value_t = 20_000)]
+    underway_jobs: usize,
+    /// underway's workflows.
+    #[arg(long, default_value_t = 2_000)]
+    underway_workflows: usize,
+    /// Longest a single run may take, seconds.
+    #[arg(long, default_value_t = 1_800)]
+    timeout_s: u64,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -199,6 +258,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Workflow(args) => workflow(args).await,
         Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
+        Bench::Compare(args) => compare(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_worker(args).await,
@@ -251,6 +311,35 @@ async fn workflow(args: WorkflowArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("running the workflow benchmark")?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let peers = args
+        .peers
+        .iter()
+        .map(|name| name.parse::<compare_bench::Peer>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("--peers: {e}"))?;
+    anyhow::ensure!(!peers.is_empty(), "--peers names no peer");
+    let params = compare_bench::Params {
+        database_url: args.database_url,
+        peers_dir: args.peers_dir,
+        work_dir: args.work_dir,
+        peers,
+        rounds: args.rounds,
+        jobs: args.jobs,
+        workflows: args.workflows,
+        latency_samples: args.latency_samples,
+        underway_jobs: args.underway_jobs,
+        underway_workflows: args.underway_workflows,
+        timeout: Duration::from_secs(args.timeout_s),
+    };
+    let report = compare_bench::run(&params)
+        .await
+        .context("running the comparison")?;
+    print!("{}", compare_bench::table(&report));
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -315,7 +404,7 @@ async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: u
         })
         .collect::<Result<Vec<_>, _>>();
     match children {
-        Ok(children) => Pool::Processes(children),
+        Ok(children) => Pool::Processes(children.into_iter().map(ChildWorker::start).collect()),
         Err(err) => {
             eprintln!("error: starting worker processes: {err}");
             Pool::Processes(Vec::new())
@@ -543,28 +632,72 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
 
 enum Pool {
     InProcess(InProcess),
-    Processes(Vec<tokio::process::Child>),
+    Processes(Vec<ChildWorker>),
+}
+
+/// A benchmark worker process (`bench queue-worker`). It reports its completions on stdout
+/// as `completed N` lines while it runs, and its latency samples as `id start_micros`
+/// lines when it stops.
+struct ChildWorker {
+    child: tokio::process::Child,
+    completed: Arc<AtomicU64>,
+    reader: tokio::task::JoinHandle<Vec<(i64, i64)>>,
+}
+
+impl ChildWorker {
+    fn start(mut child: tokio::process::Child) -> Self {
+        let completed = Arc::new(AtomicU64::new(0));
+        let stdout = child.stdout.take();
+        let count = completed.clone();
+        let reader = tokio::spawn(async move {
+            let mut starts = Vec::new();
+            let Some(stdout) = stdout else {
+                return starts;
+            };
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(n) = line.strip_prefix("completed ") {
+                    if let Ok(n) = n.parse() {
+                        count.store(n, Ordering::Relaxed);
+                    }
+                } else if let Some((id, at)) = line.split_once(' ')
+                    && let (Ok(id), Ok(at)) = (id.parse(), at.parse())
+                {
+                    starts.push((id, at));
+                }
+            }
+            starts
+        });
+        Self {
+            child,
+            completed,
+            reader,
+        }
+    }
 }
 
 impl Workers for Pool {
+    fn completed(&self) -> u64 {
+        match self {
+            Pool::InProcess(workers) => workers.completed(),
+            Pool::Processes(children) => children
+                .iter()
+                .map(|c| c.completed.load(Ordering::Relaxed))
+                .sum(),
+        }
+    }
+
     async fn stop(self) -> Vec<(i64, i64)> {
         match self {
             Pool::InProcess(workers) => workers.stop().await,
             Pool::Processes(children) => {
                 let mut starts = Vec::new();
-                for mut child in children {
+                for mut worker in children {
                     // Closing stdin asks the worker to shut down gracefully; it then prints
-                    // its latency samples as `id start_micros` lines.
-                    drop(child.stdin.take());
-                    let mut out = String::new();
-                    if let Some(mut stdout) = child.stdout.take() {
-                        let _ = stdout.read_to_string(&mut out).await;
-                    }
-                    let _ = child.wait().await;
-                    starts.extend(out.lines().filter_map(|line| {
-                        let (id, at) = line.split_once(' ')?;
-                        Some((id.parse().ok()?, at.parse().ok()?))
-                    }));
+                    // its latency samples.
+                    drop(worker.child.stdin.take());
+                    let _ = worker.child.wait().await;
+                    starts.extend(worker.reader.await.unwrap_or_default());
                 }
                 starts
             }
@@ -580,6 +713,18 @@ async fn queue_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         queue_bench::registry(),
         queue_bench::worker_config(args.tasks, args.batch),
     );
+    let completed = worker.completed();
+    let report = tokio::spawn(async move {
+        let mut reported = 0;
+        loop {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let now = completed.get();
+            if now != reported {
+                reported = now;
+                println!("completed {now}");
+            }
+        }
+    });
     worker
         .run(async {
             let mut stdin = tokio::io::stdin();
@@ -587,6 +732,7 @@ async fn queue_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             while matches!(stdin.read(&mut sink).await, Ok(n) if n > 0) {}
         })
         .await?;
+    report.abort();
     for (id, started) in queue_bench::take_starts() {
         println!("{id} {started}");
     }

@@ -51,3 +51,83 @@ async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs
         .expect("count");
     assert_eq!(ready, 5);
 }
+
+#[sqlx::test]
+async fn bench_compare_runs_antidoted_on_fresh_databases_and_skips_absent_peers(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let absent = tempfile::tempdir().expect("tempdir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_antidoted"))
+        .args(["bench", "compare", "--database-url", &url])
+        .args(["--peers", "antidoted,graphile_rs,graphile_node"])
+        .args(["--rounds", "2", "--jobs", "300", "--workflows", "30"])
+        .args(["--latency-samples", "5"])
+        .arg("--peers-dir")
+        .arg(absent.path().join("peers"))
+        .arg("--work-dir")
+        .arg(absent.path().join("work"))
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the comparison runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench compare failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    let rounds = report["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2);
+    // The order rotates: antidoted first in round 1, last in round 2.
+    let order = |round: &serde_json::Value| -> Vec<String> {
+        round["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .map(|r| r["peer"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        order(&rounds[0]),
+        ["antidoted", "graphile_rs", "graphile_node"]
+    );
+    assert_eq!(
+        order(&rounds[1]),
+        ["graphile_rs", "graphile_node", "antidoted"]
+    );
+    for round in rounds {
+        for run in round["runs"].as_array().expect("runs") {
+            let status = run["status"].as_str().unwrap_or_default();
+            if run["peer"] == "antidoted" {
+                assert_eq!(status, "ran", "{run}");
+                assert!(run["jobs_per_s"].as_f64() > Some(0.0), "{run}");
+                assert!(run["workflows_per_s"].as_f64() > Some(0.0), "{run}");
+                assert!(run["latency_ms_p50"].as_f64() > Some(0.0), "{run}");
+                assert_eq!(run["jobs"], 300);
+                assert_eq!(run["load_before"].as_array().map(Vec::len), Some(3));
+            } else {
+                assert_eq!(status, "skipped", "{run}");
+                assert!(
+                    run["reason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("no harness"),
+                    "{run}"
+                );
+            }
+        }
+        assert_eq!(round["ratios"], serde_json::json!([]));
+    }
+    assert!(stdout.contains("skipped: no harness at"), "{stdout}");
+    // Each run's database is dropped afterwards.
+    let left: i64 = sqlx::query_scalar("select count(*) from pg_database where datname like $1")
+        .bind(format!(
+            "{}\\_%",
+            url.rsplit('/').next().unwrap_or_default()
+        ))
+        .fetch_one(&pool)
+        .await
+        .expect("databases");
+    assert_eq!(left, 0);
+}
