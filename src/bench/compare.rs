@@ -91,6 +91,9 @@ pub struct Params {
     pub rounds: usize,
     /// No-op jobs of the throughput phase.
     pub jobs: usize,
+    /// antidoted's jobs enqueued one by one for its single-enqueue rate (the peers
+    /// enqueue in batches only).
+    pub single_jobs: usize,
     /// Three-step workflows.
     pub workflows: usize,
     /// Idle-queue latency samples.
@@ -306,10 +309,10 @@ impl Server {
             || prefix.len() > 40
             || !prefix
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             return Err(CompareError::DatabaseUrl(format!(
-                "the database name {prefix:?} must be 1-40 characters of a-z, 0-9 and _ (it prefixes each peer's database)"
+                "the database name {prefix:?} must be 1-40 characters of A-Z, a-z, 0-9 and _ (it prefixes each peer's database)"
             )));
         }
         Ok(Self { options, prefix })
@@ -421,6 +424,8 @@ impl Harnesses {
                     "queue".into(),
                     "--jobs".into(),
                     params.jobs.to_string(),
+                    "--single-jobs".into(),
+                    params.single_jobs.to_string(),
                     "--latency-samples".into(),
                     samples,
                 ],

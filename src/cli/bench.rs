@@ -228,6 +228,9 @@ struct CompareArgs {
     /// Three-step workflows per run (0 skips them).
     #[arg(long, default_value_t = 20_000)]
     workflows: usize,
+    /// antidoted's jobs enqueued one by one for its single-enqueue rate.
+    #[arg(long, default_value_t = 20_000)]
+    single_jobs: usize,
     /// Idle-queue latency samples per run.
     #[arg(long, default_value_t = 500)]
     latency_samples: usize,
@@ -330,6 +333,7 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         peers,
         rounds: args.rounds,
         jobs: args.jobs,
+        single_jobs: args.single_jobs,
         workflows: args.workflows,
         latency_samples: args.latency_samples,
         underway_jobs: args.underway_jobs,

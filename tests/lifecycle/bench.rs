@@ -54,13 +54,17 @@ async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs
 
 #[sqlx::test]
 async fn bench_compare_runs_antidoted_on_fresh_databases_and_skips_absent_peers(pool: PgPool) {
-    let url = database_url(&pool).await;
+    // The name prefixes each run's database; the test database's own name is too long.
+    let test_database = database_url(&pool).await;
+    let server = test_database.rsplit_once('/').expect("a database path").0;
+    let prefix = format!("cmp{}", std::process::id());
+    let url = format!("{server}/{prefix}");
     let absent = tempfile::tempdir().expect("tempdir");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_antidoted"))
         .args(["bench", "compare", "--database-url", &url])
         .args(["--peers", "antidoted,graphile_rs,graphile_node"])
         .args(["--rounds", "2", "--jobs", "300", "--workflows", "30"])
-        .args(["--latency-samples", "5"])
+        .args(["--latency-samples", "5", "--single-jobs", "20"])
         .arg("--peers-dir")
         .arg(absent.path().join("peers"))
         .arg("--work-dir")
@@ -122,10 +126,7 @@ async fn bench_compare_runs_antidoted_on_fresh_databases_and_skips_absent_peers(
     assert!(stdout.contains("skipped: no harness at"), "{stdout}");
     // Each run's database is dropped afterwards.
     let left: i64 = sqlx::query_scalar("select count(*) from pg_database where datname like $1")
-        .bind(format!(
-            "{}\\_%",
-            url.rsplit('/').next().unwrap_or_default()
-        ))
+        .bind(format!("{prefix}\\_%"))
         .fetch_one(&pool)
         .await
         .expect("databases");
