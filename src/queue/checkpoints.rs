@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::dedicated::Dedicated;
 use super::error::QueueError;
 use super::job::JobId;
 use super::store::{self, CheckpointRow};
@@ -97,6 +98,7 @@ pub(crate) async fn run(
 ) {
     let max = max.max(1);
     let mut batch: Vec<Request> = Vec::with_capacity(max);
+    let mut conn = Dedicated::pooled(pool, "checkpoint");
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => return,
@@ -112,11 +114,14 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
-        flush(&pool, &worker, &mut batch).await;
+        flush(&mut conn, &worker, &mut batch).await;
+        if writer.requests.is_empty() {
+            conn.release();
+        }
     }
 }
 
-async fn flush(pool: &sqlx::PgPool, worker: &str, batch: &mut Vec<Request>) {
+async fn flush(conn: &mut Dedicated, worker: &str, batch: &mut Vec<Request>) {
     let rows: Vec<CheckpointRow<'_>> = batch
         .iter()
         .map(|r| CheckpointRow {
@@ -130,7 +135,13 @@ async fn flush(pool: &sqlx::PgPool, worker: &str, batch: &mut Vec<Request>) {
             },
         })
         .collect();
-    let result = store::write_checkpoints(pool, worker, &rows).await;
+    let result = match conn.get().await {
+        Ok(c) => store::write_checkpoints(c, worker, &rows).await,
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        conn.discard();
+    }
     drop(rows);
     match result {
         Ok(fenced) => {

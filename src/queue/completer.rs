@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::dedicated::Dedicated;
 use super::job::JobId;
 use super::store;
 use super::worker::{Shared, WorkerEvent};
@@ -25,6 +26,7 @@ pub(crate) struct Completion {
 pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Completion>) {
     let max = shared.config.completion_batch.max(1);
     let mut batch: Vec<Completion> = Vec::with_capacity(max);
+    let mut conn = Dedicated::pooled(shared.pool.clone(), "complete");
     while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < max {
@@ -33,11 +35,14 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Com
                 Err(_) => break,
             }
         }
-        flush(&shared, &mut batch).await;
+        flush(&shared, &mut conn, &mut batch).await;
+        if rx.is_empty() {
+            conn.release();
+        }
     }
 }
 
-async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
+async fn flush(shared: &Shared, conn: &mut Dedicated, batch: &mut Vec<Completion>) {
     let ids: Vec<i64> = batch.iter().map(|c| c.id.0).collect();
     let tokens: Vec<Uuid> = batch.iter().map(|c| c.token).collect();
     let rows: Vec<String> = batch
@@ -46,9 +51,14 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>) {
         .collect();
     let mut delay = Duration::from_millis(50);
     let done = loop {
-        match store::complete_at(&shared.pool, &ids, &tokens, &rows).await {
+        let written = match conn.get().await {
+            Ok(c) => store::complete_at(c, &ids, &tokens, &rows).await,
+            Err(err) => Err(err),
+        };
+        match written {
             Ok(done) => break done,
             Err(err) => {
+                conn.discard();
                 // The heartbeat keeps the leases while we retry; if the database stays away
                 // longer than a lease, the rescuer re-runs these jobs (at-least-once).
                 tracing::warn!(error = %err, jobs = ids.len(), "completion write failed; retrying");

@@ -22,6 +22,7 @@ mod claim_cursor;
 pub mod client;
 mod completer;
 pub mod context;
+mod dedicated;
 pub mod error;
 mod executor;
 mod heartbeat;

@@ -207,7 +207,7 @@ pub async fn notify(executor: impl PgExecutor<'_>, channel: &str, queue: &str) -
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn claim(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     queue: &str,
     worker: &str,
     limit: i64,
@@ -270,7 +270,7 @@ pub async fn claim(
         after.map(|k| k.id) as Option<i64>,
         &lease_tokens(limit) as &[Uuid],
     )
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await
     .map_err(QueueError::db("claim"))?;
     Ok(rows
@@ -313,7 +313,8 @@ fn lease_tokens(n: i64) -> Vec<Uuid> {
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Result<Vec<JobId>> {
-    complete_at(pool, ids, tokens, &vec![String::new(); ids.len()]).await
+    let mut conn = pool.acquire().await.map_err(QueueError::db("complete"))?;
+    complete_at(&mut conn, ids, tokens, &vec![String::new(); ids.len()]).await
 }
 
 /// Like [`complete_many`], looking first where each job's row was when it was claimed
@@ -323,7 +324,7 @@ pub async fn complete_many(pool: &PgPool, ids: &[i64], tokens: &[Uuid]) -> Resul
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn complete_at(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ids: &[i64],
     tokens: &[Uuid],
     rows: &[String],
@@ -369,7 +370,7 @@ pub async fn complete_at(
             tokens,
             rows,
         )
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(QueueError::db("complete"))?;
         done.extend(rows.into_iter().map(JobId));
@@ -651,7 +652,7 @@ pub struct CheckpointRow<'a> {
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn write_checkpoints(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     worker: &str,
     rows: &[CheckpointRow<'_>],
 ) -> Result<HashMap<(JobId, Uuid), bool>> {
@@ -702,7 +703,7 @@ pub async fn write_checkpoints(
         &outputs,
         worker,
     )
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await
     .map_err(QueueError::db("checkpoint"))?;
     Ok(fenced

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::checkpoints;
 use super::claim_cursor::{ClaimCursor, Scan};
 use super::completer::{self, Completion};
+use super::dedicated::Dedicated;
 use super::executor;
 use super::job::{DEFAULT_QUEUE, JobId};
 use super::notifier::{self, LocalWakers, Notifier};
@@ -314,6 +315,7 @@ impl Worker {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut claim_failures = 0u32;
         let mut cursor = ClaimCursor::default();
+        let mut claim_conn = Dedicated::detached(shared.pool.clone(), "claim");
         'claiming: loop {
             let first = tokio::select! {
                 () = &mut shutdown => break 'claiming,
@@ -336,22 +338,28 @@ impl Worker {
                 Scan::Full => None,
                 Scan::After(key) => Some(key),
             };
-            let claimed = match store::claim(
-                &shared.pool,
-                &shared.config.queue,
-                &shared.id,
-                i64::try_from(wanted).unwrap_or(i64::MAX),
-                millis(shared.config.lease),
-                after,
-            )
-            .await
-            {
+            let claimed = match claim_conn.get().await {
+                Ok(conn) => {
+                    store::claim(
+                        conn,
+                        &shared.config.queue,
+                        &shared.id,
+                        i64::try_from(wanted).unwrap_or(i64::MAX),
+                        millis(shared.config.lease),
+                        after,
+                    )
+                    .await
+                }
+                Err(err) => Err(err),
+            };
+            let claimed = match claimed {
                 Ok(jobs) => {
                     claim_failures = 0;
                     cursor.record(scan, started, Instant::now(), jobs.iter().map(|j| j.key));
                     jobs
                 }
                 Err(err) => {
+                    claim_conn.discard();
                     cursor.reset();
                     claim_failures = claim_failures.saturating_add(1);
                     tracing::warn!(error = %err, worker = %shared.id, "claim failed; backing off");
