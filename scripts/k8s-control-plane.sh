@@ -11,7 +11,8 @@
 #
 # Environment: ANTIDOTE_K8S_CACHE (default /var/tmp/antidote-k8s); the Go module and
 # build caches live under it too, so `du -sh` of it is the whole disk cost and removing
-# it removes everything. Builds run under `nice` with `-p 2` so a Rust build beside it
+# it removes everything. The build cache is removed after a successful build unless
+# ANTIDOTE_K8S_KEEP_GOCACHE=1. Builds run under `nice` with `-p 2` so a Rust build beside it
 # still progresses. Idempotent: a finished build leaves a stamp naming the pins.
 set -euo pipefail
 
@@ -136,5 +137,11 @@ for binary in kube-apiserver kube-controller-manager etcd; do
     }
 done
 echo "$pins" >"$stamp"
-log "built in $(($(date +%s) - started))s; cache $(du -sh "$cache" | cut -f1)"
+log "built in $(($(date +%s) - started))s; cache $(du -sh "$cache" | cut -f1) with Go's build cache"
+# The binaries are what later runs use; Go's build cache (about 3 GB) only speeds up a
+# rebuild after the pins change. ANTIDOTE_K8S_KEEP_GOCACHE=1 keeps it.
+if [ "${ANTIDOTE_K8S_KEEP_GOCACHE:-0}" != 1 ]; then
+    rm -rf "$GOCACHE"
+fi
+log "cache now $(du -sh "$cache" | cut -f1)"
 echo "$bin"

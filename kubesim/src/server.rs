@@ -1,6 +1,7 @@
 //! The HTTP front end: accept loop (with the unreachable switch), path parsing, the verbs,
 //! watch streams, discovery documents, and create-time defaulting shared with controllers.
 
+use crate::agent::address::{ListenerCount, SERVICE_RANGE, in_range};
 use crate::knobs::InjectedError;
 use crate::resources::{self, RESOURCES, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -23,10 +24,21 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Which listener a request came in on.
+#[derive(Clone)]
+struct Front {
+    shared: Arc<Shared>,
+    /// The simulator's own listener: knobs and the request log do not apply.
+    simulator: bool,
+}
+
 /// Serves the API until aborted. While the unreachable knob is on, the listener is closed
 /// and every open connection dropped, so clients see connection refused.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, addr: SocketAddr) {
-    let router = Router::new().fallback(handle).with_state(shared.clone());
+    let router = Router::new().fallback(handle).with_state(Front {
+        shared: shared.clone(),
+        simulator: false,
+    });
     let mut want = shared.knobs.unreachable_want();
     let mut listener = Some(listener);
     let mut conns: JoinSet<()> = JoinSet::new();
@@ -67,6 +79,35 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, addr: Sock
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = want.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Serves the API to the simulator's own clients (node agents) until aborted: no knob
+/// applies and nothing is recorded.
+pub(crate) async fn serve_simulator(shared: Arc<Shared>, listener: TcpListener) {
+    let router = Router::new().fallback(handle).with_state(Front {
+        shared,
+        simulator: true,
+    });
+    let mut conns: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let svc = TowerToHyperService::new(router.clone());
+                    conns.spawn(async move {
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc);
+                        let _ = conn.await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("kubesim: accepting on the simulator listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
 }
@@ -207,13 +248,13 @@ fn is_true(q: &HashMap<String, String>, k: &str) -> bool {
 }
 
 async fn handle(
-    State(s): State<Arc<Shared>>,
+    State(front): State<Front>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&s, method, &uri, &headers, body).await {
+    match dispatch(&front.shared, front.simulator, method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -221,6 +262,7 @@ async fn handle(
 
 async fn dispatch(
     s: &Arc<Shared>,
+    simulator: bool,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -265,19 +307,21 @@ async fn dispatch(
         Some(sub) => format!("{}/{sub}", def.plural),
         None => def.plural.to_string(),
     };
-    s.knobs.record(verb, def.group, &resource);
-    let delay = s.knobs.latency();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match s.knobs.injected_error(verb) {
-        Some(InjectedError::Internal) => {
-            return Err(ApiError::internal("kubesim: injected internal error"));
+    if !simulator {
+        s.knobs.record(verb, def.group, &resource);
+        let delay = s.knobs.latency();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
-        Some(InjectedError::TooManyRequests { retry_after_s }) => {
-            return Err(ApiError::too_many_requests(retry_after_s));
+        match s.knobs.injected_error(verb) {
+            Some(InjectedError::Internal) => {
+                return Err(ApiError::internal("kubesim: injected internal error"));
+            }
+            Some(InjectedError::TooManyRequests { retry_after_s }) => {
+                return Err(ApiError::too_many_requests(retry_after_s));
+            }
+            None => {}
         }
-        None => {}
     }
     if q.get("dryRun").is_some_and(|v| !v.is_empty()) {
         return Err(ApiError::bad_request("kubesim does not support dryRun"));
@@ -553,13 +597,14 @@ async fn create(
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| p.get("port").and_then(Value::as_u64).map(|p| p as u16))
+        .filter_map(|p| p.get("port").and_then(Value::as_u64))
+        .filter_map(|p| u16::try_from(p).ok())
         .collect();
-    let want_ip = if requested.is_empty() {
-        None
+    let ip = if requested.is_empty() {
+        allocate_cluster_ip(s, &ports)?
     } else {
         match requested.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) if crate::kubelet::is_sim_address(ip) => Some(ip),
+            Ok(ip) if in_range(&SERVICE_RANGE, ip) => ip,
             _ => {
                 return Err(ApiError::invalid(
                     def.group,
@@ -568,7 +613,7 @@ async fn create(
                     vec![crate::status::Cause {
                         reason: "FieldValueInvalid".into(),
                         message: format!(
-                            "Invalid value: \"{requested}\": provided IP is not in the valid range. The range of valid IPs is 127.1.0.0/16-127.254.255.255 (kubesim)"
+                            "Invalid value: \"{requested}\": provided IP is not in the valid range. The range of valid IPs is 127.128.0.0-127.254.255.254 (kubesim)"
                         ),
                         field: "spec.clusterIP".into(),
                     }],
@@ -576,16 +621,18 @@ async fn create(
             }
         }
     };
-    let (ip, listeners) = s
-        .kubelet
-        .bind_address(want_ip, &ports)
-        .await
-        .map_err(|e| ApiError::internal(format!("kubesim: binding service listeners: {e}")))?;
     obj["spec"]["clusterIP"] = json!(ip.to_string());
     obj["spec"]["clusterIPs"] = json!([ip.to_string()]);
-    let created = s.store.create(def, ns, obj)?;
-    s.kubelet.start_service(s.clone(), &created, ip, listeners);
-    Ok(created)
+    s.store.create(def, ns, obj)
+}
+
+/// The next ClusterIP on which every port of the Service can be bound now. The probe's
+/// listeners are closed at once: the node agent that serves the Service binds them.
+fn allocate_cluster_ip(s: &Shared, ports: &[u16]) -> Result<std::net::Ipv4Addr, ApiError> {
+    s.service_addresses
+        .bind_next(&ListenerCount::default(), ports)
+        .map(|(ip, _probe)| ip)
+        .map_err(|(_, e)| ApiError::internal(format!("kubesim: allocating a ClusterIP: {e}")))
 }
 
 fn update(
@@ -958,7 +1005,7 @@ fn pod_log(
             )));
         }
     };
-    let mut lines = s.kubelet.logs(ns, name, meta_str(&pod, "uid"), &container);
+    let mut lines = s.logs.lines(meta_str(&pod, "uid"), &container);
     if let Some(t) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
         let skip = lines.len().saturating_sub(t);
         lines.drain(..skip);

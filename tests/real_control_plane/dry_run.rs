@@ -121,7 +121,7 @@ async fn dry_run_lesson(
         if let Object::Namespace(namespace) = object {
             let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
             namespaces
-                .create(&PostParams::default(), namespace)
+                .create(&PostParams::default(), &**namespace)
                 .await
                 .expect("the livelesson namespace is created");
         }

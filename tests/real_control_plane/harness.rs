@@ -146,6 +146,11 @@ impl ServiceRange {
     pub fn cidr(&self) -> String {
         format!("{}/20", self.base)
     }
+
+    /// Whether `ip` lies in this range.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) >> 12 == u32::from(self.base) >> 12
+    }
 }
 
 /// Static bearer tokens of the identities the test uses.
@@ -186,6 +191,21 @@ rules:
   userGroups: [\"system:serviceaccounts\"]
 - level: None
 ";
+
+/// One request in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Audited {
+    /// Who made it.
+    pub user: String,
+    /// The RBAC verb (`get`, `list`, `watch`, `create`, ...).
+    pub verb: String,
+    /// The API group (`""` for core).
+    pub group: String,
+    /// `resource` or `resource/subresource`.
+    pub resource: String,
+    /// The HTTP status of the answer.
+    pub code: u16,
+}
 
 /// A running control plane. Dropping it stops every component and removes its files.
 pub struct ControlPlane {
@@ -309,6 +329,9 @@ impl ControlPlane {
             format!("--cert-dir={}", dir.join("apiserver-certs").display()),
             format!("--token-auth-file={}", dir.join("tokens.csv").display()),
             "--authorization-mode=RBAC".to_owned(),
+            // Reach node agents (pod logs) at the 127.x address each reports, never
+            // through a name: a name would be looked up in the machine's DNS.
+            "--kubelet-preferred-address-types=InternalIP".to_owned(),
             // The defaults, named so that the log shows PodSecurity is on.
             "--enable-admission-plugins=PodSecurity".to_owned(),
             format!("--service-cluster-ip-range={}", self.service_range.cidr()),
@@ -414,9 +437,51 @@ impl ControlPlane {
         path
     }
 
+    /// Every audited request so far (ServiceAccounts' requests only).
+    pub fn audit(&self) -> Vec<Audited> {
+        let text = std::fs::read_to_string(self.dir.path().join("audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|event| {
+                let text = |pointer: &str| {
+                    event
+                        .pointer(pointer)
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let resource = text("/objectRef/resource");
+                if resource.is_empty() {
+                    return None;
+                }
+                let sub = text("/objectRef/subresource");
+                Some(Audited {
+                    user: text("/user/username"),
+                    verb: text("/verb"),
+                    group: text("/objectRef/apiGroup"),
+                    resource: if sub.is_empty() {
+                        resource
+                    } else {
+                        format!("{resource}/{sub}")
+                    },
+                    code: event
+                        .pointer("/responseStatus/code")
+                        .and_then(serde_json::Value::as_u64)
+                        .and_then(|c| u16::try_from(c).ok())
+                        .unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     /// The kubeconfig of the cluster administrator (`system:masters`).
     pub fn admin_kubeconfig(&self) -> PathBuf {
         self.dir.path().join("admin.kubeconfig")
+    }
+
+    /// The kubeconfig the node agent uses.
+    pub fn agent_kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("agent.kubeconfig")
     }
 
     /// A client from a kubeconfig file, built as any kube-rs user builds one.
@@ -432,6 +497,11 @@ impl ControlPlane {
     /// A cluster-admin client.
     pub async fn admin_client(&self) -> Client {
         Self::client_from(&self.admin_kubeconfig()).await
+    }
+
+    /// A kubeconfig that authenticates with `token` (a ServiceAccount token, say).
+    pub fn kubeconfig_with_token(&self, name: &str, token: &str) -> PathBuf {
+        self.write_kubeconfig(&format!("{name}.kubeconfig"), token)
     }
 }
 

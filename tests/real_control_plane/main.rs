@@ -12,7 +12,18 @@
 //! - [`harness`]: starts and stops etcd, kube-apiserver and kube-controller-manager.
 //! - [`cluster`]: what the scheduler expects a cluster to have (CRD, RuntimeClass, secrets).
 //! - [`dry_run`]: server-side dry run of every object of every lesson.
+//! - [`lab`]: database, prepared cluster, the scheduler's ServiceAccount, the node agent.
+//! - [`lifecycle`]: every example lesson to READY, a stage change, DELETE, crash-resume.
+//! - [`rbac`]: `deploy/`'s ClusterRole is enough and every rule of it is needed.
+//! - [`child`]: the crashing worker process of the crash-resume test.
 
+mod child;
 mod cluster;
 mod dry_run;
 mod harness;
+#[allow(dead_code)]
+#[path = "../lifecycle/helpers.rs"]
+mod helpers;
+mod lab;
+mod lifecycle;
+mod rbac;

@@ -64,8 +64,8 @@ fn build(settings: &Settings, ll: &Livelesson<'_>) -> Result<Objects, String> {
     }
     for object in built {
         match &object {
-            objects::Object::Pod(pod) => objects.pods.push(pod.clone()),
-            objects::Object::Service(service) => objects.services.push(service.clone()),
+            objects::Object::Pod(pod) => objects.pods.push((**pod).clone()),
+            objects::Object::Service(service) => objects.services.push((**service).clone()),
             _ => {}
         }
         match object.to_json() {

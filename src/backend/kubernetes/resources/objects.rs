@@ -11,27 +11,28 @@ use serde_json::Value;
 
 use super::*;
 
-/// One object of a livelesson, typed as the backend builds it.
+/// One object of a livelesson, typed as the backend builds it (boxed: the types are
+/// large and of very different sizes).
 #[derive(Debug, Clone)]
 pub enum Object {
     /// The livelesson's namespace.
-    Namespace(Namespace),
+    Namespace(Box<Namespace>),
     /// The egress lockdown.
-    NetworkPolicy(NetworkPolicy),
+    NetworkPolicy(Box<NetworkPolicy>),
     /// A copied secret or the configuration credentials.
-    Secret(Secret),
+    Secret(Box<Secret>),
     /// The lesson files.
-    ConfigMap(ConfigMap),
+    ConfigMap(Box<ConfigMap>),
     /// A Multus network.
-    NetworkAttachment(DynamicObject),
+    NetworkAttachment(Box<DynamicObject>),
     /// An endpoint pod (or the jupyter guide's).
-    Pod(Pod),
+    Pod(Box<Pod>),
     /// An endpoint service.
-    Service(Service),
+    Service(Box<Service>),
     /// An endpoint ingress.
-    Ingress(Ingress),
+    Ingress(Box<Ingress>),
     /// A configuration job.
-    Job(Job),
+    Job(Box<Job>),
 }
 
 impl Object {
@@ -102,12 +103,14 @@ pub fn livelesson_objects(
     ll: &Livelesson<'_>,
     source_secrets: &[Secret],
 ) -> Result<Vec<Object>> {
-    let mut objects = vec![Object::Namespace(namespace(settings, ll))];
+    let mut objects = vec![Object::Namespace(Box::new(namespace(settings, ll)))];
     if !settings.allow_egress {
-        objects.push(Object::NetworkPolicy(network_policy(settings, ll)));
+        objects.push(Object::NetworkPolicy(Box::new(network_policy(
+            settings, ll,
+        ))));
     }
     for source in source_secrets {
-        objects.push(Object::Secret(secret_copy(source, settings, ll)));
+        objects.push(Object::Secret(Box::new(secret_copy(source, settings, ll))));
     }
     let configurable: Vec<_> = ll
         .lesson
@@ -116,37 +119,39 @@ pub fn livelesson_objects(
         .filter(|e| e.configuration_type.is_some())
         .collect();
     if !configurable.is_empty() {
-        objects.push(Object::Secret(config_credentials_secret(settings, ll)));
+        objects.push(Object::Secret(Box::new(config_credentials_secret(
+            settings, ll,
+        ))));
     }
-    objects.push(Object::ConfigMap(lesson_files(settings, ll)));
+    objects.push(Object::ConfigMap(Box::new(lesson_files(settings, ll))));
     objects.extend(
         network_attachments(settings, ll)
             .into_iter()
-            .map(Object::NetworkAttachment),
+            .map(|nad| Object::NetworkAttachment(Box::new(nad))),
     );
     for endpoint in &ll.lesson.endpoints {
-        objects.push(Object::Pod(pod(settings, ll, endpoint)?));
-        objects.push(Object::Service(service(settings, ll, endpoint)));
+        objects.push(Object::Pod(Box::new(pod(settings, ll, endpoint)?)));
+        objects.push(Object::Service(Box::new(service(settings, ll, endpoint))));
         objects.extend(
             ingresses(settings, ll, endpoint)
                 .into_iter()
-                .map(Object::Ingress),
+                .map(|ingress| Object::Ingress(Box::new(ingress))),
         );
     }
     if ll.lesson.uses_jupyter() {
-        objects.push(Object::Pod(jupyter_pod(settings, ll)));
-        objects.push(Object::Service(jupyter_service(settings, ll)));
-        objects.push(Object::Ingress(jupyter_ingress(settings, ll)));
+        objects.push(Object::Pod(Box::new(jupyter_pod(settings, ll))));
+        objects.push(Object::Service(Box::new(jupyter_service(settings, ll))));
+        objects.push(Object::Ingress(Box::new(jupyter_ingress(settings, ll))));
     }
     for stage in 0..ll.lesson.stages.len() {
         for endpoint in &configurable {
-            objects.push(Object::Job(config_job(
+            objects.push(Object::Job(Box::new(config_job(
                 settings,
                 ll,
                 endpoint,
                 stage,
                 &endpoint.name,
-            )?));
+            )?)));
         }
     }
     Ok(objects)
