@@ -24,6 +24,7 @@
 //!   unreachable), path parsing, verbs, watch streams, discovery.
 //! - [`store`]: objects as JSON keyed by (resource, namespace, name), global resourceVersion,
 //!   bounded event history (older watches get 410 Gone).
+//! - [`fields`]: unknown fields and `fieldValidation`.
 //! - [`validation`], [`selector`], [`status`]: upstream name/label rules, selectors, `Status` errors.
 //! - [`controllers`]: namespace termination, job controller, scheduler; one event loop.
 //! - [`agent`]: the node agent (kubelet and kube-proxy), a kube-rs client of any API
@@ -43,19 +44,36 @@
 //!   retries are immediate (no exponential backoff).
 //! - Watches with selectors send MODIFIED for objects that match after the change; objects
 //!   leaving a selector are not turned into DELETED events.
-//! - Strategic merge patch is applied as JSON merge patch; JSON patch and server-side apply
-//!   are refused with 415.
+//! - JSON patch and server-side apply are refused with 415.
 //! - Pods run on node agents ([`agent`]): the in-process one registers [`NODE_NAME`], agents
 //!   of other processes register their own nodes through [`KubeSim::simulator_url`], and
 //!   the scheduler binds pods to Ready nodes in turn. `pods/log` serves the in-process
 //!   agent's pods only.
 //! - ClusterIPs come from 127.128.0.0-127.254.255.255 and pod addresses from
 //!   127.1.0.0-127.127.255.255, so neither collides with the other in any process.
+//!
+//! # Deliberate differences from kube-apiserver
+//!
+//! The real-control-plane tier's differential suite (`tests/real_control_plane/differential.rs`)
+//! sends the same requests to kubesim and to kube-apiserver and fails on any difference
+//! not listed here. Each is kept because the backend does not depend on it and copying
+//! the real behaviour would cost more than it proves:
+//!
+//! - Strategic merge patch is applied as JSON merge patch (lists are replaced, not merged
+//!   by key): nothing here patches lists; kubesim would need every type's patch strategy.
+//! - `dryRun` is refused with 400, so that no test mistakes a dry run for a write; the
+//!   backend sends none (the tier dry-runs its objects against the real server instead).
+//! - Deletes are immediate (no graceful pod termination, no finalizers but the namespace's
+//!   delay), and the answer is a `Status`.
+//! - No Events, OpenAPI documents, `Table` output, protobuf bodies or `Warning` headers;
+//!   custom resources (NetworkAttachmentDefinitions) keep unknown fields, as there is no
+//!   schema to prune them with.
 
 #![warn(missing_docs)]
 
 pub mod agent;
 pub mod controllers;
+pub mod fields;
 pub mod knobs;
 pub mod limits;
 pub mod resources;

@@ -44,6 +44,10 @@ enum Bench {
     /// when stdin closes).
     #[command(hide = true)]
     LessonsWorker(LessonsWorkerArgs),
+    /// A node agent process of `bench lessons` (started by it; says `ready` on stdout,
+    /// stops when stdin closes).
+    #[command(hide = true)]
+    LessonsAgent(LessonsAgentArgs),
 }
 
 /// The database a benchmark owns: each benchmark empties the tables it uses.
@@ -157,6 +161,23 @@ struct LessonsArgs {
     /// Job tasks of the worker process.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
+    /// Node agent processes running the pods (default: as many as the descriptor limit
+    /// needs, four listeners per livelesson).
+    #[arg(long)]
+    agents: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LessonsAgentArgs {
+    /// kubesim's simulator URL.
+    #[arg(long)]
+    server: String,
+    /// This agent's index.
+    #[arg(long)]
+    index: u32,
+    /// Agents in all (Services are shared by index).
+    #[arg(long)]
+    count: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -202,6 +223,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_worker(args).await,
+        Bench::LessonsAgent(args) => lessons_agent(args).await,
     }
 }
 
@@ -339,10 +361,19 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(u32::MAX)
         .saturating_add(4);
     let pool = args.database.connect(connections).await?;
+    // The benchmark process (kubesim) and the agents it starts may open as many
+    // descriptors as the hard limit allows.
+    if let Err(e) = kubesim::limits::raise_nofile_limit() {
+        eprintln!("could not raise RLIMIT_NOFILE: {e}");
+    }
+    let agents = args.agents.unwrap_or_else(|| {
+        lessons_bench::agents_for(args.livelessons, kubesim::limits::nofile_limit())
+    });
     let params = lessons_bench::Params {
         livelessons: args.livelessons,
         requesters: args.requesters,
         concurrency: args.concurrency,
+        agents,
     };
     let report = lessons_bench::run(
         &pool,
@@ -350,6 +381,7 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         params,
         &requests,
         LessonsChild::start,
+        AgentChildren::start,
     )
     .await
     .context("running the lessons benchmark")?;
@@ -372,12 +404,15 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         report.db_transactions_per_livelesson,
     );
     println!(
-        "worker process ({} tasks): peak RSS {} MB, CPU {} s; benchmark process (kubesim, requesters): peak RSS {} MB, CPU {} s; request latency p50 {} ms, p99 {} ms",
+        "worker process ({} tasks): peak RSS {} MB, CPU {} s; benchmark process (kubesim, requesters): peak RSS {} MB, CPU {} s; {} node agent processes: peak RSS {} MB, CPU {} s; request latency p50 {} ms, p99 {} ms",
         report.concurrency,
         report.peak_rss_mb,
         report.worker_cpu_s,
         report.bench_rss_mb,
         report.bench_cpu_s,
+        report.agents,
+        report.agents_rss_mb,
+        report.agents_cpu_s,
         report.request_p50_ms,
         report.request_p99_ms,
     );
@@ -463,6 +498,105 @@ impl lessons_bench::ProvisioningWorker for LessonsChild {
             ))),
         }
     }
+}
+
+/// The node agents of `bench lessons`, each a child process of this binary
+/// (`bench lessons-agent`) with its own descriptor limit; each says `ready` once its node
+/// is registered and stops when its stdin closes.
+struct AgentChildren(Vec<(tokio::process::Child, tokio::process::ChildStdin)>);
+
+impl AgentChildren {
+    async fn start(targets: lessons_bench::AgentTargets) -> lessons_bench::Result<Self> {
+        let failed = |what: &str, err: &dyn std::fmt::Display| {
+            lessons_bench::LessonsError::Agents(format!("{what}: {err}"))
+        };
+        let exe = std::env::current_exe().map_err(|e| failed("locating this binary", &e))?;
+        let mut children = Vec::new();
+        for index in 0..targets.count {
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["bench", "lessons-agent", "--server", &targets.server])
+                .args(["--index", &index.to_string()])
+                .args(["--count", &targets.count.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| failed("starting a node agent process", &e))?;
+            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                return Err(failed("node agent process", &"no stdin or stdout"));
+            };
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            match tokio::time::timeout(LessonsChild::PATIENCE, lines.next_line()).await {
+                Ok(Ok(Some(line))) if line == "ready" => {}
+                other => {
+                    return Err(failed(
+                        "a node agent process did not start",
+                        &format!("{other:?}"),
+                    ));
+                }
+            }
+            children.push((child, stdin));
+        }
+        Ok(Self(children))
+    }
+}
+
+impl lessons_bench::NodeAgents for AgentChildren {
+    fn usage(&self) -> Option<lessons_bench::Usage> {
+        lessons_bench::Usage::sum(
+            self.0
+                .iter()
+                .filter_map(|(child, _)| lessons_bench::Usage::of(&child.id()?.to_string())),
+        )
+    }
+
+    async fn stop(self) -> lessons_bench::Result<()> {
+        for (mut child, stdin) in self.0 {
+            drop(stdin);
+            match tokio::time::timeout(LessonsChild::PATIENCE, child.wait()).await {
+                Ok(Ok(status)) if status.success() => {}
+                other => {
+                    return Err(lessons_bench::LessonsError::Agents(format!(
+                        "a node agent process did not stop cleanly: {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One node agent of `bench lessons`: pods kubesim schedules to its node, and its share
+/// of the Services.
+async fn lessons_agent(args: LessonsAgentArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = kubesim::limits::raise_nofile_limit() {
+        eprintln!(
+            "node agent {}: could not raise RLIMIT_NOFILE: {e}",
+            args.index
+        );
+    }
+    let url = args.server.parse().context("the kubesim URL")?;
+    let client =
+        kube::Client::try_from(kube::Config::new(url)).context("building the Kubernetes client")?;
+    let mut config = kubesim::agent::Config::new(
+        lessons_bench::agent_node(args.index as usize),
+        kubesim::Knobs::new(u64::from(args.index)),
+    );
+    config.services = kubesim::agent::ServiceShare::Shard {
+        index: args.index,
+        count: args.count,
+    };
+    let agent = kubesim::agent::Agent::start(client, config)
+        .await
+        .context("starting the node agent")?;
+    let mut out = tokio::io::stdout();
+    out.write_all(b"ready\n").await?;
+    out.flush().await?;
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    stdin.read_to_end(&mut sink).await?;
+    agent.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {

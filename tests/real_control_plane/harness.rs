@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use kube::api::{DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use rcgen::{
@@ -417,6 +418,47 @@ impl ControlPlane {
             }
             if Instant::now() > deadline {
                 manager.fail("did not create the default ServiceAccount in time");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // The garbage collector works once a dependent of a deleted owner goes: until its
+        // graph is built, deletes that cascade (Jobs' pods) would wait on it.
+        let maps: Api<ConfigMap> = Api::namespaced(self.admin_client().await, "default");
+        let owner = maps
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    serde_json::json!({"metadata": {"name": "gc-probe-owner"}}),
+                )
+                .expect("owner"),
+            )
+            .await
+            .expect("probe owner created");
+        let dependent: ConfigMap = serde_json::from_value(serde_json::json!({"metadata": {
+            "name": "gc-probe-dependent",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
+                "name": "gc-probe-owner", "uid": owner.metadata.uid}],
+        }}))
+        .expect("dependent");
+        maps.create(&PostParams::default(), &dependent)
+            .await
+            .expect("probe dependent created");
+        maps.delete("gc-probe-owner", &DeleteParams::background())
+            .await
+            .expect("probe owner deleted");
+        loop {
+            if maps
+                .get_opt("gc-probe-dependent")
+                .await
+                .is_ok_and(|d| d.is_none())
+            {
+                break;
+            }
+            if manager.exited().is_some() {
+                manager.fail("exited before its garbage collector ran");
+            }
+            if Instant::now() > deadline {
+                manager.fail("did not collect a dependent in time");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -239,6 +239,44 @@ impl Lab {
         store::livelesson::get(&mut conn, id).await.expect("read")
     }
 
+    /// The pods and Jobs of a namespace, as the API server has them, for failure messages.
+    pub async fn describe_namespace(&self, ns: &str) -> String {
+        use k8s_openapi::api::batch::v1::Job;
+        use k8s_openapi::api::core::v1::Pod;
+        use kube::api::ListParams;
+        let mut out = format!("namespace {ns}:\n");
+        if let Ok(pods) = Api::<Pod>::namespaced(self.admin.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        {
+            for pod in pods {
+                out.push_str(&format!(
+                    "  pod {} node {:?} phase {:?} deleting {:?} finalizers {:?}\n",
+                    pod.metadata.name.unwrap_or_default(),
+                    pod.spec.and_then(|s| s.node_name),
+                    pod.status.and_then(|s| s.phase),
+                    pod.metadata.deletion_timestamp.map(|t| t.0.to_string()),
+                    pod.metadata.finalizers,
+                ));
+            }
+        }
+        if let Ok(jobs) = Api::<Job>::namespaced(self.admin.clone(), ns)
+            .list(&ListParams::default())
+            .await
+        {
+            for job in jobs {
+                out.push_str(&format!(
+                    "  job {} deleting {:?} finalizers {:?} status {:?}\n",
+                    job.metadata.name.unwrap_or_default(),
+                    job.metadata.deletion_timestamp.map(|t| t.0.to_string()),
+                    job.metadata.finalizers,
+                    job.status,
+                ));
+            }
+        }
+        out
+    }
+
     /// The newest job of `kind` for livelesson `id`.
     pub async fn job(&self, kind: &str, id: &str) -> JobId {
         let job: i64 = sqlx::query_scalar(

@@ -102,13 +102,17 @@ async fn real_control_plane_every_example_lesson_reaches_ready_changes_stage_and
         lab.request(&session, lesson, 1).await;
         modifies.push((*lesson, lab.job(MODIFY, id).await));
     }
-    for (lesson, job) in modifies {
-        assert_eq!(
-            finished(&mut events, job, Duration::from_secs(120)).await,
-            WorkerEvent::Completed(job),
-            "{lesson} stage 1: {}",
-            trail(&lab.pool, job).await
-        );
+    let jobs: Vec<_> = modifies.iter().map(|(_, job)| *job).collect();
+    let outcomes = all_finished(&mut events, &jobs, Duration::from_secs(120)).await;
+    for ((lesson, job), (_, id)) in modifies.into_iter().zip(&created[1..]) {
+        if outcomes.get(&job) != Some(&WorkerEvent::Completed(job)) {
+            panic!(
+                "{lesson} stage 1: {:?}; {}\n{}",
+                outcomes.get(&job),
+                trail(&lab.pool, job).await,
+                lab.describe_namespace(&format!("test-{id}")).await
+            );
+        }
     }
 
     let mut deletes = Vec::new();

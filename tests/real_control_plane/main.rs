@@ -12,6 +12,7 @@
 //! - [`harness`]: starts and stops etcd, kube-apiserver and kube-controller-manager.
 //! - [`cluster`]: what the scheduler expects a cluster to have (CRD, RuntimeClass, secrets).
 //! - [`dry_run`]: server-side dry run of every object of every lesson.
+//! - [`differential`]: the same requests to kubesim and kube-apiserver, answers compared.
 //! - [`lab`]: database, prepared cluster, the scheduler's ServiceAccount, the node agent.
 //! - [`lifecycle`]: every example lesson to READY, a stage change, DELETE, crash-resume.
 //! - [`rbac`]: `deploy/`'s ClusterRole is enough and every rule of it is needed.
@@ -19,6 +20,7 @@
 
 mod child;
 mod cluster;
+mod differential;
 mod dry_run;
 mod harness;
 #[allow(dead_code)]

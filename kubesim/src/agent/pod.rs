@@ -171,7 +171,15 @@ impl Publisher {
                 .await
             {
                 Ok(_) => return true,
-                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => return false,
+                // Gone, or deleted and created again under this name (the uid no longer
+                // matches: 422 on a real server, which refuses a changed uid).
+                Err(kube::Error::Api(s))
+                    if s.code == 404
+                        || s.code == 409
+                        || (s.code == 422 && s.message.contains("metadata.uid")) =>
+                {
+                    return false;
+                }
                 Err(kube::Error::Api(s)) if s.code < 500 && s.code != 429 => {
                     tracing::error!(pod = self.name, error = %s.message, "kubesim agent: the API server refused a pod status");
                     return true;
