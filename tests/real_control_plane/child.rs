@@ -1,51 +1,12 @@
-//! The body of child worker processes; does nothing unless started by [`ChildWorker`].
+//! The body of child worker processes on the real control plane; does nothing unless
+//! started by [`crate::helpers::ChildWorker::spawn_for`] with `CHILD_KUBECONFIG`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 
 use antidote_scheduler::queue::Worker;
 
 use crate::harness::ControlPlane;
 use crate::lab;
-
-/// A worker in a child process (this test binary re-executed into `child::worker`) that
-/// stops dead after the checkpoint of step `crash_at`, after telling the parent.
-pub struct ChildWorker(Child);
-
-impl ChildWorker {
-    pub fn spawn(database_url: &str, kubeconfig: &Path, crash_at: &str) -> Self {
-        let exe = std::env::current_exe().expect("test binary");
-        let child = Command::new(exe)
-            .args([
-                "--exact",
-                "child::worker",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("ANTIDOTE_CHILD_WORKER", "1")
-            .env("CHILD_DATABASE_URL", database_url)
-            .env("CHILD_KUBECONFIG", kubeconfig)
-            .env("CHILD_CRASH_AT", crash_at)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn child worker");
-        Self(child)
-    }
-
-    /// SIGKILL.
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for ChildWorker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 #[test]
 fn worker() {

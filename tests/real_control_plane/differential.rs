@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use antidote_scheduler::backend::kubernetes::resources::objects::{Object, livelesson_objects};
 use antidote_scheduler::backend::{Livelesson, Settings};
-use antidote_scheduler::curriculum::{self, Curriculum, Image, Lesson, Options};
+use antidote_scheduler::curriculum::{self, Curriculum, Options};
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -221,13 +221,8 @@ fn lesson_objects(
     settings: &Settings,
     id: &str,
 ) -> Vec<Object> {
-    let lesson: &Lesson = curriculum.lesson(slug).expect("lesson");
-    let images: BTreeMap<String, Image> = lesson
-        .endpoints
-        .iter()
-        .filter_map(|e| curriculum.image(&e.image))
-        .map(|i| (i.slug.clone(), i.clone()))
-        .collect();
+    let lesson = curriculum.lesson(slug).expect("lesson");
+    let images = curriculum.images_of(lesson);
     let ll = Livelesson {
         id,
         session_id: "session01",

@@ -4,12 +4,11 @@
 //! sets. `ANTIDOTE_DRY_RUN_CURRICULUM=DIR` adds another curriculum (loaded at tier
 //! `local`), e.g. the NRE Labs one, for a run by hand.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use antidote_scheduler::backend::kubernetes::resources::objects::{Object, livelesson_objects};
 use antidote_scheduler::backend::{Livelesson, Settings};
-use antidote_scheduler::curriculum::{self, Curriculum, Image, Lesson, Options, Tier};
+use antidote_scheduler::curriculum::{self, Options, Tier};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::PostParams;
 use kube::core::{DynamicObject, Request};
@@ -67,7 +66,7 @@ async fn real_control_plane_dry_run_accepts_every_object_of_every_lesson() {
         );
         for (n, lesson) in curriculum.lessons.iter().enumerate() {
             let id = format!("dry{index}{n:06}");
-            let images = images_of(curriculum, lesson);
+            let images = curriculum.images_of(lesson);
             let ll = Livelesson {
                 id: &id,
                 session_id: "session01",
@@ -159,14 +158,4 @@ async fn dry_run(client: &Client, object: &Object) -> Result<(), String> {
         )),
         Err(other) => Err(other.to_string()),
     }
-}
-
-/// The image definitions a lesson's endpoints use, as a livelesson copies them.
-fn images_of(curriculum: &Curriculum, lesson: &Lesson) -> BTreeMap<String, Image> {
-    lesson
-        .endpoints
-        .iter()
-        .filter_map(|endpoint| curriculum.image(&endpoint.image))
-        .map(|image| (image.slug.clone(), image.clone()))
-        .collect()
 }

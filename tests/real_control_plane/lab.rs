@@ -13,7 +13,7 @@ use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::queue::{Client as Queue, JobId, Registry, Worker, WorkerConfig};
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
-use antidote_scheduler::workflow::{self, request};
+use antidote_scheduler::workflow;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -27,6 +27,7 @@ use sqlx::PgPool;
 
 use crate::cluster;
 use crate::harness::ControlPlane;
+use crate::helpers;
 
 /// The ServiceAccount `deploy/rbac.yaml` binds the ClusterRole to.
 pub const SCHEDULER_NAMESPACE: &str = "antidote-system";
@@ -212,31 +213,23 @@ impl Lab {
     }
 
     pub async fn session(&self) -> String {
-        request::create_session(&self.pool, None, request::Limits::default())
-            .await
-            .expect("session")
-            .id
+        helpers::new_session(&self.pool).await
     }
 
     pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
-        request::request_livelesson(
+        helpers::request_lesson(
             &self.pool,
             &self.queue,
             &self.settings,
-            request::Limits::default(),
             session,
             lesson,
             stage,
         )
         .await
-        .expect("request accepted")
-        .livelesson()
-        .clone()
     }
 
     pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
-        let mut conn = self.pool.acquire().await.expect("connection");
-        store::livelesson::get(&mut conn, id).await.expect("read")
+        helpers::read_livelesson(&self.pool, id).await
     }
 
     /// The pods and Jobs of a namespace, as the API server has them, for failure messages.
@@ -279,14 +272,7 @@ impl Lab {
 
     /// The newest job of `kind` for livelesson `id`.
     pub async fn job(&self, kind: &str, id: &str) -> JobId {
-        let job: i64 = sqlx::query_scalar(
-            "select id from jobs_all where unique_key = $1 order by id desc limit 1",
-        )
-        .bind(format!("{kind}:{id}"))
-        .fetch_one(&self.pool)
-        .await
-        .expect("job exists");
-        JobId(job)
+        helpers::newest_job(&self.pool, kind, id).await
     }
 }
 

@@ -15,8 +15,9 @@ use kube::Api;
 use kube::api::ListParams;
 use sqlx::PgPool;
 
-use crate::child::ChildWorker;
-use crate::helpers::{all_finished, database_url, finished, start, trail, worker_config};
+use crate::helpers::{
+    ChildWorker, all_finished, database_url, finished, start, trail, worker_config,
+};
 use crate::lab::Lab;
 
 const LESSONS: [&str; 4] = [
@@ -158,7 +159,11 @@ async fn real_control_plane_a_worker_killed_at_a_create_step_boundary_is_resumed
     let session = lab.session().await;
     let ll = lab.request(&session, "router-configuration", 0).await;
     let job = lab.job(CREATE, &ll.id).await;
-    let mut child = ChildWorker::spawn(&url, &lab.scheduler_kubeconfig, crash_at);
+    let mut child = ChildWorker::spawn_for(
+        &url,
+        ("CHILD_KUBECONFIG", lab.scheduler_kubeconfig.as_os_str()),
+        crash_at,
+    );
     let note = tokio::time::timeout(Duration::from_secs(180), signal.recv())
         .await
         .unwrap_or_else(|_| panic!("the child reached {crash_at} in time"))
