@@ -17,6 +17,9 @@
 //! trustedProxies: [10.0.0.0/8]
 //! bodyLimit: 65536           # bytes
 //! logFormat: text            # or json
+//! api:                       # api::ApiSettings
+//!   corsOrigins: []          # or "*" (echo any origin), or [https://labs.example.org]
+//!   webRoot: /srv/antidote-web   # a built front end served at /, the API also under /acore/
 //! backend:                   # backend::Settings: instanceId, hepsDomain, imageOrg, ...
 //!   instanceId: antidote
 //! kubernetes: { inCluster: false, kubeconfig: ~/.kube/config }
@@ -47,6 +50,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::api::settings::{ApiSettings, CorsOrigins};
 use crate::backend::Settings;
 use crate::curriculum::{Tier, names};
 use crate::db::DEFAULT_DATABASE_URL;
@@ -256,6 +260,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Log output format.
     pub log_format: LogFormat,
+    /// CORS origins and the served front end.
+    pub api: ApiSettings,
     /// Backend settings (the original's instanceId, hepsDomain, imageOrg, alwaysPull,
     /// allowEgress, curriculumVersion, secretsNamespace, tlsCertName, pullCredName, ...).
     pub backend: Settings,
@@ -284,6 +290,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
             log_format: LogFormat::Text,
+            api: ApiSettings::default(),
             backend: Settings::default(),
             kubernetes: KubernetesAccess::default(),
             worker: WorkerSettings::default(),
@@ -405,6 +412,14 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
             "json" => LogFormat::Json,
             _ => return Err("expected text or json".into()),
         };
+        Ok(())
+    }),
+    ("ANTIDOTE_CORS_ORIGINS", "api.corsOrigins", |c, v| {
+        c.api.cors_origins = CorsOrigins::parse(v);
+        Ok(())
+    }),
+    ("ANTIDOTE_WEB_ROOT", "api.webRoot", |c, v| {
+        c.api.web_root = (!v.is_empty()).then(|| PathBuf::from(v));
         Ok(())
     }),
     ("ANTIDOTE_KUBECONFIG", "kubernetes.kubeconfig", |c, v| {
@@ -554,6 +569,9 @@ impl Config {
             if value == 0 {
                 return invalid(setting, "must be at least 1".into());
             }
+        }
+        if let Err(message) = self.api.validate() {
+            return invalid("api.corsOrigins", message);
         }
         if self.kubernetes.in_cluster && self.kubernetes.kubeconfig.is_some() {
             return invalid(

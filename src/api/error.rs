@@ -90,6 +90,11 @@ impl ApiError {
         self.code
     }
 
+    /// The human message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// The unknown-session error of the original's front-end contract.
     pub fn unknown_session(status: StatusCode, id: &str) -> Self {
         Self::new(
@@ -102,6 +107,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // Carried along so that `/exp` can answer it in the gateway's shape
+        // (`wire::gateway_errors`).
+        let carried = self.clone();
         let body = ErrorBody {
             message: self.message.clone(),
             error: ErrorDetail {
@@ -110,6 +118,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        response.extensions_mut().insert(carried);
         if self.www_authenticate {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -5,19 +5,29 @@
 //!
 //! - [`error`]: [`ApiError`] (status, stable code, JSON body) and the `AppJson`/`AppQuery`
 //!   extractors whose rejections share that shape.
+//! - [`wire`]: the `/exp` compatibility surface's JSON shapes and error body, exactly as
+//!   antidote-core's gateway served them.
 //! - [`livesession`], [`livelesson`]: what learners request.
-//! - [`curriculum`]: read-only lessons, images (never with passwords), collections.
+//! - [`curriculum`]: read-only lessons, prerequisites, collections, images (never with
+//!   passwords); [`antidoteinfo`]: build and curriculum versions.
 //! - [`jobs`]: the admin API over the job queue, behind a bearer token.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`client`]: who the client is (peer address, trusted `X-Forwarded-For`).
+//! - [`settings`], [`cors`], [`web_root`]: allowed browser origins, and the built front
+//!   end served at `/` with the API also under `/acore/`.
 
+pub mod antidoteinfo;
 pub mod client;
+pub mod cors;
 pub mod curriculum;
 pub mod error;
 pub mod jobs;
 pub mod livelesson;
 pub mod livesession;
 pub mod ops;
+pub mod settings;
+pub mod web_root;
+pub mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +63,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// CORS origins and the served front end.
+    pub api: Arc<settings::ApiSettings>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -62,6 +74,7 @@ impl std::fmt::Debug for AppState {
             .field("admin_token", &self.admin_token)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("body_limit", &self.body_limit)
+            .field("api", &self.api)
             .finish_non_exhaustive()
     }
 }
@@ -77,21 +90,42 @@ impl AppState {
             admin_token: Arc::new(config.admin_token.clone()),
             trusted_proxies: config.trusted_proxies.clone().into(),
             body_limit: config.body_limit,
+            api: Arc::new(config.api.clone()),
         }
     }
 }
 
-/// The whole API.
+/// The whole API; with `api.webRoot`, also the front end at `/` and the API under
+/// `/acore/`; with `api.corsOrigins`, CORS.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.body_limit;
+    let cors = cors::layer(&state.api.cors_origins);
+    let api = with_layers(routes(&state).fallback(fallback), state.clone());
+    let app = match state.api.web_root.clone() {
+        Some(dir) => web_root::app(with_layers(routes(&state), state), api, dir),
+        None => api,
+    };
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// Every route, without a fallback.
+fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(livesession::router())
         .merge(livelesson::router())
         .merge(curriculum::router())
+        .merge(antidoteinfo::router())
         .merge(jobs::router(state.clone()))
         .merge(ops::router())
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
+    let body_limit = state.body_limit;
+    routes
+        .layer(axum::middleware::from_fn(wire::gateway_errors))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
@@ -116,8 +150,21 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     span
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such resource")
+/// Unmatched requests. A GET of a one-segment path (`/`, `/anything`) is answered `{}`, as
+/// the original's `GET /*` health check was (load balancers probe `/`); anything else is
+/// 404.
+async fn fallback(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Result<AppJson<wire::Empty>, ApiError> {
+    let one_segment = uri
+        .path()
+        .strip_prefix('/')
+        .is_some_and(|rest| !rest.contains('/'));
+    if one_segment && (method == axum::http::Method::GET || method == axum::http::Method::HEAD) {
+        return Ok(AppJson(wire::Empty {}));
+    }
+    Err(ApiError::not_found("not_found", "no such resource"))
 }
 
 async fn method_not_allowed() -> ApiError {

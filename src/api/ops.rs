@@ -141,14 +141,15 @@ pub async fn openapi() -> impl IntoResponse {
 /// The OpenAPI description of every route.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "antidote-scheduler API", description = "The original antidote exp API, the admin API and operational endpoints."),
+    info(title = "antidote-scheduler API", description = "The `exp` API exactly as antidote-core's grpc-gateway served it (proto field names, zero values left out, request bodies read as JSON whatever their content type, errors as {error, code, message} with gRPC code numbers; also under /acore when a front end is served), the /v1 admin API and operational endpoints. See docs/api.md."),
     paths(
         super::livesession::create, super::livesession::show,
         super::livelesson::request_livelesson, super::livelesson::show,
         super::livelesson::heartbeat, super::livelesson::kill,
         super::curriculum::list_lessons, super::curriculum::show_lesson,
-        super::curriculum::list_images, super::curriculum::list_collections,
-        super::curriculum::show_curriculum,
+        super::curriculum::lesson_prereqs, super::curriculum::list_images,
+        super::curriculum::list_collections, super::curriculum::show_collection,
+        super::curriculum::show_curriculum, super::antidoteinfo::show,
         super::jobs::list, super::jobs::show, super::jobs::retry, super::jobs::cancel,
         healthz, readyz, metrics, openapi,
     ),

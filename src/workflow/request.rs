@@ -58,11 +58,16 @@ pub enum RequestError {
         status: &'static str,
     },
     /// The livelesson failed; it is released shortly so the lesson can be requested again.
-    #[error("livelesson {id} failed: {reason}")]
+    /// The message is the learner's (front ends show it as is): the reason, failed step
+    /// and logs stay on the admin API and in the audit trail.
+    #[error(
+        "Sorry, this lab failed to start (livelesson {id}). It is cleaned up within a few \
+         minutes; please try again then, and report the problem if it happens again."
+    )]
     Failed {
         /// Livelesson id.
         id: String,
-        /// Why.
+        /// Why, for operators (not part of the message).
         reason: String,
     },
     /// A limit was reached.

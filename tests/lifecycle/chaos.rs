@@ -224,8 +224,9 @@ impl ApiClient {
             if done(answer.status, &answer.body) {
                 return Ok(());
             }
-            if answer.body["Status"] == "ERROR" {
-                return Err(format!("{id} failed: {}", answer.body["Failure"]));
+            // A failed livelesson is answered with the gateway's error, gRPC code 9.
+            if answer.body["code"] == 9 {
+                return Err(format!("{id} failed: {}", answer.body["error"]));
             }
             if Instant::now() >= self.give_up {
                 return Err(format!(

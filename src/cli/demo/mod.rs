@@ -18,6 +18,7 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio_util::sync::CancellationToken;
 
+use antidote_scheduler::api::settings::CorsOrigins;
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
 use antidote_scheduler::curriculum::{self, Options, Tier};
@@ -43,6 +44,10 @@ pub struct Args {
     /// Leave the API (and kubesim) running at the end and print their addresses.
     #[arg(long)]
     keep_running: bool,
+    /// Serve this built front end (antidote-web's build output) at `/`, with the API also
+    /// under `/acore/`; with --keep-running, a lab page URL is printed for each lesson.
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<PathBuf>,
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     plain: bool,
@@ -60,6 +65,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = Config::from_env(None).context("loading configuration")?;
     config.backend.instance_id = "demo".into();
     config.worker.concurrency = config.worker.concurrency.max(32);
+    // A front end on another origin (a developer's own server) may call the demo's API,
+    // as the original allowed any origin.
+    config.api.cors_origins = CorsOrigins::Any;
+    if let Some(dir) = &args.web_root {
+        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("--web-root: {problem}"))?;
+        config.api.web_root = Some(dir.clone());
+    }
 
     say(
         "database",
@@ -162,6 +174,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = scenario.run().await;
 
     if args.keep_running {
+        if args.web_root.is_some() {
+            println!("\nLab pages (the API is also under {base}/acore/):");
+            for (slug, _) in &lessons {
+                println!("  {base}/labs/?lessonSlug={slug}&lessonStage=0");
+            }
+        }
         println!("\nAPI: {base}  (kubesim: {}). Ctrl-C stops.", sim.url());
         super::api::shutdown_signal().await;
     }
