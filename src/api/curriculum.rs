@@ -2,14 +2,15 @@
 //! passwords), `/exp/collection`, `/exp/curriculum`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ApiError, AppJson, AppState, is_lesson_slug};
+use super::{ApiError, AppJson, AppPath, AppState, is_lesson_slug};
 use crate::curriculum::{Collection, CurriculumMeta, Flavor, Image, Lesson};
 use crate::store::curriculum;
+use crate::workflow::request::Shown;
 
 /// Every lesson.
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,7 +76,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Every current lesson.
-#[utoipa::path(get, path = "/exp/lesson", tag = "curriculum", responses((status = 200, body = Lessons)))]
+#[utoipa::path(get, path = "/exp/lesson", tag = "curriculum", operation_id = "listLessons", responses((status = 200, body = Lessons)))]
 pub async fn list_lessons(State(state): State<AppState>) -> Result<AppJson<Lessons>, ApiError> {
     let lessons = curriculum::list_lessons(&state.pool).await?;
     Ok(AppJson(Lessons {
@@ -84,15 +85,16 @@ pub async fn list_lessons(State(state): State<AppState>) -> Result<AppJson<Lesso
 }
 
 /// One current lesson.
-#[utoipa::path(get, path = "/exp/lesson/{slug}", tag = "curriculum",
-    params(("slug" = String, Path, description = "lesson slug")),
+#[utoipa::path(get, path = "/exp/lesson/{slug}", tag = "curriculum", operation_id = "showLesson",
+    params(("slug" = String, Path, description = "lesson slug", pattern = "^[a-z-]{1,128}$")),
     responses((status = 200, body = Object),
               (status = 404, description = "unknown_lesson", body = super::error::ErrorBody)))]
 pub async fn show_lesson(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    AppPath(slug): AppPath<String>,
 ) -> Result<AppJson<Lesson>, ApiError> {
-    let unknown = || ApiError::not_found("unknown_lesson", format!("unknown lesson {slug:?}"));
+    let unknown =
+        || ApiError::not_found("unknown_lesson", format!("unknown lesson {}", Shown(&slug)));
     if !is_lesson_slug(&slug) {
         return Err(unknown());
     }
@@ -103,7 +105,7 @@ pub async fn show_lesson(
 }
 
 /// Every image, without credentials.
-#[utoipa::path(get, path = "/exp/image", tag = "curriculum", responses((status = 200, body = Images)))]
+#[utoipa::path(get, path = "/exp/image", tag = "curriculum", operation_id = "listImages", responses((status = 200, body = Images)))]
 pub async fn list_images(State(state): State<AppState>) -> Result<AppJson<Images>, ApiError> {
     let images = curriculum::list_images(&state.pool).await?;
     Ok(AppJson(Images {
@@ -112,7 +114,7 @@ pub async fn list_images(State(state): State<AppState>) -> Result<AppJson<Images
 }
 
 /// Every collection.
-#[utoipa::path(get, path = "/exp/collection", tag = "curriculum", responses((status = 200, body = Collections)))]
+#[utoipa::path(get, path = "/exp/collection", tag = "curriculum", operation_id = "listCollections", responses((status = 200, body = Collections)))]
 pub async fn list_collections(
     State(state): State<AppState>,
 ) -> Result<AppJson<Collections>, ApiError> {
@@ -121,7 +123,7 @@ pub async fn list_collections(
 }
 
 /// The curriculum's metadata.
-#[utoipa::path(get, path = "/exp/curriculum", tag = "curriculum",
+#[utoipa::path(get, path = "/exp/curriculum", tag = "curriculum", operation_id = "showCurriculum",
     responses((status = 200, body = Object),
               (status = 404, description = "no_curriculum", body = super::error::ErrorBody)))]
 pub async fn show_curriculum(

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiError, AppJson, AppState, is_id, is_lesson_slug};
+use super::{ApiError, AppJson, AppPath, AppState, is_id, is_lesson_slug};
 use crate::store::livelesson::{self, Livelesson};
 use crate::workflow::request::{self, RequestError};
 
@@ -20,11 +20,14 @@ use crate::workflow::request::{self, RequestError};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LivelessonRequest {
     /// Lesson slug.
+    #[schema(pattern = "^[a-z-]{1,128}$")]
     pub lesson_slug: String,
     /// Session id from `POST /exp/livesession`.
+    #[schema(pattern = "^[a-z0-9]{10}$")]
     pub session_id: String,
     /// 0-based stage (default 0, as proto3 omitted zero values).
     #[serde(default)]
+    #[schema(minimum = 0)]
     pub lesson_stage: i64,
 }
 
@@ -246,13 +249,15 @@ pub fn router() -> Router<AppState> {
 /// Requests a lesson: creates the livelesson (and its CREATE job), or returns the
 /// session's existing one, refreshing its activity; a different stage when READY enqueues
 /// MODIFY.
-#[utoipa::path(post, path = "/exp/livelesson", tag = "exp", request_body = LivelessonRequest,
+#[utoipa::path(post, path = "/exp/livelesson", tag = "exp", operation_id = "requestLivelesson",
+    request_body = LivelessonRequest,
     responses((status = 200, body = LivelessonId),
               (status = 400, description = "unknown_session (\"Invalid session ID\"), stage_out_of_range, bad_request", body = super::error::ErrorBody),
               (status = 404, description = "unknown_lesson", body = super::error::ErrorBody),
               (status = 409, description = "livelesson_busy, livelesson_failed", body = super::error::ErrorBody),
               (status = 413, description = "payload_too_large", body = super::error::ErrorBody),
-              (status = 429, description = "limit_reached", body = super::error::ErrorBody)))]
+              (status = 415, description = "unsupported_media_type", body = super::error::ErrorBody),
+              (status = 429, description = "limit_reached (liveLessonLimit), rate_limited", body = super::error::ErrorBody)))]
 pub async fn request_livelesson(
     State(state): State<AppState>,
     AppJson(body): AppJson<LivelessonRequest>,
@@ -275,13 +280,13 @@ pub async fn request_livelesson(
 
 /// One livelesson: status, endpoints, guide, stage, progress, and the failure if any.
 /// Read-only: it does not count as activity.
-#[utoipa::path(get, path = "/exp/livelesson/{id}", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+#[utoipa::path(get, path = "/exp/livelesson/{id}", tag = "exp", operation_id = "showLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 200, body = LivelessonView),
               (status = 404, description = "unknown_livelesson", body = super::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<LivelessonView>, ApiError> {
     if !is_id(&id) {
         return Err(RequestError::UnknownLivelesson(id).into());
@@ -298,12 +303,14 @@ pub async fn show(
 
 /// Keeps a livelesson alive.
 #[utoipa::path(post, path = "/exp/livelesson/{id}/heartbeat", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+    operation_id = "heartbeatLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 204, description = "activity recorded"),
-              (status = 404, description = "unknown_livelesson", body = super::error::ErrorBody)))]
+              (status = 404, description = "unknown_livelesson", body = super::error::ErrorBody),
+              (status = 429, description = "rate_limited", body = super::error::ErrorBody)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !is_id(&id) || !request::heartbeat(&state.pool, &id).await? {
         return Err(RequestError::UnknownLivelesson(id).into());
@@ -312,13 +319,14 @@ pub async fn heartbeat(
 }
 
 /// Requests deletion (enqueues DELETE); answers at once.
-#[utoipa::path(delete, path = "/exp/livelesson/{id}", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+#[utoipa::path(delete, path = "/exp/livelesson/{id}", tag = "exp", operation_id = "killLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 202, description = "deletion requested"),
-              (status = 404, description = "unknown_livelesson", body = super::error::ErrorBody)))]
+              (status = 404, description = "unknown_livelesson", body = super::error::ErrorBody),
+              (status = 429, description = "rate_limited", body = super::error::ErrorBody)))]
 pub async fn kill(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !is_id(&id) {
         return Err(RequestError::UnknownLivelesson(id).into());

@@ -1,17 +1,17 @@
 //! `/exp/livesession`: learners' sessions, with the per-address limit.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::client::ClientIp;
-use super::{ApiError, AppJson, AppState, is_id};
+use super::client::{ClientIp, limit_key};
+use super::{ApiError, AppJson, AppPath, AppState, is_id};
 use crate::store::livesession::{self, Livesession};
-use crate::workflow::request;
+use crate::workflow::request::{self, SessionSource};
 
 /// A session as the original's REST gateway showed it (field names included).
 #[derive(Debug, Serialize, ToSchema)]
@@ -49,26 +49,31 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Creates a session for the calling address.
-#[utoipa::path(post, path = "/exp/livesession", tag = "exp",
+#[utoipa::path(post, path = "/exp/livesession", tag = "exp", operation_id = "createLivesession",
     responses((status = 200, body = LivesessionView),
-              (status = 429, description = "liveSessionLimit reached", body = super::error::ErrorBody)))]
+              (status = 429, description = "limit_reached (liveSessionLimit), rate_limited", body = super::error::ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
 ) -> Result<AppJson<LivesessionView>, ApiError> {
-    let ip = ip.map(|ip| ip.to_string());
-    let session = request::create_session(&state.pool, ip.as_deref(), state.limits).await?;
+    let address = ip.map(|ip| ip.to_string());
+    let key = ip.map(|ip| limit_key(ip, state.ipv6_prefix_length));
+    let source = address
+        .as_deref()
+        .zip(key.as_deref())
+        .map(|(address, key)| SessionSource { address, key });
+    let session = request::create_session(&state.pool, source, state.limits).await?;
     Ok(AppJson(session.into()))
 }
 
 /// One session.
-#[utoipa::path(get, path = "/exp/livesession/{id}", tag = "exp",
-    params(("id" = String, Path, description = "session id")),
+#[utoipa::path(get, path = "/exp/livesession/{id}", tag = "exp", operation_id = "showLivesession",
+    params(("id" = String, Path, description = "session id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 200, body = LivesessionView),
               (status = 404, description = "unknown_session", body = super::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<LivesessionView>, ApiError> {
     if !is_id(&id) {
         return Err(ApiError::unknown_session(StatusCode::NOT_FOUND, &id));
