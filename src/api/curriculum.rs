@@ -86,7 +86,8 @@ pub async fn list_lessons(State(state): State<AppState>) -> Result<AppJson<Lesso
 
 /// One current lesson.
 #[utoipa::path(get, path = "/exp/lesson/{slug}", tag = "curriculum", operation_id = "showLesson",
-    params(("slug" = String, Path, description = "lesson slug", pattern = "^[a-z-]{1,128}$")),
+    params(("slug" = String, Path, description = "lesson slug", pattern = "^[a-z-]{1,128}$",
+        example = "linux-first-steps")),
     responses((status = 200, body = Object),
               (status = 404, description = "unknown_lesson", body = super::error::ErrorBody)))]
 pub async fn show_lesson(

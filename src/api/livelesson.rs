@@ -20,7 +20,7 @@ use crate::workflow::request::{self, RequestError};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LivelessonRequest {
     /// Lesson slug.
-    #[schema(pattern = "^[a-z-]{1,128}$")]
+    #[schema(pattern = "^[a-z-]{1,128}$", example = "linux-first-steps")]
     pub lesson_slug: String,
     /// Session id from `POST /exp/livesession`.
     #[schema(pattern = "^[a-z0-9]{10}$")]
