@@ -69,7 +69,12 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(uri) = format!("/v1/jobs?{text}").parse::<Uri>() {
         match AppQuery::<JobQuery>::try_from_uri(&uri).and_then(|AppQuery(q)| q.filter()) {
-            Ok(filter) => assert!((1..=1000).contains(&filter.limit)),
+            Ok(filter) => {
+                assert!((1..=1000).contains(&filter.limit));
+                // No text holding NUL or another control character reaches SQL.
+                let kind = filter.kind.as_deref().unwrap_or("");
+                assert!(!kind.chars().any(char::is_control), "{kind:?}");
+            }
             Err(err) => respond(err),
         }
     }

@@ -3,7 +3,7 @@
 //! [`super::wire::curriculum`]), and our `/exp/image` (never with passwords).
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -12,9 +12,10 @@ use super::wire::GatewayError;
 use super::wire::curriculum::{
     Collection, Collections, CurriculumInfo, Lesson, LessonPrereqs, LessonSummary, Lessons,
 };
-use super::{ApiError, AppJson, AppState, is_lesson_slug};
+use super::{ApiError, AppJson, AppPath, AppState, is_lesson_slug};
 use crate::curriculum::{Flavor, Image, prereqs};
 use crate::store::curriculum;
+use crate::workflow::request::Shown;
 
 /// An image without its credentials: the public part of its definition.
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,11 +67,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn unknown_lesson(slug: &str) -> ApiError {
-    ApiError::not_found("unknown_lesson", format!("unknown lesson {slug:?}"))
+    ApiError::not_found("unknown_lesson", format!("unknown lesson {}", Shown(slug)))
 }
 
 /// Every current lesson, by slug.
-#[utoipa::path(get, path = "/exp/lesson", tag = "exp", responses((status = 200, body = Lessons)))]
+#[utoipa::path(get, path = "/exp/lesson", tag = "exp", operation_id = "listLessons", responses((status = 200, body = Lessons)))]
 pub async fn list_lessons(State(state): State<AppState>) -> Result<AppJson<Lessons>, ApiError> {
     let lessons = curriculum::list_lessons(&state.pool).await?;
     Ok(AppJson(Lessons {
@@ -82,13 +83,14 @@ pub async fn list_lessons(State(state): State<AppState>) -> Result<AppJson<Lesso
 }
 
 /// One current lesson.
-#[utoipa::path(get, path = "/exp/lesson/{slug}", tag = "exp",
-    params(("slug" = String, Path, description = "lesson slug")),
+#[utoipa::path(get, path = "/exp/lesson/{slug}", tag = "exp", operation_id = "showLesson",
+    params(("slug" = String, Path, description = "lesson slug", pattern = "^[a-z-]{1,128}$",
+        example = "linux-first-steps")),
     responses((status = 200, body = Lesson),
               (status = 404, description = "code 5: unknown lesson", body = GatewayError)))]
 pub async fn show_lesson(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    AppPath(slug): AppPath<String>,
 ) -> Result<AppJson<Lesson>, ApiError> {
     if !is_lesson_slug(&slug) {
         return Err(unknown_lesson(&slug));
@@ -102,13 +104,14 @@ pub async fn show_lesson(
 /// Every lesson to take before this one: the whole prerequisite tree, flattened and
 /// de-duplicated (the course-plan page). An unknown lesson is a 404 here, where the
 /// original answered an empty list.
-#[utoipa::path(get, path = "/exp/lesson/{slug}/prereqs", tag = "exp",
-    params(("slug" = String, Path, description = "lesson slug")),
+#[utoipa::path(get, path = "/exp/lesson/{slug}/prereqs", tag = "exp", operation_id = "listLessonPrereqs",
+    params(("slug" = String, Path, description = "lesson slug", pattern = "^[a-z-]{1,128}$",
+        example = "linux-first-steps")),
     responses((status = 200, body = LessonPrereqs),
               (status = 404, description = "code 5: unknown lesson", body = GatewayError)))]
 pub async fn lesson_prereqs(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    AppPath(slug): AppPath<String>,
 ) -> Result<AppJson<LessonPrereqs>, ApiError> {
     if !is_lesson_slug(&slug) {
         return Err(unknown_lesson(&slug));
@@ -123,7 +126,7 @@ pub async fn lesson_prereqs(
 }
 
 /// Every image, without credentials (ours: the original kept images off its REST API).
-#[utoipa::path(get, path = "/exp/image", tag = "exp", responses((status = 200, body = Images)))]
+#[utoipa::path(get, path = "/exp/image", tag = "exp", operation_id = "listImages", responses((status = 200, body = Images)))]
 pub async fn list_images(State(state): State<AppState>) -> Result<AppJson<Images>, ApiError> {
     let images = curriculum::list_images(&state.pool).await?;
     Ok(AppJson(Images {
@@ -132,7 +135,7 @@ pub async fn list_images(State(state): State<AppState>) -> Result<AppJson<Images
 }
 
 /// Every collection, without its lessons.
-#[utoipa::path(get, path = "/exp/collection", tag = "exp", responses((status = 200, body = Collections)))]
+#[utoipa::path(get, path = "/exp/collection", tag = "exp", operation_id = "listCollections", responses((status = 200, body = Collections)))]
 pub async fn list_collections(
     State(state): State<AppState>,
 ) -> Result<AppJson<Collections>, ApiError> {
@@ -143,13 +146,13 @@ pub async fn list_collections(
 }
 
 /// One collection with a summary of each of its lessons (the collection page).
-#[utoipa::path(get, path = "/exp/collection/{slug}", tag = "exp",
-    params(("slug" = String, Path, description = "collection slug")),
+#[utoipa::path(get, path = "/exp/collection/{slug}", tag = "exp", operation_id = "showCollection",
+    params(("slug" = String, Path, description = "collection slug", pattern = "^[a-z-]{1,128}$")),
     responses((status = 200, body = Collection),
               (status = 404, description = "code 5: unknown collection", body = GatewayError)))]
 pub async fn show_collection(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    AppPath(slug): AppPath<String>,
 ) -> Result<AppJson<Collection>, ApiError> {
     let unknown = || ApiError::not_found("unknown_collection", "Collection not found");
     // Collection slugs have the shape of lesson slugs (`[a-z-]+`).
@@ -173,7 +176,7 @@ pub async fn show_collection(
 }
 
 /// The curriculum's metadata.
-#[utoipa::path(get, path = "/exp/curriculum", tag = "exp",
+#[utoipa::path(get, path = "/exp/curriculum", tag = "exp", operation_id = "showCurriculum",
     responses((status = 200, body = CurriculumInfo),
               (status = 404, description = "code 5: no curriculum imported yet", body = GatewayError)))]
 pub async fn show_curriculum(

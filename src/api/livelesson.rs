@@ -2,13 +2,13 @@
 //! livelesson, heartbeats and kills. Shapes in [`super::wire::live`].
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
 use super::wire::live::{LiveLesson, LiveLessonId, LiveLessonRequest};
 use super::wire::{ExpJson, GatewayError};
-use super::{ApiError, AppJson, AppState, is_id, is_lesson_slug};
+use super::{ApiError, AppJson, AppPath, AppState, is_id, is_lesson_slug};
 use crate::store::livelesson::{self, Status};
 use crate::workflow::request::{self, RequestError};
 
@@ -44,14 +44,14 @@ pub fn router() -> Router<AppState> {
 /// Requests a lesson: creates the livelesson (and its CREATE job), or returns the
 /// session's existing one, refreshing its activity; a different stage when READY enqueues
 /// MODIFY. The body is JSON whatever its content type; a `null` stage is stage 0.
-#[utoipa::path(post, path = "/exp/livelesson", tag = "exp",
+#[utoipa::path(post, path = "/exp/livelesson", tag = "exp", operation_id = "requestLivelesson",
     request_body(content = LiveLessonRequest, content_type = "text/plain"),
     responses((status = 200, body = LiveLessonId),
               (status = 400, description = "code 3: unknown session (\"Invalid session ID\"), stage out of range, body not JSON", body = GatewayError),
               (status = 404, description = "code 5: unknown lesson", body = GatewayError),
               (status = 409, description = "code 10: busy with another stage change; code 9: the livelesson failed", body = GatewayError),
               (status = 413, description = "code 8: body too large", body = GatewayError),
-              (status = 429, description = "code 8: liveLessonLimit reached", body = GatewayError)))]
+              (status = 429, description = "code 8: liveLessonLimit reached, or rate limited", body = GatewayError)))]
 pub async fn request_livelesson(
     State(state): State<AppState>,
     ExpJson(body): ExpJson<LiveLessonRequest>,
@@ -76,14 +76,14 @@ pub async fn request_livelesson(
 /// answered with an error whose text tells the learner what to do (the page stops polling
 /// and shows it); its reason, step and logs stay on the admin API and in the audit trail.
 /// Read-only: it does not count as activity.
-#[utoipa::path(get, path = "/exp/livelesson/{id}", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+#[utoipa::path(get, path = "/exp/livelesson/{id}", tag = "exp", operation_id = "showLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 200, body = LiveLesson),
               (status = 404, description = "code 5: unknown livelesson", body = GatewayError),
               (status = 409, description = "code 9: the livelesson failed", body = GatewayError)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<LiveLesson>, ApiError> {
     if !is_id(&id) {
         return Err(RequestError::UnknownLivelesson(id).into());
@@ -107,12 +107,14 @@ pub async fn show(
 
 /// Keeps a livelesson alive (ours: the original had no heartbeat).
 #[utoipa::path(post, path = "/exp/livelesson/{id}/heartbeat", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+    operation_id = "heartbeatLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 204, description = "activity recorded"),
-              (status = 404, description = "code 5: unknown livelesson", body = GatewayError)))]
+              (status = 404, description = "code 5: unknown livelesson", body = GatewayError),
+              (status = 429, description = "code 8: rate limited", body = GatewayError)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !is_id(&id) || !request::heartbeat(&state.pool, &id).await? {
         return Err(RequestError::UnknownLivelesson(id).into());
@@ -122,13 +124,14 @@ pub async fn heartbeat(
 
 /// Requests deletion (enqueues DELETE); answers at once (ours: the original offered it
 /// over gRPC only).
-#[utoipa::path(delete, path = "/exp/livelesson/{id}", tag = "exp",
-    params(("id" = String, Path, description = "livelesson id")),
+#[utoipa::path(delete, path = "/exp/livelesson/{id}", tag = "exp", operation_id = "killLivelesson",
+    params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 202, description = "deletion requested"),
-              (status = 404, description = "code 5: unknown livelesson", body = GatewayError)))]
+              (status = 404, description = "code 5: unknown livelesson", body = GatewayError),
+              (status = 429, description = "code 8: rate limited", body = GatewayError)))]
 pub async fn kill(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !is_id(&id) {
         return Err(RequestError::UnknownLivelesson(id).into());

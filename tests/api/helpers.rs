@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use antidote_scheduler::api::{self, AppState};
-use antidote_scheduler::config::{Config, Secret};
+use antidote_scheduler::config::{Config, RateLimitSettings, Secret};
 use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::queue::Client;
 use antidote_scheduler::store;
@@ -58,11 +58,17 @@ impl Reply {
     }
 }
 
-/// The default test configuration: admin token set, loopback trusted as a proxy.
+/// The default test configuration: admin token set, loopback trusted as a proxy, no rate
+/// limits (the tests of the rate limit set their own).
 pub fn test_config() -> Config {
     Config {
         admin_token: Secret::new(ADMIN_TOKEN),
         trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+        rate_limit: RateLimitSettings {
+            per_address_per_minute: 0,
+            global_per_second: 0,
+            ..RateLimitSettings::default()
+        },
         ..Config::default()
     }
 }

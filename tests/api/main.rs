@@ -1,7 +1,9 @@
-//! Integration tests of the HTTP API over a real PostgreSQL, without a socket. No workers
-//! run here, so livelessons stay INITIALIZED unless a test sets their status.
+//! Integration tests of the HTTP API over a real PostgreSQL, mostly without a socket (the
+//! connection tests of `hardening` use real ones). No workers run here, so livelessons
+//! stay INITIALIZED unless a test sets their status.
 
 mod exp_contract;
+mod hardening;
 mod helpers;
 mod server;
 
@@ -93,10 +95,14 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(pool: PgPool) {
 
 #[sqlx::test]
 async fn forwarded_for_from_a_trusted_proxy_is_honoured(pool: PgPool) {
-    let config = Config {
+    // Two proxies: 127.0.0.1 received from 10.0.0.1, which received from the client.
+    let mut config = Config {
         live_session_limit: 1,
         ..test_config()
     };
+    config
+        .trusted_proxies
+        .push("10.0.0.0/8".parse().expect("cidr"));
     let app = spawn_app_with(pool, config).await;
     for client in ["198.51.100.1", "198.51.100.2"] {
         let reply = app

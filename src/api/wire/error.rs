@@ -5,9 +5,7 @@
 //! every status of 400 and above alike.
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -79,7 +77,7 @@ pub fn grpc_code(err: &ApiError) -> i32 {
 /// The gRPC code grpc-gateway would have answered with `status`.
 pub fn code_for_status(status: StatusCode) -> i32 {
     match status.as_u16() {
-        400 | 411 | 415 | 422 => code::INVALID_ARGUMENT,
+        400 | 411 | 414 | 415 | 422 | 431 => code::INVALID_ARGUMENT,
         401 => code::UNAUTHENTICATED,
         403 => code::PERMISSION_DENIED,
         404 => code::NOT_FOUND,
@@ -93,20 +91,12 @@ pub fn code_for_status(status: StatusCode) -> i32 {
     }
 }
 
-/// Whether `path` is on the `/exp` compatibility surface (after any `/acore` prefix was
-/// stripped by the router).
-pub fn is_exp_path(path: &str) -> bool {
-    path == "/exp" || path.starts_with("/exp/")
-}
-
-/// Middleware: every error answered on `/exp` gets the gateway's body, whoever produced
-/// it (handlers, extractor rejections, fallbacks). Other paths are left alone. The status
-/// and headers (such as `Retry-After`) are kept.
-pub async fn gateway_errors(request: Request, next: Next) -> Response {
-    let exp = is_exp_path(request.uri().path());
-    let response = next.run(request).await;
+/// `response` of an `/exp` request in the gateway's body when it is an error, whoever
+/// produced it; other answers untouched. The status and headers (such as `Retry-After`)
+/// are kept.
+pub async fn gateway_body(response: Response) -> Response {
     let status = response.status();
-    if !exp || !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -170,7 +160,5 @@ mod tests {
             code_for_status(StatusCode::TOO_MANY_REQUESTS),
             code::RESOURCE_EXHAUSTED
         );
-        assert!(is_exp_path("/exp/lesson") && is_exp_path("/exp"));
-        assert!(!is_exp_path("/expensive") && !is_exp_path("/v1/jobs"));
     }
 }

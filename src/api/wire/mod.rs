@@ -23,7 +23,7 @@ pub mod error;
 pub mod live;
 
 pub use body::ExpJson;
-pub use error::{GatewayError, gateway_errors, grpc_code};
+pub use error::{GatewayError, gateway_body, grpc_code};
 
 /// An empty message: `google.protobuf.Empty` (the body of `POST /exp/livesession`) and
 /// `LBHealthCheckResponse` (the `{}` the original answered to `GET /*`, the load

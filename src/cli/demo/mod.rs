@@ -114,6 +114,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    // The front end requests every lesson in one session, from one address: limits that
+    // suit the internet must not stop it over a larger curriculum.
+    let lessons = u32::try_from(curriculum.lessons.len()).unwrap_or(u32::MAX);
+    if config.live_lesson_limit > 0 {
+        config.live_lesson_limit = config.live_lesson_limit.max(lessons);
+    }
+    if config.rate_limit.per_address_per_minute > 0 {
+        config.rate_limit.per_address_burst = config
+            .rate_limit
+            .per_address_burst
+            .max(lessons.saturating_mul(3).saturating_add(10));
+    }
     let summary = store::curriculum::import(&pool, &curriculum)
         .await
         .context("importing the curriculum")?;
