@@ -28,7 +28,7 @@ pub const MAX_KIND_BYTES: usize = 128;
 #[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// `scheduled`, `available`, `running`, `retryable`, `completed`, `failed`, `cancelled`.
-    #[param(inline, value_type = Option<JobStateName>)]
+    #[param(inline, value_type = Option<JobState>)]
     pub state: Option<String>,
     /// Job kind, e.g. `livelesson.create`: printable text of at most 128 bytes.
     #[param(pattern = r"^[^\x00-\x1f\x7f]{1,128}$")]
@@ -38,20 +38,6 @@ pub struct JobQuery {
     pub livelesson: Option<String>,
     /// At most this many (default 100; values are clamped to 1..=1000), newest first.
     pub limit: Option<i64>,
-}
-
-/// The job states a filter may name.
-#[derive(Debug, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // Only its schema is used: the query keeps the text to name it in errors.
-enum JobStateName {
-    Scheduled,
-    Available,
-    Running,
-    Retryable,
-    Completed,
-    Failed,
-    Cancelled,
 }
 
 impl JobQuery {

@@ -29,6 +29,15 @@ use super::db::DatabaseArgs;
 /// The example curriculum, built into the binary so the demo runs anywhere.
 static EXAMPLE_CURRICULUM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/example-curriculum");
 
+/// Watch events the embedded kubesim keeps for resuming watches. Its default (200,000)
+/// keeps every version of every object a long demo ever made, deleted ones included: each
+/// livelesson create/delete cycle grew the demo by about 1.1 MB, all of it this history
+/// (`bench demo-memory`: 1,148 kB per cycle with the default, 14 kB with 200 events). The
+/// worker's watches follow live and get a bookmark every second, so they resume far inside
+/// this bound; one that fell behind would get `410 Gone` and list again, as it would from
+/// a real API server after compaction. About 8 cycles' worth: some 10 MB.
+const EVENT_HISTORY: usize = 500;
+
 /// Arguments of `antidoted demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -138,9 +147,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
     );
 
-    let sim = kubesim::KubeSim::start(kubesim::Config::default())
-        .await
-        .context("starting kubesim")?;
+    let sim = kubesim::KubeSim::start(kubesim::Config {
+        event_history: EVENT_HISTORY,
+        ..kubesim::Config::default()
+    })
+    .await
+    .context("starting kubesim")?;
     let kube = sim.client().context("kube client for kubesim")?;
     seed_cluster(&kube, &config.backend).await?;
     say("kubernetes", &format!("kubesim at {}", sim.url()));
