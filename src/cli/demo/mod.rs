@@ -28,6 +28,9 @@ use super::db::DatabaseArgs;
 /// The example curriculum, built into the binary so the demo runs anywhere.
 static EXAMPLE_CURRICULUM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/example-curriculum");
 
+/// Log filter of the demo when `RUST_LOG` is unset: errors only, below the progress.
+const DEMO_LOG_FILTER: &str = "error";
+
 /// Arguments of `antidoted demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,6 +61,12 @@ fn parse_tier(text: &str) -> Result<Tier, String> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut config = Config::from_env(None).context("loading configuration")?;
+    // Logs stay quiet (the terminal shows progress); spans are exported when the
+    // OTEL_EXPORTER_OTLP_* variables are set, and every job gets a traceparent either way.
+    let telemetry = super::logging::init_quiet(config.log_format, DEMO_LOG_FILTER)?;
+    if antidote_scheduler::telemetry::otlp_configured() {
+        say("traces", "exported over OTLP (OTEL_EXPORTER_OTLP_*)");
+    }
     config.backend.instance_id = "demo".into();
     config.worker.concurrency = config.worker.concurrency.max(32);
 
@@ -173,6 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = api_task.await;
     let _ = worker_task.await;
     sim.shutdown().await;
+    telemetry.shutdown();
 
     let report = outcome?;
     println!("\n{}", report.table());
