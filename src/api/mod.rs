@@ -172,13 +172,19 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             protocol::check_request,
         ))
         .layer(middleware::from_fn(surface::render_errors))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(record_response),
+        )
         .with_state(state)
 }
 
 /// The span of one API request, at INFO so that it is exported whatever `RUST_LOG` says
-/// about `tower_http`. It records the route pattern, not the URI: query strings and ids
-/// stay out of span names. A `traceparent` header from the caller becomes its parent.
+/// about `tower_http`: an OpenTelemetry HTTP server span (`POST /exp/livelesson`, with
+/// `http.request.method`, `http.route`, and `http.response.status_code` once answered).
+/// It records the route pattern, not the URI: query strings and ids stay out of span
+/// names. A `traceparent` header from the caller becomes its parent.
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     let route = request
         .extensions()
@@ -190,6 +196,8 @@ fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         otel.kind = "server",
         http.request.method = %request.method(),
         http.route = route,
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
     );
     crate::telemetry::continue_remote(&span, request);
     span
@@ -210,6 +218,22 @@ async fn fallback(
         return Ok(AppJson(wire::Empty {}));
     }
     Err(ApiError::not_found("not_found", "no such resource"))
+}
+
+/// Records the answer's status on the request span. As the HTTP semantic conventions ask
+/// of server spans, a 5xx marks the span failed (status ERROR, `error.type` the code); a
+/// 4xx is the client's error and leaves the status unset.
+fn record_response<B>(
+    response: &axum::http::Response<B>,
+    _latency: std::time::Duration,
+    span: &tracing::Span,
+) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("error.type", status.as_str());
+        crate::telemetry::record_error(span, status.canonical_reason().unwrap_or("server error"));
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

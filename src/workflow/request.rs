@@ -264,6 +264,8 @@ pub async fn request_livelesson(
         }
     }
     let (guide_type, guide) = guide(lesson, stage);
+    // This request's trace: the livelesson's later jobs link to it.
+    let traceparent = crate::telemetry::current_traceparent();
     loop {
         let id = random_id(names::LIVELESSON_ID_LEN);
         let endpoints = live_endpoints(settings, lesson, &id);
@@ -283,6 +285,7 @@ pub async fn request_livelesson(
             guide_domain: &guide_domain,
             images: &images,
             endpoints: &endpoints,
+            traceparent: traceparent.as_deref(),
         };
         if !livelesson::insert(&mut tx, &new).await? {
             // Either the id was taken (draw again) or, impossible under the session lock,

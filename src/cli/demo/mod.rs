@@ -38,6 +38,9 @@ static EXAMPLE_CURRICULUM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/exam
 /// a real API server after compaction. About 8 cycles' worth: some 10 MB.
 const EVENT_HISTORY: usize = 500;
 
+/// Log filter of the demo when `RUST_LOG` is unset: errors only, below the progress.
+const DEMO_LOG_FILTER: &str = "error";
+
 /// Arguments of `antidoted demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,6 +75,12 @@ fn parse_tier(text: &str) -> Result<Tier, String> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut config = Config::from_env(None).context("loading configuration")?;
+    // Logs stay quiet (the terminal shows progress); spans are exported when the
+    // OTEL_EXPORTER_OTLP_* variables are set, and every job gets a traceparent either way.
+    let telemetry = super::logging::init_quiet(config.log_format, DEMO_LOG_FILTER)?;
+    if antidote_scheduler::telemetry::otlp_configured() {
+        say("traces", "exported over OTLP (OTEL_EXPORTER_OTLP_*)");
+    }
     config.backend.instance_id = "demo".into();
     config.worker.concurrency = config.worker.concurrency.max(32);
     // A front end on another origin (a developer's own server) may call the demo's API,
@@ -215,6 +224,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = api_task.await;
     let _ = worker_task.await;
     sim.shutdown().await;
+    telemetry.shutdown();
 
     let report = outcome?;
     println!("\n{}", report.table());
