@@ -127,7 +127,9 @@ async fn measure(params: &Params, base: &str, pid: u32) -> Result<Report, DemoMe
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|l| l["slug"].as_str().map(str::to_owned))
+        // `Slug` as the original's gateway spells it; `slug` as lessons were listed before.
+        .filter_map(|l| l["Slug"].as_str().or_else(|| l["slug"].as_str()))
+        .map(str::to_owned)
         .collect();
     if slugs.is_empty() {
         return Err(DemoMemoryError::Unexpected(

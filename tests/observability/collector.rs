@@ -109,6 +109,15 @@ impl Received {
             .collect()
     }
 
+    /// Whether this span links to `target` with `antidote.link` = `kind`.
+    pub fn links_to(&self, target: &Received, kind: &str) -> bool {
+        self.links().iter().any(|(trace, span, link)| {
+            *trace == target.trace_id()
+                && *span == target.span_id()
+                && link.as_deref() == Some(kind)
+        })
+    }
+
     /// Every attribute key of the span and of its events.
     pub fn keys(&self) -> Vec<String> {
         self.span

@@ -284,11 +284,7 @@ async fn queue_wait_is_visible_and_the_job_is_linked_not_parented_by_the_request
         .expect("the attempt is in the request's trace");
     assert!(attempt.is_root(), "the attempt is not the request's child");
     assert!(
-        attempt.links().iter().any(|(trace, span, kind)| {
-            *trace == request.trace_id()
-                && *span == request.span_id()
-                && kind.as_deref() == Some("cause")
-        }),
+        attempt.links_to(request, "cause"),
         "the attempt links to the request: {:?}",
         attempt.links()
     );
@@ -658,14 +654,7 @@ async fn a_gc_delete_is_caused_by_its_run_and_linked_to_the_first_trace(pool: Pg
         run_span.trace_id(),
         "in the run's trace"
     );
-    assert!(
-        attempt.links().iter().any(|(trace, span, kind)| {
-            *trace == run_span.trace_id()
-                && *span == run_span.span_id()
-                && kind.as_deref() == Some("cause")
-        }),
-        "linked to the run"
-    );
+    assert!(attempt.links_to(run_span, "cause"), "linked to the run");
     // The CREATE request's span is the livelesson's first trace; the DELETE links to it.
     let create_attempt = find(
         &spans,
@@ -686,11 +675,7 @@ async fn a_gc_delete_is_caused_by_its_run_and_linked_to_the_first_trace(pool: Pg
     )
     .expect("the DELETE's workflow span");
     assert!(
-        workflow.links().iter().any(|(trace, span, kind)| {
-            *trace == first.trace_id()
-                && *span == first.span_id()
-                && kind.as_deref() == Some("livelesson.first")
-        }),
+        workflow.links_to(first, "livelesson.first"),
         "the DELETE links to the livelesson's first trace: {:?}",
         workflow.links()
     );
