@@ -17,6 +17,7 @@
 //! trustedProxies: [10.0.0.0/8]
 //! bodyLimit: 65536           # bytes
 //! logFormat: text            # or json
+//! api: { ui: true }          # the operator dashboard at /ui (behind adminToken)
 //! backend:                   # backend::Settings: instanceId, hepsDomain, imageOrg, ...
 //!   instanceId: antidote
 //! kubernetes: { inCluster: false, kubeconfig: ~/.kube/config }
@@ -105,6 +106,15 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+    /// Whether `presented` equals the value, in time independent of where they differ and
+    /// of their lengths (their digests are compared).
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.as_bytes());
+        let given = Sha256::digest(presented.as_bytes());
+        expected[..].ct_eq(&given[..]).into()
+    }
     /// Whether no value is set.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -174,6 +184,20 @@ impl Default for WorkerSettings {
             poll_interval_ms: 1000,
             shutdown_grace_secs: 10,
         }
+    }
+}
+
+/// HTTP API settings (ours).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Serve the operator dashboard at `/ui` (signed in with `adminToken`). Default true.
+    pub ui: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self { ui: true }
     }
 }
 
@@ -256,6 +280,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Log output format.
     pub log_format: LogFormat,
+    /// HTTP API settings.
+    pub api: ApiSettings,
     /// Backend settings (the original's instanceId, hepsDomain, imageOrg, alwaysPull,
     /// allowEgress, curriculumVersion, secretsNamespace, tlsCertName, pullCredName, ...).
     pub backend: Settings,
@@ -284,6 +310,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             body_limit: 64 * 1024,
             log_format: LogFormat::Text,
+            api: ApiSettings::default(),
             backend: Settings::default(),
             kubernetes: KubernetesAccess::default(),
             worker: WorkerSettings::default(),
@@ -405,6 +432,10 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
             "json" => LogFormat::Json,
             _ => return Err("expected text or json".into()),
         };
+        Ok(())
+    }),
+    ("ANTIDOTE_API_UI", "api.ui", |c, v| {
+        c.api.ui = parse(v)?;
         Ok(())
     }),
     ("ANTIDOTE_KUBECONFIG", "kubernetes.kubeconfig", |c, v| {
@@ -686,6 +717,26 @@ mod tests {
         assert_eq!(config.live_lesson_ttl, 5);
         assert_eq!(config.backend.instance_id, "filed");
         assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn the_dashboard_is_on_unless_switched_off() {
+        assert!(Config::load(None, env(&[])).expect("valid").api.ui);
+        let filed = Config::from_yaml("api:\n  ui: false\n", Path::new("c.yaml")).expect("valid");
+        assert!(!filed.api.ui);
+        let overridden = Config::load(None, env(&[("ANTIDOTE_API_UI", "false")])).expect("valid");
+        assert!(!overridden.api.ui);
+        let err = Config::load(None, env(&[("ANTIDOTE_API_UI", "perhaps")])).expect_err("bad");
+        assert!(err.to_string().contains("ANTIDOTE_API_UI"), "{err}");
+    }
+
+    #[test]
+    fn secrets_match_only_their_own_value() {
+        let secret = Secret::new("s3cret-token");
+        assert!(secret.matches("s3cret-token"));
+        assert!(!secret.matches("s3cret-toke"));
+        assert!(!secret.matches("s3cret-token "));
+        assert!(!secret.matches(""));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`curriculum`]: read-only lessons, images (never with passwords), collections.
 //! - [`jobs`]: the admin API over the job queue, behind a bearer token.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`ui`]: the operator dashboard at `/ui`, behind the admin token.
 //! - [`client`]: who the client is (peer address, trusted `X-Forwarded-For`).
 
 pub mod client;
@@ -18,6 +19,7 @@ pub mod jobs;
 pub mod livelesson;
 pub mod livesession;
 pub mod ops;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[IpNet]>,
     /// Largest request body in bytes.
     pub body_limit: usize,
+    /// Whether the dashboard is served (`api.ui`).
+    pub ui: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,6 +81,7 @@ impl AppState {
             admin_token: Arc::new(config.admin_token.clone()),
             trusted_proxies: config.trusted_proxies.clone().into(),
             body_limit: config.body_limit,
+            ui: config.api.ui,
         }
     }
 }
@@ -90,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(curriculum::router())
         .merge(jobs::router(state.clone()))
         .merge(ops::router())
+        .merge(ui::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
