@@ -229,9 +229,10 @@ fn quantiles(mut samples: Vec<f64>, first_ms: f64, bytes: usize) -> PageReport {
     }
 }
 
-/// The job list's filters the benchmark explains and requests, by name, with the query
-/// string of each.
-fn job_list_cases(finished: i64, hours: u32) -> Vec<(&'static str, JobPageFilter, String)> {
+/// The job list's filters the benchmark explains and requests (and the test of the list's
+/// plans checks), by name, with the query string of each, over a history seeded by [`seed`]
+/// with `finished` jobs over `hours`.
+pub fn job_list_cases(finished: i64, hours: u32) -> Vec<(&'static str, JobPageFilter, String)> {
     let now = chrono::Utc::now();
     let hours = i64::from(hours.max(1));
     let from = now - chrono::TimeDelta::minutes(hours * 60 * 3 / 4);

@@ -2,6 +2,7 @@
 //! run here, so livelessons stay INITIALIZED unless a test sets their status.
 
 mod helpers;
+mod ui;
 
 use std::sync::Arc;
 

@@ -193,12 +193,14 @@ pub fn build(
             .iter()
             .any(|bar| bar.step == step.name && bar.outcome == Outcome::Completed);
         if !seen {
+            // From the latest step end or claim before it, else from the enqueue.
             let start = bars
                 .iter()
                 .filter_map(|bar| bar.end)
-                .filter(|end| *end <= step.completed_at)
+                .chain(marks.iter().filter(|m| m.kind == "claimed").map(|m| m.at))
+                .filter(|at| *at <= step.completed_at)
                 .max()
-                .unwrap_or(job.attempted_at.unwrap_or(job.created_at))
+                .unwrap_or(job.created_at)
                 .min(step.completed_at);
             bars.push(Bar {
                 step: step.name.clone(),
@@ -439,17 +441,12 @@ mod tests {
             },
         ];
         let timeline = build(&job(JobState::Completed), &steps, &[], at(1000));
-        let spans: Vec<(&str, DateTime<Utc>, Option<DateTime<Utc>>)> = timeline
-            .bars
-            .iter()
-            .map(|b| (b.step.as_str(), b.start, b.end))
-            .collect();
+        let names: Vec<&str> = timeline.bars.iter().map(|b| b.step.as_str()).collect();
+        assert_eq!(names, vec!["namespace", "secrets"]);
+        let spans: Vec<_> = timeline.bars.iter().map(|b| (b.start, b.end)).collect();
         assert_eq!(
             spans,
-            vec![
-                ("namespace", at(0), Some(at(100))),
-                ("secrets", at(100), Some(at(250))),
-            ]
+            vec![(at(0), Some(at(100))), (at(100), Some(at(250)))]
         );
     }
 
