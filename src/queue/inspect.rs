@@ -249,10 +249,11 @@ pub async fn minutes_since(
                count(*) filter (where state = 'completed') as "completed!",
                count(*) filter (where state = 'failed') as "failed!",
                count(*) filter (where state = 'cancelled') as "cancelled!",
+               -- date_part is float8; extract would compute in numeric, several times slower.
                percentile_cont(0.5) within group (
-                   order by extract(epoch from attempted_at - run_at) * 1000) as wait_p50_ms,
+                   order by date_part('epoch', attempted_at - run_at) * 1000) as wait_p50_ms,
                percentile_cont(0.95) within group (
-                   order by extract(epoch from attempted_at - run_at) * 1000) as wait_p95_ms
+                   order by date_part('epoch', attempted_at - run_at) * 1000) as wait_p95_ms
         from jobs_all where finished_at >= $1
         group by 1 order by 1
         "#,

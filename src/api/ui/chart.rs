@@ -97,17 +97,24 @@ pub fn wait(stats: &[MinuteStats], now: DateTime<Utc>) -> Markup {
         .filter_map(|(_, s)| s.and_then(|s| s.wait_p95_ms.or(s.wait_p50_ms)))
         .fold(0.0, f64::max);
     let max = nice_ceiling(peak);
-    let line = |pick: fn(&MinuteStats) -> Option<f64>| -> String {
+    let points = |pick: fn(&MinuteStats) -> Option<f64>| -> Vec<(f64, f64)> {
         minutes
             .iter()
             .enumerate()
             .filter_map(|(index, (_, s))| {
-                s.and_then(pick)
-                    .map(|v| format!("{:.1},{:.1}", x_of(index) + 4.0, y_of(v, max)))
+                s.and_then(pick).map(|v| (x_of(index) + 4.0, y_of(v, max)))
             })
+            .collect()
+    };
+    let line = |points: &[(f64, f64)]| -> String {
+        points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let p50 = points(|s| s.wait_p50_ms);
+    let p95 = points(|s| s.wait_p95_ms);
     let latest = minutes.iter().rev().find_map(|(_, s)| *s);
     html! {
         figure.chart #wait-chart {
@@ -121,8 +128,11 @@ pub fn wait(stats: &[MinuteStats], now: DateTime<Utc>) -> Markup {
             }
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label="Wait from due to start" {
                 (axes(max, " ms"))
-                polyline.p95 points=(line(|s| s.wait_p95_ms)) {}
-                polyline.p50 points=(line(|s| s.wait_p50_ms)) {}
+                polyline.p95 points=(line(&p95)) {}
+                polyline.p50 points=(line(&p50)) {}
+                // Dots, so that a lone busy minute shows too.
+                @for (x, y) in &p95 { circle.p95 cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="2" {} }
+                @for (x, y) in &p50 { circle.p50 cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="2" {} }
                 (time_labels(&minutes))
             }
         }
@@ -141,7 +151,9 @@ fn axes(max: f64, unit: &str) -> Markup {
 fn time_labels(minutes: &[(DateTime<Utc>, Option<&MinuteStats>)]) -> Markup {
     html! {
         @for (index, (minute, _)) in minutes.iter().enumerate() {
-            @if index % 15 == 0 || index + 1 == minutes.len() {
+            @if index + 1 == minutes.len() {
+                text.axis x=(WIDTH - 4.0) y=(HEIGHT - 4.0) text-anchor="end" { (minute.format("%H:%M")) }
+            } @else if index % 15 == 0 {
                 text.axis x=(x_of(index)) y=(HEIGHT - 4.0) { (minute.format("%H:%M")) }
             }
         }

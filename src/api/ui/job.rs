@@ -204,7 +204,7 @@ fn events_table(events: &[JobEvent]) -> Markup {
                 tbody {
                     @for event in events {
                         tr data-event=(event.kind) {
-                            td { (page::time(event.at)) "." (format!("{:03}", event.at.timestamp_subsec_millis())) }
+                            td { (page::time_ms(event.at)) }
                             td { (event.kind) }
                             td.num { @if let Some(attempt) = event.attempt { (attempt) } }
                             td.mono { (event.worker.as_deref().unwrap_or("")) }

@@ -153,7 +153,7 @@ fn facts(
                     (page::time(ready)) " (" (page::between(ll.created_at, ready)) " after creation)"
                 } @else { "not yet" }
             }
-            dt { "Last active" } dd { (page::between(ll.last_active_at, now)) " ago" }
+            dt { "Last active" } dd { (page::ago(ll.last_active_at, now)) }
         }
     }
 }

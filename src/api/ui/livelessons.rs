@@ -207,7 +207,7 @@ pub fn table(lines: &[LivelessonLine], now: DateTime<Utc>) -> Markup {
                             td { (line.error_step.as_deref().unwrap_or("")) }
                             td { (page::time(line.created_at)) }
                             td { @if let Some(ready) = line.ready_at { (page::between(line.created_at, ready)) } @else { "–" } }
-                            td { (page::between(line.last_active_at, now)) " ago" }
+                            td { (page::ago(line.last_active_at, now)) }
                         }
                     }
                 }

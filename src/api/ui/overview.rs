@@ -57,13 +57,15 @@ pub async fn page(
         }
         div.grid {
             (workers(&leased, &seen, now))
-            section.panel #livelessons-overview {
+            section.panel #livelessons-by-lesson {
                 h2 { a href="/ui/livelessons" { "Livelessons" } }
                 (livelessons::status_cards(&statuses))
                 (livelessons::by_lesson(&statuses))
-                h2 { "Newest" }
-                (livelessons::table(&recent, now))
             }
+        }
+        section.panel #livelessons-overview {
+            h2 { "Newest livelessons" }
+            (livelessons::table(&recent, now))
         }
     };
     Ok(page::shell(
@@ -169,7 +171,7 @@ fn workers(leased: &[LeasedJob], seen: &[SeenWorker], now: chrono::DateTime<Utc>
                                 }
                                 td {
                                     @if let Some(worker) = seen.iter().find(|w| w.worker == *name) {
-                                        (page::between(worker.last_seen, now)) " ago"
+                                        (page::ago(worker.last_seen, now))
                                     } @else { "–" }
                                 }
                             }

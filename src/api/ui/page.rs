@@ -225,6 +225,21 @@ pub fn time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A timestamp to the millisecond, for steps and events.
+pub fn time_ms(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+/// How long ago `at` was, to the second: "42 s ago", "3m 05s ago".
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - at).num_seconds().max(0);
+    if secs < 60 {
+        format!("{secs} s ago")
+    } else {
+        format!("{} ago", seconds(secs as f64))
+    }
+}
+
 /// An optional timestamp, or a dash.
 pub fn time_or_dash(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "–".to_owned(), time)
@@ -305,6 +320,16 @@ mod tests {
         assert_eq!(seconds(3.456), "3.46 s");
         assert_eq!(seconds(125.0), "2m 05s");
         assert_eq!(seconds(7260.0), "2h 01m");
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        assert_eq!(
+            ago(now - chrono::TimeDelta::milliseconds(29_180), now),
+            "29 s ago"
+        );
+        assert_eq!(
+            ago(now - chrono::TimeDelta::seconds(185), now),
+            "3m 05s ago"
+        );
+        assert_eq!(ago(now + chrono::TimeDelta::seconds(2), now), "0 s ago");
     }
 
     #[test]

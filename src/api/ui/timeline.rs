@@ -279,7 +279,10 @@ pub fn render(timeline: &Timeline, now: DateTime<Utc>) -> Markup {
                             @if let Some(attempt) = bar.attempt { ", attempt " (attempt) }
                         }
                     }
-                    text.bar-label x=((end.max(start + 2.0) + 4.0).min(WIDTH - 60.0)) y=(y + 14.0) {
+                    // The label goes right of the bar, or left of it near the right edge.
+                    @let right = end.max(start + 2.0) + 4.0;
+                    @let (label_x, anchor) = if right > WIDTH - 110.0 { (start - 4.0, "end") } else { (right, "start") };
+                    text.bar-label x=(label_x) y=(y + 14.0) text-anchor=(anchor) {
                         (duration(bar, now))
                         @if let Some(attempt) = bar.attempt { " · #" (attempt) }
                     }
@@ -293,8 +296,8 @@ pub fn render(timeline: &Timeline, now: DateTime<Utc>) -> Markup {
                             td.step-name { (bar.step) }
                             td { @if let Some(attempt) = bar.attempt { (attempt) } }
                             td.mono { (bar.worker.as_deref().unwrap_or("")) }
-                            td { (page::time(bar.start)) }
-                            td { (page::time_or_dash(bar.end)) }
+                            td { (page::time_ms(bar.start)) }
+                            td { (bar.end.map_or_else(|| "–".to_owned(), page::time_ms)) }
                             td { (duration(bar, now)) }
                             td {
                                 span.badge .{ "bar-" (bar.outcome.name()) } { (bar.outcome.name()) }
