@@ -34,6 +34,7 @@
 //! api:                       # api::ApiSettings
 //!   corsOrigins: []          # or "*" (echo any origin), or [https://labs.example.org]
 //!   webRoot: /srv/antidote-web   # a built front end served at /, the API also under /acore/
+//!   ui: true                 # the operator dashboard at /ui (behind adminToken)
 //! backend:                   # backend::Settings: instanceId, hepsDomain, imageOrg, ...
 //!   instanceId: antidote
 //! kubernetes: { inCluster: false, kubeconfig: ~/.kube/config }
@@ -123,6 +124,15 @@ impl Secret {
     /// The value, for the one place that needs it (comparison, connecting).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// Whether `presented` equals the value, in time independent of where they differ and
+    /// of their lengths (their digests are compared).
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.as_bytes());
+        let given = Sha256::digest(presented.as_bytes());
+        expected[..].ct_eq(&given[..]).into()
     }
     /// Whether no value is set.
     pub fn is_empty(&self) -> bool {
@@ -368,7 +378,7 @@ pub struct Config {
     pub rate_limit: RateLimitSettings,
     /// Log output format.
     pub log_format: LogFormat,
-    /// CORS origins and the served front end.
+    /// CORS origins, the served front end and the dashboard.
     pub api: ApiSettings,
     /// Backend settings (the original's instanceId, hepsDomain, imageOrg, alwaysPull,
     /// allowEgress, curriculumVersion, secretsNamespace, tlsCertName, pullCredName, ...).
@@ -616,6 +626,10 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
     }),
     ("ANTIDOTE_WEB_ROOT", "api.webRoot", |c, v| {
         c.api.web_root = (!v.is_empty()).then(|| PathBuf::from(v));
+        Ok(())
+    }),
+    ("ANTIDOTE_API_UI", "api.ui", |c, v| {
+        c.api.ui = parse(v)?;
         Ok(())
     }),
     ("ANTIDOTE_KUBECONFIG", "kubernetes.kubeconfig", |c, v| {
@@ -981,6 +995,26 @@ mod tests {
         assert_eq!(config.live_lesson_ttl, 5);
         assert_eq!(config.backend.instance_id, "filed");
         assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn the_dashboard_is_on_unless_switched_off() {
+        assert!(Config::load(None, env(&[])).expect("valid").api.ui);
+        let filed = Config::from_yaml("api:\n  ui: false\n", Path::new("c.yaml")).expect("valid");
+        assert!(!filed.api.ui);
+        let overridden = Config::load(None, env(&[("ANTIDOTE_API_UI", "false")])).expect("valid");
+        assert!(!overridden.api.ui);
+        let err = Config::load(None, env(&[("ANTIDOTE_API_UI", "perhaps")])).expect_err("bad");
+        assert!(err.to_string().contains("ANTIDOTE_API_UI"), "{err}");
+    }
+
+    #[test]
+    fn secrets_match_only_their_own_value() {
+        let secret = Secret::new("s3cret-token");
+        assert!(secret.matches("s3cret-token"));
+        assert!(!secret.matches("s3cret-toke"));
+        assert!(!secret.matches("s3cret-token "));
+        assert!(!secret.matches(""));
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //!   forwarding header), and how addresses are grouped for limits.
 //! - [`settings`], [`cors`], [`web_root`]: allowed browser origins, and the built front
 //!   end served at `/` with the API also under `/acore/`.
+//! - [`ui`]: the operator dashboard at `/ui`, behind the admin token.
 
 pub mod antidoteinfo;
 pub mod client;
@@ -36,6 +37,7 @@ pub mod rate_limit;
 pub mod server;
 pub mod settings;
 pub mod surface;
+pub mod ui;
 pub mod web_root;
 pub mod wire;
 
@@ -83,6 +85,8 @@ pub struct AppState {
     pub http: HttpSettings,
     /// Token buckets of `/exp` writes.
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// Whether the dashboard is served (`api.ui`).
+    pub ui: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -116,6 +120,7 @@ impl AppState {
             api: Arc::new(config.api.clone()),
             http: config.http.clone(),
             rate_limits: rate_limit::RateLimits::new(&config.rate_limit),
+            ui: config.api.ui,
         }
     }
 }
@@ -144,6 +149,7 @@ fn routes(state: &AppState) -> Router<AppState> {
         .merge(antidoteinfo::router())
         .merge(jobs::router(state.clone()))
         .merge(ops::router())
+        .merge(ui::router(state.clone()))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// `api:` of the configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ApiSettings {
     /// Browser origins allowed to call the API from another origin (`corsOrigins`): a list
@@ -17,6 +17,18 @@ pub struct ApiSettings {
     /// A built front end (`webRoot`, e.g. antidote-web's build output) served at `/`, with
     /// the whole API also under `/acore/`, where that front end looks for it.
     pub web_root: Option<PathBuf>,
+    /// Serve the operator dashboard at `/ui` (signed in with `adminToken`). Default true.
+    pub ui: bool,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            cors_origins: CorsOrigins::default(),
+            web_root: None,
+            ui: true,
+        }
+    }
 }
 
 impl ApiSettings {
@@ -169,7 +181,7 @@ mod tests {
         ] {
             let settings = ApiSettings {
                 cors_origins: CorsOrigins::List(vec![bad.into()]),
-                web_root: None,
+                ..ApiSettings::default()
             };
             let err = settings.validate().expect_err(bad);
             assert!(err.contains(bad), "{err}");

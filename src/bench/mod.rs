@@ -6,6 +6,7 @@ pub mod lessons;
 pub mod queue;
 pub mod soak;
 pub mod statements;
+pub mod ui;
 
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {

@@ -15,6 +15,7 @@ use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
 use antidote_scheduler::bench::soak as soak_bench;
 use antidote_scheduler::bench::statements::StatementCounter;
+use antidote_scheduler::bench::ui as ui_bench;
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
 
@@ -41,6 +42,9 @@ enum Bench {
     /// Memory: a real `antidoted demo` process's resident memory over many livelesson
     /// create/delete cycles driven over its API.
     DemoMemory(DemoMemoryArgs),
+    /// Dashboard: latency of every page over a long history of finished jobs, and the
+    /// plans of the job list's filters.
+    Ui(UiArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -208,6 +212,27 @@ struct DemoMemoryArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct UiArgs {
+    #[command(flatten)]
+    database: BenchDatabase,
+    /// Finished jobs in the history.
+    #[arg(long, default_value_t = 100_000)]
+    finished: usize,
+    /// Hours back over which the history is spread.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    /// Livelessons in the store.
+    #[arg(long, default_value_t = 500)]
+    livelessons: usize,
+    /// Requests per page.
+    #[arg(long, default_value_t = 50)]
+    samples: usize,
+    /// Print the plan of every job list filter.
+    #[arg(long)]
+    plans: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -224,6 +249,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
         Bench::DemoMemory(args) => demo_memory(args).await,
+        Bench::Ui(args) => ui(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_worker(args).await,
@@ -537,6 +563,37 @@ async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("the worker task")?
         .context("running the worker")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
+    let pool = args.database.connect(12).await?;
+    let params = ui_bench::Params {
+        finished: args.finished,
+        livelessons: args.livelessons,
+        samples: args.samples.max(1),
+        hours: args.hours,
+    };
+    let report = ui_bench::run(&pool, &params)
+        .await
+        .context("running the dashboard benchmark")?;
+    if args.plans {
+        for (name, plan) in &report.plans {
+            println!("-- {name}\n{}", plan.join("\n"));
+        }
+        println!();
+    }
+    println!(
+        "{} finished jobs ({} events) over {} h, {} livelessons; {} requests per page:",
+        report.finished_jobs, report.events, params.hours, report.livelessons, report.samples
+    );
+    for (name, page) in &report.pages {
+        println!(
+            "  {name:<18} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  first {:>7.2} ms  {:>7} bytes",
+            page.p50_ms, page.p95_ms, page.max_ms, page.first_ms, page.bytes
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }
 

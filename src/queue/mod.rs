@@ -5,7 +5,8 @@
 //!
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
-//! - [`store`]: every SQL statement of the engine.
+//! - [`store`]: every SQL statement of the engine's own work.
+//! - [`inspect`]: read models for operators' views (job pages, counts, throughput).
 //! - [`worker`]: a process's pool of job tasks, with the services it starts:
 //!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched
 //!   completions), `checkpoints` (batched step checkpoints), `heartbeat` (leases),
@@ -26,6 +27,7 @@ pub mod context;
 pub mod error;
 mod executor;
 mod heartbeat;
+pub mod inspect;
 pub mod job;
 pub mod maintenance;
 pub mod notifier;

@@ -412,6 +412,7 @@ fn with_origins(origins: CorsOrigins) -> Config {
         api: ApiSettings {
             cors_origins: origins,
             web_root: None,
+            ..ApiSettings::default()
         },
         ..test_config()
     }
@@ -688,6 +689,7 @@ async fn a_web_root_is_served_at_the_root_with_the_api_under_acore(pool: PgPool)
         api: ApiSettings {
             cors_origins: CorsOrigins::default(),
             web_root: Some(dir.path().to_path_buf()),
+            ..ApiSettings::default()
         },
         ..test_config()
     };

@@ -6,6 +6,7 @@ mod exp_contract;
 mod hardening;
 mod helpers;
 mod server;
+mod ui;
 
 use std::sync::Arc;
 

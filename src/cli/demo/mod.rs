@@ -1,7 +1,9 @@
 //! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
 //! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
 //! workers; then a front end drives it over HTTP: a session, every lesson, a stage change
-//! and a kill, with live progress and a summary.
+//! and a kill, with live progress and a summary. The operator dashboard is served with the
+//! API; the demo prints its address and a one-time sign-in link, so the run can be watched
+//! in a browser.
 
 mod frontend;
 mod progress;
@@ -66,6 +68,11 @@ pub struct Args {
     /// Give up on lessons not READY after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Make the pods of images matching this glob (`*` and `?`, against the full image
+    /// reference) crash-loop in the embedded kubesim, to see how a failed livelesson
+    /// looks in the dashboard. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    fail_image: Vec<String>,
 }
 
 fn parse_tier(text: &str) -> Result<Tier, String> {
@@ -89,6 +96,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.web_root {
         api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("--web-root: {problem}"))?;
         config.api.web_root = Some(dir.clone());
+    }
+    // The dashboard needs an admin token. Without a configured one the demo makes a random
+    // one that nobody is shown: its browser signs in with one-time links instead.
+    if config.admin_token.is_empty() {
+        config.admin_token = antidote_scheduler::config::Secret::new(
+            antidote_scheduler::workflow::request::random_id(40),
+        );
     }
 
     say(
@@ -164,6 +178,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("starting kubesim")?;
     let kube = sim.client().context("kube client for kubesim")?;
     seed_cluster(&kube, &config.backend).await?;
+    for glob in &args.fail_image {
+        sim.knobs()
+            .set_image_behaviour(glob, kubesim::Behaviour::CrashLoop);
+    }
     say("kubernetes", &format!("kubesim at {}", sim.url()));
 
     let client = queue::Client::new(pool.clone());
@@ -190,6 +208,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
     let worker_stop = stop.clone();
     let worker_task = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
+    if config.api.ui {
+        print_dashboard(&pool, &base).await?;
+    }
 
     let lessons: Vec<(String, usize)> = curriculum
         .lessons
@@ -214,6 +235,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         println!("\nAPI: {base}  (kubesim: {}). Ctrl-C stops.", sim.url());
+        if config.api.ui {
+            print_dashboard(&pool, &base).await?;
+        }
         super::api::shutdown_signal().await;
     }
     if let Ok(report) = &outcome {
@@ -234,6 +258,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints the dashboard's address and a fresh one-time sign-in link to it.
+async fn print_dashboard(pool: &sqlx::PgPool, base: &str) -> anyhow::Result<()> {
+    let token = api::ui::create_sign_in_link(pool)
+        .await
+        .context("creating a dashboard sign-in link")?;
+    say("dashboard", &format!("{base}/ui"));
+    say(
+        "sign in",
+        &format!("{base}/ui/sign-in/{token}  (one-time link, valid 15 minutes)"),
+    );
+    Ok(())
 }
 
 /// The secrets namespace and TLS secret that livelessons copy.
