@@ -9,6 +9,7 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use antidote_scheduler::bench::demo_memory as demo_memory_bench;
 use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
@@ -38,6 +39,9 @@ enum Bench {
     Lessons(LessonsArgs),
     /// Garbage collection: one expiry pass over many livelessons, some expired.
     Gc(GcArgs),
+    /// Memory: a real `antidoted demo` process's resident memory over many livelesson
+    /// create/delete cycles driven over its API.
+    DemoMemory(DemoMemoryArgs),
     /// Dashboard: latency of every page over a long history of finished jobs, and the
     /// plans of the job list's filters.
     Ui(UiArgs),
@@ -188,6 +192,26 @@ struct GcArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct DemoMemoryArgs {
+    /// PostgreSQL URL of the database the demo uses (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
+    database_url: String,
+    /// Cycles before the first measurement.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Cycles measured.
+    #[arg(long, default_value_t = 200)]
+    cycles: usize,
+    /// Longest wait for one livelesson to be READY, or gone, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
 struct UiArgs {
     #[command(flatten)]
     database: BenchDatabase,
@@ -224,6 +248,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Workflow(args) => workflow(args).await,
         Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
+        Bench::DemoMemory(args) => demo_memory(args).await,
         Bench::Ui(args) => ui(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
@@ -596,6 +621,33 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn demo_memory(args: DemoMemoryArgs) -> anyhow::Result<ExitCode> {
+    let params = demo_memory_bench::Params {
+        exe: std::env::current_exe().context("locating this binary")?,
+        database_url: args.database_url,
+        warmup: args.warmup,
+        cycles: args.cycles,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let report = demo_memory_bench::run(&params)
+        .await
+        .context("running the demo memory benchmark")?;
+    println!(
+        "demo RSS: {} MB after its scenario, {} MB after {} warm-up cycles, {} MB after {} more \
+         cycles ({:+} MB, {:+} kB per cycle) in {:.1} s",
+        report.rss_start_mb,
+        report.rss_warm_mb,
+        args.warmup,
+        report.rss_end_mb,
+        report.cycles,
+        report.growth_mb,
+        report.growth_per_cycle_kb,
+        report.seconds
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Pool {

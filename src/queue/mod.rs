@@ -11,6 +11,7 @@
 //!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched
 //!   completions), `checkpoints` (batched step checkpoints), `heartbeat` (leases),
 //!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
+//! - `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`registry`]: job kind → handler.
 //! - [`maintenance`]: rebuilds the claim table's indexes after vacuum was pinned.
@@ -34,6 +35,7 @@ pub mod periodic;
 pub mod registry;
 pub mod rescuer;
 pub mod retry;
+mod span;
 pub mod store;
 pub mod worker;
 
