@@ -9,11 +9,13 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use antidote_scheduler::bench::demo_memory as demo_memory_bench;
 use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
 use antidote_scheduler::bench::soak as soak_bench;
 use antidote_scheduler::bench::statements::StatementCounter;
+use antidote_scheduler::bench::ui as ui_bench;
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
 
@@ -37,6 +39,12 @@ enum Bench {
     Lessons(LessonsArgs),
     /// Garbage collection: one expiry pass over many livelessons, some expired.
     Gc(GcArgs),
+    /// Memory: a real `antidoted demo` process's resident memory over many livelesson
+    /// create/delete cycles driven over its API.
+    DemoMemory(DemoMemoryArgs),
+    /// Dashboard: latency of every page over a long history of finished jobs, and the
+    /// plans of the job list's filters.
+    Ui(UiArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -205,6 +213,47 @@ struct GcArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct DemoMemoryArgs {
+    /// PostgreSQL URL of the database the demo uses (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
+    database_url: String,
+    /// Cycles before the first measurement.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Cycles measured.
+    #[arg(long, default_value_t = 200)]
+    cycles: usize,
+    /// Longest wait for one livelesson to be READY, or gone, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct UiArgs {
+    #[command(flatten)]
+    database: BenchDatabase,
+    /// Finished jobs in the history.
+    #[arg(long, default_value_t = 100_000)]
+    finished: usize,
+    /// Hours back over which the history is spread.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    /// Livelessons in the store.
+    #[arg(long, default_value_t = 500)]
+    livelessons: usize,
+    /// Requests per page.
+    #[arg(long, default_value_t = 50)]
+    samples: usize,
+    /// Print the plan of every job list filter.
+    #[arg(long)]
+    plans: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -220,6 +269,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Workflow(args) => workflow(args).await,
         Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
+        Bench::DemoMemory(args) => demo_memory(args).await,
+        Bench::Ui(args) => ui(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_worker(args).await,
@@ -649,6 +700,37 @@ async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
+    let pool = args.database.connect(12).await?;
+    let params = ui_bench::Params {
+        finished: args.finished,
+        livelessons: args.livelessons,
+        samples: args.samples.max(1),
+        hours: args.hours,
+    };
+    let report = ui_bench::run(&pool, &params)
+        .await
+        .context("running the dashboard benchmark")?;
+    if args.plans {
+        for (name, plan) in &report.plans {
+            println!("-- {name}\n{}", plan.join("\n"));
+        }
+        println!();
+    }
+    println!(
+        "{} finished jobs ({} events) over {} h, {} livelessons; {} requests per page:",
+        report.finished_jobs, report.events, params.hours, report.livelessons, report.samples
+    );
+    for (name, page) in &report.pages {
+        println!(
+            "  {name:<18} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  first {:>7.2} ms  {:>7} bytes",
+            page.p50_ms, page.p95_ms, page.max_ms, page.first_ms, page.bytes
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.expired <= args.livelessons,
@@ -673,6 +755,33 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn demo_memory(args: DemoMemoryArgs) -> anyhow::Result<ExitCode> {
+    let params = demo_memory_bench::Params {
+        exe: std::env::current_exe().context("locating this binary")?,
+        database_url: args.database_url,
+        warmup: args.warmup,
+        cycles: args.cycles,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let report = demo_memory_bench::run(&params)
+        .await
+        .context("running the demo memory benchmark")?;
+    println!(
+        "demo RSS: {} MB after its scenario, {} MB after {} warm-up cycles, {} MB after {} more \
+         cycles ({:+} MB, {:+} kB per cycle) in {:.1} s",
+        report.rss_start_mb,
+        report.rss_warm_mb,
+        args.warmup,
+        report.rss_end_mb,
+        report.cycles,
+        report.growth_mb,
+        report.growth_per_cycle_kb,
+        report.seconds
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Pool {
