@@ -9,14 +9,32 @@
 //! httpPort: 8086
 //! liveSessionTTL: 1440       # minutes, since last activity (empty sessions only)
 //! liveLessonTTL: 30          # minutes, since last activity
-//! liveSessionLimit: 0        # sessions per client address (0: unlimited)
-//! liveLessonLimit: 0         # livelessons per session (0: unlimited)
+//! liveSessionLimit: 20       # sessions per client address (0: unlimited)
+//! liveLessonLimit: 5         # livelessons per session (0: unlimited)
 //! curriculumDir: ./example-curriculum
 //! databaseUrl: postgres://postgres@127.0.0.1:5432/antidote
 //! adminToken: ""             # empty disables the admin API
 //! trustedProxies: [10.0.0.0/8]
+//! forwardedHeader: x-forwarded-for  # or forwarded: the header trusted proxies append to
+//! ipv6PrefixLength: 64       # IPv6 clients share per-address limits per such network
 //! bodyLimit: 65536           # bytes
+//! http:                      # see `HttpSettings`: connection hygiene
+//!   headerTimeoutSecs: 10     # request head, from connect or the previous response
+//!   requestTimeoutSecs: 30    # body and handling; then 408 and close
+//!   maxConnections: 1024      # open connections per process
+//!   maxConnectionsPerAddress: 32  # per client address (trusted proxies exempt)
+//!   maxUriBytes: 8192
+//!   maxHeaderBytes: 16384
+//! rateLimit:                 # see `RateLimitSettings`: /exp writes (POST, DELETE)
+//!   perAddressPerMinute: 60
+//!   perAddressBurst: 20
+//!   globalPerSecond: 100
+//!   globalBurst: 200
 //! logFormat: text            # or json
+//! api:                       # api::ApiSettings
+//!   corsOrigins: []          # or "*" (echo any origin), or [https://labs.example.org]
+//!   webRoot: /srv/antidote-web   # a built front end served at /, the API also under /acore/
+//!   ui: true                 # the operator dashboard at /ui (behind adminToken)
 //! backend:                   # backend::Settings: instanceId, hepsDomain, imageOrg, ...
 //!   instanceId: antidote
 //! kubernetes: { inCluster: false, kubeconfig: ~/.kube/config }
@@ -47,6 +65,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::api::client::ForwardedHeader;
+use crate::api::settings::{ApiSettings, CorsOrigins};
 use crate::backend::Settings;
 use crate::curriculum::{Tier, names};
 use crate::db::DEFAULT_DATABASE_URL;
@@ -104,6 +124,15 @@ impl Secret {
     /// The value, for the one place that needs it (comparison, connecting).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    /// Whether `presented` equals the value, in time independent of where they differ and
+    /// of their lengths (their digests are compared).
+    pub fn matches(&self, presented: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        let expected = Sha256::digest(self.0.as_bytes());
+        let given = Sha256::digest(presented.as_bytes());
+        expected[..].ct_eq(&given[..]).into()
     }
     /// Whether no value is set.
     pub fn is_empty(&self) -> bool {
@@ -220,6 +249,86 @@ impl Default for GcSettings {
     }
 }
 
+/// Connection hygiene of the HTTP server (ours): what one client may hold open, and for
+/// how long, before it is answered and closed. The defaults suit an API on the internet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Seconds a client has to send a complete request head, counted from the connection's
+    /// start and again from the end of each response: it is also the idle keep-alive
+    /// timeout. The connection is closed when it passes.
+    pub header_timeout_secs: u64,
+    /// Seconds a request may take once its head is read: reading its body and handling
+    /// it. Past that the answer is 408 `request_timeout` and the connection is closed.
+    pub request_timeout_secs: u64,
+    /// Connections one process holds open at once. Past it a connection is answered 503
+    /// `overloaded` and closed; keep it well under the process's descriptor limit, which
+    /// `serve` and `api` raise to the hard limit at start.
+    pub max_connections: usize,
+    /// Connections one client address (IPv6: one network of `ipv6PrefixLength`) holds
+    /// open at once; past it, 503 `overloaded` and closed. Trusted proxies are exempt:
+    /// they carry many clients.
+    pub max_connections_per_address: usize,
+    /// Longest request target (path and query) in bytes; longer is 414 `uri_too_long`.
+    pub max_uri_bytes: usize,
+    /// Largest request head (request line and headers) in bytes; larger is 431
+    /// `header_fields_too_large`.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 1024,
+            max_connections_per_address: 32,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// [`Self::header_timeout_secs`] as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+
+    /// [`Self::request_timeout_secs`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// Token-bucket rate limits on `/exp` writes (ours): `POST` and `DELETE` under `/exp`,
+/// per client address and for the whole process. Refused requests get 429
+/// `rate_limited` with `Retry-After`. Reads (polling) are not limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained writes per minute from one client address (IPv6: one network of
+    /// `ipv6PrefixLength`); 0 disables the per-address limit.
+    pub per_address_per_minute: u32,
+    /// Writes one address may make at once before the sustained rate applies.
+    pub per_address_burst: u32,
+    /// Sustained writes per second from all clients of one process; 0 disables it.
+    pub global_per_second: u32,
+    /// Writes all clients may make at once before the sustained rate applies.
+    pub global_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_address_per_minute: 60,
+            per_address_burst: 20,
+            global_per_second: 100,
+            global_burst: 200,
+        }
+    }
+}
+
 /// The effective configuration of one `antidoted` process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -237,9 +346,11 @@ pub struct Config {
     /// Livelesson lifetime in minutes since last activity (`liveLessonTTL`, default 30).
     #[serde(rename = "liveLessonTTL")]
     pub live_lesson_ttl: u64,
-    /// Sessions per client address, 0 unlimited (`liveSessionLimit`).
+    /// Sessions per client address, 0 unlimited (`liveSessionLimit`; the original's
+    /// default was 0, ours is 20 so that the API is safe to expose as it ships).
     pub live_session_limit: u32,
-    /// Livelessons per session, 0 unlimited (`liveLessonLimit`).
+    /// Unfinished livelessons per session, 0 unlimited (`liveLessonLimit`; the original's
+    /// default was 0, ours is 5).
     pub live_lesson_limit: u32,
     /// Curriculum directory (`curriculumDir`; required by the original, optional here
     /// because the curriculum is imported into the database).
@@ -250,12 +361,25 @@ pub struct Config {
     pub database_max_connections: u32,
     /// Bearer token of the admin API (`/v1/...`); empty disables it.
     pub admin_token: Secret,
-    /// Peers whose `X-Forwarded-For` is believed (CIDRs). Others' is ignored.
+    /// Peers whose forwarding header is believed (CIDRs). Others' is ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// The header trusted proxies append the client's address to: `x-forwarded-for`
+    /// (default) or `forwarded` (RFC 7239). The other one is ignored, so a client cannot
+    /// supply it.
+    pub forwarded_header: ForwardedHeader,
+    /// IPv6 clients count in per-address limits (sessions, connections, rate) by their
+    /// network of this many bits (default 64: one host or LAN gets a whole /64).
+    pub ipv6_prefix_length: u8,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Connection hygiene: timeouts and connection caps.
+    pub http: HttpSettings,
+    /// Rate limits of `/exp` writes.
+    pub rate_limit: RateLimitSettings,
     /// Log output format.
     pub log_format: LogFormat,
+    /// CORS origins, the served front end and the dashboard.
+    pub api: ApiSettings,
     /// Backend settings (the original's instanceId, hepsDomain, imageOrg, alwaysPull,
     /// allowEgress, curriculumVersion, secretsNamespace, tlsCertName, pullCredName, ...).
     pub backend: Settings,
@@ -275,15 +399,20 @@ impl Default for Config {
             http_port: 8086,
             live_session_ttl: 1440,
             live_lesson_ttl: 30,
-            live_session_limit: 0,
-            live_lesson_limit: 0,
+            live_session_limit: 20,
+            live_lesson_limit: 5,
             curriculum_dir: None,
             database_url: Secret::new(DEFAULT_DATABASE_URL),
             database_max_connections: 10,
             admin_token: Secret::default(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
+            ipv6_prefix_length: 64,
             body_limit: 64 * 1024,
+            http: HttpSettings::default(),
+            rate_limit: RateLimitSettings::default(),
             log_format: LogFormat::Text,
+            api: ApiSettings::default(),
             backend: Settings::default(),
             kubernetes: KubernetesAccess::default(),
             worker: WorkerSettings::default(),
@@ -395,16 +524,112 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
             .collect::<Result<_, _>>()?;
         Ok(())
     }),
+    ("ANTIDOTE_FORWARDED_HEADER", "forwardedHeader", |c, v| {
+        c.forwarded_header = ForwardedHeader::parse(v)?;
+        Ok(())
+    }),
+    ("ANTIDOTE_IPV6_PREFIX_LENGTH", "ipv6PrefixLength", |c, v| {
+        c.ipv6_prefix_length = parse(v)?;
+        Ok(())
+    }),
     ("ANTIDOTE_BODY_LIMIT", "bodyLimit", |c, v| {
         c.body_limit = parse(v)?;
         Ok(())
     }),
+    (
+        "ANTIDOTE_HTTP_HEADER_TIMEOUT_SECS",
+        "http.headerTimeoutSecs",
+        |c, v| {
+            c.http.header_timeout_secs = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_HTTP_REQUEST_TIMEOUT_SECS",
+        "http.requestTimeoutSecs",
+        |c, v| {
+            c.http.request_timeout_secs = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_HTTP_MAX_CONNECTIONS",
+        "http.maxConnections",
+        |c, v| {
+            c.http.max_connections = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+        "http.maxConnectionsPerAddress",
+        |c, v| {
+            c.http.max_connections_per_address = parse(v)?;
+            Ok(())
+        },
+    ),
+    ("ANTIDOTE_HTTP_MAX_URI_BYTES", "http.maxUriBytes", |c, v| {
+        c.http.max_uri_bytes = parse(v)?;
+        Ok(())
+    }),
+    (
+        "ANTIDOTE_HTTP_MAX_HEADER_BYTES",
+        "http.maxHeaderBytes",
+        |c, v| {
+            c.http.max_header_bytes = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+        "rateLimit.perAddressPerMinute",
+        |c, v| {
+            c.rate_limit.per_address_per_minute = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_RATE_LIMIT_PER_ADDRESS_BURST",
+        "rateLimit.perAddressBurst",
+        |c, v| {
+            c.rate_limit.per_address_burst = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_RATE_LIMIT_GLOBAL_PER_SECOND",
+        "rateLimit.globalPerSecond",
+        |c, v| {
+            c.rate_limit.global_per_second = parse(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "ANTIDOTE_RATE_LIMIT_GLOBAL_BURST",
+        "rateLimit.globalBurst",
+        |c, v| {
+            c.rate_limit.global_burst = parse(v)?;
+            Ok(())
+        },
+    ),
     ("ANTIDOTE_LOG_FORMAT", "logFormat", |c, v| {
         c.log_format = match v {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
             _ => return Err("expected text or json".into()),
         };
+        Ok(())
+    }),
+    ("ANTIDOTE_CORS_ORIGINS", "api.corsOrigins", |c, v| {
+        c.api.cors_origins = CorsOrigins::parse(v);
+        Ok(())
+    }),
+    ("ANTIDOTE_WEB_ROOT", "api.webRoot", |c, v| {
+        c.api.web_root = (!v.is_empty()).then(|| PathBuf::from(v));
+        Ok(())
+    }),
+    ("ANTIDOTE_API_UI", "api.ui", |c, v| {
+        c.api.ui = parse(v)?;
         Ok(())
     }),
     ("ANTIDOTE_KUBECONFIG", "kubernetes.kubeconfig", |c, v| {
@@ -519,6 +744,58 @@ impl Config {
         if self.body_limit < 256 {
             return invalid("bodyLimit", "must be at least 256 bytes".into());
         }
+        if !(1..=128).contains(&self.ipv6_prefix_length) {
+            return invalid("ipv6PrefixLength", "must be between 1 and 128".into());
+        }
+        for (setting, value) in [
+            ("http.headerTimeoutSecs", self.http.header_timeout_secs),
+            ("http.requestTimeoutSecs", self.http.request_timeout_secs),
+            ("http.maxConnections", self.http.max_connections as u64),
+            (
+                "http.maxConnectionsPerAddress",
+                self.http.max_connections_per_address as u64,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(setting, "must be at least 1".into());
+            }
+        }
+        // Below these, ordinary requests (a browser's cookies, a 10-character id) fail;
+        // above these, hyper's own limits answer first, without our JSON body.
+        if !(256..=crate::api::server::MAX_URI_BYTES).contains(&self.http.max_uri_bytes) {
+            return invalid(
+                "http.maxUriBytes",
+                format!(
+                    "must be between 256 and {}",
+                    crate::api::server::MAX_URI_BYTES
+                ),
+            );
+        }
+        if !(1024..=crate::api::server::MAX_HEADER_BYTES).contains(&self.http.max_header_bytes) {
+            return invalid(
+                "http.maxHeaderBytes",
+                format!(
+                    "must be between 1024 and {}",
+                    crate::api::server::MAX_HEADER_BYTES
+                ),
+            );
+        }
+        for (setting, rate, burst) in [
+            (
+                "rateLimit.perAddressBurst",
+                self.rate_limit.per_address_per_minute,
+                self.rate_limit.per_address_burst,
+            ),
+            (
+                "rateLimit.globalBurst",
+                self.rate_limit.global_per_second,
+                self.rate_limit.global_burst,
+            ),
+        ] {
+            if rate > 0 && burst == 0 {
+                return invalid(setting, "must be at least 1 while its rate is set".into());
+            }
+        }
         if self.database_max_connections == 0 {
             return invalid("databaseMaxConnections", "must be at least 1".into());
         }
@@ -554,6 +831,9 @@ impl Config {
             if value == 0 {
                 return invalid(setting, "must be at least 1".into());
             }
+        }
+        if let Err(message) = self.api.validate() {
+            return invalid("api.corsOrigins", message);
         }
         if self.kubernetes.in_cluster && self.kubernetes.kubeconfig.is_some() {
             return invalid(
@@ -657,12 +937,41 @@ mod tests {
         assert_eq!(config.http_port, 8086);
         assert_eq!(config.live_session_ttl, 1440);
         assert_eq!(config.live_lesson_ttl, 30);
-        assert_eq!(config.live_session_limit, 0);
         assert_eq!(config.tier, Tier::Prod);
         assert_eq!(config.backend.heps_domain, "localhost");
         assert_eq!(config.backend.image_org, "antidotelabs");
         assert_eq!(config.backend.secrets_namespace, "prod");
         assert_eq!(config.body_limit, 65536);
+    }
+
+    #[test]
+    fn defaults_are_safe_to_expose() {
+        // The original shipped both limits at 0 (unlimited); ours ship bounded.
+        let config = Config::load(None, env(&[])).expect("defaults are valid");
+        assert_eq!(config.live_session_limit, 20);
+        assert_eq!(config.live_lesson_limit, 5);
+        assert_eq!(config.http.header_timeout_secs, 10);
+        assert_eq!(config.http.request_timeout_secs, 30);
+        assert_eq!(config.http.max_connections, 1024);
+        assert_eq!(config.http.max_connections_per_address, 32);
+        assert_eq!(config.rate_limit.per_address_per_minute, 60);
+        assert_eq!(config.rate_limit.global_per_second, 100);
+        assert_eq!(config.ipv6_prefix_length, 64);
+        assert_eq!(config.forwarded_header, ForwardedHeader::XForwardedFor);
+        // 0 still means unlimited for those who want it.
+        let config = Config::load(
+            None,
+            env(&[
+                ("ANTIDOTE_LIVE_SESSION_LIMIT", "0"),
+                ("ANTIDOTE_LIVE_LESSON_LIMIT", "0"),
+                ("ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0"),
+                ("ANTIDOTE_FORWARDED_HEADER", "forwarded"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.limits(), Limits::default());
+        assert_eq!(config.rate_limit.per_address_per_minute, 0);
+        assert_eq!(config.forwarded_header, ForwardedHeader::Forwarded);
     }
 
     #[test]
@@ -686,6 +995,26 @@ mod tests {
         assert_eq!(config.live_lesson_ttl, 5);
         assert_eq!(config.backend.instance_id, "filed");
         assert_eq!(config.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn the_dashboard_is_on_unless_switched_off() {
+        assert!(Config::load(None, env(&[])).expect("valid").api.ui);
+        let filed = Config::from_yaml("api:\n  ui: false\n", Path::new("c.yaml")).expect("valid");
+        assert!(!filed.api.ui);
+        let overridden = Config::load(None, env(&[("ANTIDOTE_API_UI", "false")])).expect("valid");
+        assert!(!overridden.api.ui);
+        let err = Config::load(None, env(&[("ANTIDOTE_API_UI", "perhaps")])).expect_err("bad");
+        assert!(err.to_string().contains("ANTIDOTE_API_UI"), "{err}");
+    }
+
+    #[test]
+    fn secrets_match_only_their_own_value() {
+        let secret = Secret::new("s3cret-token");
+        assert!(secret.matches("s3cret-token"));
+        assert!(!secret.matches("s3cret-toke"));
+        assert!(!secret.matches("s3cret-token "));
+        assert!(!secret.matches(""));
     }
 
     #[test]

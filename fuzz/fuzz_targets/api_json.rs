@@ -2,7 +2,7 @@
 //! Each input is tried as
 //!
 //! - the JSON body of `POST /exp/livelesson` (a new livelesson or a stage change),
-//!   deserialized as the `AppJson` extractor does, then checked as the handler checks it,
+//!   deserialized as the `ExpJson` extractor does (any content type), then checked as the handler checks it,
 //!   with its stage checked against every example lesson;
 //! - the query string of `GET /v1/jobs`, through the `AppQuery` extractor and the
 //!   handler's filter checks;
@@ -18,7 +18,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use antidote_scheduler::api::jobs::{JobQuery, job_id};
-use antidote_scheduler::api::livelesson::LivelessonRequest;
+use antidote_scheduler::api::wire::ExpJson;
+use antidote_scheduler::api::wire::live::LiveLessonRequest;
 use antidote_scheduler::api::{ApiError, AppJson, AppQuery, is_id, is_lesson_slug};
 use antidote_scheduler::curriculum::{Lesson, Options, load};
 use antidote_scheduler::workflow::request::checked_stage;
@@ -46,8 +47,8 @@ fn respond(err: ApiError) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    match AppJson::<LivelessonRequest>::from_bytes(data) {
-        Ok(AppJson(body)) => {
+    match ExpJson::<LiveLessonRequest>::from_bytes(data) {
+        Ok(ExpJson(body)) => {
             if let Err(err) = body.check() {
                 respond(err.into());
             } else {
@@ -68,7 +69,12 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(uri) = format!("/v1/jobs?{text}").parse::<Uri>() {
         match AppQuery::<JobQuery>::try_from_uri(&uri).and_then(|AppQuery(q)| q.filter()) {
-            Ok(filter) => assert!((1..=1000).contains(&filter.limit)),
+            Ok(filter) => {
+                assert!((1..=1000).contains(&filter.limit));
+                // No text holding NUL or another control character reaches SQL.
+                let kind = filter.kind.as_deref().unwrap_or("");
+                assert!(!kind.chars().any(char::is_control), "{kind:?}");
+            }
             Err(err) => respond(err),
         }
     }

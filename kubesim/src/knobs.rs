@@ -142,7 +142,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 impl Knobs {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// Knobs with no rule set and an RNG seeded with `seed` (a node agent of its own
+    /// process takes these).
+    pub fn new(seed: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(KnobState::default()),

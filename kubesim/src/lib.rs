@@ -24,10 +24,13 @@
 //!   unreachable), path parsing, verbs, watch streams, discovery.
 //! - [`store`]: objects as JSON keyed by (resource, namespace, name), global resourceVersion,
 //!   bounded event history (older watches get 410 Gone).
+//! - [`fields`]: unknown fields and `fieldValidation`.
 //! - [`validation`], [`selector`], [`status`]: upstream name/label rules, selectors, `Status` errors.
 //! - [`controllers`]: namespace termination, job controller, scheduler; one event loop.
-//! - [`kubelet`]: 127/8 address allocation, per-pod lifecycle, real listeners, service proxying.
+//! - [`agent`]: the node agent (kubelet and kube-proxy), a kube-rs client of any API
+//!   server; kubesim runs one in-process against its own simulator listener.
 //! - [`knobs`]: fault injection and the request log.
+//! - [`limits`]: the process's descriptor limit, raised before serving.
 //! - [`resources`]: the table of served resources.
 //!
 //! # Semantics worth knowing
@@ -41,14 +44,38 @@
 //!   retries are immediate (no exponential backoff).
 //! - Watches with selectors send MODIFIED for objects that match after the change; objects
 //!   leaving a selector are not turned into DELETED events.
-//! - Strategic merge patch is applied as JSON merge patch; JSON patch and server-side apply
-//!   are refused with 415.
+//! - JSON patch and server-side apply are refused with 415.
+//! - Pods run on node agents ([`agent`]): the in-process one registers [`NODE_NAME`], agents
+//!   of other processes register their own nodes through [`KubeSim::simulator_url`], and
+//!   the scheduler binds pods to Ready nodes in turn. `pods/log` serves the in-process
+//!   agent's pods only.
+//! - ClusterIPs come from 127.128.0.0-127.254.255.255 and pod addresses from
+//!   127.1.0.0-127.127.255.255, so neither collides with the other in any process.
+//!
+//! # Deliberate differences from kube-apiserver
+//!
+//! The real-control-plane tier's differential suite (`tests/real_control_plane/differential.rs`)
+//! sends the same requests to kubesim and to kube-apiserver and fails on any difference
+//! not listed here. Each is kept because the backend does not depend on it and copying
+//! the real behaviour would cost more than it proves:
+//!
+//! - Strategic merge patch is applied as JSON merge patch (lists are replaced, not merged
+//!   by key): nothing here patches lists; kubesim would need every type's patch strategy.
+//! - `dryRun` is refused with 400, so that no test mistakes a dry run for a write; the
+//!   backend sends none (the tier dry-runs its objects against the real server instead).
+//! - Deletes are immediate (no graceful pod termination, no finalizers but the namespace's
+//!   delay), and the answer is a `Status`.
+//! - No Events, OpenAPI documents, `Table` output, protobuf bodies or `Warning` headers;
+//!   custom resources (NetworkAttachmentDefinitions) keep unknown fields, as there is no
+//!   schema to prune them with.
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod controllers;
+pub mod fields;
 pub mod knobs;
-pub mod kubelet;
+pub mod limits;
 pub mod resources;
 pub mod selector;
 pub mod server;
@@ -64,7 +91,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-/// Name of the single simulated node.
+/// Name of the node of kubesim's in-process agent.
 pub const NODE_NAME: &str = "kubesim-node";
 
 /// Errors of starting kubesim or building a client for it.
@@ -79,6 +106,9 @@ pub enum Error {
     /// The server URL did not parse (should not happen).
     #[error("invalid server url: {0}")]
     Url(String),
+    /// The in-process node agent did not start.
+    #[error("starting the node agent: {0}")]
+    Agent(#[from] agent::Error),
 }
 
 /// Start-up configuration.
@@ -101,6 +131,9 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// Time from `ErrImagePull` to `ImagePullBackOff`, and the first crash-loop backoff.
     pub backoff_base: Duration,
+    /// Run the in-process node agent ([`NODE_NAME`]). Without it pods stay Pending until
+    /// an agent of another process registers a node (see [`KubeSim::simulator_url`]).
+    pub node_agent: bool,
 }
 
 impl Default for Config {
@@ -114,16 +147,20 @@ impl Default for Config {
             event_history: 200_000,
             bookmark_interval: Duration::from_secs(1),
             backoff_base: Duration::from_millis(100),
+            node_agent: true,
         }
     }
 }
 
-/// State shared by the server, the controllers and the kubelet.
+/// State shared by the server and the controllers.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) store: store::Store,
     pub(crate) knobs: Knobs,
-    pub(crate) kubelet: kubelet::Kubelet,
+    /// ClusterIPs.
+    pub(crate) service_addresses: agent::address::Allocator,
+    /// Container logs of the in-process agent's pods, served as `pods/log`.
+    pub(crate) logs: Arc<agent::logs::LogBook>,
 }
 
 /// A running kubesim instance. Dropping it aborts its tasks; [`KubeSim::shutdown`] also waits
@@ -131,12 +168,14 @@ pub(crate) struct Shared {
 pub struct KubeSim {
     shared: Arc<Shared>,
     addr: SocketAddr,
+    simulator_addr: SocketAddr,
     seed: u64,
     tasks: Vec<JoinHandle<()>>,
+    agent: Option<agent::Agent>,
 }
 
 impl KubeSim {
-    /// Binds the API and starts controllers and the kubelet.
+    /// Binds the API and starts the controllers and the in-process node agent.
     pub async fn start(config: Config) -> Result<Self, Error> {
         if !config.bind.ip().is_loopback() {
             return Err(Error::Bind(std::io::Error::new(
@@ -146,11 +185,14 @@ impl KubeSim {
         }
         let seed = config.seed.unwrap_or_else(rand::random);
         let knobs = Knobs::new(seed);
-        let kubelet = kubelet::Kubelet::new(&knobs);
         let shared = Arc::new(Shared {
             store: store::Store::new(config.event_history),
+            service_addresses: agent::address::Allocator::new(
+                agent::address::SERVICE_RANGE,
+                &knobs,
+            ),
+            logs: Arc::default(),
             knobs,
-            kubelet,
             config,
         });
         if shared.config.default_namespaces {
@@ -164,16 +206,54 @@ impl KubeSim {
             .await
             .map_err(Error::Bind)?;
         let addr = listener.local_addr().map_err(Error::Bind)?;
+        // The simulator's own clients (node agents) use a listener of their own, which the
+        // knobs never touch: no latency, no injected errors, no unreachability, and no
+        // entry in the request log that tests read as the system under test's requests.
+        let simulator_listener = tokio::net::TcpListener::bind((addr.ip(), 0))
+            .await
+            .map_err(Error::Bind)?;
+        let simulator_addr = simulator_listener.local_addr().map_err(Error::Bind)?;
         let tasks = vec![
             tokio::spawn(server::serve(shared.clone(), listener, addr)),
+            tokio::spawn(server::serve_simulator(shared.clone(), simulator_listener)),
             tokio::spawn(controllers::run(shared.clone())),
         ];
-        Ok(Self {
+        let mut sim = Self {
             shared,
             addr,
+            simulator_addr,
             seed,
             tasks,
-        })
+            agent: None,
+        };
+        if sim.shared.config.node_agent {
+            // Every pod and service port is a listening socket of this process.
+            if let Err(e) = limits::raise_nofile_limit() {
+                tracing::warn!("kubesim: could not raise RLIMIT_NOFILE: {e}");
+            }
+            let client = sim.simulator_client()?;
+            let mut config = agent::Config::new(NODE_NAME, sim.shared.knobs.clone());
+            config.logs = sim.shared.logs.clone();
+            config.pod_start_delay = sim.shared.config.pod_start_delay;
+            config.backoff_base = sim.shared.config.backoff_base;
+            sim.agent = Some(agent::Agent::start(client, config).await?);
+        }
+        Ok(sim)
+    }
+
+    /// `http://127.0.0.1:PORT` of the simulator's own listener, for node agents of other
+    /// processes: requests there skip every knob and are not in [`KubeSim::requests`].
+    pub fn simulator_url(&self) -> String {
+        format!("http://{}", self.simulator_addr)
+    }
+
+    /// A kube client on [`KubeSim::simulator_url`].
+    pub fn simulator_client(&self) -> Result<kube::Client, Error> {
+        let url = self
+            .simulator_url()
+            .parse()
+            .map_err(|e| Error::Url(format!("{e}")))?;
+        Ok(kube::Client::try_from(kube::Config::new(url))?)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -230,20 +310,23 @@ impl KubeSim {
         &self.shared.store
     }
 
-    /// Number of pod and service listeners currently bound.
+    /// Number of pod and service listeners the in-process agent has bound.
     pub fn listener_count(&self) -> usize {
-        self.shared.kubelet.listener_count()
+        self.agent.as_ref().map_or(0, agent::Agent::listener_count)
     }
 
-    /// Stops the API, controllers, every pod and service listener, and waits for them.
+    /// Stops the in-process agent (every pod and service listener), the API and the
+    /// controllers, and waits for them.
     pub async fn shutdown(mut self) {
+        if let Some(agent) = self.agent.take() {
+            agent.shutdown().await;
+        }
         for t in &self.tasks {
             t.abort();
         }
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
-        self.shared.kubelet.shutdown().await;
     }
 }
 
@@ -252,6 +335,5 @@ impl Drop for KubeSim {
         for t in &self.tasks {
             t.abort();
         }
-        self.shared.kubelet.abort_all();
     }
 }

@@ -83,6 +83,7 @@ pub static RESOURCES: &[ResourceDef] = &[
     def("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, NameRule::Dns1123Subdomain, true, &["ing"]),
     def("batch", "v1", "jobs", "job", "Job", true, NameRule::Dns1123Subdomain, true, &[]),
     def("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "network-attachment-definition", "NetworkAttachmentDefinition", true, NameRule::Dns1123Subdomain, false, &["net-attach-def"]),
+    def("", "v1", "nodes", "node", "Node", false, NameRule::Dns1123Subdomain, true, &["no"]),
 ];
 
 /// Looks a resource up by group, version and plural.
@@ -121,4 +122,8 @@ pub fn services() -> &'static ResourceDef {
 /// The job resource.
 pub fn jobs() -> &'static ResourceDef {
     &RESOURCES[8]
+}
+/// The node resource.
+pub fn nodes() -> &'static ResourceDef {
+    &RESOURCES[10]
 }

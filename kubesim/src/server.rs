@@ -1,6 +1,7 @@
 //! The HTTP front end: accept loop (with the unreachable switch), path parsing, the verbs,
 //! watch streams, discovery documents, and create-time defaulting shared with controllers.
 
+use crate::agent::address::{ListenerCount, SERVICE_RANGE, in_range};
 use crate::knobs::InjectedError;
 use crate::resources::{self, RESOURCES, ResourceDef};
 use crate::selector::{FieldSelector, LabelSelector};
@@ -23,10 +24,21 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Which listener a request came in on.
+#[derive(Clone)]
+struct Front {
+    shared: Arc<Shared>,
+    /// The simulator's own listener: knobs and the request log do not apply.
+    simulator: bool,
+}
+
 /// Serves the API until aborted. While the unreachable knob is on, the listener is closed
 /// and every open connection dropped, so clients see connection refused.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, addr: SocketAddr) {
-    let router = Router::new().fallback(handle).with_state(shared.clone());
+    let router = Router::new().fallback(handle).with_state(Front {
+        shared: shared.clone(),
+        simulator: false,
+    });
     let mut want = shared.knobs.unreachable_want();
     let mut listener = Some(listener);
     let mut conns: JoinSet<()> = JoinSet::new();
@@ -67,6 +79,35 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, addr: Sock
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = want.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+/// Serves the API to the simulator's own clients (node agents) until aborted: no knob
+/// applies and nothing is recorded.
+pub(crate) async fn serve_simulator(shared: Arc<Shared>, listener: TcpListener) {
+    let router = Router::new().fallback(handle).with_state(Front {
+        shared,
+        simulator: true,
+    });
+    let mut conns: JoinSet<()> = JoinSet::new();
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => {
+                    let svc = TowerToHyperService::new(router.clone());
+                    conns.spawn(async move {
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc);
+                        let _ = conn.await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("kubesim: accepting on the simulator listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
 }
@@ -207,13 +248,13 @@ fn is_true(q: &HashMap<String, String>, k: &str) -> bool {
 }
 
 async fn handle(
-    State(s): State<Arc<Shared>>,
+    State(front): State<Front>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dispatch(&s, method, &uri, &headers, body).await {
+    match dispatch(&front.shared, front.simulator, method, &uri, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -221,6 +262,7 @@ async fn handle(
 
 async fn dispatch(
     s: &Arc<Shared>,
+    simulator: bool,
     method: Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -265,19 +307,21 @@ async fn dispatch(
         Some(sub) => format!("{}/{sub}", def.plural),
         None => def.plural.to_string(),
     };
-    s.knobs.record(verb, def.group, &resource);
-    let delay = s.knobs.latency();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    match s.knobs.injected_error(verb) {
-        Some(InjectedError::Internal) => {
-            return Err(ApiError::internal("kubesim: injected internal error"));
+    if !simulator {
+        s.knobs.record(verb, def.group, &resource);
+        let delay = s.knobs.latency();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
-        Some(InjectedError::TooManyRequests { retry_after_s }) => {
-            return Err(ApiError::too_many_requests(retry_after_s));
+        match s.knobs.injected_error(verb) {
+            Some(InjectedError::Internal) => {
+                return Err(ApiError::internal("kubesim: injected internal error"));
+            }
+            Some(InjectedError::TooManyRequests { retry_after_s }) => {
+                return Err(ApiError::too_many_requests(retry_after_s));
+            }
+            None => {}
         }
-        None => {}
     }
     if q.get("dryRun").is_some_and(|v| !v.is_empty()) {
         return Err(ApiError::bad_request("kubesim does not support dryRun"));
@@ -294,11 +338,15 @@ async fn dispatch(
         )),
         "create" => {
             let obj = parse_body(headers, &body, def)?;
+            let obj =
+                crate::fields::apply(def.kind, q.get("fieldValidation").map(String::as_str), obj)?;
             let created = create(s, def, &ns_s, obj).await?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         "update" => {
             let obj = parse_body(headers, &body, def)?;
+            let obj =
+                crate::fields::apply(def.kind, q.get("fieldValidation").map(String::as_str), obj)?;
             let status_only = sub.as_deref() == Some("status");
             Ok(json_response(
                 StatusCode::OK,
@@ -313,7 +361,18 @@ async fn dispatch(
             let status_only = sub.as_deref() == Some("status");
             Ok(json_response(
                 StatusCode::OK,
-                &*patch(s, def, &ns_s, &name_s, ct, &body, status_only)?,
+                &*patch(
+                    s,
+                    def,
+                    &ns_s,
+                    &name_s,
+                    &PatchRequest {
+                        content_type: ct,
+                        body: &body,
+                        field_validation: q.get("fieldValidation").map(String::as_str),
+                    },
+                    status_only,
+                )?,
             ))
         }
         "delete" => {
@@ -450,15 +509,39 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value, name: &str, uid: &str) {
         }
         "Pod" => {
             default_pod_spec(&mut obj["spec"]);
-            obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            // Admission (ServiceAccount, Priority) fills these in on a real server.
+            let spec = &mut obj["spec"];
+            if spec.is_object() {
+                let account = spec
+                    .get("serviceAccountName")
+                    .cloned()
+                    .unwrap_or(json!("default"));
+                spec["serviceAccountName"] = account.clone();
+                spec["serviceAccount"] = account;
+                for (k, v) in [
+                    ("priority", json!(0)),
+                    ("preemptionPolicy", json!("PreemptLowerPriority")),
+                ] {
+                    if spec.get(k).is_none() {
+                        spec[k] = v;
+                    }
+                }
+            }
+            let qos = qos_class(&obj["spec"]);
+            obj["status"] = json!({"phase": "Pending", "qosClass": qos});
         }
         "Service" => {
             let spec = &mut obj["spec"];
-            if spec.get("type").is_none() {
-                spec["type"] = json!("ClusterIP");
-            }
-            if spec.get("sessionAffinity").is_none() {
-                spec["sessionAffinity"] = json!("None");
+            for (k, v) in [
+                ("type", json!("ClusterIP")),
+                ("sessionAffinity", json!("None")),
+                ("internalTrafficPolicy", json!("Cluster")),
+                ("ipFamilies", json!(["IPv4"])),
+                ("ipFamilyPolicy", json!("SingleStack")),
+            ] {
+                if spec.get(k).is_none() {
+                    spec[k] = v;
+                }
             }
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
@@ -472,11 +555,23 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value, name: &str, uid: &str) {
             }
             obj["status"] = json!({"loadBalancer": {}});
         }
+        "Ingress" => {
+            obj["status"] = json!({"loadBalancer": {}});
+        }
+        "Secret" => fold_string_data(obj),
         "Job" => {
             let spec = &mut obj["spec"];
-            for (k, v) in [("backoffLimit", 6), ("completions", 1), ("parallelism", 1)] {
+            for (k, v) in [
+                ("backoffLimit", json!(6)),
+                ("completions", json!(1)),
+                ("parallelism", json!(1)),
+                ("completionMode", json!("NonIndexed")),
+                ("suspend", json!(false)),
+                ("manualSelector", json!(false)),
+                ("podReplacementPolicy", json!("TerminatingOrFailed")),
+            ] {
                 if spec.get(k).is_none() {
-                    spec[k] = json!(v);
+                    spec[k] = v;
                 }
             }
             // pkg/registry/batch/job/strategy.go generateSelector: the template gets these.
@@ -500,6 +595,57 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value, name: &str, uid: &str) {
     }
 }
 
+/// `stringData` is write-only: the server merges it into `data` (base64) and drops it;
+/// `type` defaults to `Opaque`.
+pub(crate) fn fold_string_data(obj: &mut Value) {
+    use base64::Engine as _;
+    let string_data = obj
+        .as_object_mut()
+        .and_then(|o| o.remove("stringData"))
+        .and_then(|v| v.as_object().cloned());
+    for (k, v) in string_data.into_iter().flatten() {
+        let text = v.as_str().unwrap_or_default();
+        obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+    if obj.get("type").is_none() {
+        obj["type"] = json!("Opaque");
+    }
+}
+
+/// The pod's QoS class from its containers' requests and limits: none anywhere is
+/// BestEffort; cpu and memory limits on every container, with requests equal to them, is
+/// Guaranteed; anything else Burstable.
+fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let resources = |c: &Value, kind: &str| {
+        c.pointer(&format!("/resources/{kind}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let any = containers
+        .iter()
+        .any(|c| !resources(c, "requests").is_empty() || !resources(c, "limits").is_empty());
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        let (requests, limits) = (resources(c, "requests"), resources(c, "limits"));
+        ["cpu", "memory"].iter().all(|r| {
+            limits.contains_key(*r) && requests.get(*r).is_none_or(|q| Some(q) == limits.get(*r))
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
 fn default_pod_spec(spec: &mut Value) {
     if !spec.is_object() {
         return;
@@ -509,10 +655,29 @@ fn default_pod_spec(spec: &mut Value) {
         ("dnsPolicy", json!("ClusterFirst")),
         ("schedulerName", json!("default-scheduler")),
         ("terminationGracePeriodSeconds", json!(30)),
+        ("enableServiceLinks", json!(true)),
+        ("securityContext", json!({})),
     ];
     for (k, v) in defaults {
         if spec.get(k).is_none() {
             spec[k] = v;
+        }
+    }
+    for key in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            for (k, v) in [
+                ("terminationMessagePath", json!("/dev/termination-log")),
+                ("terminationMessagePolicy", json!("File")),
+            ] {
+                if c.get(k).is_none() {
+                    c[k] = v;
+                }
+            }
         }
     }
 }
@@ -553,13 +718,14 @@ async fn create(
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|p| p.get("port").and_then(Value::as_u64).map(|p| p as u16))
+        .filter_map(|p| p.get("port").and_then(Value::as_u64))
+        .filter_map(|p| u16::try_from(p).ok())
         .collect();
-    let want_ip = if requested.is_empty() {
-        None
+    let ip = if requested.is_empty() {
+        allocate_cluster_ip(s, &ports)?
     } else {
         match requested.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) if crate::kubelet::is_sim_address(ip) => Some(ip),
+            Ok(ip) if in_range(&SERVICE_RANGE, ip) => ip,
             _ => {
                 return Err(ApiError::invalid(
                     def.group,
@@ -568,7 +734,7 @@ async fn create(
                     vec![crate::status::Cause {
                         reason: "FieldValueInvalid".into(),
                         message: format!(
-                            "Invalid value: \"{requested}\": provided IP is not in the valid range. The range of valid IPs is 127.1.0.0/16-127.254.255.255 (kubesim)"
+                            "Invalid value: \"{requested}\": provided IP is not in the valid range. The range of valid IPs is 127.128.0.0-127.254.255.254 (kubesim)"
                         ),
                         field: "spec.clusterIP".into(),
                     }],
@@ -576,16 +742,18 @@ async fn create(
             }
         }
     };
-    let (ip, listeners) = s
-        .kubelet
-        .bind_address(want_ip, &ports)
-        .await
-        .map_err(|e| ApiError::internal(format!("kubesim: binding service listeners: {e}")))?;
     obj["spec"]["clusterIP"] = json!(ip.to_string());
     obj["spec"]["clusterIPs"] = json!([ip.to_string()]);
-    let created = s.store.create(def, ns, obj)?;
-    s.kubelet.start_service(s.clone(), &created, ip, listeners);
-    Ok(created)
+    s.store.create(def, ns, obj)
+}
+
+/// The next ClusterIP on which every port of the Service can be bound now. The probe's
+/// listeners are closed at once: the node agent that serves the Service binds them.
+fn allocate_cluster_ip(s: &Shared, ports: &[u16]) -> Result<std::net::Ipv4Addr, ApiError> {
+    s.service_addresses
+        .bind_next(&ListenerCount::default(), ports)
+        .map(|(ip, _probe)| ip)
+        .map_err(|(_, e)| ApiError::internal(format!("kubesim: allocating a ClusterIP: {e}")))
 }
 
 fn update(
@@ -618,6 +786,13 @@ fn update(
     if !status_only {
         validation::validate_spec(def, &obj, &mut causes);
     }
+    if def.kind == "Secret" && !status_only {
+        fold_string_data(&mut obj);
+    }
+    if !status_only && matches!(def.kind, "Pod" | "Job") {
+        let old = s.store.get(def, ns, name)?;
+        immutable_spec(def.kind, &old, &obj, &mut causes);
+    }
     if def.kind == "Service" && !status_only {
         let old = s.store.get(def, ns, name)?;
         let old_ip = old
@@ -646,6 +821,58 @@ fn update(
     s.store.update(def, ns, name, obj, status_only)
 }
 
+/// The spec fields an update may not change: a Pod's spec but for images, active deadline
+/// and tolerations (`ValidatePodUpdate`); a Job's pod template and selector
+/// (`ValidateJobSpecUpdate`, for a job that is not suspended).
+fn immutable_spec(kind: &str, old: &Value, new: &Value, causes: &mut Vec<crate::status::Cause>) {
+    let spec = |v: &Value| v.get("spec").cloned().unwrap_or(Value::Null);
+    match kind {
+        "Pod" => {
+            let mutable = |mut spec: Value| {
+                for key in ["containers", "initContainers"] {
+                    for c in spec
+                        .get_mut(key)
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(c) = c.as_object_mut() {
+                            c.remove("image");
+                        }
+                    }
+                }
+                if let Some(o) = spec.as_object_mut() {
+                    for key in ["activeDeadlineSeconds", "tolerations", "nodeName"] {
+                        o.remove(key);
+                    }
+                }
+                spec
+            };
+            if mutable(spec(old)) != mutable(spec(new)) {
+                causes.push(crate::status::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)".into(),
+                    field: "spec".into(),
+                });
+            }
+        }
+        "Job" => {
+            let suspended = new.pointer("/spec/suspend") == Some(&json!(true));
+            for field in ["template", "selector"] {
+                let pointer = format!("/spec/{field}");
+                if !suspended && old.pointer(&pointer) != new.pointer(&pointer) {
+                    causes.push(crate::status::Cause {
+                        reason: "FieldValueInvalid".into(),
+                        message: "field is immutable".into(),
+                        field: format!("spec.{field}"),
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// RFC 7386 JSON merge patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     match patch {
@@ -667,15 +894,27 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// A PATCH request's body and how to read it.
+struct PatchRequest<'a> {
+    content_type: &'a str,
+    body: &'a [u8],
+    /// The `fieldValidation` query parameter.
+    field_validation: Option<&'a str>,
+}
+
 fn patch(
     s: &Shared,
     def: &ResourceDef,
     ns: &str,
     name: &str,
-    content_type: &str,
-    body: &[u8],
+    request: &PatchRequest<'_>,
     status_only: bool,
 ) -> Result<Arc<Value>, ApiError> {
+    let PatchRequest {
+        content_type,
+        body,
+        field_validation,
+    } = *request;
     let ct = content_type.split(';').next().unwrap_or("").trim();
     match ct {
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {}
@@ -702,6 +941,7 @@ fn patch(
     for _ in 0..5 {
         let mut cur = Arc::unwrap_or_clone(s.store.get(def, ns, name)?);
         merge_patch(&mut cur, &p);
+        let cur = crate::fields::apply(def.kind, field_validation, cur)?;
         match update(s, def, ns, name, cur, status_only) {
             Err(e) if e.reason == "Conflict" && !pinned_rv => last = Some(e),
             other => return other,
@@ -812,7 +1052,15 @@ fn delete(
     };
     let policy = opts.propagation.as_deref().unwrap_or(default_policy);
     collect_garbage(s, ns, meta_str(&deleted, "uid"), policy == "Orphan");
-    Ok(json_response(StatusCode::OK, &deleted))
+    // The object is gone at once (no grace period, no finalizer): the answer is a Status.
+    let mut status = crate::status::success_status();
+    status["details"] = json!({
+        "name": name,
+        "group": def.group,
+        "kind": def.plural,
+        "uid": meta_str(&deleted, "uid"),
+    });
+    Ok(json_response(StatusCode::OK, &status))
 }
 
 /// Deletes (or orphans) the dependents of a deleted owner, recursively.
@@ -958,7 +1206,7 @@ fn pod_log(
             )));
         }
     };
-    let mut lines = s.kubelet.logs(ns, name, meta_str(&pod, "uid"), &container);
+    let mut lines = s.logs.lines(meta_str(&pod, "uid"), &container);
     if let Some(t) = q.get("tailLines").and_then(|t| t.parse::<usize>().ok()) {
         let skip = lines.len().saturating_sub(t);
         lines.drain(..skip);

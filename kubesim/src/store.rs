@@ -176,14 +176,16 @@ impl Store {
             Some(n)
                 if n.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") =>
             {
-                Err(ApiError::forbidden(
-                    def.group,
-                    def.plural,
-                    name,
-                    &format!(
-                        "unable to create new content in namespace {ns} because it is being terminated"
-                    ),
-                ))
+                let why = format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                );
+                let mut refused = ApiError::forbidden(def.group, def.plural, name, &why);
+                refused.details.causes.push(crate::status::Cause {
+                    reason: "NamespaceTerminating".into(),
+                    message: why,
+                    field: "metadata.namespace".into(),
+                });
+                Err(refused)
             }
             Some(_) => Ok(()),
         }
@@ -279,16 +281,20 @@ impl Store {
                 "the object has been modified; please apply your changes to the latest version and try again",
             ));
         }
+        // An update naming another uid (a writer holding an object deleted and created
+        // again under its name) is refused as an immutable field, as ValidateObjectMetaUpdate
+        // does; only DeleteOptions preconditions answer Conflict.
         let want_uid = meta_str(&new, "uid");
         if !want_uid.is_empty() && want_uid != meta_str(&old, "uid") {
-            return Err(ApiError::conflict(
+            return Err(ApiError::invalid(
                 def.group,
-                def.plural,
+                def.kind,
                 name,
-                &format!(
-                    "Precondition failed: UID in precondition: {want_uid}, UID in object meta: {}",
-                    meta_str(&old, "uid")
-                ),
+                vec![crate::status::Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: \"{want_uid}\": field is immutable"),
+                    field: "metadata.uid".into(),
+                }],
             ));
         }
         if status_only {

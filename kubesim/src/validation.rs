@@ -400,6 +400,12 @@ fn validate_service(obj: &Value, out: &mut Vec<Cause>) {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
+    // Only headless and ExternalName services may go without ports.
+    let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
+    let external = obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
+    if ports.is_empty() && !headless && !external {
+        required("spec.ports", out);
+    }
     // validateServicePort: names are optional only on a single-port service.
     let require_name = ports.len() > 1;
     let mut names = HashSet::new();

@@ -1,8 +1,10 @@
 //! API errors: one stable code per failure, mapped to a status and a JSON body; internal
-//! detail is logged, never returned. Also [`AppJson`] and [`AppQuery`], extractors whose
-//! rejections take the same shape.
+//! detail is logged, never returned. Also [`AppJson`], [`AppQuery`] and [`AppPath`],
+//! extractors whose rejections are [`ApiError`]s. The body's shape is the surface's
+//! ([`super::surface`]): an `ApiError` response carries the error, and the surface
+//! middleware renders it for the route it answers.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -40,16 +42,52 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     www_authenticate: bool,
+    retry_after: Option<u64>,
+    close: bool,
 }
 
 impl ApiError {
+    /// Longest message in bytes; longer ones are cut. Messages that quote the client's
+    /// input cut it themselves ([`crate::workflow::request::Shown`]); this is the net.
+    pub const MAX_MESSAGE_BYTES: usize = 512;
+
     /// An error with its status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > Self::MAX_MESSAGE_BYTES {
+            let mut cut = Self::MAX_MESSAGE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("...");
+        }
         Self {
             status,
             code,
-            message: message.into(),
+            message,
             www_authenticate: false,
+            retry_after: None,
+            close: false,
+        }
+    }
+
+    /// The same error with `Retry-After: seconds` (429, 503).
+    #[must_use]
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// The same error answered with `Connection: close`: the connection ends after it
+    /// (timeouts, overload, a request whose body is left unread).
+    #[must_use]
+    pub fn closing(self) -> Self {
+        Self {
+            close: true,
+            ..self
         }
     }
 
@@ -90,6 +128,46 @@ impl ApiError {
         self.code
     }
 
+    /// What went wrong, for humans.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The body every surface but `/exp` answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            message: self.message.clone(),
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
+        }
+    }
+
+    /// `response` (status and body already rendered) with this error's headers, and the
+    /// error itself in its extensions for the surface middleware.
+    pub fn finish(&self, mut response: Response) -> Response {
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if self.www_authenticate {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        if self.close {
+            headers.insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+
     /// The unknown-session error of the original's front-end contract.
     pub fn unknown_session(status: StatusCode, id: &str) -> Self {
         Self::new(
@@ -101,22 +179,10 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The shape of the admin and operational surfaces; the surface middleware renders
+    /// `/exp` answers again in theirs.
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            message: self.message.clone(),
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-            },
-        };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.www_authenticate {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
+        self.finish(axum::Json(self.body()).into_response())
     }
 }
 
@@ -272,5 +338,34 @@ impl<T: DeserializeOwned> AppQuery<T> {
 }
 
 fn query_rejection(rejection: &QueryRejection) -> ApiError {
+    ApiError::bad_request(rejection.body_text())
+}
+
+/// `Path` whose rejections (a segment that is not UTF-8 once percent-decoded, a value of
+/// the wrong type) answer with [`ApiError`] (400 `bad_request`) instead of plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(&rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: &PathRejection) -> ApiError {
+    if rejection.status().is_server_error() {
+        // A route without the parameter its handler reads: ours to fix, not the client's.
+        tracing::error!(rejection = %rejection.body_text(), "path extraction failed");
+        return ApiError::internal();
+    }
     ApiError::bad_request(rejection.body_text())
 }

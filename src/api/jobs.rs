@@ -1,56 +1,75 @@
 //! `/v1/jobs`: the admin API over the job queue, behind `Authorization: Bearer <token>`.
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiError, AppJson, AppQuery, AppState, is_id};
+use super::{ApiError, AppJson, AppPath, AppQuery, AppState, is_id};
 use crate::queue::store::{
     self as queue_store, CancelOutcome, JobEvent, JobFilter, JobRecord, StepRecord,
 };
 use crate::queue::{JobId, JobState};
+use crate::workflow::request::Shown;
 use crate::workflow::serial_key;
+
+/// Longest job kind a filter may name.
+pub const MAX_KIND_BYTES: usize = 128;
 
 /// Filters of `GET /v1/jobs`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JobQuery {
     /// `scheduled`, `available`, `running`, `retryable`, `completed`, `failed`, `cancelled`.
+    #[param(inline, value_type = Option<JobState>)]
     pub state: Option<String>,
-    /// Job kind, e.g. `livelesson.create`.
+    /// Job kind, e.g. `livelesson.create`: printable text of at most 128 bytes.
+    #[param(pattern = r"^[^\x00-\x1f\x7f]{1,128}$")]
     pub kind: Option<String>,
     /// Livelesson id: its jobs only.
+    #[param(pattern = "^[a-z0-9]{10}$")]
     pub livelesson: Option<String>,
-    /// At most this many (default 100, at most 1000), newest first.
+    /// At most this many (default 100; values are clamped to 1..=1000), newest first.
     pub limit: Option<i64>,
 }
 
 impl JobQuery {
     /// The database filter these parameters ask for, checked before any SQL: a known
-    /// state, a livelesson id of the right shape, a limit clamped to 1..=1000 (default 100).
+    /// state, a kind of printable text (PostgreSQL refuses NUL in text, and no kind holds
+    /// control characters), a livelesson id of the right shape, a limit clamped to
+    /// 1..=1000 (default 100).
     ///
     /// # Errors
     ///
-    /// 400 `bad_request` naming the unknown state or the malformed livelesson id.
+    /// 400 `bad_request` naming the unknown state, the malformed kind or livelesson id.
     pub fn filter(self) -> Result<JobFilter, ApiError> {
-        let state = self
-            .state
-            .as_deref()
-            .map(str::parse::<JobState>)
-            .transpose()
-            .map_err(ApiError::bad_request)?;
+        let state = match self.state.as_deref() {
+            Some(state) => Some(state.parse::<JobState>().map_err(|_| {
+                ApiError::bad_request(format!("unknown job state {}", Shown(state)))
+            })?),
+            None => None,
+        };
+        if let Some(kind) = &self.kind
+            && (kind.is_empty()
+                || kind.len() > MAX_KIND_BYTES
+                || kind.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{} is not a job kind: 1 to {MAX_KIND_BYTES} bytes of printable text",
+                Shown(kind)
+            )));
+        }
         let serial = match self.livelesson {
             Some(id) if is_id(&id) => Some(serial_key(&id)),
             Some(id) => {
                 return Err(ApiError::bad_request(format!(
-                    "{id:?} is not a livelesson id"
+                    "{} is not a livelesson id",
+                    Shown(&id)
                 )));
             }
             None => None,
@@ -125,10 +144,7 @@ async fn require_admin(
     let Some(presented) = presented else {
         return Err(ApiError::unauthorized("a bearer token is required"));
     };
-    // Comparing digests keeps the comparison constant-time in the length, too.
-    let expected = Sha256::digest(state.admin_token.expose().as_bytes());
-    let given = Sha256::digest(presented.as_bytes());
-    if !bool::from(expected[..].ct_eq(&given[..])) {
+    if !state.admin_token.matches(presented) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -148,15 +164,16 @@ pub fn job_id(text: &str) -> Result<JobId, ApiError> {
         .ok()
         .filter(|id| *id > 0)
         .map(JobId)
-        .ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {text:?}")))
+        .ok_or_else(|| ApiError::not_found("unknown_job", format!("no job {}", Shown(text))))
 }
 
 /// Lists jobs.
-#[utoipa::path(get, path = "/v1/jobs", tag = "admin", params(JobQuery),
+#[utoipa::path(get, path = "/v1/jobs", tag = "admin", operation_id = "listJobs", params(JobQuery),
     security(("bearer" = [])),
     responses((status = 200, body = JobList),
-              (status = 401, body = super::error::ErrorBody),
-              (status = 403, body = super::error::ErrorBody)))]
+              (status = 400, description = "bad_request: an unknown filter, state, kind or livelesson id", body = super::error::ErrorBody),
+              (status = 401, description = "unauthorized", body = super::error::ErrorBody),
+              (status = 403, description = "forbidden, admin_disabled", body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     AppQuery(query): AppQuery<JobQuery>,
@@ -167,12 +184,16 @@ pub async fn list(
 }
 
 /// One job with its steps and events.
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "job id")),
-    responses((status = 200, body = JobDetail), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "admin", operation_id = "showJob",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id", minimum = 1)),
+    responses((status = 200, body = JobDetail),
+              (status = 401, description = "unauthorized", body = super::error::ErrorBody),
+              (status = 403, description = "forbidden, admin_disabled", body = super::error::ErrorBody),
+              (status = 404, description = "unknown_job", body = super::error::ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<JobDetail>, ApiError> {
     let id = job_id(&id)?;
     let job = queue_store::job(&state.pool, id)
@@ -184,30 +205,38 @@ pub async fn show(
 }
 
 /// Puts a failed or cancelled job back to run.
-#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "job id")),
-    responses((status = 200, body = JobDetail), (status = 404, body = super::error::ErrorBody),
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "admin", operation_id = "retryJob",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id", minimum = 1)),
+    responses((status = 200, body = JobDetail),
+              (status = 401, description = "unauthorized", body = super::error::ErrorBody),
+              (status = 403, description = "forbidden, admin_disabled", body = super::error::ErrorBody),
+              (status = 404, description = "unknown_job", body = super::error::ErrorBody),
               (status = 409, description = "invalid_job_state", body = super::error::ErrorBody)))]
 pub async fn retry(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<JobDetail>, ApiError> {
     let job = job_id(&id)?;
     queue_store::retry_finished(&state.pool, job).await?;
     if let Some(record) = queue_store::job(&state.pool, job).await? {
         state.client.wake(&record.queue);
     }
-    show(State(state), Path(id)).await
+    show(State(state), AppPath(id)).await
 }
 
 /// Cancels a job: at once when waiting, at the next step boundary when running.
-#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "job id")),
-    responses((status = 200, body = CancelResult), (status = 404, body = super::error::ErrorBody),
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "admin", operation_id = "cancelJob",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id", minimum = 1)),
+    responses((status = 200, body = CancelResult),
+              (status = 401, description = "unauthorized", body = super::error::ErrorBody),
+              (status = 403, description = "forbidden, admin_disabled", body = super::error::ErrorBody),
+              (status = 404, description = "unknown_job", body = super::error::ErrorBody),
               (status = 409, description = "invalid_job_state", body = super::error::ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<AppJson<CancelResult>, ApiError> {
     let id = job_id(&id)?;
     let outcome = match queue_store::cancel(&state.pool, id).await? {

@@ -1,45 +1,17 @@
-//! `/exp/livesession`: learners' sessions, with the per-address limit.
+//! `/exp/livesession`: learners' sessions, with the per-address limit. Shapes in
+//! [`super::wire::live`].
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use super::client::ClientIp;
-use super::{ApiError, AppJson, AppState, is_id};
-use crate::store::livesession::{self, Livesession};
-use crate::workflow::request;
-
-/// A session as the original's REST gateway showed it (field names included).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LivesessionView {
-    /// `[a-z0-9]{10}`.
-    #[serde(rename = "ID")]
-    pub id: String,
-    /// Client address at creation.
-    #[serde(rename = "SourceIP")]
-    pub source_ip: String,
-    /// Exempt from livelesson expiry.
-    #[serde(rename = "Persistent")]
-    pub persistent: bool,
-    /// Creation time.
-    #[serde(rename = "CreatedTime")]
-    pub created_time: DateTime<Utc>,
-}
-
-impl From<Livesession> for LivesessionView {
-    fn from(s: Livesession) -> Self {
-        Self {
-            id: s.id,
-            source_ip: s.source_ip.unwrap_or_default(),
-            persistent: s.persistent,
-            created_time: s.created_at,
-        }
-    }
-}
+use super::client::{ClientIp, limit_key};
+use super::wire::live::LiveSession;
+use super::wire::{Empty, ExpJson, GatewayError};
+use super::{ApiError, AppJson, AppPath, AppState, is_id};
+use crate::store::livesession;
+use crate::workflow::request::{self, SessionSource};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -48,28 +20,38 @@ pub fn router() -> Router<AppState> {
         .route("/exp/livesession/{id}", get(show))
 }
 
-/// Creates a session for the calling address.
-#[utoipa::path(post, path = "/exp/livesession", tag = "exp",
-    responses((status = 200, body = LivesessionView),
-              (status = 429, description = "liveSessionLimit reached", body = super::error::ErrorBody)))]
+/// Creates a session for the calling address. The body is an empty JSON object, or
+/// nothing, whatever its content type (the front end posts `{}` as text/plain; the
+/// original's request message was empty); fields in it are ignored.
+#[utoipa::path(post, path = "/exp/livesession", tag = "exp", operation_id = "createLivesession",
+    request_body(content = Empty, content_type = "text/plain"),
+    responses((status = 200, body = LiveSession),
+              (status = 400, description = "code 3: body not JSON", body = GatewayError),
+              (status = 429, description = "code 8: liveSessionLimit reached, or rate limited", body = GatewayError)))]
 pub async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-) -> Result<AppJson<LivesessionView>, ApiError> {
-    let ip = ip.map(|ip| ip.to_string());
-    let session = request::create_session(&state.pool, ip.as_deref(), state.limits).await?;
+    ExpJson(Empty {}): ExpJson<Empty>,
+) -> Result<AppJson<LiveSession>, ApiError> {
+    let address = ip.map(|ip| ip.to_string());
+    let key = ip.map(|ip| limit_key(ip, state.ipv6_prefix_length));
+    let source = address
+        .as_deref()
+        .zip(key.as_deref())
+        .map(|(address, key)| SessionSource { address, key });
+    let session = request::create_session(&state.pool, source, state.limits).await?;
     Ok(AppJson(session.into()))
 }
 
-/// One session.
-#[utoipa::path(get, path = "/exp/livesession/{id}", tag = "exp",
-    params(("id" = String, Path, description = "session id")),
-    responses((status = 200, body = LivesessionView),
-              (status = 404, description = "unknown_session", body = super::error::ErrorBody)))]
+/// One session (ours: the original offered it over gRPC only).
+#[utoipa::path(get, path = "/exp/livesession/{id}", tag = "exp", operation_id = "showLivesession",
+    params(("id" = String, Path, description = "session id", pattern = "^[a-z0-9]{10}$")),
+    responses((status = 200, body = LiveSession),
+              (status = 404, description = "code 5: unknown session", body = GatewayError)))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<AppJson<LivesessionView>, ApiError> {
+    AppPath(id): AppPath<String>,
+) -> Result<AppJson<LiveSession>, ApiError> {
     if !is_id(&id) {
         return Err(ApiError::unknown_session(StatusCode::NOT_FOUND, &id));
     }

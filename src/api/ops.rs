@@ -33,13 +33,13 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Probe)))]
+#[utoipa::path(get, path = "/healthz", tag = "ops", operation_id = "healthz", responses((status = 200, body = Probe)))]
 pub async fn healthz() -> AppJson<Probe> {
     AppJson(Probe { status: "ok" })
 }
 
 /// The database answers and its schema is this binary's.
-#[utoipa::path(get, path = "/readyz", tag = "ops",
+#[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
     responses((status = 200, body = Probe), (status = 503, body = super::error::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, ApiError> {
     let not_ready =
@@ -70,7 +70,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
 
 /// Prometheus metrics: jobs by state and kind, livelessons by status (counted at scrape),
 /// and this process's series (see [`crate::telemetry::metrics`]).
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+#[utoipa::path(get, path = "/metrics", tag = "ops", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // Counted at scrape time so that every replica reports the same, durable truth.
@@ -133,7 +133,7 @@ fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
 }
 
 /// The OpenAPI document of this API, generated from the handlers.
-#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", operation_id = "openapi", responses((status = 200, body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
     axum::Json(ApiDoc::openapi())
 }
@@ -141,20 +141,96 @@ pub async fn openapi() -> impl IntoResponse {
 /// The OpenAPI description of every route.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "antidote-scheduler API", description = "The original antidote exp API, the admin API and operational endpoints."),
+    info(title = "antidote-scheduler API", description = "The `exp` API exactly as antidote-core's grpc-gateway served it (proto field names, zero values left out, request bodies read as JSON whatever their content type, errors as {error, code, message} with gRPC code numbers; also under /acore when a front end is served), the /v1 admin API and operational endpoints. See docs/api.md."),
     paths(
         super::livesession::create, super::livesession::show,
         super::livelesson::request_livelesson, super::livelesson::show,
         super::livelesson::heartbeat, super::livelesson::kill,
         super::curriculum::list_lessons, super::curriculum::show_lesson,
-        super::curriculum::list_images, super::curriculum::list_collections,
-        super::curriculum::show_curriculum,
+        super::curriculum::lesson_prereqs, super::curriculum::list_images,
+        super::curriculum::list_collections, super::curriculum::show_collection,
+        super::curriculum::show_curriculum, super::antidoteinfo::show,
         super::jobs::list, super::jobs::show, super::jobs::retry, super::jobs::cancel,
         healthz, readyz, metrics, openapi,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &ProtocolResponses)
 )]
 pub struct ApiDoc;
+
+/// Adds to every operation the answers any route can give before its handler runs (the
+/// [`super::protocol`] checks, the request deadline, the connection caps of
+/// [`super::server`]) and to `/exp` writes the rate limit's 429, so the document lists
+/// every status a route answers.
+struct ProtocolResponses;
+
+impl utoipa::Modify for ProtocolResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let common: [(&str, &str); 5] = [
+            (
+                "400",
+                "bad_request: a path segment that is not UTF-8, a query parameter with a \
+                 control character, or another malformed request",
+            ),
+            (
+                "408",
+                "request_timeout: the request took longer than http.requestTimeoutSecs",
+            ),
+            (
+                "414",
+                "uri_too_long: the target is longer than http.maxUriBytes",
+            ),
+            (
+                "431",
+                "header_fields_too_large: the head is larger than http.maxHeaderBytes",
+            ),
+            (
+                "503",
+                "overloaded: too many open connections (http.maxConnections, \
+                 http.maxConnectionsPerAddress)",
+            ),
+        ];
+        let rate_limited = "rate_limited: too many writes from this client address or to this \
+                            server (rateLimit)";
+        for (path, item) in &mut openapi.paths.paths {
+            let surface = super::surface::Surface::of(path);
+            let error = |description: &str| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(super::surface::error_schema(
+                                surface,
+                            ))))
+                            .build(),
+                    )
+                    .build()
+            };
+            let operations = [
+                (false, &mut item.get),
+                (true, &mut item.post),
+                (true, &mut item.put),
+                (true, &mut item.patch),
+                (true, &mut item.delete),
+            ];
+            for (write, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let responses = &mut operation.responses.responses;
+                for (status, description) in common {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+                if write && surface == super::surface::Surface::Exp {
+                    responses
+                        .entry("429".to_owned())
+                        .or_insert_with(|| error(rate_limited).into());
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

@@ -7,6 +7,11 @@
 //! API handlers do). The worker runs apart, normally as a child process (see
 //! [`ProvisioningWorker`]), so that its peak memory is its own and not kubesim's.
 //!
+//! Pods run on node agents in processes of their own (see [`NodeAgents`]): every pod port
+//! and every service port is a listening socket, and one process may hold only as many as
+//! its descriptor limit allows (20,000 on this project's machines, four per livelesson),
+//! so the benchmark spreads them over as many agents as [`agents_for`] says.
+//!
 //! Figures: total time and time to READY, Kubernetes API requests per livelesson by verb
 //! (every request kubesim served from the worker's start, shared watches included),
 //! objects per livelesson, SQL statements per livelesson (worker and requesters, counted
@@ -54,6 +59,29 @@ pub const OBSERVE_TARGET: &str = module_path!();
 /// would from a real API server after compaction.
 const EVENT_HISTORY: usize = 20_000;
 
+/// Listening sockets a livelesson of the bench lesson keeps open: its two pods' SSH ports
+/// and its two services' ports.
+pub const LISTENERS_PER_LIVELESSON: usize = 4;
+
+/// Share of an agent's descriptor limit its steady listeners may take; the rest is for
+/// connections (probes, configuration dials, forwarding, the API) and the runtime.
+const LISTENER_SHARE: f64 = 0.6;
+
+/// Node agent processes for `livelessons` when each process may open `nofile_limit`
+/// descriptors (unlimited: one).
+pub fn agents_for(livelessons: usize, nofile_limit: Option<u64>) -> usize {
+    let Some(limit) = nofile_limit else {
+        return 1;
+    };
+    let per_agent = ((limit as f64 * LISTENER_SHARE) as usize).max(1);
+    (livelessons * LISTENERS_PER_LIVELESSON)
+        .div_ceil(per_agent)
+        .max(1)
+}
+
+/// How long the node agents get to register their nodes.
+const AGENTS_WITHIN: Duration = Duration::from_secs(60);
+
 /// Longest wait for every livelesson to be READY.
 const READY_WITHIN: Duration = Duration::from_secs(600);
 
@@ -66,6 +94,8 @@ pub struct Params {
     pub requesters: usize,
     /// Job tasks of the worker.
     pub concurrency: usize,
+    /// Node agent processes.
+    pub agents: usize,
 }
 
 /// Figures of a run; the JSON keys are a stable interface.
@@ -104,6 +134,12 @@ pub struct Report {
     pub worker_cpu_s: f64,
     /// CPU time of the benchmark process (kubesim, requesters, set-up), user and system.
     pub bench_cpu_s: f64,
+    /// Node agent processes that ran the pods.
+    pub agents: usize,
+    /// Peak resident memory of the node agents, summed, MB.
+    pub agents_rss_mb: f64,
+    /// CPU time of the node agents, summed, user and system.
+    pub agents_cpu_s: f64,
     /// Latency of one request (session and livelesson), median, ms.
     pub request_p50_ms: f64,
     /// 99th percentile.
@@ -138,6 +174,9 @@ pub enum LessonsError {
     /// The worker failed to start, answer or stop.
     #[error("bench worker: {0}")]
     Worker(String),
+    /// A node agent failed to start or stop, or its node was not Ready in time.
+    #[error("node agents: {0}")]
+    Agents(String),
     /// Some livelessons ended in ERROR.
     #[error("{failed} livelessons failed, e.g. at step {step}: {reason}")]
     Failed {
@@ -178,6 +217,28 @@ pub struct WorkerTarget {
     pub kubeconfig: PathBuf,
     /// Job tasks.
     pub concurrency: usize,
+}
+
+/// Where the node agents find kubesim, and how many there are.
+#[derive(Debug, Clone)]
+pub struct AgentTargets {
+    /// kubesim's simulator URL (no knobs, not counted as the worker's requests).
+    pub server: String,
+    /// Agent processes; agent `i` serves the Services of shard `i`.
+    pub count: usize,
+}
+
+/// The node agents, however they run.
+pub trait NodeAgents {
+    /// Their resource usage so far, summed, when known.
+    fn usage(&self) -> Option<Usage>;
+    /// Stops them and waits.
+    fn stop(self) -> impl Future<Output = Result<()>>;
+}
+
+/// The name of node agent `index`.
+pub fn agent_node(index: usize) -> String {
+    format!("bench-node-{index}")
 }
 
 /// The worker under measurement, however it runs.
@@ -258,12 +319,13 @@ fn write_curriculum(dir: &Path) -> std::io::Result<()> {
 ///
 /// # Errors
 /// [`LessonsError`].
-pub async fn run<W: ProvisioningWorker>(
+pub async fn run<W: ProvisioningWorker, A: NodeAgents>(
     pool: &PgPool,
     database_url: &str,
     params: Params,
     requests: &StatementCounter,
     start_worker: impl AsyncFnOnce(WorkerTarget) -> Result<W>,
+    start_agents: impl AsyncFnOnce(AgentTargets) -> Result<A>,
 ) -> Result<Report> {
     sqlx::query(
         "truncate livelessons, live_endpoints, livesessions, jobs, finished_jobs, job_event_log, job_steps cascade",
@@ -283,12 +345,23 @@ pub async fn run<W: ProvisioningWorker>(
 
     let sim = kubesim::KubeSim::start(kubesim::Config {
         event_history: EVENT_HISTORY,
+        node_agent: false,
         ..kubesim::Config::default()
     })
     .await
     .map_err(LessonsError::Kubesim)?;
     let settings = settings();
     seed(&sim.client().map_err(LessonsError::Kubesim)?, &settings).await?;
+    let agents = start_agents(AgentTargets {
+        server: sim.simulator_url(),
+        count: params.agents.max(1),
+    })
+    .await?;
+    nodes_ready(
+        &sim.simulator_client().map_err(LessonsError::Kubesim)?,
+        params.agents.max(1),
+    )
+    .await?;
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig_yaml())
         .map_err(|e| LessonsError::Write("the kubeconfig", e))?;
@@ -318,7 +391,9 @@ pub async fn run<W: ProvisioningWorker>(
     let xacts = transactions(pool).await? - xacts_before;
     let worker_usage = worker.usage();
     let bench_usage = Usage::of("self");
+    let agents_usage = agents.usage();
     worker.stop().await?;
+    agents.stop().await?;
 
     let mut ready: Vec<f64> = sqlx::query_scalar(
         "select extract(epoch from ready_at - created_at)::float8 from livelessons",
@@ -361,6 +436,9 @@ pub async fn run<W: ProvisioningWorker>(
         bench_rss_mb: round2(bench_usage.map_or(0, |u| u.peak_rss_kb) as f64 / 1024.0),
         worker_cpu_s: round2(worker_usage.map_or(0.0, |u| u.cpu_s)),
         bench_cpu_s: round2(bench_usage.map_or(0.0, |u| u.cpu_s)),
+        agents: params.agents.max(1),
+        agents_rss_mb: round2(agents_usage.map_or(0, |u| u.peak_rss_kb) as f64 / 1024.0),
+        agents_cpu_s: round2(agents_usage.map_or(0.0, |u| u.cpu_s)),
         request_p50_ms: round2(quantile(&latencies, 0.5) * 1000.0),
         request_p99_ms: round2(quantile(&latencies, 0.99) * 1000.0),
         requesters: params.requesters,
@@ -413,6 +491,40 @@ async fn send_requests(
             .extend(done.map_err(|e| LessonsError::Worker(format!("a requester panicked: {e}")))??);
     }
     Ok((started.elapsed().as_secs_f64(), latencies))
+}
+
+/// Waits until `wanted` nodes are Ready.
+async fn nodes_ready(kube: &kube::Client, wanted: usize) -> Result<()> {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes: kube::Api<Node> = kube::Api::all(kube.clone());
+    let deadline = Instant::now() + AGENTS_WITHIN;
+    loop {
+        let ready = nodes
+            .list(&kube::api::ListParams::default())
+            .await
+            .map(|list| {
+                list.items
+                    .iter()
+                    .filter(|node| {
+                        node.status
+                            .iter()
+                            .flat_map(|s| s.conditions.iter().flatten())
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                    })
+                    .count()
+            })
+            .unwrap_or(0);
+        if ready >= wanted {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(LessonsError::Agents(format!(
+                "{ready} of {wanted} nodes Ready after {} s",
+                AGENTS_WITHIN.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until `wanted` livelessons are READY; fails as soon as one is in ERROR.
@@ -512,6 +624,14 @@ pub struct Usage {
 const USER_HZ: f64 = 100.0;
 
 impl Usage {
+    /// The sum of several processes' usage (peaks added: the processes run together).
+    pub fn sum(all: impl IntoIterator<Item = Self>) -> Option<Self> {
+        all.into_iter().reduce(|a, b| Self {
+            peak_rss_kb: a.peak_rss_kb + b.peak_rss_kb,
+            cpu_s: a.cpu_s + b.cpu_s,
+        })
+    }
+
     /// The usage of process `pid` (a number or `self`) from `/proc`; `None` when unknown
     /// (the process is gone, or this is not Linux).
     pub fn of(pid: &str) -> Option<Self> {

@@ -1,11 +1,13 @@
 //! Benchmarks behind `antidoted bench`: each prints its figures and ends with one JSON line.
 
 pub mod compare;
+pub mod demo_memory;
 pub mod gc;
 pub mod lessons;
 pub mod queue;
 pub mod soak;
 pub mod statements;
+pub mod ui;
 
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {

@@ -23,6 +23,9 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
+    if let Some(dir) = &config.api.web_root {
+        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
+    }
     let telemetry = super::logging::init(config.log_format)?;
     let pool = db::connect(
         config.database_url.expose(),

@@ -12,11 +12,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use antidote_scheduler::bench::compare as compare_bench;
+use antidote_scheduler::bench::demo_memory as demo_memory_bench;
 use antidote_scheduler::bench::gc as gc_bench;
 use antidote_scheduler::bench::lessons as lessons_bench;
 use antidote_scheduler::bench::queue::{self as queue_bench, InProcess, Params, Workers};
 use antidote_scheduler::bench::soak as soak_bench;
 use antidote_scheduler::bench::statements::StatementCounter;
+use antidote_scheduler::bench::ui as ui_bench;
 use antidote_scheduler::db;
 use antidote_scheduler::queue::Worker;
 
@@ -44,6 +46,12 @@ enum Bench {
     /// underway, graphile-worker for Node), back to back on fresh databases; peers whose
     /// harness is absent are skipped.
     Compare(CompareArgs),
+    /// Memory: a real `antidoted demo` process's resident memory over many livelesson
+    /// create/delete cycles driven over its API.
+    DemoMemory(DemoMemoryArgs),
+    /// Dashboard: latency of every page over a long history of finished jobs, and the
+    /// plans of the job list's filters.
+    Ui(UiArgs),
     /// One benchmark worker process (started by `bench queue`; stops when stdin closes).
     #[command(hide = true)]
     QueueWorker(WorkerArgs),
@@ -51,6 +59,10 @@ enum Bench {
     /// when stdin closes).
     #[command(hide = true)]
     LessonsWorker(LessonsWorkerArgs),
+    /// A node agent process of `bench lessons` (started by it; says `ready` on stdout,
+    /// stops when stdin closes).
+    #[command(hide = true)]
+    LessonsAgent(LessonsAgentArgs),
 }
 
 /// The database a benchmark owns: each benchmark empties the tables it uses.
@@ -164,6 +176,23 @@ struct LessonsArgs {
     /// Job tasks of the worker process.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
+    /// Node agent processes running the pods (default: as many as the descriptor limit
+    /// needs, four listeners per livelesson).
+    #[arg(long)]
+    agents: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+struct LessonsAgentArgs {
+    /// kubesim's simulator URL.
+    #[arg(long)]
+    server: String,
+    /// This agent's index.
+    #[arg(long)]
+    index: u32,
+    /// Agents in all (Services are shared by index).
+    #[arg(long)]
+    count: u32,
 }
 
 #[derive(Debug, clap::Args)]
@@ -246,6 +275,47 @@ struct CompareArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct DemoMemoryArgs {
+    /// PostgreSQL URL of the database the demo uses (created when missing).
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/antidote_bench"
+    )]
+    database_url: String,
+    /// Cycles before the first measurement.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Cycles measured.
+    #[arg(long, default_value_t = 200)]
+    cycles: usize,
+    /// Longest wait for one livelesson to be READY, or gone, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct UiArgs {
+    #[command(flatten)]
+    database: BenchDatabase,
+    /// Finished jobs in the history.
+    #[arg(long, default_value_t = 100_000)]
+    finished: usize,
+    /// Hours back over which the history is spread.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    /// Livelessons in the store.
+    #[arg(long, default_value_t = 500)]
+    livelessons: usize,
+    /// Requests per page.
+    #[arg(long, default_value_t = 50)]
+    samples: usize,
+    /// Print the plan of every job list filter.
+    #[arg(long)]
+    plans: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct WorkerArgs {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: String,
@@ -262,9 +332,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Soak(args) => soak(args).await,
         Bench::Gc(args) => gc(args).await,
         Bench::Compare(args) => compare(args).await,
+        Bench::DemoMemory(args) => demo_memory(args).await,
+        Bench::Ui(args) => ui(args).await,
         Bench::Lessons(args) => lessons(args).await,
         Bench::QueueWorker(args) => queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_worker(args).await,
+        Bench::LessonsAgent(args) => lessons_agent(args).await,
     }
 }
 
@@ -432,10 +505,19 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(u32::MAX)
         .saturating_add(4);
     let pool = args.database.connect(connections).await?;
+    // The benchmark process (kubesim) and the agents it starts may open as many
+    // descriptors as the hard limit allows.
+    if let Err(e) = kubesim::limits::raise_nofile_limit() {
+        eprintln!("could not raise RLIMIT_NOFILE: {e}");
+    }
+    let agents = args.agents.unwrap_or_else(|| {
+        lessons_bench::agents_for(args.livelessons, kubesim::limits::nofile_limit())
+    });
     let params = lessons_bench::Params {
         livelessons: args.livelessons,
         requesters: args.requesters,
         concurrency: args.concurrency,
+        agents,
     };
     let report = lessons_bench::run(
         &pool,
@@ -443,6 +525,7 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         params,
         &requests,
         LessonsChild::start,
+        AgentChildren::start,
     )
     .await
     .context("running the lessons benchmark")?;
@@ -465,12 +548,15 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<ExitCode> {
         report.db_transactions_per_livelesson,
     );
     println!(
-        "worker process ({} tasks): peak RSS {} MB, CPU {} s; benchmark process (kubesim, requesters): peak RSS {} MB, CPU {} s; request latency p50 {} ms, p99 {} ms",
+        "worker process ({} tasks): peak RSS {} MB, CPU {} s; benchmark process (kubesim, requesters): peak RSS {} MB, CPU {} s; {} node agent processes: peak RSS {} MB, CPU {} s; request latency p50 {} ms, p99 {} ms",
         report.concurrency,
         report.peak_rss_mb,
         report.worker_cpu_s,
         report.bench_rss_mb,
         report.bench_cpu_s,
+        report.agents,
+        report.agents_rss_mb,
+        report.agents_cpu_s,
         report.request_p50_ms,
         report.request_p99_ms,
     );
@@ -558,6 +644,105 @@ impl lessons_bench::ProvisioningWorker for LessonsChild {
     }
 }
 
+/// The node agents of `bench lessons`, each a child process of this binary
+/// (`bench lessons-agent`) with its own descriptor limit; each says `ready` once its node
+/// is registered and stops when its stdin closes.
+struct AgentChildren(Vec<(tokio::process::Child, tokio::process::ChildStdin)>);
+
+impl AgentChildren {
+    async fn start(targets: lessons_bench::AgentTargets) -> lessons_bench::Result<Self> {
+        let failed = |what: &str, err: &dyn std::fmt::Display| {
+            lessons_bench::LessonsError::Agents(format!("{what}: {err}"))
+        };
+        let exe = std::env::current_exe().map_err(|e| failed("locating this binary", &e))?;
+        let mut children = Vec::new();
+        for index in 0..targets.count {
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["bench", "lessons-agent", "--server", &targets.server])
+                .args(["--index", &index.to_string()])
+                .args(["--count", &targets.count.to_string()])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| failed("starting a node agent process", &e))?;
+            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                return Err(failed("node agent process", &"no stdin or stdout"));
+            };
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            match tokio::time::timeout(LessonsChild::PATIENCE, lines.next_line()).await {
+                Ok(Ok(Some(line))) if line == "ready" => {}
+                other => {
+                    return Err(failed(
+                        "a node agent process did not start",
+                        &format!("{other:?}"),
+                    ));
+                }
+            }
+            children.push((child, stdin));
+        }
+        Ok(Self(children))
+    }
+}
+
+impl lessons_bench::NodeAgents for AgentChildren {
+    fn usage(&self) -> Option<lessons_bench::Usage> {
+        lessons_bench::Usage::sum(
+            self.0
+                .iter()
+                .filter_map(|(child, _)| lessons_bench::Usage::of(&child.id()?.to_string())),
+        )
+    }
+
+    async fn stop(self) -> lessons_bench::Result<()> {
+        for (mut child, stdin) in self.0 {
+            drop(stdin);
+            match tokio::time::timeout(LessonsChild::PATIENCE, child.wait()).await {
+                Ok(Ok(status)) if status.success() => {}
+                other => {
+                    return Err(lessons_bench::LessonsError::Agents(format!(
+                        "a node agent process did not stop cleanly: {other:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One node agent of `bench lessons`: pods kubesim schedules to its node, and its share
+/// of the Services.
+async fn lessons_agent(args: LessonsAgentArgs) -> anyhow::Result<ExitCode> {
+    if let Err(e) = kubesim::limits::raise_nofile_limit() {
+        eprintln!(
+            "node agent {}: could not raise RLIMIT_NOFILE: {e}",
+            args.index
+        );
+    }
+    let url = args.server.parse().context("the kubesim URL")?;
+    let client =
+        kube::Client::try_from(kube::Config::new(url)).context("building the Kubernetes client")?;
+    let mut config = kubesim::agent::Config::new(
+        lessons_bench::agent_node(args.index as usize),
+        kubesim::Knobs::new(u64::from(args.index)),
+    );
+    config.services = kubesim::agent::ServiceShare::Shard {
+        index: args.index,
+        count: args.count,
+    };
+    let agent = kubesim::agent::Agent::start(client, config)
+        .await
+        .context("starting the node agent")?;
+    let mut out = tokio::io::stdout();
+    out.write_all(b"ready\n").await?;
+    out.flush().await?;
+    let mut stdin = tokio::io::stdin();
+    let mut sink = Vec::new();
+    stdin.read_to_end(&mut sink).await?;
+    agent.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
     let statements = StatementCounter::new();
     tracing_subscriber::registry()
@@ -608,6 +793,37 @@ async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
+    let pool = args.database.connect(12).await?;
+    let params = ui_bench::Params {
+        finished: args.finished,
+        livelessons: args.livelessons,
+        samples: args.samples.max(1),
+        hours: args.hours,
+    };
+    let report = ui_bench::run(&pool, &params)
+        .await
+        .context("running the dashboard benchmark")?;
+    if args.plans {
+        for (name, plan) in &report.plans {
+            println!("-- {name}\n{}", plan.join("\n"));
+        }
+        println!();
+    }
+    println!(
+        "{} finished jobs ({} events) over {} h, {} livelessons; {} requests per page:",
+        report.finished_jobs, report.events, params.hours, report.livelessons, report.samples
+    );
+    for (name, page) in &report.pages {
+        println!(
+            "  {name:<18} p50 {:>7.2} ms  p95 {:>7.2} ms  max {:>7.2} ms  first {:>7.2} ms  {:>7} bytes",
+            page.p50_ms, page.p95_ms, page.max_ms, page.first_ms, page.bytes
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.expired <= args.livelessons,
@@ -632,6 +848,33 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn demo_memory(args: DemoMemoryArgs) -> anyhow::Result<ExitCode> {
+    let params = demo_memory_bench::Params {
+        exe: std::env::current_exe().context("locating this binary")?,
+        database_url: args.database_url,
+        warmup: args.warmup,
+        cycles: args.cycles,
+        timeout: Duration::from_secs(args.timeout_secs),
+    };
+    let report = demo_memory_bench::run(&params)
+        .await
+        .context("running the demo memory benchmark")?;
+    println!(
+        "demo RSS: {} MB after its scenario, {} MB after {} warm-up cycles, {} MB after {} more \
+         cycles ({:+} MB, {:+} kB per cycle) in {:.1} s",
+        report.rss_start_mb,
+        report.rss_warm_mb,
+        args.warmup,
+        report.rss_end_mb,
+        report.cycles,
+        report.growth_mb,
+        report.growth_per_cycle_kb,
+        report.seconds
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 enum Pool {

@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Env => {
             for (var, key, _) in ENV_OVERRIDES {
-                println!("{var:<30} {key}");
+                println!("{var:<42} {key}");
             }
         }
     }

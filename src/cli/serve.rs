@@ -20,10 +20,20 @@ pub struct Args {
     /// Apply pending migrations before starting.
     #[arg(long)]
     migrate: bool,
+    /// Serve this built front end (antidote-web's build output) at `/`, with the API also
+    /// under `/acore/` (overrides `api.webRoot`).
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
+    if let Some(dir) = args.web_root {
+        config.api.web_root = Some(dir);
+    }
+    if let Some(dir) = &config.api.web_root {
+        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
+    }
     let telemetry = super::logging::init(config.log_format)?;
     let url = config.database_url.expose();
     let pool = db::connect(url, config.database_max_connections)

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 /// The version line.
 pub fn line() -> String {
-    match option_env!("ANTIDOTE_GIT_SHA").or(option_env!("GIT_SHA")) {
+    match antidote_scheduler::api::antidoteinfo::build_sha() {
         Some(sha) => format!("antidoted {} ({sha})", env!("CARGO_PKG_VERSION")),
         None => format!("antidoted {}", env!("CARGO_PKG_VERSION")),
     }

@@ -10,6 +10,7 @@
 mod hash;
 mod model;
 pub mod names;
+pub mod prereqs;
 mod raw;
 mod report;
 mod secret;

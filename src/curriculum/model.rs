@@ -167,6 +167,16 @@ impl Curriculum {
     pub fn lesson(&self, slug: &str) -> Option<&Lesson> {
         self.lessons.iter().find(|lesson| lesson.slug == slug)
     }
+
+    /// The image definitions `lesson`'s endpoints use, by slug, as a livelesson copies them.
+    pub fn images_of(&self, lesson: &Lesson) -> std::collections::BTreeMap<String, Image> {
+        lesson
+            .endpoints
+            .iter()
+            .filter_map(|endpoint| self.image(&endpoint.image))
+            .map(|image| (image.slug.clone(), image.clone()))
+            .collect()
+    }
 }
 
 /// `curriculum.meta.yaml`: what the curriculum is.

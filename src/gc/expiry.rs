@@ -85,9 +85,17 @@ async fn run_batch(pool: &PgPool, config: &Config, counts: &mut Counts) -> Resul
     if expired.is_empty() {
         return Ok(0);
     }
+    // Each DELETE carries this run's traceparent: its spans land in the run's trace,
+    // linked to the run.
+    let cause = crate::telemetry::current_traceparent();
     let new_jobs = expired
         .iter()
-        .map(|e| delete_job(&e.id))
+        .map(|e| {
+            delete_job(&e.id).map(|job| NewJob {
+                traceparent: cause.clone(),
+                ..job
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     // Marking deleting and enqueueing commit together: a crash between them can neither
     // hide a livelesson from requests without deleting it, nor delete one still in use.

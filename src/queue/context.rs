@@ -117,8 +117,9 @@ impl JobContext {
         Ok(tx)
     }
 
-    /// Adds the attribute `key = value` to the span of every step started after this call
-    /// (handlers name what the job is about, e.g. `livelesson`). Never pass secrets.
+    /// Adds the attribute `key = value` to the span of every step and timer started after
+    /// this call (handlers name what the job is about, e.g. `antidote.livelesson.id`, see
+    /// [`crate::telemetry::attributes`]). Never pass secrets.
     pub fn annotate(&self, key: &'static str, value: impl Into<String>) {
         self.annotations
             .lock()
@@ -167,23 +168,17 @@ impl JobContext {
         if started == Stored::CancelRequested {
             return Err(JobError::Cancelled);
         }
-        let span =
-            tracing::info_span!("step", job_id = %job.id, step = name, attempt = job.attempt);
-        {
-            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-            for (key, value) in self
-                .annotations
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .iter()
-            {
-                span.set_attribute(*key, value.clone());
-            }
-            // A step named `endpoint:<name>` works on one endpoint: make it searchable.
-            if let Some(endpoint) = name.strip_prefix("endpoint:") {
-                span.set_attribute("endpoint", endpoint.to_owned());
-            }
-        }
+        let span = self.span(
+            tracing::info_span!(
+                "step",
+                otel.name = format!("step {name}"),
+                antidote.step = name,
+                job.id = job.id.0,
+                job.kind = %job.kind,
+                job.attempt = job.attempt,
+            ),
+            name,
+        );
         let started = std::time::Instant::now();
         let result = body().instrument(span.clone()).await;
         crate::telemetry::metrics().observe_step(
@@ -257,11 +252,48 @@ impl JobContext {
         if remaining.is_zero() {
             return Ok(());
         }
+        // The wait itself is a span, so a trace shows where the time went.
+        let job = &self.job;
+        let span = self.span(
+            tracing::info_span!(
+                "timer",
+                otel.name = format!("wait {name}"),
+                antidote.step = name,
+                antidote.timer.deadline = %deadline.to_rfc3339(),
+                job.id = job.id.0,
+                job.kind = %job.kind,
+                job.attempt = job.attempt,
+            ),
+            name,
+        );
         if remaining > self.snooze_threshold {
+            // The worker slot is released; the job resumes at the deadline.
+            span.in_scope(
+                || tracing::info!(deadline = %deadline.to_rfc3339(), "timer snoozes the job"),
+            );
             return Err(JobError::Snooze(deadline));
         }
-        tokio::time::sleep(remaining).await;
+        tokio::time::sleep(remaining).instrument(span).await;
         Ok(())
+    }
+
+    /// `span` with the handler's annotations, and the endpoint of an `endpoint:<name>`
+    /// step.
+    fn span(&self, span: tracing::Span, step: &str) -> tracing::Span {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        for (key, value) in self
+            .annotations
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            span.set_attribute(*key, value.clone());
+        }
+        // A step named `endpoint:<name>` works on one endpoint: make it searchable.
+        if let Some(endpoint) = step.strip_prefix("endpoint:") {
+            span.set_attribute(crate::telemetry::attributes::ENDPOINT, endpoint.to_owned());
+        }
+        span
     }
 
     async fn stored_output(&self, name: &str) -> Result<Option<serde_json::Value>, JobError> {

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use opentelemetry::context::FutureExt as _;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -13,6 +14,7 @@ use super::completer::Completion;
 use super::context::JobContext;
 use super::error::{JobError, QueueError};
 use super::job::{ClaimedJob, JobState};
+use super::span::{AttemptSpan, Outcome};
 use super::store::{self, Release};
 use super::worker::{AbortReason, Held, Shared, WorkerEvent};
 
@@ -36,17 +38,17 @@ pub(crate) fn spawn(
         },
     );
     shared.emit(WorkerEvent::Claimed(job.id));
-    let span = tracing::info_span!(
+    // The exported span of this attempt, and a log-only span (its target is outside this
+    // crate, so the OpenTelemetry layer skips it) that puts the job on every log line.
+    let attempt = AttemptSpan::start(&job, &shared.id);
+    let log_span = tracing::info_span!(
+        target: "antidote::job",
         "job",
         job_id = %job.id,
         kind = %job.kind,
         attempt = job.attempt,
         worker = %shared.id,
-        traceparent = job.traceparent.as_deref().unwrap_or(""),
     );
-    // Every attempt, on whichever worker, continues the trace of the request that enqueued
-    // the job: the stored traceparent is re-read at each claim.
-    crate::telemetry::continue_trace(&span, job.traceparent.as_deref());
     if job.attempt == 1 {
         let waited = (Utc::now() - job.created_at).to_std().unwrap_or_default();
         crate::telemetry::metrics()
@@ -54,18 +56,30 @@ pub(crate) fn spawn(
             .with_label_values(&[job.kind.as_str()])
             .observe(waited.as_secs_f64());
     }
+    let cx = attempt.context();
     tokio::spawn(
         async move {
             let _permit = permit;
-            run(shared, job, abort, reason, completions, checkpoints).await;
+            run(
+                shared,
+                job,
+                attempt,
+                abort,
+                reason,
+                completions,
+                checkpoints,
+            )
+            .await;
         }
-        .instrument(span),
+        .instrument(log_span)
+        .with_context(cx),
     );
 }
 
 async fn run(
     shared: Arc<Shared>,
     mut job: ClaimedJob,
+    attempt_span: AttemptSpan,
     abort: CancellationToken,
     reason: Arc<Mutex<Option<AbortReason>>>,
     completions: mpsc::UnboundedSender<Completion>,
@@ -91,7 +105,12 @@ async fn run(
                 shared.config.step_hook.clone(),
             );
             // Its own task, so that a panicking handler fails its job, not the worker.
-            let mut task = tokio::spawn(handler(ctx).in_current_span());
+            // The handler's spans are children of the attempt's span.
+            let mut task = tokio::spawn(
+                handler(ctx)
+                    .in_current_span()
+                    .with_context(attempt_span.context()),
+            );
             tokio::select! {
                 joined = &mut task => joined.unwrap_or_else(|err| {
                     Err(JobError::Transient(format!("handler panicked: {err}")))
@@ -101,9 +120,11 @@ async fn run(
                     let why = *reason.lock().unwrap_or_else(|p| p.into_inner());
                     match why {
                         Some(AbortReason::Shutdown) => {
+                            attempt_span.finish(Outcome::HandedBack);
                             hand_back(&shared, id, token).await;
                         }
                         _ => {
+                            attempt_span.finish(Outcome::LeaseLost);
                             tracing::warn!("lease lost; job stopped without writing");
                             shared.emit(WorkerEvent::LeaseLost(id));
                         }
@@ -115,13 +136,9 @@ async fn run(
         }
     };
 
-    if let Err(err) = &outcome
-        && !matches!(err, JobError::Snooze(_) | JobError::Cancelled)
-    {
-        crate::telemetry::record_error(&tracing::Span::current(), &err.to_string());
-    }
     let written = match outcome {
         Ok(()) => {
+            attempt_span.finish(Outcome::Completed);
             // The completer removes the job from `held` once the completion is stored.
             if completions.send(Completion { id, token, row }).is_ok() {
                 return;
@@ -136,30 +153,39 @@ async fn run(
                     }
                 })
         }
-        Err(JobError::Cancelled) => store::finish(
-            &shared.pool,
-            id,
-            token,
-            JobState::Cancelled,
-            Some("cancelled at a step boundary"),
-        )
-        .await
-        .map(|()| shared.emit(WorkerEvent::Cancelled(id))),
+        Err(JobError::Cancelled) => {
+            attempt_span.finish(Outcome::Cancelled);
+            store::finish(
+                &shared.pool,
+                id,
+                token,
+                JobState::Cancelled,
+                Some("cancelled at a step boundary"),
+            )
+            .await
+            .map(|()| shared.emit(WorkerEvent::Cancelled(id)))
+        }
         Err(JobError::Snooze(until)) => {
+            attempt_span.finish(Outcome::Snoozed(until));
             store::release(&shared.pool, id, token, Release::Snooze, until, None)
                 .await
                 .map(|()| shared.emit(WorkerEvent::Snoozed(id)))
         }
         Err(JobError::Queue(QueueError::LeaseLost(_))) => {
+            attempt_span.finish(Outcome::LeaseLost);
             tracing::warn!("lease lost while writing a checkpoint; job stopped");
             shared.emit(WorkerEvent::LeaseLost(id));
             Ok(())
         }
-        Err(JobError::Permanent(message)) => fail(&shared, id, token, &message).await,
+        Err(JobError::Permanent(message)) => {
+            attempt_span.finish(Outcome::Failed(&message));
+            fail(&shared, id, token, &message).await
+        }
         Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
             let message = err.to_string();
             if attempt >= max_attempts {
                 let message = format!("{message} (attempt {attempt} of {max_attempts})");
+                attempt_span.finish(Outcome::Failed(&message));
                 fail(&shared, id, token, &message).await
             } else {
                 let delay = shared.config.retry.delay(attempt);
@@ -169,6 +195,7 @@ async fn run(
                     .retries
                     .with_label_values(&[kind.as_str()])
                     .inc();
+                attempt_span.finish(Outcome::Retry(&message, run_at));
                 tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
                 store::release(
                     &shared.pool,

@@ -5,11 +5,13 @@
 //!
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
-//! - [`store`]: every SQL statement of the engine.
+//! - [`store`]: every SQL statement of the engine's own work.
+//! - [`inspect`]: read models for operators' views (job pages, counts, throughput).
 //! - [`worker`]: a process's pool of job tasks, with the services it starts:
 //!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched
 //!   completions), `checkpoints` (batched step checkpoints), `heartbeat` (leases),
 //!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
+//! - `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`registry`]: job kind → handler.
 //! - [`maintenance`]: rebuilds the claim table's indexes after vacuum was pinned.
@@ -26,6 +28,7 @@ mod dedicated;
 pub mod error;
 mod executor;
 mod heartbeat;
+pub mod inspect;
 pub mod job;
 pub mod maintenance;
 pub mod notifier;
@@ -33,6 +36,7 @@ pub mod periodic;
 pub mod registry;
 pub mod rescuer;
 pub mod retry;
+mod span;
 pub mod store;
 pub mod worker;
 

@@ -1,6 +1,7 @@
 //! Periodic jobs from stored schedules: every worker ticks, and the one whose conditional
 //! update advances a due schedule enqueues that slot's job in the same transaction. The
-//! job's unique key is `name:slot`. Exactly one run per slot, no leader election.
+//! job's unique key is `name:slot`. Exactly one run per slot, no leader election. Each
+//! enqueued slot is a `schedule <name>` span whose traceparent the job stores.
 
 use std::time::Duration;
 
@@ -90,9 +91,17 @@ pub async fn run_once(pool: &PgPool) -> Result<Vec<(String, JobId)>, QueueError>
     let due = store::advance_due_periodic(&mut tx).await?;
     let mut enqueued = Vec::with_capacity(due.len());
     for schedule in due {
-        let job = NewJob::new(schedule.kind, schedule.args)
+        // A short span marks the slot; the job's attempts land in its trace, linked to it.
+        let span = tracing::info_span!(
+            "schedule",
+            otel.name = format!("schedule {}", schedule.name),
+            job.kind = %schedule.kind,
+            antidote.schedule.slot = schedule.slot,
+        );
+        let mut job = NewJob::new(schedule.kind, schedule.args)
             .with_queue(schedule.queue.clone())
             .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
+        job.traceparent = crate::telemetry::traceparent_of(&span);
         let id = store::enqueue(&mut tx, &job).await?.id;
         enqueued.push((schedule.queue, id));
     }

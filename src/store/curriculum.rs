@@ -444,3 +444,80 @@ pub async fn curriculum_meta(executor: impl PgExecutor<'_>) -> Result<Option<Cur
     .map_err(db("reading the curriculum metadata"))?;
     Ok(meta.map(|meta| meta.0))
 }
+
+/// The collection with this slug.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn collection(executor: impl PgExecutor<'_>, slug: &str) -> Result<Option<Collection>> {
+    let collection = sqlx::query_scalar!(
+        r#"select definition as "definition: Json<Collection>" from curriculum_collections
+           where slug = $1"#,
+        slug
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("reading a collection"))?;
+    Ok(collection.map(|c| c.0))
+}
+
+/// A current lesson as a collection lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LessonSummary {
+    /// Slug.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+}
+
+/// The current lessons of collection `slug`, by lesson slug.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn lessons_of_collection(
+    executor: impl PgExecutor<'_>,
+    slug: &str,
+) -> Result<Vec<LessonSummary>> {
+    let rows = sqlx::query!(
+        r#"select l.slug, v.definition ->> 'name' as "name!", v.definition ->> 'description' as "description!"
+           from curriculum_lessons l
+           join curriculum_lesson_versions v on v.slug = l.slug and v.content_hash = l.current_hash
+           where v.definition ->> 'collection' = $1
+           order by l.slug"#,
+        slug
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(db("listing a collection's lessons"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| LessonSummary {
+            slug: row.slug,
+            name: row.name,
+            description: row.description,
+        })
+        .collect())
+}
+
+/// Each current lesson's own prerequisites, by lesson slug.
+///
+/// # Errors
+/// [`StoreError::Database`].
+pub async fn lesson_prereqs(
+    executor: impl PgExecutor<'_>,
+) -> Result<BTreeMap<String, Vec<String>>> {
+    let rows = sqlx::query!(
+        r#"select l.slug, v.definition -> 'prereqs' as "prereqs!: Json<Vec<String>>"
+           from curriculum_lessons l
+           join curriculum_lesson_versions v on v.slug = l.slug and v.content_hash = l.current_hash"#
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(db("reading lesson prerequisites"))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.slug, row.prereqs.0))
+        .collect())
+}

@@ -157,6 +157,8 @@ pub struct NewLivelesson<'a> {
     pub images: &'a BTreeMap<String, Image>,
     /// Endpoints in provisioning order (host empty, not reachable).
     pub endpoints: &'a [LiveEndpoint],
+    /// W3C traceparent of the creating request (its later jobs link to this trace).
+    pub traceparent: Option<&'a str>,
 }
 
 /// Inserts a livelesson and its endpoints. Returns `false` (inserting nothing) when the
@@ -168,8 +170,9 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
     let images = super::to_json("livelesson images", new.images)?;
     let inserted = sqlx::query_scalar!(
         r#"insert into livelessons (id, session_id, lesson_slug, lesson_hash, current_stage,
-                                    guide_type, guide_contents, guide_domain, images, total_tests)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                    guide_type, guide_contents, guide_domain, images, total_tests,
+                                    traceparent)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            on conflict do nothing
            returning id"#,
         new.id,
@@ -182,6 +185,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
         new.guide_domain,
         images,
         i32::try_from(new.endpoints.len()).unwrap_or(i32::MAX),
+        new.traceparent,
     )
     .fetch_optional(&mut *conn)
     .await
@@ -271,6 +275,19 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>
     let Some(row) = row else { return Ok(None) };
     let endpoints = endpoints(&mut *conn, id).await?;
     Ok(Some(assemble(row, endpoints)))
+}
+
+/// The W3C traceparent of the request that created livelesson `id` (`None` when unknown
+/// or the livelesson is gone).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn first_trace(conn: &mut PgConnection, id: &str) -> Result<Option<String>> {
+    let traceparent = sqlx::query_scalar!("select traceparent from livelessons where id = $1", id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("reading a livelesson's first trace"))?;
+    Ok(traceparent.flatten())
 }
 
 /// The session's unfinished livelesson of `lesson_slug`, locked for the caller's

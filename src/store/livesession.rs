@@ -22,7 +22,8 @@ pub struct Livesession {
     pub last_active_at: DateTime<Utc>,
 }
 
-/// Inserts a session; returns `None` when the id is taken (the caller draws another).
+/// Inserts a session from `source_ip`, counted under `source_key` by the per-address
+/// limit; returns `None` when the id is taken (the caller draws another).
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
@@ -30,14 +31,16 @@ pub async fn insert(
     executor: impl PgExecutor<'_>,
     id: &str,
     source_ip: Option<&str>,
+    source_key: Option<&str>,
 ) -> Result<Option<Livesession>> {
     sqlx::query_as!(
         Livesession,
-        r#"insert into livesessions (id, source_ip) values ($1, $2)
+        r#"insert into livesessions (id, source_ip, source_key) values ($1, $2, $3)
            on conflict (id) do nothing
            returning id, source_ip, persistent, created_at, last_active_at"#,
         id,
-        source_ip
+        source_ip,
+        source_key
     )
     .fetch_optional(executor)
     .await
@@ -100,14 +103,32 @@ pub async fn lock_of_livelesson(
     .map_err(db("locking the livesession of a livelesson"))
 }
 
-/// Sessions created from `source_ip`.
+/// Takes the transaction-scoped advisory lock of `source_key`, waiting for any other
+/// transaction holding it: session creations from one client address (or IPv6 prefix)
+/// then count and insert one at a time, in every API process. Unrelated keys whose
+/// hashes collide merely wait for each other.
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn count_from(executor: impl PgExecutor<'_>, source_ip: &str) -> Result<i64> {
+pub async fn lock_source(executor: impl PgExecutor<'_>, source_key: &str) -> Result<()> {
+    sqlx::query!(
+        "select pg_advisory_xact_lock(hashtextextended('livesession.source:' || $1, 0))",
+        source_key
+    )
+    .execute(executor)
+    .await
+    .map_err(db("locking a client address's sessions"))?;
+    Ok(())
+}
+
+/// Sessions counted under `source_key` (a client address, or an IPv6 prefix).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn count_from(executor: impl PgExecutor<'_>, source_key: &str) -> Result<i64> {
     sqlx::query_scalar!(
-        r#"select count(*) as "n!" from livesessions where source_ip = $1"#,
-        source_ip
+        r#"select count(*) as "n!" from livesessions where source_key = $1"#,
+        source_key
     )
     .fetch_one(executor)
     .await

@@ -1,9 +1,11 @@
 //! SQL for the scheduler's state: one small function per statement.
 
 pub mod curriculum;
+pub mod dashboard;
 pub mod gc;
 pub mod livelesson;
 pub mod livesession;
+pub mod ui_session;
 
 use serde::Serialize;
 

@@ -1,27 +1,33 @@
-//! Telemetry: the tracing subscriber (text or JSON logs plus OpenTelemetry spans), OTLP
-//! export when the standard `OTEL_EXPORTER_OTLP_*` variables ask for it, W3C traceparent
-//! helpers that carry a trace from the API request into the worker, and the Prometheus
-//! metrics ([`metrics()`]).
+//! Telemetry: the one start-up every long-running command shares (logs, OpenTelemetry
+//! spans, OTLP export when the standard `OTEL_EXPORTER_OTLP_*` variables ask for it), the
+//! names of our span attributes, W3C traceparent helpers that carry a trace from a request
+//! into the jobs it causes, and the Prometheus metrics ([`metrics()`]).
 //!
-//! # Propagation
+//! # Layout
 //!
-//! The API enqueues a job inside the request's span; [`current_traceparent`] renders that
-//! span's context as a W3C `traceparent` stored on the job row. Every attempt of the job,
-//! whichever worker claims it (a retry, a hand-back, a rescue after a crash), parents its
-//! `job` span on the stored value with [`continue_trace`], so the whole history of a
-//! livelesson request is one trace.
+//! - [`attributes`]: attribute names (semantic conventions, `antidote.*`, `job.*`).
+//! - [`propagation`]: traceparents stored on jobs and livelessons, parents and links.
+//! - [`export`]: the span pipeline (tracing's bookkeeping removed, batched OTLP export).
+//! - `ids`: span ids, and the trace id a job attempt takes from its cause.
+//! - [`metrics`]: Prometheus series.
 //!
-//! Spans always get OpenTelemetry ids (the provider samples everything), exported or not:
-//! the traceparent is stored even when no collector is configured, so enabling export later
-//! needs no change to queued jobs.
+//! # Traces
+//!
+//! `docs/traces.md` draws the span tree of a CREATE. In short: an HTTP request is one
+//! server span; a job it enqueues stores the request span's `traceparent`; every attempt
+//! of the job, on whichever worker, is a root span in the request's trace, linked to (not
+//! a child of) the request span, which it outlives. Spans always get OpenTelemetry ids (the
+//! provider samples everything), exported or not: the traceparent is stored even when no
+//! collector is configured, so enabling export later needs no change to queued jobs.
 
+pub mod attributes;
+pub mod export;
+mod ids;
 pub mod metrics;
+pub mod propagation;
 
-use std::collections::HashMap;
-
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry::InstrumentationScope;
+use opentelemetry::trace::{Status, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -33,10 +39,19 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::LogFormat;
 
+pub use ids::CauseIds;
+pub(crate) use ids::in_trace;
 pub use metrics::{Metrics, metrics};
+pub use propagation::{
+    continue_remote, continue_trace, current_traceparent, link, span_context, traceparent_of,
+    traceparent_of_context,
+};
 
 /// Service name reported to the collector unless `OTEL_SERVICE_NAME` says otherwise.
 pub const SERVICE_NAME: &str = "antidote-scheduler";
+
+/// The version reported as `service.version` and as the instrumentation scope's version.
+pub const SERVICE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Log filter used when `RUST_LOG` is unset.
 pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
@@ -68,7 +83,7 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// The tracer provider (tests attach exporters to their own).
+    /// The tracer provider (tests flush it before reading what a collector received).
     pub fn provider(&self) -> &SdkTracerProvider {
         &self.provider
     }
@@ -94,8 +109,22 @@ pub fn otlp_configured() -> bool {
             .any(|var| std::env::var(var).is_ok_and(|v| !v.trim().is_empty()))
 }
 
-/// A tracer provider sampling everything, exporting over OTLP (HTTP/protobuf) when
-/// [`otlp_configured`], and to nowhere otherwise. Needs a Tokio runtime when exporting.
+/// The instrumentation scope of every span this crate makes: its name and version.
+pub fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SERVICE_NAME)
+        .with_version(SERVICE_VERSION)
+        .build()
+}
+
+/// The tracer spans made without `tracing` use (job attempts, queue waits): the global
+/// provider's, which [`init`] sets. Before that it is a no-op tracer.
+pub fn tracer() -> opentelemetry::global::BoxedTracer {
+    opentelemetry::global::tracer_with_scope(scope())
+}
+
+/// A tracer provider sampling everything, with `service.name` and `service.version`,
+/// exporting over OTLP (HTTP/protobuf) when [`otlp_configured`], and to nowhere
+/// otherwise. Needs a Tokio runtime when exporting.
 ///
 /// # Errors
 /// [`TelemetryError::Exporter`] when the OTLP variables are malformed.
@@ -104,8 +133,14 @@ pub fn tracer_provider() -> Result<SdkTracerProvider> {
         .with_service_name(
             std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| SERVICE_NAME.to_owned()),
         )
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            SERVICE_VERSION,
+        ))
         .build();
-    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_id_generator(CauseIds::default());
     if !otlp_configured() {
         return Ok(builder.build());
     }
@@ -115,25 +150,31 @@ pub fn tracer_provider() -> Result<SdkTracerProvider> {
         .map_err(TelemetryError::Exporter)?;
     // The hyper client needs the Tokio runtime, so the batch processor runs on it rather
     // than on the SDK's own thread.
-    let processor =
+    let batch =
         opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
             exporter,
             opentelemetry_sdk::runtime::Tokio,
         )
         .build();
-    Ok(builder.with_span_processor(processor).build())
+    Ok(builder
+        .with_span_processor(export::WithoutInternals::new(batch))
+        .build())
 }
 
 /// The OpenTelemetry layer over `provider`, limited to this crate's spans at INFO and above
-/// whatever `RUST_LOG` says, so that quietening the logs does not break traces.
+/// whatever `RUST_LOG` says, so that quietening the logs does not break traces. Source
+/// locations, threads, targets, levels and busy/idle timings stay out of the spans.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + Send + Sync + 'static
 where
     S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
     tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer(SERVICE_NAME))
+        .with_tracer(provider.tracer_with_scope(scope()))
         .with_location(false)
         .with_threads(false)
+        .with_target(false)
+        .with_level(false)
+        .with_tracked_inactivity(false)
         .with_filter(
             Targets::new()
                 .with_target(env!("CARGO_CRATE_NAME"), LevelFilter::INFO)
@@ -173,63 +214,35 @@ where
         .with(otel_layer(provider))
 }
 
-/// Installs the process-wide subscriber: logs to stderr filtered by `RUST_LOG` (default
-/// [`DEFAULT_LOG_FILTER`]), spans to OTLP when configured.
+/// The start-up of every long-running command (`serve`, `api`, `worker`, `demo`): logs
+/// to stderr filtered by `RUST_LOG` (else `default_filter`), spans to OTLP when
+/// configured. Call it inside the Tokio runtime.
 ///
 /// # Errors
 /// [`TelemetryError`]: malformed OTLP variables, or a subscriber already installed.
-pub fn init(format: LogFormat) -> Result<Telemetry> {
+pub fn init(format: LogFormat, default_filter: &str) -> Result<Telemetry> {
     let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    init_with(format, filter, std::io::stderr)
+}
+
+/// [`init`] with the log filter and writer given (tests capture the logs).
+///
+/// # Errors
+/// As [`init`].
+pub fn init_with<W>(format: LogFormat, filter: EnvFilter, writer: W) -> Result<Telemetry>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let provider = tracer_provider()?;
-    tracing::subscriber::set_global_default(subscriber(format, filter, std::io::stderr, &provider))
+    tracing::subscriber::set_global_default(subscriber(format, filter, writer, &provider))
         .map_err(TelemetryError::Subscriber)?;
+    // Spans made without `tracing` (job attempts) go through the same provider.
+    opentelemetry::global::set_tracer_provider(provider.clone());
     if otlp_configured() {
         tracing::info!("exporting spans over OTLP");
     }
     Ok(Telemetry { provider })
-}
-
-/// The W3C `traceparent` of the current span, if it has an OpenTelemetry context.
-pub fn current_traceparent() -> Option<String> {
-    traceparent_of(&tracing::Span::current())
-}
-
-/// The W3C `traceparent` of `span`, if it has a valid OpenTelemetry context.
-pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
-    let context = span.context();
-    if !context.span().span_context().is_valid() {
-        return None;
-    }
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&context, &mut carrier);
-    carrier.remove("traceparent")
-}
-
-/// Parents `span` on the stored `traceparent` (a no-op when absent or malformed). Call it
-/// before the span is first entered: afterwards its parent can no longer change.
-pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(traceparent) = traceparent.filter(|t| !t.is_empty()) else {
-        return;
-    };
-    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let parent = TraceContextPropagator::new().extract(&carrier);
-    if !parent.span().span_context().is_valid() {
-        tracing::debug!("ignoring a malformed stored traceparent");
-        return;
-    }
-    if let Err(err) = span.set_parent(parent) {
-        tracing::debug!(error = %err, "could not continue the stored trace");
-    }
-}
-
-/// Parents `span` on the `traceparent` header of an incoming request, when it has one.
-pub fn continue_remote<B>(span: &tracing::Span, request: &axum::http::Request<B>) {
-    let header = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok());
-    continue_trace(span, header);
 }
 
 /// Marks `span` failed with `message` (OpenTelemetry status ERROR). `message` must already

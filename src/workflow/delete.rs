@@ -6,13 +6,20 @@ use crate::queue::{JobContext, JobError};
 use crate::store::livelesson;
 
 use super::Args;
-use super::run::{Progress, Workflows, store};
+use super::run::{Progress, Workflows, describe, store};
 
 impl<B: Backend> Workflows<B> {
     /// The DELETE job.
     pub(crate) async fn delete(&self, ctx: JobContext) -> Result<(), JobError> {
         let args: Args = ctx.args()?;
         let id = args.livelesson.as_str();
+        {
+            // Only to describe the spans: a livelesson already gone is deleted all the same.
+            let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
+            if let Some(row) = livelesson::get(&mut conn, id).await.map_err(store)? {
+                describe(&ctx, &mut conn, &row).await?;
+            }
+        }
         let progress = Progress::default();
         let backend = &*self.backend;
         ctx.step("delete-namespace", || async {

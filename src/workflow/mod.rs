@@ -60,15 +60,27 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, settings: 
         let workflows = workflows.clone();
         registry.register(name, move |ctx: JobContext| {
             let workflows = workflows.clone();
-            let livelesson = ctx.args::<Args>().map(|a| a.livelesson).unwrap_or_default();
+            let args = ctx.args::<Args>().ok();
+            let livelesson = args
+                .as_ref()
+                .map(|a| a.livelesson.clone())
+                .unwrap_or_default();
+            let workflow = kind.label();
+            // Renamed `<WORKFLOW> <lesson>` once the livelesson is read (`run::describe`).
             let span = tracing::info_span!(
                 "livelesson",
-                livelesson = %livelesson,
-                workflow = name,
-                job_id = %ctx.id(),
-                session = tracing::field::Empty,
-                lesson = tracing::field::Empty,
+                otel.name = format!("{workflow} livelesson"),
+                antidote.workflow = workflow,
+                antidote.livelesson.id = %livelesson,
+                job.id = ctx.id().0,
+                antidote.session.id = tracing::field::Empty,
+                antidote.lesson.slug = tracing::field::Empty,
+                antidote.stage = tracing::field::Empty,
             );
+            if let (Kind::Create | Kind::Modify, Some(args)) = (kind, &args) {
+                span.record("antidote.stage", args.stage);
+            }
+            ctx.annotate(crate::telemetry::attributes::LIVELESSON_ID, livelesson);
             async move {
                 match kind {
                     Kind::Create => workflows.create(ctx).await,
@@ -86,4 +98,15 @@ enum Kind {
     Create,
     Modify,
     Delete,
+}
+
+impl Kind {
+    /// The workflow's name in span names and the `antidote.workflow` attribute.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Modify => "MODIFY",
+            Self::Delete => "DELETE",
+        }
+    }
 }

@@ -31,13 +31,13 @@ pub struct Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     /// The session does not exist (the front end then creates a new one).
-    #[error("Invalid session ID {0:?}; please request a new session")]
+    #[error("Invalid session ID {}; please request a new session", Shown(.0))]
     UnknownSession(String),
     /// No such lesson in the curriculum.
-    #[error("unknown lesson {0:?}")]
+    #[error("unknown lesson {}", Shown(.0))]
     UnknownLesson(String),
     /// No such livelesson.
-    #[error("unknown livelesson {0:?}")]
+    #[error("unknown livelesson {}", Shown(.0))]
     UnknownLivelesson(String),
     /// The stage index is past the lesson's last stage.
     #[error("stage {stage} is out of range: lesson {lesson:?} has {stages} stages (0 to {last})", last = stages.saturating_sub(1))]
@@ -58,11 +58,16 @@ pub enum RequestError {
         status: &'static str,
     },
     /// The livelesson failed; it is released shortly so the lesson can be requested again.
-    #[error("livelesson {id} failed: {reason}")]
+    /// The message is the learner's (front ends show it as is): the reason, failed step
+    /// and logs stay on the admin API and in the audit trail.
+    #[error(
+        "Sorry, this lab failed to start (livelesson {id}). It is cleaned up within a few \
+         minutes; please try again then, and report the problem if it happens again."
+    )]
     Failed {
         /// Livelesson id.
         id: String,
-        /// Why.
+        /// Why, for operators (not part of the message).
         reason: String,
     },
     /// A limit was reached.
@@ -74,6 +79,25 @@ pub enum RequestError {
     /// Enqueueing failed.
     #[error("job queue failure")]
     Queue(#[from] QueueError),
+}
+
+/// Client-supplied text in a message: quoted, and cut after [`Shown::MAX_CHARS`]
+/// characters with the full length noted, so that a 60 KB id is not echoed back whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a str);
+
+impl Shown<'_> {
+    /// Characters shown before the cut: every valid id and slug fits.
+    pub const MAX_CHARS: usize = 64;
+}
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(Self::MAX_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => write!(f, "{:?}... ({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
 }
 
 /// What a livelesson request did.
@@ -105,24 +129,48 @@ pub fn random_id(len: usize) -> String {
         .collect()
 }
 
-/// Creates a session for `source_ip`, within the per-IP limit.
+/// Where a session is requested from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSource<'a> {
+    /// The client's address, stored and shown as the session's `SourceIP`.
+    pub address: &'a str,
+    /// What the per-address limit counts by: the address, or its IPv6 network.
+    pub key: &'a str,
+}
+
+/// Creates a session for `source`, within the per-address limit. Counting and inserting
+/// happen under the address's advisory lock in one transaction, so the limit holds
+/// however many requests race, in however many API processes.
 ///
 /// # Errors
 /// [`RequestError::Limit`] or storage failures.
 pub async fn create_session(
     pool: &PgPool,
-    source_ip: Option<&str>,
+    source: Option<SessionSource<'_>>,
     limits: Limits,
 ) -> Result<Livesession, RequestError> {
-    if let (Some(ip), limit @ 1..) = (source_ip, limits.sessions_per_ip)
-        && livesession::count_from(pool, ip).await? >= i64::from(limit)
-    {
-        return Err(RequestError::Limit(format!(
-            "at most {limit} sessions per client address"
-        )));
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(db("starting a session request"))?;
+    if let (Some(source), limit @ 1..) = (source, limits.sessions_per_ip) {
+        livesession::lock_source(&mut *tx, source.key).await?;
+        if livesession::count_from(&mut *tx, source.key).await? >= i64::from(limit) {
+            return Err(RequestError::Limit(format!(
+                "at most {limit} sessions per client address"
+            )));
+        }
     }
     loop {
-        if let Some(session) = livesession::insert(pool, &random_id(10), source_ip).await? {
+        let inserted = livesession::insert(
+            &mut *tx,
+            &random_id(10),
+            source.map(|s| s.address),
+            source.map(|s| s.key),
+        )
+        .await?;
+        if let Some(session) = inserted {
+            tx.commit().await.map_err(db("committing a session"))?;
             return Ok(session);
         }
     }
@@ -216,6 +264,8 @@ pub async fn request_livelesson(
         }
     }
     let (guide_type, guide) = guide(lesson, stage);
+    // This request's trace: the livelesson's later jobs link to it.
+    let traceparent = crate::telemetry::current_traceparent();
     loop {
         let id = random_id(names::LIVELESSON_ID_LEN);
         let endpoints = live_endpoints(settings, lesson, &id);
@@ -235,6 +285,7 @@ pub async fn request_livelesson(
             guide_domain: &guide_domain,
             images: &images,
             endpoints: &endpoints,
+            traceparent: traceparent.as_deref(),
         };
         if !livelesson::insert(&mut tx, &new).await? {
             // Either the id was taken (draw again) or, impossible under the session lock,

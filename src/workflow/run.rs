@@ -100,6 +100,43 @@ where
     .await
 }
 
+/// Names the workflow span after the livelesson (`CREATE router-configuration`), records
+/// its session and lesson there and on every later step span, and links a MODIFY's or
+/// DELETE's span to the trace of the request that created the livelesson.
+pub(crate) async fn describe(
+    ctx: &JobContext,
+    conn: &mut sqlx::PgConnection,
+    row: &Livelesson,
+) -> Result<(), JobError> {
+    use crate::telemetry::attributes::{LESSON_SLUG, SESSION_ID};
+    let span = tracing::Span::current();
+    let workflow = match ctx.kind() {
+        super::CREATE => "CREATE",
+        super::MODIFY => "MODIFY",
+        _ => "DELETE",
+    };
+    {
+        // The span has started: its name changes through OpenTelemetry, not `record`.
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        span.context()
+            .span()
+            .update_name(format!("{workflow} {}", row.lesson_slug));
+    }
+    span.record(SESSION_ID, row.session_id.as_str());
+    span.record(LESSON_SLUG, row.lesson_slug.as_str());
+    ctx.annotate(SESSION_ID, &row.session_id);
+    ctx.annotate(LESSON_SLUG, &row.lesson_slug);
+    if ctx.kind() != super::CREATE {
+        // CREATE's own cause is that trace already.
+        let first = livelesson::first_trace(conn, &row.id)
+            .await
+            .map_err(store)?;
+        crate::telemetry::link(&span, first.as_deref(), "livelesson.first");
+    }
+    Ok(())
+}
+
 /// Store failures are the database's: worth retrying.
 pub(crate) fn store(err: StoreError) -> JobError {
     JobError::transient(err)
@@ -129,13 +166,7 @@ impl<B: Backend> Workflows<B> {
                 row.lesson_slug, row.lesson_hash
             ))
         })?;
-        // Attributes of the livelesson span and of every step span after this point.
-        let span = tracing::Span::current();
-        span.record("session", row.session_id.as_str());
-        span.record("lesson", row.lesson_slug.as_str());
-        ctx.annotate("livelesson", &row.id);
-        ctx.annotate("session", &row.session_id);
-        ctx.annotate("lesson", &row.lesson_slug);
+        describe(ctx, &mut conn, &row).await?;
         Ok(Some(Loaded { row, lesson }))
     }
 
@@ -181,6 +212,7 @@ impl<B: Backend> Workflows<B> {
         let step = progress.step();
         let reason = err.to_string();
         tracing::warn!(livelesson = id, step = %step, error = %reason, "livelesson failed");
+        crate::telemetry::record_error(&tracing::Span::current(), &reason);
         let mut tx = ctx.fenced().await?;
         livelesson::set_error(&mut *tx, id, &step, &reason, progress.logs().as_deref())
             .await

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use antidote_scheduler::api::{self, AppState};
-use antidote_scheduler::config::{Config, Secret};
+use antidote_scheduler::config::{Config, RateLimitSettings, Secret};
 use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::queue::Client;
 use antidote_scheduler::store;
@@ -39,17 +39,36 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The stable error code, if this is an error.
+    /// The stable error code of a `/v1` or operations error.
     pub fn code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// The gRPC code of an `/exp` error (the gateway's body), checking the rest of that
+    /// body: `error` and `message` hold the same text.
+    pub fn grpc(&self) -> i64 {
+        assert_eq!(self.body["error"], self.body["message"], "{}", self.text);
+        assert!(self.body["error"].is_string(), "{}", self.text);
+        self.body["code"].as_i64().unwrap_or(-1)
+    }
+
+    /// The text of an `/exp` error.
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
 }
 
-/// The default test configuration: admin token set, loopback trusted as a proxy.
+/// The default test configuration: admin token set, loopback trusted as a proxy, no rate
+/// limits (the tests of the rate limit set their own).
 pub fn test_config() -> Config {
     Config {
         admin_token: Secret::new(ADMIN_TOKEN),
         trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+        rate_limit: RateLimitSettings {
+            per_address_per_minute: 0,
+            global_per_second: 0,
+            ..RateLimitSettings::default()
+        },
         ..Config::default()
     }
 }
@@ -59,14 +78,19 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, test_config()).await
 }
 
-/// Like [`spawn_app`] with a configuration.
-pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
+/// Imports the example curriculum into `pool`.
+pub async fn import_example_curriculum(pool: &PgPool) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
     let loaded = curriculum::load(&dir, &Options::default());
     let valid = loaded.valid().expect("the example curriculum is valid");
-    store::curriculum::import(&pool, valid)
+    store::curriculum::import(pool, valid)
         .await
         .expect("importing the example curriculum");
+}
+
+/// Like [`spawn_app`] with a configuration.
+pub async fn spawn_app_with(pool: PgPool, config: Config) -> TestApp {
+    import_example_curriculum(&pool).await;
     let state = AppState::new(pool.clone(), Client::new(pool.clone()), &config);
     TestApp {
         router: api::router(state),

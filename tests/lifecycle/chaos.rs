@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use antidote_scheduler::api::AppState;
 use antidote_scheduler::backend::Backend;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
-use antidote_scheduler::config::{Config, Secret};
+use antidote_scheduler::config::{Config, HttpSettings, RateLimitSettings, Secret};
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::{CREATE, DELETE, MODIFY};
 use antidote_scheduler::{db, gc, queue};
@@ -224,8 +224,9 @@ impl ApiClient {
             if done(answer.status, &answer.body) {
                 return Ok(());
             }
-            if answer.body["Status"] == "ERROR" {
-                return Err(format!("{id} failed: {}", answer.body["Failure"]));
+            // A failed livelesson is answered with the gateway's error, gRPC code 9.
+            if answer.body["code"] == 9 {
+                return Err(format!("{id} failed: {}", answer.body["error"]));
             }
             if Instant::now() >= self.give_up {
                 return Err(format!(
@@ -462,9 +463,21 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
 
     // The API as `antidoted api` runs it: its own pool and queue client (whose wake-ups
     // reach the worker processes by NOTIFY), on a runtime of its own.
+    // Fifty learners share the loopback address here: the per-address limits, which
+    // would count them as one client, are lifted.
     let config = Config {
         backend: lab.settings.clone(),
         admin_token: Secret::new(ADMIN_TOKEN),
+        live_session_limit: 0,
+        rate_limit: RateLimitSettings {
+            per_address_per_minute: 0,
+            global_per_second: 0,
+            ..RateLimitSettings::default()
+        },
+        http: HttpSettings {
+            max_connections_per_address: 1024,
+            ..HttpSettings::default()
+        },
         ..Config::default()
     };
     let api_runtime = Runtime::new("api");

@@ -134,44 +134,79 @@ impl Lab {
     }
 
     pub async fn session(&self) -> String {
-        request::create_session(&self.pool, None, request::Limits::default())
-            .await
-            .expect("session")
-            .id
+        new_session(&self.pool).await
     }
 
     pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
-        request::request_livelesson(
+        request_lesson(
             &self.pool,
             &self.queue,
             &self.settings,
-            request::Limits::default(),
             session,
             lesson,
             stage,
         )
         .await
-        .expect("request accepted")
-        .livelesson()
-        .clone()
     }
 
     pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
-        let mut conn = self.pool.acquire().await.expect("connection");
-        store::livelesson::get(&mut conn, id).await.expect("read")
+        read_livelesson(&self.pool, id).await
     }
 
     /// The newest job of `kind` for livelesson `id`.
     pub async fn job(&self, kind: &str, id: &str) -> JobId {
-        let job: i64 = sqlx::query_scalar(
-            "select id from jobs_all where unique_key = $1 order by id desc limit 1",
-        )
-        .bind(format!("{kind}:{id}"))
-        .fetch_one(&self.pool)
-        .await
-        .expect("job exists");
-        JobId(job)
+        newest_job(&self.pool, kind, id).await
     }
+}
+
+/// A new livesession.
+pub async fn new_session(pool: &PgPool) -> String {
+    request::create_session(pool, None, request::Limits::default())
+        .await
+        .expect("session")
+        .id
+}
+
+/// Requests `lesson` at `stage` in `session`, as the API does.
+pub async fn request_lesson(
+    pool: &PgPool,
+    queue: &Client,
+    settings: &Settings,
+    session: &str,
+    lesson: &str,
+    stage: i64,
+) -> Livelesson {
+    request::request_livelesson(
+        pool,
+        queue,
+        settings,
+        request::Limits::default(),
+        session,
+        lesson,
+        stage,
+    )
+    .await
+    .expect("request accepted")
+    .livelesson()
+    .clone()
+}
+
+/// Livelesson `id` as stored.
+pub async fn read_livelesson(pool: &PgPool, id: &str) -> Option<Livelesson> {
+    let mut conn = pool.acquire().await.expect("connection");
+    store::livelesson::get(&mut conn, id).await.expect("read")
+}
+
+/// The newest job of `kind` for livelesson `id`.
+pub async fn newest_job(pool: &PgPool, kind: &str, id: &str) -> JobId {
+    let job: i64 = sqlx::query_scalar(
+        "select id from jobs_all where unique_key = $1 order by id desc limit 1",
+    )
+    .bind(format!("{kind}:{id}"))
+    .fetch_one(pool)
+    .await
+    .expect("job exists");
+    JobId(job)
 }
 
 /// Starts `worker` on a task; the sender stops it.
@@ -290,6 +325,20 @@ pub struct ChildWorker(Child);
 
 impl ChildWorker {
     pub fn spawn(database_url: &str, kubesim_url: &str, crash_at: &str) -> Self {
+        Self::spawn_for(
+            database_url,
+            ("CHILD_KUBESIM_URL", std::ffi::OsStr::new(kubesim_url)),
+            crash_at,
+        )
+    }
+
+    /// Like [`ChildWorker::spawn`], the cluster named by `cluster` (an environment
+    /// variable the child reads, and its value).
+    pub fn spawn_for(
+        database_url: &str,
+        cluster: (&str, &std::ffi::OsStr),
+        crash_at: &str,
+    ) -> Self {
         let exe = std::env::current_exe().expect("test binary");
         let child = Command::new(exe)
             .args([
@@ -300,7 +349,7 @@ impl ChildWorker {
             ])
             .env("ANTIDOTE_CHILD_WORKER", "1")
             .env("CHILD_DATABASE_URL", database_url)
-            .env("CHILD_KUBESIM_URL", kubesim_url)
+            .env(cluster.0, cluster.1)
             .env("CHILD_CRASH_AT", crash_at)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

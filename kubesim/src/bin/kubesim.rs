@@ -9,7 +9,7 @@ use kubesim::{Config, KubeSim};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage:\n  kubesim serve [--kubeconfig PATH] [--port PORT] [--seed N]\n  kubesim bench [--namespaces N] [--concurrency N]";
+const USAGE: &str = "usage:\n  kubesim serve [--kubeconfig PATH] [--port PORT] [--seed N]\n  kubesim agent --kubeconfig PATH --node NAME [--bind-unscheduled] [--services all|none|I/N]\n  kubesim bench [--namespaces N] [--concurrency N]";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +28,13 @@ fn main() -> Result<()> {
             let seed = flag("--seed").map(|s| s.parse()).transpose()?;
             let path = flag("--kubeconfig").unwrap_or_else(|| "kubesim.kubeconfig".into());
             rt.block_on(serve(port, seed, &path))
+        }
+        Some("agent") => {
+            let path = flag("--kubeconfig").context("--kubeconfig is required")?;
+            let node = flag("--node").context("--node is required")?;
+            let services = flag("--services").unwrap_or_else(|| "all".into());
+            let bind = args.iter().any(|a| a == "--bind-unscheduled");
+            rt.block_on(agent(&path, &node, &services, bind))
         }
         Some("bench") => {
             let n: usize = flag("--namespaces")
@@ -63,12 +70,53 @@ async fn serve(port: u16, seed: Option<u64>, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs a node agent against the API server of a kubeconfig until Ctrl-C.
+async fn agent(path: &str, node: &str, services: &str, bind: bool) -> Result<()> {
+    raise_nofile();
+    let kubeconfig =
+        kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = kube::Client::try_from(config)?;
+    let mut config = kubesim::agent::Config::new(node, kubesim::Knobs::new(rand::random()));
+    config.services = parse_share(services)?;
+    config.bind_unscheduled = bind.then_some((0, 1));
+    let agent = kubesim::agent::Agent::start(client, config).await?;
+    println!(
+        "kubesim agent: node {} at {} is Ready; Ctrl-C stops",
+        agent.node_name(),
+        agent.node_ip()
+    );
+    tokio::signal::ctrl_c().await?;
+    agent.shutdown().await;
+    Ok(())
+}
+
+/// `all`, `none` or `I/N`.
+fn parse_share(text: &str) -> Result<kubesim::agent::ServiceShare> {
+    use kubesim::agent::ServiceShare;
+    Ok(match text {
+        "all" => ServiceShare::All,
+        "none" => ServiceShare::None,
+        _ => {
+            let (index, count) = text
+                .split_once('/')
+                .context("--services takes all, none or I/N")?;
+            let (index, count): (u32, u32) = (index.parse()?, count.parse()?);
+            if index >= count {
+                bail!("--services I/N needs I < N");
+            }
+            ServiceShare::Shard { index, count }
+        }
+    })
+}
+
 /// Lifts the soft descriptor limit to the hard one: every pod port and service port is a socket.
 fn raise_nofile() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut lim = getrlimit(Resource::Nofile);
-    lim.current = lim.maximum;
-    if let Err(e) = setrlimit(Resource::Nofile, lim) {
+    if let Err(e) = kubesim::limits::raise_nofile_limit() {
         eprintln!("kubesim: could not raise RLIMIT_NOFILE: {e}");
     }
 }

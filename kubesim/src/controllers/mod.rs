@@ -1,5 +1,6 @@
 //! The controller manager: one task that follows the store's event history and dispatches to
-//! the scheduler, the job controller, namespace termination and the kubelet.
+//! the scheduler, the job controller and namespace termination. Pods run on node agents
+//! ([`crate::agent`]), which follow the API like any client.
 
 pub mod job;
 pub mod namespace;
@@ -42,9 +43,10 @@ pub(crate) async fn run(s: Arc<Shared>) {
 }
 
 fn resync(s: &Arc<Shared>, terminating: &mut HashSet<String>) {
+    schedule_pending(s);
     let (pods, _) = s.store.list(resources::pods(), None, &|_| true);
     for p in pods {
-        on_pod(s, &p, EventType::Modified);
+        on_pod(s, &p);
     }
     let (jobs, _) = s.store.list(resources::jobs(), None, &|_| true);
     for j in jobs {
@@ -58,11 +60,10 @@ fn resync(s: &Arc<Shared>, terminating: &mut HashSet<String>) {
 
 fn handle(s: &Arc<Shared>, e: &Event, terminating: &mut HashSet<String>) {
     match e.def().plural {
-        "pods" => on_pod(s, &e.object, e.kind),
+        "pods" => on_pod(s, &e.object),
         "jobs" if e.kind != EventType::Deleted => job::reconcile(s, e.namespace(), e.name()),
-        "services" if e.kind == EventType::Deleted => {
-            s.kubelet.stop_service(meta_str(&e.object, "uid"));
-        }
+        // A node that registers (or becomes Ready) can take the pods waiting for one.
+        "nodes" if e.kind != EventType::Deleted => schedule_pending(s),
         "namespaces" if e.kind == EventType::Deleted => {
             terminating.remove(meta_str(&e.object, "uid"));
         }
@@ -71,18 +72,22 @@ fn handle(s: &Arc<Shared>, e: &Event, terminating: &mut HashSet<String>) {
     }
 }
 
-fn on_pod(s: &Arc<Shared>, pod: &Value, kind: EventType) {
-    let uid = meta_str(pod, "uid");
-    if kind == EventType::Deleted {
-        s.kubelet.stop_pod(uid);
-    } else if pod
-        .pointer("/spec/nodeName")
+fn unscheduled(pod: &Value) -> bool {
+    pod.pointer("/spec/nodeName")
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
-    {
+}
+
+fn schedule_pending(s: &Shared) {
+    let (pending, _) = s.store.list(resources::pods(), None, &unscheduled);
+    for pod in pending {
+        scheduler::bind(s, &pod);
+    }
+}
+
+fn on_pod(s: &Arc<Shared>, pod: &Value) {
+    if unscheduled(pod) && pod.pointer("/metadata/deletionTimestamp").is_none() {
         scheduler::bind(s, pod);
-    } else if !s.kubelet.is_tracking(uid) {
-        s.kubelet.start_pod(s.clone(), pod.clone());
     }
     let owner_job = pod
         .pointer("/metadata/ownerReferences")

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use antidote_scheduler::queue::store as jobs;
+use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
 
 use super::progress::{Display, Row};
@@ -37,7 +38,10 @@ struct Created {
     id: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// What the front end reads of `GET /exp/livelesson/{id}` (zero values are left out of
+/// the answer, as the original's gateway left them out).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct View {
     #[serde(rename = "Status")]
     status: String,
@@ -47,19 +51,10 @@ struct View {
     total: i32,
     #[serde(rename = "CurrentStage")]
     stage: i32,
-    #[serde(rename = "Failure")]
-    failure: Option<Failure>,
-    #[serde(rename = "CreatedTime")]
-    created: chrono::DateTime<chrono::Utc>,
-    #[serde(rename = "ReadyTime")]
-    ready: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Failure {
-    reason: String,
-    step: Option<String>,
-}
+/// The gRPC code of `/exp`'s answer for a livelesson that failed.
+const FAILED_PRECONDITION: i64 = 9;
 
 /// What happened to one lesson.
 #[derive(Debug, Clone)]
@@ -247,6 +242,28 @@ impl Scenario<'_> {
         Ok(deleted)
     }
 
+    /// One poll of livelesson `id`, as the front end makes it; a failed livelesson (an
+    /// error answer) reads as status ERROR.
+    async fn poll(&self, http: &reqwest::Client, id: &str) -> anyhow::Result<View> {
+        let response = http
+            .get(format!("{}/exp/livelesson/{id}", self.base))
+            .send()
+            .await
+            .with_context(|| format!("GET /exp/livelesson/{id}"))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.json().await?);
+        }
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        if body["code"].as_i64() != Some(FAILED_PRECONDITION) {
+            bail!("GET /exp/livelesson/{id}: {status} {body}");
+        }
+        Ok(View {
+            status: "ERROR".into(),
+            ..View::default()
+        })
+    }
+
     /// Polls `ids` until `done` holds for each, updating the display.
     async fn wait(
         &self,
@@ -260,28 +277,26 @@ impl Scenario<'_> {
         while finished.iter().any(|f| !f) {
             let mut rows = BTreeMap::new();
             for (i, id) in ids.iter().enumerate() {
-                let view: View = http
-                    .get(format!("{}/exp/livelesson/{id}", self.base))
-                    .send()
-                    .await?
-                    .error_for_status()
-                    .with_context(|| format!("GET /exp/livelesson/{id}"))?
-                    .json()
-                    .await?;
+                let view = self.poll(http, id).await?;
                 let (step, steps) = jobs::serial_progress(self.pool, &serial_key(id)).await?;
                 let outcome = &mut outcomes[i];
-                if let (None, Some(ready)) = (outcome.ready_s, view.ready) {
-                    outcome.ready_s = Some((ready - view.created).as_seconds_f64());
+                // Timings and the failure's reason are an operator's view, from the
+                // database: learners are told only that the lab failed.
+                let mut conn = self.pool.acquire().await?;
+                if let Some(stored) = livelesson::get(&mut conn, id).await? {
+                    if let (None, Some(ready)) = (outcome.ready_s, stored.ready_at) {
+                        outcome.ready_s = Some((ready - stored.created_at).as_seconds_f64());
+                    }
+                    if let Some(failure) = &stored.error {
+                        outcome.note = format!(
+                            "{} (step {})",
+                            failure.reason,
+                            failure.step.as_deref().unwrap_or("?")
+                        );
+                    }
                 }
                 outcome.status = view.status.clone();
                 outcome.steps = steps;
-                if let Some(failure) = &view.failure {
-                    outcome.note = format!(
-                        "{} (step {})",
-                        failure.reason,
-                        failure.step.as_deref().unwrap_or("?")
-                    );
-                }
                 finished[i] = done(&view);
                 rows.insert(
                     i,

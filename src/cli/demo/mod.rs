@@ -1,7 +1,9 @@
 //! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
 //! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
 //! workers; then a front end drives it over HTTP: a session, every lesson, a stage change
-//! and a kill, with live progress and a summary.
+//! and a kill, with live progress and a summary. The operator dashboard is served with the
+//! API; the demo prints its address and a one-time sign-in link, so the run can be watched
+//! in a browser.
 
 mod frontend;
 mod progress;
@@ -18,6 +20,7 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio_util::sync::CancellationToken;
 
+use antidote_scheduler::api::settings::CorsOrigins;
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
 use antidote_scheduler::curriculum::{self, Options, Tier};
@@ -27,6 +30,18 @@ use super::db::DatabaseArgs;
 
 /// The example curriculum, built into the binary so the demo runs anywhere.
 static EXAMPLE_CURRICULUM: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/example-curriculum");
+
+/// Watch events the embedded kubesim keeps for resuming watches. Its default (200,000)
+/// keeps every version of every object a long demo ever made, deleted ones included: each
+/// livelesson create/delete cycle grew the demo by about 1.1 MB, all of it this history
+/// (`bench demo-memory`: 1,148 kB per cycle with the default, 14 kB with 200 events). The
+/// worker's watches follow live and get a bookmark every second, so they resume far inside
+/// this bound; one that fell behind would get `410 Gone` and list again, as it would from
+/// a real API server after compaction. About 8 cycles' worth: some 10 MB.
+const EVENT_HISTORY: usize = 500;
+
+/// Log filter of the demo when `RUST_LOG` is unset: errors only, below the progress.
+const DEMO_LOG_FILTER: &str = "error";
 
 /// Arguments of `antidoted demo`.
 #[derive(Debug, clap::Args)]
@@ -43,12 +58,21 @@ pub struct Args {
     /// Leave the API (and kubesim) running at the end and print their addresses.
     #[arg(long)]
     keep_running: bool,
+    /// Serve this built front end (antidote-web's build output) at `/`, with the API also
+    /// under `/acore/`; with --keep-running, a lab page URL is printed for each lesson.
+    #[arg(long, value_name = "DIR")]
+    web_root: Option<PathBuf>,
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     plain: bool,
     /// Give up on lessons not READY after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Make the pods of images matching this glob (`*` and `?`, against the full image
+    /// reference) crash-loop in the embedded kubesim, to see how a failed livelesson
+    /// looks in the dashboard. Repeatable.
+    #[arg(long, value_name = "GLOB")]
+    fail_image: Vec<String>,
 }
 
 fn parse_tier(text: &str) -> Result<Tier, String> {
@@ -58,8 +82,28 @@ fn parse_tier(text: &str) -> Result<Tier, String> {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let mut config = Config::from_env(None).context("loading configuration")?;
+    // Logs stay quiet (the terminal shows progress); spans are exported when the
+    // OTEL_EXPORTER_OTLP_* variables are set, and every job gets a traceparent either way.
+    let telemetry = super::logging::init_quiet(config.log_format, DEMO_LOG_FILTER)?;
+    if antidote_scheduler::telemetry::otlp_configured() {
+        say("traces", "exported over OTLP (OTEL_EXPORTER_OTLP_*)");
+    }
     config.backend.instance_id = "demo".into();
     config.worker.concurrency = config.worker.concurrency.max(32);
+    // A front end on another origin (a developer's own server) may call the demo's API,
+    // as the original allowed any origin.
+    config.api.cors_origins = CorsOrigins::Any;
+    if let Some(dir) = &args.web_root {
+        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("--web-root: {problem}"))?;
+        config.api.web_root = Some(dir.clone());
+    }
+    // The dashboard needs an admin token. Without a configured one the demo makes a random
+    // one that nobody is shown: its browser signs in with one-time links instead.
+    if config.admin_token.is_empty() {
+        config.admin_token = antidote_scheduler::config::Secret::new(
+            antidote_scheduler::workflow::request::random_id(40),
+        );
+    }
 
     say(
         "database",
@@ -102,6 +146,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             dir.display()
         );
     }
+    // The front end requests every lesson in one session, from one address: limits that
+    // suit the internet must not stop it over a larger curriculum.
+    let lessons = u32::try_from(curriculum.lessons.len()).unwrap_or(u32::MAX);
+    if config.live_lesson_limit > 0 {
+        config.live_lesson_limit = config.live_lesson_limit.max(lessons);
+    }
+    if config.rate_limit.per_address_per_minute > 0 {
+        config.rate_limit.per_address_burst = config
+            .rate_limit
+            .per_address_burst
+            .max(lessons.saturating_mul(3).saturating_add(10));
+    }
     let summary = store::curriculum::import(&pool, &curriculum)
         .await
         .context("importing the curriculum")?;
@@ -114,11 +170,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
     );
 
-    let sim = kubesim::KubeSim::start(kubesim::Config::default())
-        .await
-        .context("starting kubesim")?;
+    let sim = kubesim::KubeSim::start(kubesim::Config {
+        event_history: EVENT_HISTORY,
+        ..kubesim::Config::default()
+    })
+    .await
+    .context("starting kubesim")?;
     let kube = sim.client().context("kube client for kubesim")?;
     seed_cluster(&kube, &config.backend).await?;
+    for glob in &args.fail_image {
+        sim.knobs()
+            .set_image_behaviour(glob, kubesim::Behaviour::CrashLoop);
+    }
     say("kubernetes", &format!("kubesim at {}", sim.url()));
 
     let client = queue::Client::new(pool.clone());
@@ -145,6 +208,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ));
     let worker_stop = stop.clone();
     let worker_task = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
+    if config.api.ui {
+        print_dashboard(&pool, &base).await?;
+    }
 
     let lessons: Vec<(String, usize)> = curriculum
         .lessons
@@ -162,7 +228,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcome = scenario.run().await;
 
     if args.keep_running {
+        if args.web_root.is_some() {
+            println!("\nLab pages (the API is also under {base}/acore/):");
+            for (slug, _) in &lessons {
+                println!("  {base}/labs/?lessonSlug={slug}&lessonStage=0");
+            }
+        }
         println!("\nAPI: {base}  (kubesim: {}). Ctrl-C stops.", sim.url());
+        if config.api.ui {
+            print_dashboard(&pool, &base).await?;
+        }
         super::api::shutdown_signal().await;
     }
     if let Ok(report) = &outcome {
@@ -173,6 +248,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = api_task.await;
     let _ = worker_task.await;
     sim.shutdown().await;
+    telemetry.shutdown();
 
     let report = outcome?;
     println!("\n{}", report.table());
@@ -182,6 +258,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Prints the dashboard's address and a fresh one-time sign-in link to it.
+async fn print_dashboard(pool: &sqlx::PgPool, base: &str) -> anyhow::Result<()> {
+    let token = api::ui::create_sign_in_link(pool)
+        .await
+        .context("creating a dashboard sign-in link")?;
+    say("dashboard", &format!("{base}/ui"));
+    say(
+        "sign in",
+        &format!("{base}/ui/sign-in/{token}  (one-time link, valid 15 minutes)"),
+    );
+    Ok(())
 }
 
 /// The secrets namespace and TLS secret that livelessons copy.

@@ -34,9 +34,9 @@ impl Objects {
     }
 }
 
-/// Builds every object of `ll` the way the backend does: namespace, policy, secret copies,
-/// credentials, lesson files, NADs, pods, services, ingresses, the configuration jobs of
-/// every stage, and the jupyter guide's objects.
+/// Builds every object of `ll` the way the backend does ([`objects::livelesson_objects`]),
+/// with a TLS secret to copy. The configuration credentials are built even for lessons
+/// without a configurable endpoint, so that the secret is checked for every lesson.
 fn build(settings: &Settings, ll: &Livelesson<'_>) -> Result<Objects, String> {
     let mut objects = Objects {
         ns: namespace_name(settings, ll.id),
@@ -44,8 +44,6 @@ fn build(settings: &Settings, ll: &Livelesson<'_>) -> Result<Objects, String> {
         pods: Vec::new(),
         services: Vec::new(),
     };
-    objects.push(&namespace(settings, ll));
-    objects.push(&network_policy(settings, ll));
     let tls = Secret {
         metadata: ObjectMeta {
             name: Some(settings.tls_cert_name.clone()),
@@ -57,38 +55,26 @@ fn build(settings: &Settings, ll: &Livelesson<'_>) -> Result<Objects, String> {
         )])),
         ..Secret::default()
     };
-    objects.push(&secret_copy(&tls, settings, ll));
-    objects.push(&config_credentials_secret(settings, ll));
-    objects.push(&lesson_files(settings, ll));
-    for nad in network_attachments(settings, ll) {
-        objects.push(&nad);
+    let built = objects::livelesson_objects(settings, ll, &[tls]).map_err(|e| e.to_string())?;
+    let has_credentials = built.iter().any(|o| {
+        matches!(o, objects::Object::Secret(s) if s.metadata.name.as_deref() == Some(job::CONFIG_CREDENTIALS))
+    });
+    if !has_credentials {
+        objects.push(&config_credentials_secret(settings, ll));
     }
-    for endpoint in &ll.lesson.endpoints {
-        let pod = pod(settings, ll, endpoint).map_err(|e| e.to_string())?;
-        objects.push(&pod);
-        objects.pods.push(pod);
-        let service = service(settings, ll, endpoint);
-        objects.push(&service);
-        objects.services.push(service);
-        for ingress in ingresses(settings, ll, endpoint) {
-            objects.push(&ingress);
+    for object in built {
+        match &object {
+            objects::Object::Pod(pod) => objects.pods.push((**pod).clone()),
+            objects::Object::Service(service) => objects.services.push((**service).clone()),
+            _ => {}
         }
-        if endpoint.configuration_type.is_some() {
-            for stage in 0..ll.lesson.stages.len() {
-                let job = config_job(settings, ll, endpoint, stage, &endpoint.name)
-                    .map_err(|e| e.to_string())?;
-                objects.push(&job);
-            }
+        match object.to_json() {
+            Ok(value) => objects.all.push(value),
+            // Reported as a kind kubesim does not serve.
+            Err(err) => objects
+                .all
+                .push(serde_json::json!({ "kind": format!("unserialisable: {err}") })),
         }
-    }
-    if ll.lesson.uses_jupyter() {
-        let pod = jupyter_pod(settings, ll);
-        objects.push(&pod);
-        objects.pods.push(pod);
-        let service = jupyter_service(settings, ll);
-        objects.push(&service);
-        objects.services.push(service);
-        objects.push(&jupyter_ingress(settings, ll));
     }
     Ok(objects)
 }

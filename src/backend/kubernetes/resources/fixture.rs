@@ -64,10 +64,5 @@ impl Fixture {
 
 /// The image definitions a lesson's endpoints use, as a livelesson copies them.
 pub fn images_of(curriculum: &Curriculum, lesson: &Lesson) -> BTreeMap<String, Image> {
-    lesson
-        .endpoints
-        .iter()
-        .filter_map(|endpoint| curriculum.image(&endpoint.image))
-        .map(|image| (image.slug.clone(), image.clone()))
-        .collect()
+    curriculum.images_of(lesson)
 }

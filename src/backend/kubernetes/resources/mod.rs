@@ -12,6 +12,7 @@
 //! - [`network`]: one Multus NetworkAttachmentDefinition per connection;
 //! - [`endpoint`]: endpoint pods, services, ingresses, and the jupyter guide endpoint;
 //! - [`job`]: configuration jobs and the credentials secret they read;
+//! - [`objects`]: every object of a livelesson in creation order, for whole-set checks;
 //! - `check` (tests, and the `object-check` feature the fuzz targets use): every object
 //!   of a livelesson judged by kubesim's validation.
 
@@ -19,6 +20,7 @@ pub mod endpoint;
 pub mod files;
 pub mod job;
 pub mod network;
+pub mod objects;
 
 #[cfg(any(test, feature = "object-check"))]
 pub mod check;
