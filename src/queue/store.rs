@@ -17,7 +17,7 @@ use super::job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 
 /// Most events one statement numbers. An event id is a value of `job_event_seq` times this
 /// plus the event's place in its statement, so a statement that records an event for each
-/// job of a batch draws one sequence value, not one per job (see migration 0006).
+/// job of a batch draws one sequence value, not one per job (see migration 0009).
 pub const EVENTS_PER_STATEMENT: usize = 4096;
 
 /// Inserts one job inside the caller's transaction (or on any connection). With a
@@ -547,7 +547,7 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
         r#"
         with expired as (
             -- A scan of the claim table: an index on the lease would make every claim and
-            -- renewal write index entries (see migration 0006), and the table holds only
+            -- renewal write index entries (see migration 0009), and the table holds only
             -- unfinished jobs.
             select id, lease_owner, attempt >= max_attempts as exhausted, claimed_event_id,
                    attempted_at, attempt
