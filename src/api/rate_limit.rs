@@ -3,6 +3,10 @@
 //! and one for the whole process, both GCRA buckets from `governor`. A refused write is
 //! 429 `rate_limited` with `Retry-After`, before any database work. Reads are free: front
 //! ends poll a livelesson twice a second.
+//!
+//! The dashboard's sign-in with the admin token has a bucket of its own per address
+//! ([`SIGN_IN_PER_MINUTE`]): guessing the token costs a guesser time, never an operator
+//! their learners' write budget.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -25,10 +29,15 @@ use crate::config::RateLimitSettings;
 /// are dropped then, so an attacker cycling through addresses cannot grow the map for long.
 const SWEEP_EVERY: u64 = 4096;
 
+/// Sign-in attempts one client address may make per minute (also the burst): plenty for
+/// an operator, too few to guess a token.
+pub const SIGN_IN_PER_MINUTE: u32 = 10;
+
 /// The buckets of one process.
 pub struct RateLimits {
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
     global: Option<DefaultDirectRateLimiter>,
+    sign_in: DefaultKeyedRateLimiter<IpAddr>,
     checks: AtomicU64,
     clock: DefaultClock,
 }
@@ -63,6 +72,10 @@ impl RateLimits {
                 settings.global_burst,
             )
             .map(RateLimiter::direct),
+            sign_in: RateLimiter::keyed(
+                Quota::per_minute(NonZeroU32::new(SIGN_IN_PER_MINUTE).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::new(SIGN_IN_PER_MINUTE).unwrap_or(NonZeroU32::MIN)),
+            ),
             checks: AtomicU64::new(0),
             clock: DefaultClock::default(),
         })
@@ -96,12 +109,32 @@ impl RateLimits {
         }
         Ok(())
     }
+
+    /// Takes a token for a dashboard sign-in attempt from `group` (clients of unknown
+    /// address share one bucket), or says in how many whole seconds one is available.
+    ///
+    /// # Errors
+    /// The wait, in whole seconds (at least 1).
+    pub fn check_sign_in(&self, group: Option<IpAddr>) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.sign_in.retain_recent();
+            self.sign_in.shrink_to_fit();
+        }
+        let key = group.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        self.sign_in
+            .check_key(&key)
+            .map_err(|not_until| whole_seconds(not_until.wait_time_from(self.clock.now())))
+    }
+}
+
+/// `wait` in whole seconds, rounded up, at least 1: a client that waits as told finds a
+/// token.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 fn refused(whose: &str, wait: Duration) -> ApiError {
-    // Whole seconds, rounded up: a client that waits as told finds a token.
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let seconds = seconds.max(1);
+    let seconds = whole_seconds(wait);
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",

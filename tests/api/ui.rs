@@ -239,6 +239,64 @@ async fn signing_in_takes_the_admin_token_and_stores_only_a_digest(pool: PgPool)
     );
 }
 
+/// A sign-in form post from `peer`.
+async fn sign_in_from(app: &TestApp, peer: &str, token: &str) -> Reply {
+    let request = Request::builder()
+        .method("POST")
+        .uri("/ui/sign-in")
+        .header(header::HOST, HOST)
+        .header(header::ORIGIN, ORIGIN)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}&next=%2Fui")))
+        .expect("request");
+    app.send(request, Some(peer)).await
+}
+
+#[sqlx::test]
+async fn sign_in_attempts_are_limited_per_address(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    for attempt in 0..ui::SIGN_IN_PER_MINUTE {
+        let wrong = sign_in_from(&app, "127.0.0.7", "guess").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    // Over the limit even the right token is refused: a guesser learns nothing more.
+    let refused = sign_in_from(&app, "127.0.0.7", ADMIN_TOKEN).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(set_cookie(&refused).is_none());
+    let retry_after: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(
+        refused.text.contains("Too many sign-in attempts"),
+        "{}",
+        refused.text
+    );
+    let sessions: i64 = sqlx::query_scalar("select count(*) from ui_sessions")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(sessions, 0);
+
+    // Another address has a bucket of its own, and the learner API's writes are untouched.
+    let other = sign_in_from(&app, "127.0.0.8", ADMIN_TOKEN).await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER, "{}", other.text);
+    let session = app
+        .send(
+            Request::builder()
+                .method("POST")
+                .uri("/exp/livesession")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{}"))
+                .expect("request"),
+            Some("127.0.0.7"),
+        )
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.text);
+}
+
 #[sqlx::test]
 async fn actions_need_this_origin_and_the_sessions_csrf_token(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;

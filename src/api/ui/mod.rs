@@ -5,8 +5,9 @@
 //!
 //! # Layout
 //!
-//! - [`session`]: sign-in (admin token or one-time link), the session cookie, the guard
-//!   of every page, and the same-origin and CSRF checks of every action.
+//! - [`session`]: sign-in (admin token, [`SIGN_IN_PER_MINUTE`] attempts per address, or a
+//!   one-time link), the session cookie, the guard of every page, and the same-origin and
+//!   CSRF checks of every action.
 //! - [`page`]: the page shell, the error page, security headers, formatters.
 //! - [`overview`], [`jobs`], [`job`], [`livelessons`], [`livelesson`]: one page each
 //!   (with its actions: retry and cancel on a job, kill on a livelesson).
@@ -38,6 +39,7 @@ use axum::routing::{get, post};
 
 use super::AppState;
 
+pub use crate::api::rate_limit::SIGN_IN_PER_MINUTE;
 pub use session::create_sign_in_link;
 
 /// The dashboard's routes, or none when `api.ui` is off.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -296,12 +297,25 @@ pub async fn form(State(state): State<AppState>, Query(query): Query<SignInQuery
 /// `POST /ui/sign-in`: the admin token buys a session.
 pub async fn sign_in(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    parts: Parts,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let headers = &parts.headers;
     let next = safe_next(form.next.as_deref()).to_owned();
     if state.admin_token.is_empty() {
         return sign_in_page(StatusCode::FORBIDDEN, &next, None, false);
+    }
+    let group = crate::api::client::client_of(&parts, &state)
+        .map(|ip| crate::api::client::limit_group(ip, state.ipv6_prefix_length));
+    if let Err(seconds) = state.rate_limits.check_sign_in(group) {
+        tracing::warn!("dashboard: sign-in attempts over the limit of their address");
+        let problem =
+            format!("Too many sign-in attempts from this address; try again in {seconds} s.");
+        let mut response = sign_in_page(StatusCode::TOO_MANY_REQUESTS, &next, Some(&problem), true);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
     }
     if !state.admin_token.matches(form.token.trim()) {
         tracing::warn!("dashboard: sign-in with a wrong token");
@@ -312,7 +326,7 @@ pub async fn sign_in(
             true,
         );
     }
-    match start(&state.pool, &headers).await {
+    match start(&state.pool, headers).await {
         Ok(cookie) => {
             tracing::info!("dashboard: signed in with the admin token");
             let mut response = Redirect::to(&next).into_response();
