@@ -73,16 +73,15 @@ async fn plan_with_parameters(conn: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// A page of jobs matching `filter`, newest first.
-///
-/// # Errors
-/// [`QueueError::Database`].
-pub async fn job_page(pool: &PgPool, filter: &JobPageFilter) -> Result<Vec<JobLine>> {
-    let mut tx = pool.begin().await.map_err(QueueError::db("job_page"))?;
-    plan_with_parameters(&mut tx).await?;
-    let jobs = sqlx::query_as!(
-        JobLine,
-        r#"
+/// `sqlx::$macro!` of the job page's statement under `$filter`, the SQL prefixed with
+/// `$prefix` (`""`, or `"explain "`): one text for the page and for its plan, each still
+/// checked at compile time.
+macro_rules! job_page_query {
+    ($macro:ident ($($record:ty)?), $prefix:tt, $filter:expr) => {
+        sqlx::$macro!(
+            $($record,)?
+            $prefix
+                + r#"
         select id as "id!: JobId", kind as "kind!", queue as "queue!",
                state as "state!: JobState", attempt as "attempt!",
                max_attempts as "max_attempts!", created_at as "created_at!", attempted_at,
@@ -98,25 +97,35 @@ pub async fn job_page(pool: &PgPool, filter: &JobPageFilter) -> Result<Vec<JobLi
         order by id desc
         limit $8
         "#,
-        filter.state as Option<JobState>,
-        filter.kind,
-        filter.queue,
-        filter.serial_key,
-        filter.created_from,
-        filter.created_to,
-        filter.before.map(|id| id.0),
-        filter.limit,
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(QueueError::db("job_page"))?;
+            $filter.state as Option<JobState>,
+            $filter.kind,
+            $filter.queue,
+            $filter.serial_key,
+            $filter.created_from,
+            $filter.created_to,
+            $filter.before.map(|id| id.0),
+            $filter.limit,
+        )
+    };
+}
+
+/// A page of jobs matching `filter`, newest first.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn job_page(pool: &PgPool, filter: &JobPageFilter) -> Result<Vec<JobLine>> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("job_page"))?;
+    plan_with_parameters(&mut tx).await?;
+    let jobs = job_page_query!(query_as(JobLine), "", filter)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(QueueError::db("job_page"))?;
     tx.commit().await.map_err(QueueError::db("job_page"))?;
     Ok(jobs)
 }
 
 /// The plan PostgreSQL makes for [`job_page`] under `filter`, one line per row of
-/// `EXPLAIN`, for benchmarks and the test that the list stays on indexes. The statement
-/// must stay the same as `job_page`'s.
+/// `EXPLAIN`, for benchmarks and the test that the list stays on indexes.
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -126,36 +135,10 @@ pub async fn explain_job_page(pool: &PgPool, filter: &JobPageFilter) -> Result<V
         .await
         .map_err(QueueError::db("explain_job_page"))?;
     plan_with_parameters(&mut tx).await?;
-    let lines = sqlx::query_scalar!(
-        r#"
-        explain
-        select id as "id!: JobId", kind as "kind!", queue as "queue!",
-               state as "state!: JobState", attempt as "attempt!",
-               max_attempts as "max_attempts!", created_at as "created_at!", attempted_at,
-               finished_at, serial_key, lease_owner, left(last_error, 200) as last_error
-        from jobs_all
-        where ($1::job_state is null or state = $1)
-          and ($2::text is null or kind = $2)
-          and ($3::text is null or queue = $3)
-          and ($4::text is null or serial_key = $4)
-          and ($5::timestamptz is null or created_at >= $5)
-          and ($6::timestamptz is null or created_at < $6)
-          and ($7::int8 is null or id < $7)
-        order by id desc
-        limit $8
-        "#,
-        filter.state as Option<JobState>,
-        filter.kind,
-        filter.queue,
-        filter.serial_key,
-        filter.created_from,
-        filter.created_to,
-        filter.before.map(|id| id.0),
-        filter.limit,
-    )
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(QueueError::db("explain_job_page"))?;
+    let lines = job_page_query!(query_scalar(), "explain ", filter)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(QueueError::db("explain_job_page"))?;
     tx.commit()
         .await
         .map_err(QueueError::db("explain_job_page"))?;
