@@ -102,6 +102,19 @@ impl JobError {
         Self::Permanent(chain(&err))
     }
 
+    /// Whether this error, returned by attempt `attempt` of `max_attempts`, ends the job
+    /// for good (it fails): the one rule the executor applies, for handlers that must
+    /// record a final failure of their own before returning it. Permanent errors end it;
+    /// transient errors and the engine's own (all but a lost lease) end it on the last
+    /// attempt; a cancel, a snooze or a lost lease never fail it.
+    pub fn is_final(&self, attempt: i32, max_attempts: i32) -> bool {
+        match self {
+            Self::Permanent(_) => true,
+            Self::Cancelled | Self::Snooze(_) | Self::Queue(QueueError::LeaseLost(_)) => false,
+            Self::Transient(_) | Self::Queue(_) => attempt >= max_attempts,
+        }
+    }
+
     /// A short label for metrics and events.
     pub fn label(&self) -> &'static str {
         match self {

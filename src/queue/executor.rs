@@ -183,7 +183,7 @@ async fn run(
         }
         Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
             let message = err.to_string();
-            if attempt >= max_attempts {
+            if err.is_final(attempt, max_attempts) {
                 let message = format!("{message} (attempt {attempt} of {max_attempts})");
                 attempt_span.finish(Outcome::Failed(&message));
                 fail(&shared, id, token, &message).await

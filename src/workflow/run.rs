@@ -198,15 +198,8 @@ impl<B: Backend> Workflows<B> {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
-        let last_attempt = ctx.attempt() >= ctx.max_attempts();
-        let is_final = match &err {
-            JobError::Permanent(_) => true,
-            JobError::Transient(_) | JobError::Queue(crate::queue::QueueError::Database { .. }) => {
-                last_attempt
-            }
-            _ => false,
-        };
-        if !is_final {
+        // The executor's own rule: a failure it will make final is recorded here first.
+        if !err.is_final(ctx.attempt(), ctx.max_attempts()) {
             return Err(err);
         }
         let step = progress.step();

@@ -115,3 +115,50 @@ async fn provisioning_survives_postgres_connections_being_cut(pool: PgPool) {
     println!("postgres connections cut: {cut}, retries scheduled {retries}, lost 0");
     assert!(cut > 0, "connections were cut");
 }
+
+/// Regression: on a job's last attempt, an error of the engine itself (here a stored step
+/// output that no longer reads as its type) failed the job, but the workflow did not take
+/// it for a final failure and recorded no ERROR: the learner's lab stayed BOOTING for ever
+/// behind a failed job.
+#[sqlx::test]
+async fn an_engine_error_on_the_last_attempt_records_the_livelesson_error(pool: PgPool) {
+    let lab = Lab::start(pool).await;
+    let session = lab.session().await;
+    let ll = lab.request(&session, "linux-first-steps", 0).await;
+    let job = lab.job(CREATE, &ll.id).await;
+    // An earlier attempt ran (and checkpointed); the next one is the last.
+    sqlx::query(
+        "update jobs set attempt = 1, attempted_at = now() - interval '1 minute', max_attempts = 2
+         where id = $1",
+    )
+    .bind(job.0)
+    .execute(&lab.pool)
+    .await
+    .expect("one attempt left");
+    sqlx::query(
+        "insert into job_steps (job_id, name, output, attempt, worker)
+         values ($1, 'images', '\"not the unit the step returns\"', 1, 'an-earlier-worker')",
+    )
+    .bind(job.0)
+    .execute(&lab.pool)
+    .await
+    .expect("an unreadable checkpoint");
+
+    let worker = lab.worker(worker_config());
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let outcomes = all_finished(&mut events, &[job], Duration::from_secs(60)).await;
+    let trail = trail(&lab.pool, job).await;
+    assert_eq!(
+        outcomes.get(&job),
+        Some(&WorkerEvent::Failed(job)),
+        "{trail}"
+    );
+    let failed = lab.livelesson(&ll.id).await.expect("livelesson");
+    assert_eq!(failed.status, Status::Error, "{trail}");
+    let error = failed.error.expect("the failure is recorded");
+    assert_eq!(error.step.as_deref(), Some("images"));
+    assert!(error.reason.contains("images"), "{}", error.reason);
+    let _ = stop.send(());
+    handle.await.expect("worker");
+}
