@@ -14,6 +14,7 @@ use super::completer::Completion;
 use super::context::JobContext;
 use super::error::{JobError, QueueError};
 use super::job::{ClaimedJob, JobState};
+use super::registry::RegisteredKind;
 use super::span::{AttemptSpan, Outcome};
 use super::store::{self, Release};
 use super::worker::{AbortReason, Held, Shared, WorkerEvent};
@@ -90,12 +91,14 @@ async fn run(
     let row = std::mem::take(&mut job.row);
     let kind = job.kind.clone();
     shared.emit(WorkerEvent::Started(id));
-    let outcome = match shared.registry.get(&job.kind).cloned() {
+    let registered = shared.registry.get(&job.kind).cloned();
+    let options = registered.as_ref().map(|r| r.options).unwrap_or_default();
+    let outcome = match registered {
         None => Err(JobError::Permanent(format!(
             "no handler is registered for job kind {:?}",
             job.kind
         ))),
-        Some(handler) => {
+        Some(RegisteredKind { handler, .. }) => {
             let ctx = JobContext::new(
                 job,
                 shared.pool.clone(),
@@ -111,10 +114,26 @@ async fn run(
                     .in_current_span()
                     .with_context(attempt_span.context()),
             );
+            let deadline = async {
+                match options.timeout {
+                    Some(limit) => tokio::time::sleep(limit).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 joined = &mut task => joined.unwrap_or_else(|err| {
                     Err(JobError::Transient(format!("handler panicked: {err}")))
                 }),
+                () = deadline => {
+                    // Stopped here; the outcome below is written at once and the claim
+                    // forgotten, so the heartbeat renews its lease no more.
+                    task.abort();
+                    let limit = options.timeout.unwrap_or_default();
+                    Err(JobError::Transient(format!(
+                        "timed out: the attempt ran past its kind's limit of {} ms",
+                        limit.as_millis()
+                    )))
+                }
                 () = abort.cancelled() => {
                     task.abort();
                     let why = *reason.lock().unwrap_or_else(|p| p.into_inner());
@@ -188,7 +207,7 @@ async fn run(
                 attempt_span.finish(Outcome::Failed(&message));
                 fail(&shared, id, token, &message).await
             } else {
-                let delay = shared.config.retry.delay(attempt);
+                let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
                 let run_at = Utc::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                 crate::telemetry::metrics()

@@ -45,6 +45,6 @@ pub use context::JobContext;
 pub use error::{JobError, QueueError, ResultExt};
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use periodic::Schedule;
-pub use registry::Registry;
+pub use registry::{KindOptions, Registry};
 pub use retry::RetryPolicy;
 pub use worker::{CompletedCount, StepHook, Worker, WorkerConfig, WorkerEvent};

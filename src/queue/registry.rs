@@ -1,22 +1,47 @@
-//! Maps job kinds to their handlers.
+//! Maps job kinds to their handlers and to how the engine runs each kind (its timeout
+//! and retry policy).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use super::context::JobContext;
 use super::error::JobError;
+use super::retry::RetryPolicy;
 
 /// A type-erased job handler.
 pub type Handler =
     Arc<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
 
+/// How the engine runs the jobs of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct KindOptions {
+    /// Longest one attempt may run. Past it the handler is stopped (dropped at its next
+    /// await), its lease is no longer renewed, and the attempt counts as a transient
+    /// failure: retried after the backoff, or failed on the last attempt. `None`: no
+    /// limit (a durable timer snoozes instead of running long).
+    pub timeout: Option<Duration>,
+    /// Backoff between this kind's attempts; `None`: the worker's
+    /// [`WorkerConfig::retry`](super::WorkerConfig::retry).
+    pub retry: Option<RetryPolicy>,
+}
+
+/// A registered kind: its handler and options.
+#[derive(Clone)]
+pub struct RegisteredKind {
+    /// Runs one attempt.
+    pub handler: Handler,
+    /// How attempts are run.
+    pub options: KindOptions,
+}
+
 /// The handlers a worker can run, by job kind.
 #[derive(Clone, Default)]
 pub struct Registry {
-    handlers: HashMap<String, Handler>,
+    handlers: HashMap<String, RegisteredKind>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -33,19 +58,36 @@ impl Registry {
         Self::default()
     }
 
-    /// Registers `handler` for jobs of `kind`, replacing any earlier one.
+    /// Registers `handler` for jobs of `kind` with the default [`KindOptions`] (no
+    /// timeout, the worker's retry policy), replacing any earlier one.
     pub fn register<F, Fut>(&mut self, kind: impl Into<String>, handler: F) -> &mut Self
     where
         F: Fn(JobContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
+        self.register_with(kind, KindOptions::default(), handler)
+    }
+
+    /// Registers `handler` for jobs of `kind`, run as `options` say, replacing any
+    /// earlier one.
+    pub fn register_with<F, Fut>(
+        &mut self,
+        kind: impl Into<String>,
+        options: KindOptions,
+        handler: F,
+    ) -> &mut Self
+    where
+        F: Fn(JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
         let handler: Handler = Arc::new(move |ctx| Box::pin(handler(ctx)));
-        self.handlers.insert(kind.into(), handler);
+        self.handlers
+            .insert(kind.into(), RegisteredKind { handler, options });
         self
     }
 
-    /// The handler of `kind`.
-    pub fn get(&self, kind: &str) -> Option<&Handler> {
+    /// The handler and options of `kind`.
+    pub fn get(&self, kind: &str) -> Option<&RegisteredKind> {
         self.handlers.get(kind)
     }
 }
