@@ -34,6 +34,28 @@ async fn effect_count(pool: &PgPool, id: JobId, what: &str) -> i64 {
         .expect("count effects")
 }
 
+/// Starts a worker of `registry` with the test settings, woken by `client`'s enqueues;
+/// its events, and the sender that stops it gracefully.
+fn start_worker(
+    pool: &PgPool,
+    registry: Registry,
+    client: &Client,
+) -> (
+    tokio::sync::broadcast::Receiver<WorkerEvent>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let worker = Worker::with_notifier(
+        pool.clone(),
+        registry,
+        fast_config(),
+        client.notifier().clone(),
+    );
+    let events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    (events, stop, handle)
+}
+
 /// Starts `worker` on a task; the returned sender stops it gracefully.
 fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = oneshot::channel::<()>();
@@ -468,14 +490,7 @@ async fn transient_errors_retry_with_growing_delays_and_permanent_errors_fail_at
         .await
         .expect("enqueue")
         .id;
-    let worker = Worker::with_notifier(
-        pool.clone(),
-        registry,
-        fast_config(),
-        client.notifier().clone(),
-    );
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    let (mut events, stop, handle) = start_worker(&pool, registry, &client);
     let mut failed = Vec::new();
     while failed.len() < 2 {
         if let WorkerEvent::Failed(id) = wait_for(&mut events, Duration::from_secs(20), |e| {
@@ -571,14 +586,7 @@ async fn a_hung_handler_is_stopped_by_its_kinds_timeout_and_retried(pool: PgPool
         .await
         .expect("enqueue")
         .id;
-    let worker = Worker::with_notifier(
-        pool.clone(),
-        registry,
-        fast_config(),
-        client.notifier().clone(),
-    );
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    let (mut events, stop, handle) = start_worker(&pool, registry, &client);
     wait_for(&mut events, Duration::from_secs(20), |e| {
         *e == WorkerEvent::Failed(job)
     })
@@ -660,14 +668,7 @@ async fn each_kind_retries_on_its_own_policy(pool: PgPool) {
     };
     let patient = enqueue("test.patient").await;
     let eager = enqueue("test.eager").await;
-    let worker = Worker::with_notifier(
-        pool.clone(),
-        registry,
-        fast_config(),
-        client.notifier().clone(),
-    );
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    let (mut events, stop, handle) = start_worker(&pool, registry, &client);
     // The worker's policy (40 ms) lets the eager kind use its second attempt at once.
     wait_for(&mut events, Duration::from_secs(20), |e| {
         *e == WorkerEvent::Failed(eager)
@@ -861,14 +862,7 @@ async fn cancellation_takes_effect_at_the_next_step_boundary(pool: PgPool) {
         .await
         .expect("enqueue")
         .id;
-    let worker = Worker::with_notifier(
-        pool.clone(),
-        registry,
-        fast_config(),
-        client.notifier().clone(),
-    );
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    let (mut events, stop, handle) = start_worker(&pool, registry, &client);
     in_one.notified().await;
     assert_eq!(
         store::cancel(&pool, id).await.expect("cancel"),
@@ -923,14 +917,7 @@ async fn a_durable_timer_resumes_with_only_the_remaining_wait(pool: PgPool) {
         .await
         .expect("enqueue")
         .id;
-    let worker = Worker::with_notifier(
-        pool.clone(),
-        registry,
-        fast_config(),
-        client.notifier().clone(),
-    );
-    let mut events = worker.subscribe();
-    let (stop, handle) = start(worker);
+    let (mut events, stop, handle) = start_worker(&pool, registry, &client);
     wait_for(&mut events, Duration::from_secs(10), |e| {
         *e == WorkerEvent::Snoozed(id)
     })
