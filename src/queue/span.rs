@@ -56,8 +56,12 @@ impl Outcome<'_> {
 }
 
 impl AttemptSpan {
-    /// Starts the span of `job`'s attempt, claimed now by `worker`, with its `queue wait`.
+    /// Starts the span of `job`'s attempt, claimed now by `worker`, with its `queue wait`;
+    /// an empty context (no span) when spans are not exported.
     pub fn start(job: &ClaimedJob, worker: &str) -> Self {
+        if !telemetry::exporting() {
+            return Self { cx: Context::new() };
+        }
         let tracer = telemetry::tracer();
         let claimed = SystemTime::now();
         // A first attempt waited since its enqueue; a later one since it became runnable
@@ -131,6 +135,9 @@ impl AttemptSpan {
 
     /// Records how the attempt ended (status, `job.outcome`, an event) and ends the span.
     pub fn finish(&self, outcome: Outcome<'_>) {
+        if !self.cx.has_active_span() {
+            return;
+        }
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(attr::JOB_OUTCOME, outcome.label()));
         let (status, event, attributes) = match outcome {
