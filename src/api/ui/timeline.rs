@@ -245,6 +245,8 @@ const WIDTH: f64 = 1000.0;
 const LABEL: f64 = 220.0;
 const ROW: f64 = 22.0;
 const TOP: f64 = 24.0;
+/// Room a bar's label ("1.25 s · #8") needs beside the bar.
+const LABEL_ROOM: f64 = 110.0;
 
 /// The timeline as an SVG drawing (bars on a time axis, marks as vertical lines) followed
 /// by a table of the same runs, which is what screen readers and tests read.
@@ -279,10 +281,18 @@ pub fn render(timeline: &Timeline, now: DateTime<Utc>) -> Markup {
                             @if let Some(attempt) = bar.attempt { ", attempt " (attempt) }
                         }
                     }
-                    // The label goes right of the bar, or left of it near the right edge.
+                    // The label goes right of the bar; near the right edge, left of it; and
+                    // inside a bar that leaves room on neither side (never over the step
+                    // names).
                     @let right = end.max(start + 2.0) + 4.0;
-                    @let (label_x, anchor) = if right > WIDTH - 110.0 { (start - 4.0, "end") } else { (right, "start") };
-                    text.bar-label x=(label_x) y=(y + 14.0) text-anchor=(anchor) {
+                    @let (label_x, anchor, inside) = if right <= WIDTH - LABEL_ROOM {
+                        (right, "start", false)
+                    } else if start - LABEL >= LABEL_ROOM {
+                        (start - 4.0, "end", false)
+                    } else {
+                        (end - 4.0, "end", true)
+                    };
+                    text.bar-label .inside[inside] x=(label_x) y=(y + 14.0) text-anchor=(anchor) {
                         (duration(bar, now))
                         @if let Some(attempt) = bar.attempt { " · #" (attempt) }
                     }
@@ -451,6 +461,40 @@ mod tests {
             spans,
             vec![(at(0), Some(at(100))), (at(100), Some(at(250)))]
         );
+    }
+
+    #[test]
+    fn a_bar_as_wide_as_the_axis_carries_its_label_inside_not_over_the_step_names() {
+        let events = vec![
+            event(1, 0, "claimed", None, 1),
+            event(2, 1, "step_started", Some("namespace"), 1),
+            event(3, 2, "step_completed", Some("namespace"), 1),
+            event(4, 2, "step_started", Some("namespace-gone"), 1),
+            event(5, 895, "step_completed", Some("namespace-gone"), 1),
+            event(6, 896, "step_started", Some("remove-state"), 1),
+            event(7, 898, "step_completed", Some("remove-state"), 1),
+        ];
+        // The job finished at 900 ms: the middle bar fills nearly the whole axis.
+        let timeline = build(&job(JobState::Completed), &[], &events, at(1000));
+        let html = render(&timeline, at(1000)).into_string();
+        let labels: Vec<(f64, bool)> = html
+            .match_indices("<text class=\"bar-label")
+            .map(|(at, _)| {
+                let tag = &html[at..at + html[at..].find('>').expect("end of tag")];
+                let x = tag
+                    .split("x=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .and_then(|x| x.parse().ok())
+                    .expect("x");
+                (x, tag.contains("inside"))
+            })
+            .collect();
+        assert_eq!(labels.len(), 3);
+        // Every label starts or ends right of the step names' column.
+        assert!(labels.iter().all(|(x, _)| *x > LABEL), "{labels:?}");
+        // The long middle bar has room on neither side: its label is inside it.
+        assert!(!labels[0].1 && labels[1].1 && !labels[2].1, "{labels:?}");
     }
 
     #[test]
