@@ -5,7 +5,9 @@
 //!
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
-//! - [`store`]: every SQL statement of the engine's own work.
+//! - [`store`]: every SQL statement of the engine's own work, a file per concern (enqueue,
+//!   claim, a claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads,
+//!   index maintenance).
 //! - [`inspect`]: read models for operators' views (job pages, counts, throughput).
 //! - [`worker`]: a process's pool of job tasks, with the services it starts:
 //!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched

@@ -1,0 +1,149 @@
+//! Operators' actions on jobs: cancel (at once when not running, at the next step boundary
+//! otherwise) and retry of a finished job.
+
+use sqlx::PgPool;
+
+use crate::queue::error::{QueueError, Result};
+use crate::queue::job::{JobId, JobState};
+
+/// What a cancel request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The job was not running: it is cancelled now.
+    Cancelled,
+    /// The job is running: its worker stops at the next step boundary.
+    Requested,
+}
+
+/// Cancels a job: at once when it is waiting, at the next step boundary when it runs.
+///
+/// # Errors
+/// [`QueueError::NotFound`], [`QueueError::InvalidState`] for finished jobs, or
+/// [`QueueError::Database`].
+pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("cancel"))?;
+    let state = sqlx::query_scalar!(
+        r#"select state as "state: JobState" from jobs where id = $1 for update"#,
+        id.0
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(QueueError::db("cancel"))?;
+    let outcome = match state {
+        None => {
+            let finished = sqlx::query_scalar!(
+                r#"select state as "state: JobState" from finished_jobs where id = $1"#,
+                id.0
+            )
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            return Err(match finished {
+                Some(state) => QueueError::InvalidState {
+                    id,
+                    state: state.as_str(),
+                    operation: "cancel",
+                },
+                None => QueueError::NotFound(id),
+            });
+        }
+        Some(JobState::Running) => {
+            sqlx::query!(
+                r#"
+                with upd as (update jobs set cancel_requested = true where id = $1 returning id, attempt)
+                insert into job_event_log (job_id, kind, attempt) select id, 'cancel_requested', attempt from upd
+                "#,
+                id.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            CancelOutcome::Requested
+        }
+        Some(_) => {
+            sqlx::query!(
+                r#"
+                with done as (delete from jobs where id = $1 returning *),
+                moved as (
+                    insert into finished_jobs (id, kind, args, queue, priority, state, attempt,
+                        max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
+                        unique_key, serial_key, enqueued_event_id)
+                    select id, kind, args, queue, priority, 'cancelled', attempt, max_attempts,
+                           run_at, created_at, attempted_at, last_error, traceparent, unique_key,
+                           serial_key, enqueued_event_id
+                    from done
+                )
+                insert into job_event_log (job_id, kind, attempt) select id, 'cancelled', attempt from done
+                "#,
+                id.0
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(QueueError::db("cancel"))?;
+            CancelOutcome::Cancelled
+        }
+    };
+    tx.commit().await.map_err(QueueError::db("cancel"))?;
+    Ok(outcome)
+}
+
+/// Puts a failed or cancelled job back to run, with a fresh attempt budget.
+///
+/// # Errors
+/// [`QueueError::NotFound`], [`QueueError::InvalidState`] (unfinished or completed jobs),
+/// or [`QueueError::Database`].
+pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(QueueError::db("retry"))?;
+    let state = sqlx::query_scalar!(
+        r#"select state as "state: JobState" from jobs_all where id = $1"#,
+        id.0
+    )
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(QueueError::db("retry"))?
+    .flatten();
+    match state {
+        None => return Err(QueueError::NotFound(id)),
+        Some(JobState::Failed | JobState::Cancelled) => {}
+        Some(state) => {
+            return Err(QueueError::InvalidState {
+                id,
+                state: state.as_str(),
+                operation: "retry",
+            });
+        }
+    }
+    sqlx::query!(
+        r#"
+        with gone as (delete from finished_jobs where id = $1 returning *),
+        history as (
+            -- The events folded into the finished row are written out (see `job_events`).
+            insert into job_event_log (id, job_id, at, kind, attempt, worker)
+            select e.id, g.id, e.at, e.kind, e.attempt, e.worker
+            from gone g
+            cross join lateral (values
+                (g.enqueued_event_id, g.created_at, 'enqueued', null::integer, null::text),
+                (g.claimed_event_id, g.attempted_at, 'claimed', g.attempt, g.worker),
+                (g.completed_event_id, g.finished_at, 'completed', g.attempt, g.worker)
+            ) as e (id, at, kind, attempt, worker)
+            where e.id is not null
+        ), back as (
+            -- attempted_at is kept: a job claimed before may have stored steps.
+            insert into jobs (id, kind, args, queue, priority, state, attempt, max_attempts,
+                              run_at, created_at, attempted_at, last_error, traceparent,
+                              unique_key, serial_key)
+            overriding system value
+            select id, kind, args, queue, priority, 'available', 0, max_attempts, now(),
+                   created_at, attempted_at, last_error, traceparent, unique_key, serial_key
+            from gone
+        )
+        insert into job_event_log (job_id, kind) select id, 'retried' from gone
+        "#,
+        id.0
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(QueueError::db("retry"))?;
+    tx.commit().await.map_err(QueueError::db("retry"))?;
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Every SQL statement of the job engine, one small function each, a file per concern.
+//!
+//! Writes made on behalf of a running job present its `lease_token`; a write whose token no
+//! longer matches changes nothing and returns [`QueueError::LeaseLost`]. That is the fencing
+//! that keeps a worker which lost its lease (frozen, partitioned) from corrupting a job
+//! another worker now owns.
+//!
+//! - `enqueue`: inserting jobs, waking workers.
+//! - `claim`: the claim scan.
+//! - `lease`: a claimed job's fenced writes (complete, fail, release, renew).
+//! - `rescue`: expired leases.
+//! - `checkpoint`: step outputs and step failures.
+//! - `admin`: cancel and retry.
+//! - `periodic`: schedules and their slots.
+//! - `read`: read models of jobs, events and steps.
+//! - `maintenance`: the claim table's indexes.
+
+/// Most events one statement numbers. An event id is a value of `job_event_seq` times this
+/// plus the event's place in its statement, so a statement that records an event for each
+/// job of a batch draws one sequence value, not one per job (see migration 0009).
+pub const EVENTS_PER_STATEMENT: usize = 4096;
+
+mod admin;
+mod checkpoint;
+mod claim;
+mod enqueue;
+mod lease;
+mod maintenance;
+mod periodic;
+mod read;
+mod rescue;
+
+pub use admin::*;
+pub use checkpoint::*;
+pub use claim::*;
+pub use enqueue::*;
+pub use lease::*;
+pub use maintenance::*;
+pub use periodic::*;
+pub use read::*;
+pub use rescue::*;
