@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use crate::queue::job::DEFAULT_QUEUE;
 use crate::queue::{NewJob, notifier, store as jobs};
 use crate::store::gc::{self as sql, ExpiryCause};
-use crate::workflow::{self, Args, DELETE};
+use crate::workflow::{self, DELETE};
 
 use super::{Config, GcError, Result, secs};
 
@@ -37,18 +37,7 @@ impl Counts {
 /// The DELETE job of `id`, shaped exactly as `request::kill` enqueues it, so that a kill
 /// and an expiry of the same livelesson share one pending job.
 pub fn delete_job(id: &str) -> Result<NewJob> {
-    let args = serde_json::to_value(Args {
-        livelesson: id.to_owned(),
-        stage: 0,
-    })
-    .map_err(|source| crate::store::StoreError::Serialize {
-        what: "job arguments".into(),
-        source,
-    })?;
-    Ok(NewJob::new(DELETE, args)
-        .with_serial_key(workflow::serial_key(id))
-        .with_unique_key(format!("{DELETE}:{id}"))
-        .with_max_attempts(8))
+    Ok(workflow::livelesson_job(DELETE, id, 0)?)
 }
 
 /// One pass: expires livelessons in batches of `config.batch_size` until none is left.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::backend::{Backend, Settings};
-use crate::queue::{JobContext, Registry};
+use crate::queue::{JobContext, NewJob, Registry};
 
 pub use run::Workflows;
 
@@ -46,6 +46,36 @@ pub struct Args {
 /// the order they were requested.
 pub fn serial_key(livelesson_id: &str) -> String {
     format!("livelesson:{livelesson_id}")
+}
+
+/// Attempts a livelesson job gets before it fails (and the livelesson with it).
+pub const MAX_ATTEMPTS: i32 = 8;
+
+/// The job of `kind` (CREATE, MODIFY or DELETE) for livelesson `id` at `stage`, shaped the
+/// same wherever it is enqueued (a learner's request, a kill, an expiry): one pending job
+/// per livelesson and kind, since the unique key makes a repeated kill or stage change
+/// while one is queued return the queued one.
+///
+/// # Errors
+/// [`StoreError::Serialize`](crate::store::StoreError::Serialize), which cannot happen
+/// for these arguments but is not hidden.
+pub fn livelesson_job(
+    kind: &str,
+    id: &str,
+    stage: i32,
+) -> Result<NewJob, crate::store::StoreError> {
+    let args = serde_json::to_value(Args {
+        livelesson: id.to_owned(),
+        stage,
+    })
+    .map_err(|source| crate::store::StoreError::Serialize {
+        what: "job arguments".into(),
+        source,
+    })?;
+    Ok(NewJob::new(kind, args)
+        .with_serial_key(serial_key(id))
+        .with_unique_key(format!("{kind}:{id}"))
+        .with_max_attempts(MAX_ATTEMPTS))
 }
 
 /// Registers the CREATE, MODIFY and DELETE handlers on `registry`.

@@ -9,14 +9,14 @@ use sqlx::PgPool;
 use crate::backend::Settings;
 use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
 use crate::curriculum::{ContentHash, GuideType, Image, Lesson};
-use crate::queue::{Client, NewJob, QueueError};
+use crate::queue::{Client, QueueError};
 use crate::store::livelesson::{
     self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status,
 };
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum};
 
-use super::{Args, CREATE, DELETE, MODIFY, serial_key};
+use super::{CREATE, DELETE, MODIFY};
 
 /// Admission limits (0 means unlimited, as in the original).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -361,20 +361,7 @@ async fn enqueue(
     id: &str,
     stage: i32,
 ) -> Result<(), RequestError> {
-    let args = serde_json::to_value(Args {
-        livelesson: id.to_owned(),
-        stage,
-    })
-    .map_err(|source| StoreError::Serialize {
-        what: "job arguments".into(),
-        source,
-    })?;
-    let mut job = NewJob::new(kind, args)
-        .with_serial_key(serial_key(id))
-        // One pending job per livelesson and operation: a repeated kill or stage change
-        // while one is queued returns the queued one.
-        .with_unique_key(format!("{kind}:{id}"))
-        .with_max_attempts(8);
+    let mut job = super::livelesson_job(kind, id, stage)?;
     // The worker's spans continue the trace of the request that enqueued the job.
     job.traceparent = crate::telemetry::current_traceparent();
     client.enqueue_using(tx, &job).await?;
