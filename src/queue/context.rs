@@ -151,6 +151,25 @@ impl JobContext {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, JobError>>,
     {
+        self.step_with(name, &[], body).await
+    }
+
+    /// [`JobContext::step`] whose span also carries `attributes` (what this one step is
+    /// about, e.g. the endpoint it works on). Never pass secrets.
+    ///
+    /// # Errors
+    /// As [`JobContext::step`].
+    pub async fn step_with<T, F, Fut>(
+        &self,
+        name: &str,
+        attributes: &[(&'static str, &str)],
+        body: F,
+    ) -> Result<T, JobError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, JobError>>,
+    {
         if let Some(stored) = self.stored_output(name).await? {
             tracing::debug!(job_id = %self.job.id, step = name, "step already completed; reusing its output");
             return serde_json::from_value(stored).map_err(|source| {
@@ -177,7 +196,7 @@ impl JobContext {
                 job.kind = %job.kind,
                 job.attempt = job.attempt,
             ),
-            name,
+            attributes,
         );
         let started = std::time::Instant::now();
         let result = body().instrument(span.clone()).await;
@@ -264,7 +283,7 @@ impl JobContext {
                 job.kind = %job.kind,
                 job.attempt = job.attempt,
             ),
-            name,
+            &[],
         );
         if remaining > self.snooze_threshold {
             // The worker slot is released; the job resumes at the deadline.
@@ -277,9 +296,8 @@ impl JobContext {
         Ok(())
     }
 
-    /// `span` with the handler's annotations, and the endpoint of an `endpoint:<name>`
-    /// step.
-    fn span(&self, span: tracing::Span, step: &str) -> tracing::Span {
+    /// `span` with the handler's annotations and this step's own `attributes`.
+    fn span(&self, span: tracing::Span, attributes: &[(&'static str, &str)]) -> tracing::Span {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
         for (key, value) in self
             .annotations
@@ -289,9 +307,8 @@ impl JobContext {
         {
             span.set_attribute(*key, value.clone());
         }
-        // A step named `endpoint:<name>` works on one endpoint: make it searchable.
-        if let Some(endpoint) = step.strip_prefix("endpoint:") {
-            span.set_attribute(crate::telemetry::attributes::ENDPOINT, endpoint.to_owned());
+        for (key, value) in attributes {
+            span.set_attribute(*key, (*value).to_owned());
         }
         span
     }

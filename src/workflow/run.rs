@@ -94,7 +94,12 @@ where
     Fut: std::future::Future<Output = Result<T, BackendError>>,
 {
     progress.at(name);
-    ctx.step(name, || async {
+    // A step named `endpoint:<name>` works on one endpoint: its span says which, so that
+    // traces can be searched by endpoint.
+    let endpoint = name
+        .strip_prefix("endpoint:")
+        .map(|endpoint| (crate::telemetry::attributes::ENDPOINT, endpoint));
+    ctx.step_with(name, endpoint.as_slice(), || async {
         call().await.map_err(|e| progress.backend(e))
     })
     .await

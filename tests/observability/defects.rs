@@ -251,6 +251,11 @@ async fn spans_have_readable_names_and_no_tracing_internals(pool: PgPool) {
             span.attr("antidote.lesson.slug").as_deref(),
             Some("router-configuration")
         );
+        assert_eq!(
+            span.attr("antidote.endpoint").as_deref(),
+            step.strip_prefix("endpoint:"),
+            "only an endpoint's step names its endpoint"
+        );
     }
     for span in &spans {
         assert!(
