@@ -174,6 +174,16 @@ pub struct KubeSim {
     agent: Option<agent::Agent>,
 }
 
+impl std::fmt::Debug for KubeSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeSim")
+            .field("addr", &self.addr)
+            .field("simulator_addr", &self.simulator_addr)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl KubeSim {
     /// Binds the API and starts the controllers and the in-process node agent.
     pub async fn start(config: Config) -> Result<Self, Error> {

@@ -85,12 +85,30 @@ pub struct Store {
     latest: watch::Sender<u64>,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("history_cap", &self.history_cap)
+            .field("latest", &*self.latest.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Outcome of asking for history after an rv.
 pub enum Since {
     /// Events after the rv, in order (maybe empty).
     Events(Vec<Event>),
     /// The rv is older than the retained history.
     Gone,
+}
+
+impl std::fmt::Debug for Since {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Events(events) => write!(f, "Events({} events)", events.len()),
+            Self::Gone => f.write_str("Gone"),
+        }
+    }
 }
 
 fn idx(def: &ResourceDef) -> usize {

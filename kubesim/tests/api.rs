@@ -1,6 +1,10 @@
 //! API-level tests: CRUD of every resource, selectors, watches, Status errors, validation,
 //! namespace termination, discovery, and refusal of unimplemented requests.
 
+// A test's helpers fail the test on a broken expectation (the workspace lints keep
+// `expect` and `unwrap` out of runtime code).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, Service};

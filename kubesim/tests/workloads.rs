@@ -1,6 +1,10 @@
 //! Workload tests: pods with real loopback listeners, service proxying, jobs, pod logs,
 //! every knob, request accounting and teardown.
 
+// A test's helpers fail the test on a broken expectation (the workspace lints keep
+// `expect` and `unwrap` out of runtime code).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};

@@ -155,12 +155,14 @@ pub async fn openapi() -> impl IntoResponse {
     ),
     modifiers(&BearerAuth, &ProtocolResponses)
 )]
+#[derive(Debug)]
 pub struct ApiDoc;
 
 /// Adds to every operation the answers any route can give before its handler runs (the
 /// [`super::protocol`] checks, the request deadline, the connection caps of
 /// [`super::server`]) and to `/exp` writes the rate limit's 429, so the document lists
 /// every status a route answers.
+#[derive(Debug)]
 struct ProtocolResponses;
 
 impl utoipa::Modify for ProtocolResponses {

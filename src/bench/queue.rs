@@ -279,6 +279,12 @@ pub struct InProcess {
     completed: crate::queue::CompletedCount,
 }
 
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess").finish_non_exhaustive()
+    }
+}
+
 impl InProcess {
     /// Starts one worker with `tasks` tasks on this runtime (`pool` should come from
     /// [`crate::db::connect_worker`]).

@@ -38,6 +38,14 @@ pub struct RegisteredKind {
     pub options: KindOptions,
 }
 
+impl std::fmt::Debug for RegisteredKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredKind")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The handlers a worker can run, by job kind.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -213,6 +213,14 @@ pub struct Worker {
     shared: Arc<Shared>,
 }
 
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Worker {
     /// A worker with a fresh id, serving `registry`'s kinds from `config.queue`.
     pub fn new(pool: PgPool, registry: Registry, config: WorkerConfig) -> Self {

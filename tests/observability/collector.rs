@@ -273,6 +273,7 @@ impl Collector {
                     let endpoint = format!("http://{address}");
                     // SAFETY: set once, before the exporter reads it, while no other
                     // code of this process reads or writes the environment.
+                    #[allow(unsafe_code)]
                     unsafe {
                         std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
                     }

@@ -190,6 +190,14 @@ pub struct Agent {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("tasks", &self.tasks.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Agent {
     /// Registers the Node on the API server behind `client` and starts following the
     /// pods bound to it (and the Services it serves).

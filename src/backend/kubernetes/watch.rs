@@ -32,6 +32,12 @@ pub struct Watched<K: Cached> {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl<K: Cached> std::fmt::Debug for Watched<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched").finish_non_exhaustive()
+    }
+}
+
 impl<K: Cached> Drop for Watched<K> {
     fn drop(&mut self) {
         self.task.abort();
