@@ -50,22 +50,18 @@ pub fn registry() -> Registry {
     registry
 }
 
+#[path = "../support/child.rs"]
+mod support;
+
 #[test]
 fn worker_process() {
-    if std::env::var("ANTIDOTE_CHILD_WORKER").is_err() {
-        return;
-    }
-    let env = |key: &str| std::env::var(key).unwrap_or_else(|_| panic!("{key} is set"));
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&env("CHILD_DATABASE_URL"))
-            .await
-            .expect("child connects");
+    support::run_child(|pool| async move {
         let mut config = super::helpers::fast_config();
-        config.concurrency = env("CHILD_CONCURRENCY").parse().expect("concurrency");
-        config.lease = Duration::from_millis(env("CHILD_LEASE_MS").parse().expect("lease"));
+        config.concurrency = support::env("CHILD_CONCURRENCY")
+            .parse()
+            .expect("concurrency");
+        config.lease =
+            Duration::from_millis(support::env("CHILD_LEASE_MS").parse().expect("lease"));
         config.heartbeat = config.lease / 3;
         let worker = Worker::new(pool, registry(), config);
         let shutdown = async {

@@ -8,27 +8,21 @@ use antidote_scheduler::queue::Worker;
 use crate::harness::ControlPlane;
 use crate::lab;
 
+#[path = "../support/child.rs"]
+mod support;
+
 #[test]
 fn worker() {
-    if std::env::var("ANTIDOTE_CHILD_WORKER").is_err() {
-        return;
-    }
-    let env = |key: &str| std::env::var(key).unwrap_or_else(|_| panic!("{key} is set"));
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(8)
-            .connect(&env("CHILD_DATABASE_URL"))
-            .await
-            .expect("child connects");
-        let kube = ControlPlane::client_from(&PathBuf::from(env("CHILD_KUBECONFIG"))).await;
+    support::run_child(|pool| async move {
+        let kube =
+            ControlPlane::client_from(&PathBuf::from(support::env("CHILD_KUBECONFIG"))).await;
         let settings = lab::settings();
         let mut config = crate::helpers::worker_config();
         config.lease = std::time::Duration::from_millis(1000);
         config.heartbeat = std::time::Duration::from_millis(300);
         config.step_hook = Some(crate::helpers::crash_hook(
             pool.clone(),
-            env("CHILD_CRASH_AT"),
+            support::env("CHILD_CRASH_AT"),
         ));
         let worker = Worker::new(pool, crate::helpers::registry(kube, &settings), config);
         worker
