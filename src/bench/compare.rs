@@ -94,6 +94,10 @@ pub struct Params {
     /// antidoted's jobs enqueued one by one for its single-enqueue rate (the peers
     /// enqueue in batches only).
     pub single_jobs: usize,
+    /// antidoted's tasks per worker process in the no-op phase.
+    pub tasks: usize,
+    /// antidoted's most jobs per claim (and per batch enqueue) in the no-op phase.
+    pub batch: usize,
     /// Three-step workflows.
     pub workflows: usize,
     /// Idle-queue latency samples.
@@ -426,6 +430,10 @@ impl Harnesses {
                     params.jobs.to_string(),
                     "--single-jobs".into(),
                     params.single_jobs.to_string(),
+                    "--tasks".into(),
+                    params.tasks.to_string(),
+                    "--batch".into(),
+                    params.batch.to_string(),
                     "--latency-samples".into(),
                     samples,
                 ],

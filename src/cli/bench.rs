@@ -260,6 +260,16 @@ struct CompareArgs {
     /// antidoted's jobs enqueued one by one for its single-enqueue rate.
     #[arg(long, default_value_t = 20_000)]
     single_jobs: usize,
+    /// antidoted's tasks per worker process in the no-op phase (`bench queue --tasks`).
+    /// Each peer runs at its own perf-test settings (graphile_worker: concurrency 500
+    /// and a local queue of 500 per process); no-op jobs are done as soon as they are
+    /// claimed, so more in-flight slots let each claim and completion statement carry
+    /// more jobs.
+    #[arg(long, default_value_t = 2_000)]
+    tasks: usize,
+    /// antidoted's most jobs per claim and per batch enqueue (`bench queue --batch`).
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
     /// Idle-queue latency samples per run.
     #[arg(long, default_value_t = 500)]
     latency_samples: usize,
@@ -407,6 +417,8 @@ async fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         rounds: args.rounds,
         jobs: args.jobs,
         single_jobs: args.single_jobs,
+        tasks: args.tasks,
+        batch: args.batch,
         workflows: args.workflows,
         latency_samples: args.latency_samples,
         underway_jobs: args.underway_jobs,
