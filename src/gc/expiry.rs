@@ -10,7 +10,7 @@ use sqlx::PgPool;
 use crate::queue::job::DEFAULT_QUEUE;
 use crate::queue::{NewJob, notifier, store as jobs};
 use crate::store::gc::{self as sql, ExpiryCause};
-use crate::workflow::{self, DELETE};
+use crate::workflow;
 
 use super::{Config, GcError, Result, secs};
 
@@ -37,7 +37,7 @@ impl Counts {
 /// The DELETE job of `id`, shaped exactly as `request::kill` enqueues it, so that a kill
 /// and an expiry of the same livelesson share one pending job.
 pub fn delete_job(id: &str) -> Result<NewJob> {
-    Ok(workflow::livelesson_job(DELETE, id, 0)?)
+    Ok(workflow::livelesson_job::<workflow::Delete>(id, 0)?)
 }
 
 /// One pass: expires livelessons in batches of `config.batch_size` until none is left.

@@ -27,6 +27,15 @@ pub enum QueueError {
         #[source]
         source: serde_json::Error,
     },
+    /// A typed job's arguments could not be represented as JSON.
+    #[error("the arguments of a {kind} job cannot be represented as JSON")]
+    Arguments {
+        /// The job kind.
+        kind: &'static str,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The worker stopped writing checkpoints (it is shutting down).
     #[error("the worker is stopping: checkpoint not written")]
     Stopped,

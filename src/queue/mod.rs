@@ -15,7 +15,8 @@
 //!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
 //! - `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
-//! - [`registry`]: job kind → handler.
+//! - [`kind`]: typed job kinds ([`JobKind`]: name, argument type, options).
+//! - [`registry`]: job kind → handler and its options (timeout, retry policy).
 //! - [`maintenance`]: rebuilds the claim table's indexes after vacuum was pinned.
 //! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
 //!
@@ -32,6 +33,7 @@ mod executor;
 mod heartbeat;
 pub mod inspect;
 pub mod job;
+pub mod kind;
 pub mod maintenance;
 pub mod notifier;
 pub mod periodic;
@@ -46,6 +48,7 @@ pub use client::Client;
 pub use context::JobContext;
 pub use error::{JobError, QueueError, ResultExt};
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
+pub use kind::JobKind;
 pub use periodic::Schedule;
 pub use registry::{KindOptions, Registry};
 pub use retry::RetryPolicy;

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 
 use super::context::JobContext;
 use super::error::JobError;
+use super::kind::JobKind;
 use super::retry::RetryPolicy;
 
 /// A type-erased job handler.
@@ -92,6 +93,23 @@ impl Registry {
         self.handlers
             .insert(kind.into(), RegisteredKind { handler, options });
         self
+    }
+
+    /// Registers `handler` for jobs of kind `K`, run as [`JobKind::options`] say: it gets
+    /// the job's arguments as `K::Args` (arguments that do not fit fail the job at once,
+    /// since no retry can fix them).
+    pub fn register_kind<K, F, Fut>(&mut self, handler: F) -> &mut Self
+    where
+        K: JobKind,
+        F: Fn(JobContext, K::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register_with(K::NAME, K::options(), move |ctx: JobContext| {
+            let handler = handler.clone();
+            let args = ctx.args::<K::Args>();
+            async move { handler(ctx, args?).await }
+        })
     }
 
     /// The handler and options of `kind`.

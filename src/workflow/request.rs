@@ -9,14 +9,14 @@ use sqlx::PgPool;
 use crate::backend::Settings;
 use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
 use crate::curriculum::{ContentHash, GuideType, Image, Lesson};
-use crate::queue::{Client, QueueError};
+use crate::queue::{Client, JobKind, QueueError};
 use crate::store::livelesson::{
     self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status,
 };
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum};
 
-use super::{CREATE, DELETE, MODIFY};
+use super::{Create, Delete, Modify};
 
 /// Admission limits (0 means unlimited, as in the original).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -232,7 +232,7 @@ pub async fn request_livelesson(
         }
         let (guide_type, guide) = guide(&lesson, stage);
         livelesson::set_stage(&mut *tx, &existing.id, stage, guide_type, guide).await?;
-        enqueue(client, &mut tx, MODIFY, &existing.id, stage).await?;
+        enqueue::<Modify>(client, &mut tx, &existing.id, stage).await?;
         let updated = livelesson::get(&mut tx, &existing.id)
             .await?
             .ok_or_else(|| RequestError::UnknownLivelesson(existing.id.clone()))?;
@@ -302,7 +302,7 @@ pub async fn request_livelesson(
             continue;
         }
         livesession::touch(&mut *tx, session_id).await?;
-        enqueue(client, &mut tx, CREATE, &id, stage).await?;
+        enqueue::<Create>(client, &mut tx, &id, stage).await?;
         let created = livelesson::get(&mut tx, &id)
             .await?
             .ok_or_else(|| RequestError::UnknownLivelesson(id.clone()))?;
@@ -347,21 +347,20 @@ pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), Reques
         return Err(RequestError::UnknownLivelesson(id.to_owned()));
     }
     if livelesson::mark_deleting(&mut *tx, id).await? {
-        enqueue(client, &mut tx, DELETE, id, 0).await?;
+        enqueue::<Delete>(client, &mut tx, id, 0).await?;
     }
     tx.commit().await.map_err(db("committing a kill"))?;
     client.wake(crate::queue::job::DEFAULT_QUEUE);
     Ok(())
 }
 
-async fn enqueue(
+async fn enqueue<K: JobKind<Args = super::Args>>(
     client: &Client,
     tx: &mut sqlx::PgConnection,
-    kind: &str,
     id: &str,
     stage: i32,
 ) -> Result<(), RequestError> {
-    let mut job = super::livelesson_job(kind, id, stage)?;
+    let mut job = super::livelesson_job::<K>(id, stage)?;
     // The worker's spans continue the trace of the request that enqueued the job.
     job.traceparent = crate::telemetry::current_traceparent();
     client.enqueue_using(tx, &job).await?;
