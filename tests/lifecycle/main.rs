@@ -491,28 +491,9 @@ async fn every_example_lesson_reaches_ready_with_ten_percent_api_errors(pool: Pg
     assert!(requests.total() > 0);
 }
 
-/// The CREATE steps of `router-configuration` (connections, napalm config, ready delay).
-const CREATE_STEPS: &[&str] = &[
-    "images",
-    "namespace",
-    "network-policy",
-    "secrets",
-    "lesson-files",
-    "networks",
-    "endpoint:linux1",
-    "endpoint:vqfx-1",
-    "endpoint:vqfx-2",
-    "status:BOOTING",
-    "pods-ready",
-    "hosts",
-    "reachability",
-    "status:CONFIGURATION",
-    "config-cleanup:0",
-    "config-start:0",
-    "config-wait:0",
-    "ready-delay",
-    "status:READY",
-];
+#[path = "../support/steps.rs"]
+mod steps;
+use steps::ROUTER_CONFIGURATION_CREATE_STEPS as CREATE_STEPS;
 
 #[sqlx::test]
 async fn a_worker_killed_at_any_create_step_boundary_is_resumed_without_repeating_work(

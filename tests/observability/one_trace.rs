@@ -22,28 +22,9 @@ use super::{call, request_livelesson, router, wait_ready};
 /// The example curriculum's passwords (SSH and configuration).
 const PASSWORDS: [&str; 2] = ["antidotepassword", "rootpassword"];
 
-/// Every CREATE step of `router-configuration`.
-const CREATE_STEPS: &[&str] = &[
-    "images",
-    "namespace",
-    "network-policy",
-    "secrets",
-    "lesson-files",
-    "networks",
-    "endpoint:linux1",
-    "endpoint:vqfx-1",
-    "endpoint:vqfx-2",
-    "status:BOOTING",
-    "pods-ready",
-    "hosts",
-    "reachability",
-    "status:CONFIGURATION",
-    "config-cleanup:0",
-    "config-start:0",
-    "config-wait:0",
-    "ready-delay",
-    "status:READY",
-];
+#[path = "../support/steps.rs"]
+mod steps;
+use steps::ROUTER_CONFIGURATION_CREATE_STEPS as CREATE_STEPS;
 
 /// The value of the first series named `name` carrying every label of `labels`.
 fn series(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
