@@ -218,10 +218,7 @@ pub async fn retry(
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<JobDetail>, ApiError> {
     let job = job_id(&id)?;
-    queue_store::retry_finished(&state.pool, job).await?;
-    if let Some(record) = queue_store::job(&state.pool, job).await? {
-        state.client.wake(&record.queue);
-    }
+    state.client.retry(job).await?;
     show(State(state), AppPath(id)).await
 }
 

@@ -4,7 +4,7 @@
 use sqlx::{PgConnection, PgPool};
 
 use super::error::{QueueError, Result};
-use super::job::{Enqueued, NewJob};
+use super::job::{Enqueued, JobId, NewJob};
 use super::notifier::{LocalWakers, Notifier};
 use super::store;
 
@@ -99,5 +99,18 @@ impl Client {
     /// Wakes the workers of `queue`, after a transaction that enqueued has committed.
     pub fn wake(&self, queue: &str) {
         self.notifier.notify(queue);
+    }
+
+    /// Puts a failed or cancelled job back to run with a fresh attempt budget
+    /// ([`store::retry_finished`]) and wakes its queue's workers.
+    ///
+    /// # Errors
+    /// [`QueueError::NotFound`](super::QueueError::NotFound),
+    /// [`QueueError::InvalidState`](super::QueueError::InvalidState) (unfinished or
+    /// completed jobs), or [`QueueError::Database`](super::QueueError::Database).
+    pub async fn retry(&self, id: JobId) -> Result<()> {
+        let queue = store::retry_finished(&self.pool, id).await?;
+        self.wake(&queue);
+        Ok(())
     }
 }

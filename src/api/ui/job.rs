@@ -231,12 +231,9 @@ pub async fn retry(
 ) -> Result<Redirect, UiError> {
     session.check_form(form)?;
     let id = job_id(&id)?;
-    match queue_store::retry_finished(&state.pool, id).await {
+    match state.client.retry(id).await {
         Ok(()) => {
             tracing::info!(job = %id, "dashboard: job retried");
-            if let Some(job) = queue_store::job(&state.pool, id).await? {
-                state.client.wake(&job.queue);
-            }
             Ok(back(id, "retried"))
         }
         Err(QueueError::InvalidState { .. }) => Ok(back(id, "retry-refused")),

@@ -87,32 +87,32 @@ pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
     Ok(outcome)
 }
 
-/// Puts a failed or cancelled job back to run, with a fresh attempt budget.
+/// Puts a failed or cancelled job back to run, with a fresh attempt budget. Returns its
+/// queue, whose workers the caller wakes once this has committed.
 ///
 /// # Errors
 /// [`QueueError::NotFound`], [`QueueError::InvalidState`] (unfinished or completed jobs),
 /// or [`QueueError::Database`].
-pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<()> {
+pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<String> {
     let mut tx = pool.begin().await.map_err(QueueError::db("retry"))?;
-    let state = sqlx::query_scalar!(
-        r#"select state as "state: JobState" from jobs_all where id = $1"#,
+    let found = sqlx::query!(
+        r#"select state as "state!: JobState", queue as "queue!" from jobs_all where id = $1"#,
         id.0
     )
     .fetch_optional(&mut *tx)
     .await
-    .map_err(QueueError::db("retry"))?
-    .flatten();
-    match state {
+    .map_err(QueueError::db("retry"))?;
+    let queue = match found {
         None => return Err(QueueError::NotFound(id)),
-        Some(JobState::Failed | JobState::Cancelled) => {}
-        Some(state) => {
+        Some(row) if matches!(row.state, JobState::Failed | JobState::Cancelled) => row.queue,
+        Some(row) => {
             return Err(QueueError::InvalidState {
                 id,
-                state: state.as_str(),
+                state: row.state.as_str(),
                 operation: "retry",
             });
         }
-    }
+    };
     sqlx::query!(
         r#"
         with gone as (delete from finished_jobs where id = $1 returning *),
@@ -145,5 +145,5 @@ pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<()> {
     .await
     .map_err(QueueError::db("retry"))?;
     tx.commit().await.map_err(QueueError::db("retry"))?;
-    Ok(())
+    Ok(queue)
 }
