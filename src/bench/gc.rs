@@ -44,9 +44,6 @@ pub enum BenchError {
     Gc(#[from] gc::GcError),
 }
 
-/// A content hash for the benchmark's one lesson version.
-const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
 /// Empties the state and job tables, then inserts `params.livelessons` livelessons, one per
 /// session, the first `params.expired` of them inactive for two hours. Rows go in with
 /// set-based statements: the benchmark measures GC, not the setup.
@@ -54,19 +51,7 @@ const HASH: &str = "000000000000000000000000000000000000000000000000000000000000
 /// # Errors
 /// Database errors.
 pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
-                  job_steps, periodic_jobs",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "insert into curriculum_lesson_versions (slug, content_hash, definition, files)
-         values ('bench-lesson', $1, '{}', '{}') on conflict do nothing",
-    )
-    .bind(HASH)
-    .execute(pool)
-    .await?;
+    super::reset_with_bench_lesson(pool).await?;
     let total = i64::try_from(params.livelessons).unwrap_or(i64::MAX);
     let expired = i64::try_from(params.expired).unwrap_or(i64::MAX);
     sqlx::query(
@@ -84,7 +69,7 @@ pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
          from generate_series(1, $1) n",
     )
     .bind(total)
-    .bind(HASH)
+    .bind(super::BENCH_LESSON_HASH)
     .bind(expired)
     .execute(pool)
     .await?;

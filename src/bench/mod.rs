@@ -9,6 +9,36 @@ pub mod soak;
 pub mod statements;
 pub mod ui;
 
+use sqlx::PgPool;
+
+/// The content hash of the one lesson version (`bench-lesson`) that seeded livelessons
+/// point at.
+pub(crate) const BENCH_LESSON_HASH: &str =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Starts a seeded benchmark from nothing: empties the state, job and dashboard-session
+/// tables, and stores the lesson version (`bench-lesson`, [`BENCH_LESSON_HASH`]) that
+/// seeded livelessons point at.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn reset_with_bench_lesson(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
+                  job_steps, periodic_jobs, ui_sessions, ui_sign_in_links",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "insert into curriculum_lesson_versions (slug, content_hash, definition, files)
+         values ('bench-lesson', $1, '{}', '{}') on conflict do nothing",
+    )
+    .bind(BENCH_LESSON_HASH)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

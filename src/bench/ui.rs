@@ -80,7 +80,6 @@ pub enum BenchError {
     Http(String),
 }
 
-const HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const BENCH_TOKEN: &str = "bench-ui-admin-token";
 
 /// Empties the tables and fills them: `finished` finished jobs over the last `hours`
@@ -91,19 +90,7 @@ const BENCH_TOKEN: &str = "bench-ui-admin-token";
 /// # Errors
 /// Database errors.
 pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
-                  job_steps, periodic_jobs, ui_sessions, ui_sign_in_links",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "insert into curriculum_lesson_versions (slug, content_hash, definition, files)
-         values ('bench-lesson', $1, '{}', '{}') on conflict do nothing",
-    )
-    .bind(HASH)
-    .execute(pool)
-    .await?;
+    super::reset_with_bench_lesson(pool).await?;
     let finished = i64::try_from(params.finished).unwrap_or(i64::MAX);
     let livelessons = i64::try_from(params.livelessons).unwrap_or(i64::MAX).max(1);
     let span_ms = i64::from(params.hours.max(1)) * 3_600_000;
@@ -184,7 +171,7 @@ pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
          from generate_series(1, $1) n",
     )
     .bind(livelessons)
-    .bind(HASH)
+    .bind(super::BENCH_LESSON_HASH)
     .execute(pool)
     .await?;
     sqlx::query(
