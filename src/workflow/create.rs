@@ -14,11 +14,12 @@ use crate::backend::Backend;
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 use crate::queue::{JobContext, JobError};
 use crate::store::livelesson::{self, Status};
+use crate::telemetry::attributes::ENDPOINT;
 
 use super::Args;
 use super::reachability;
 use super::request::missing_images;
-use super::run::{Loaded, Progress, Workflows, backend_step, store};
+use super::run::{Loaded, Progress, Workflows, backend_step, backend_step_with, store};
 
 impl<B: Backend> Workflows<B> {
     /// The CREATE job.
@@ -88,7 +89,8 @@ impl<B: Backend> Workflows<B> {
         }
         for endpoint in endpoints {
             let step = format!("endpoint:{endpoint}");
-            backend_step(ctx, progress, &step, || {
+            // The span names the endpoint, so that traces can be searched by it.
+            backend_step_with(ctx, progress, &step, &[(ENDPOINT, endpoint)], || {
                 backend.create_endpoint(&ll, endpoint)
             })
             .await?;

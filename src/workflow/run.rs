@@ -93,13 +93,24 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned,
     Fut: std::future::Future<Output = Result<T, BackendError>>,
 {
+    backend_step_with(ctx, progress, name, &[], call).await
+}
+
+/// [`backend_step`] whose span also carries `attributes` (what the step works on, e.g.
+/// its endpoint).
+pub(crate) async fn backend_step_with<T, Fut>(
+    ctx: &JobContext,
+    progress: &Progress,
+    name: &str,
+    attributes: &[(&'static str, &str)],
+    call: impl FnOnce() -> Fut,
+) -> Result<T, JobError>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<T, BackendError>>,
+{
     progress.at(name);
-    // A step named `endpoint:<name>` works on one endpoint: its span says which, so that
-    // traces can be searched by endpoint.
-    let endpoint = name
-        .strip_prefix("endpoint:")
-        .map(|endpoint| (crate::telemetry::attributes::ENDPOINT, endpoint));
-    ctx.step_with(name, endpoint.as_slice(), || async {
+    ctx.step_with(name, attributes, || async {
         call().await.map_err(|e| progress.backend(e))
     })
     .await
