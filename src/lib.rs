@@ -11,8 +11,9 @@
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
-//! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
-//!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
+//! - [`queue`]: the durable job engine on PostgreSQL (enqueue, claim, leases, checkpointed
+//!   steps, retries, periodic jobs, audit trail): the workspace crate `job-engine`
+//!   (`crates/job-engine`), re-exported under this path. It knows nothing about lessons.
 //! - [`telemetry`]: tracing and OpenTelemetry set-up, traceparent propagation through jobs,
 //!   Prometheus metrics.
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
@@ -26,7 +27,9 @@ pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod gc;
-pub mod queue;
+/// The job engine, the `job-engine` crate of this workspace. Re-exported under its old
+/// path so that `antidote_scheduler::queue::…` keeps naming the same items.
+pub use job_engine as queue;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

@@ -267,6 +267,7 @@ pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Worker {
         WorkerConfig {
             concurrency,
             claim_batch: 50,
+            observer: crate::telemetry::job_observer(),
             ..WorkerConfig::default()
         },
     )

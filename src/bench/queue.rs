@@ -109,6 +109,7 @@ pub fn worker_config(tasks: usize, batch: usize) -> WorkerConfig {
         completion_batch: batch.max(100) * 2,
         poll_interval: Duration::from_millis(200),
         shutdown_grace: Duration::from_secs(2),
+        observer: crate::telemetry::job_observer(),
         ..WorkerConfig::default()
     }
 }

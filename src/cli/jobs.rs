@@ -132,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("retrying job {id}"))?;
             // This process exits at once: wake the workers now rather than through the
             // debounced notifier, so the job does not wait for their next poll.
-            store::notify(&pool, notifier::CHANNEL, &queue)
+            store::notify(&pool, notifier::DEFAULT_CHANNEL, &queue)
                 .await
                 .with_context(|| format!("waking the workers of queue {queue}"))?;
             println!("job {id} is available again");

@@ -11,7 +11,7 @@ use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::config::Config;
 use antidote_scheduler::queue::notifier::Notifier;
 use antidote_scheduler::queue::{Registry, Worker, WorkerConfig};
-use antidote_scheduler::{db, gc, workflow};
+use antidote_scheduler::{db, gc, telemetry, workflow};
 
 use super::config::ConfigArgs;
 
@@ -107,6 +107,7 @@ pub fn build_on(
         poll_interval: Duration::from_millis(config.worker.poll_interval_ms),
         shutdown_grace: Duration::from_secs(config.worker.shutdown_grace_secs),
         schedules: gc::schedules(&gc_config),
+        observer: telemetry::job_observer(),
         ..WorkerConfig::default()
     };
     match notifier {

@@ -54,7 +54,7 @@ pub async fn run_once(pool: &PgPool, config: &Config) -> Result<Counts> {
     }
     if counts.enqueued > 0 {
         // Workers poll anyway; the wake-up only saves latency.
-        if let Err(err) = jobs::notify(pool, notifier::CHANNEL, DEFAULT_QUEUE).await {
+        if let Err(err) = jobs::notify(pool, notifier::DEFAULT_CHANNEL, DEFAULT_QUEUE).await {
             tracing::debug!(error = %err, "wake-up after expiry not sent");
         }
     }

@@ -8,7 +8,7 @@
 //! - [`attributes`]: attribute names (semantic conventions, `antidote.*`, `job.*`).
 //! - [`propagation`]: traceparents stored on jobs and livelessons, parents and links.
 //! - [`export`]: the span pipeline (tracing's bookkeeping removed, batched OTLP export).
-//! - `ids`: span ids, and the trace id a job attempt takes from its cause.
+//! - [`job_observer`]: the job engine's measurements into these metrics, and its tracer.
 //! - [`metrics`]: Prometheus series.
 //!
 //! # Traces
@@ -22,7 +22,7 @@
 
 pub mod attributes;
 pub mod export;
-mod ids;
+mod job_observer;
 pub mod metrics;
 pub mod propagation;
 
@@ -39,8 +39,8 @@ use tracing_subscriber::{Layer, Registry};
 
 use crate::config::LogFormat;
 
-pub use ids::CauseIds;
-pub(crate) use ids::in_trace;
+pub use job_engine::trace::CauseIds;
+pub use job_observer::{MetricsObserver, job_observer};
 pub use metrics::{Metrics, metrics};
 pub use propagation::{
     continue_remote, continue_trace, current_traceparent, link, span_context, traceparent_of,
@@ -172,7 +172,11 @@ pub fn tracer_provider() -> Result<SdkTracerProvider> {
         .build())
 }
 
-/// The OpenTelemetry layer over `provider`, limited to this crate's spans at INFO and above
+/// The tracing target of the job engine's spans (steps, timers, periodic slots).
+const JOB_ENGINE_TARGET: &str = "job_engine";
+
+/// The OpenTelemetry layer over `provider`, limited to this crate's and the job engine's
+/// spans at INFO and above
 /// whatever `RUST_LOG` says, so that quietening the logs does not break traces. Source
 /// locations, threads, targets, levels and busy/idle timings stay out of the spans.
 pub fn otel_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + Send + Sync + 'static
@@ -189,6 +193,7 @@ where
         .with_filter(
             Targets::new()
                 .with_target(env!("CARGO_CRATE_NAME"), LevelFilter::INFO)
+                .with_target(JOB_ENGINE_TARGET, LevelFilter::INFO)
                 .with_default(LevelFilter::OFF),
         )
 }

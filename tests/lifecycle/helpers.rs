@@ -51,6 +51,7 @@ pub fn worker_config() -> WorkerConfig {
             max: Duration::from_secs(1),
             jitter: 0.0,
         },
+        observer: antidote_scheduler::telemetry::job_observer(),
         ..WorkerConfig::default()
     }
 }

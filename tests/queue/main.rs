@@ -391,7 +391,9 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("expire");
-    let rescued = rescuer::run_once(&pool).await.expect("rescue");
+    let rescued = rescuer::run_once(&pool, &Default::default())
+        .await
+        .expect("rescue");
     assert_eq!(rescued.len(), 1);
     let owner = store::claim(&pool, "default", "owner", 1, 60_000, None)
         .await

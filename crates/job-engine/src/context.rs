@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::checkpoints::{Checkpoints, Mark, Stored};
 use super::error::{JobError, QueueError};
 use super::job::{ClaimedJob, JobId};
+use super::observer::Observer;
 use super::store;
 
 /// A claimed job, handed to its handler. Steps run through [`JobContext::step`] are
@@ -25,6 +26,7 @@ pub struct JobContext {
     checkpoints: Checkpoints,
     snooze_threshold: Duration,
     step_hook: Option<super::worker::StepHook>,
+    observer: Observer,
     has_steps: bool,
     annotations: Mutex<Vec<(&'static str, String)>>,
     completed: tokio::sync::OnceCell<Mutex<HashMap<String, serde_json::Value>>>,
@@ -48,6 +50,7 @@ impl JobContext {
         checkpoints: Checkpoints,
         snooze_threshold: Duration,
         step_hook: Option<super::worker::StepHook>,
+        observer: Observer,
     ) -> Self {
         Self {
             has_steps: job.has_steps,
@@ -57,6 +60,7 @@ impl JobContext {
             checkpoints,
             snooze_threshold,
             step_hook,
+            observer,
             annotations: Mutex::new(Vec::new()),
             completed: tokio::sync::OnceCell::new(),
         }
@@ -118,8 +122,8 @@ impl JobContext {
     }
 
     /// Adds the attribute `key = value` to the span of every step and timer started after
-    /// this call (handlers name what the job is about, e.g. `antidote.livelesson.id`, see
-    /// [`crate::telemetry::attributes`]). Never pass secrets.
+    /// this call (handlers name what the job is about in their own attribute names).
+    /// Never pass secrets.
     pub fn annotate(&self, key: &'static str, value: impl Into<String>) {
         self.annotations
             .lock()
@@ -191,7 +195,7 @@ impl JobContext {
             tracing::info_span!(
                 "step",
                 otel.name = format!("step {name}"),
-                antidote.step = name,
+                job.step = name,
                 job.id = job.id.0,
                 job.kind = %job.kind,
                 job.attempt = job.attempt,
@@ -200,12 +204,8 @@ impl JobContext {
         );
         let started = std::time::Instant::now();
         let result = body().instrument(span.clone()).await;
-        crate::telemetry::metrics().observe_step(
-            &job.kind,
-            name,
-            result.is_ok(),
-            started.elapsed().as_secs_f64(),
-        );
+        self.observer
+            .step_finished(&job.kind, name, result.is_ok(), started.elapsed());
         match result {
             Ok(output) => {
                 let stored =
@@ -231,7 +231,7 @@ impl JobContext {
             Err(err) => {
                 let text = err.to_string();
                 if !matches!(err, JobError::Snooze(_) | JobError::Cancelled) {
-                    crate::telemetry::record_error(&span, &text);
+                    crate::trace::record_error(&span, &text);
                 }
                 if let Err(write) = store::step_failed(
                     &self.pool,
@@ -277,8 +277,8 @@ impl JobContext {
             tracing::info_span!(
                 "timer",
                 otel.name = format!("wait {name}"),
-                antidote.step = name,
-                antidote.timer.deadline = %deadline.to_rfc3339(),
+                job.step = name,
+                job.timer.deadline = %deadline.to_rfc3339(),
                 job.id = job.id.0,
                 job.kind = %job.kind,
                 job.attempt = job.attempt,

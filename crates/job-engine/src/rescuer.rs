@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::notifier::{Notifier, wait_or_shutdown};
+use super::observer::Observer;
 use super::store::{self, Rescued};
 
 /// Ticks every `interval` until `stop` fires.
@@ -16,13 +17,14 @@ pub(crate) async fn run(
     interval: Duration,
     notifier: Notifier,
     queue: String,
+    observer: Observer,
     stop: CancellationToken,
 ) {
     loop {
         if wait_or_shutdown(&stop, interval).await {
             return;
         }
-        match run_once(&pool).await {
+        match run_once(&pool, &observer).await {
             Ok(rescued) if !rescued.is_empty() => {
                 tracing::info!(rescued = rescued.len(), "rescued jobs with expired leases");
                 notifier.notify(&queue);
@@ -33,14 +35,15 @@ pub(crate) async fn run(
     }
 }
 
-/// One pass; returns what it rescued.
+/// One pass; returns what it rescued, and tells `observer` how many.
 ///
 /// # Errors
 /// [`super::QueueError::Database`].
-pub async fn run_once(pool: &PgPool) -> Result<Vec<Rescued>, super::QueueError> {
+pub async fn run_once(
+    pool: &PgPool,
+    observer: &Observer,
+) -> Result<Vec<Rescued>, super::QueueError> {
     let rescued = store::rescue_expired(pool).await?;
-    crate::telemetry::metrics()
-        .lease_rescues
-        .inc_by(rescued.len() as u64);
+    observer.leases_rescued(rescued.len());
     Ok(rescued)
 }

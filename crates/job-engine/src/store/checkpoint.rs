@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::JobId;
+use crate::error::{QueueError, Result};
+use crate::job::JobId;
 
 /// The completed steps of a job: name → stored output.
 ///

@@ -6,8 +6,8 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::EVENTS_PER_STATEMENT;
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::{ClaimKey, ClaimedJob, JobId};
+use crate::error::{QueueError, Result};
+use crate::job::{ClaimKey, ClaimedJob, JobId};
 
 /// Claims up to `limit` runnable jobs of `queue` for `worker`, by priority then run_at,
 /// skipping jobs locked by other claimers and jobs whose serial_key has an older

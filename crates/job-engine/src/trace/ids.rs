@@ -35,7 +35,7 @@ impl IdGenerator for CauseIds {
 
 /// Runs `build` with root spans built on this thread getting `trace_id` (the first one
 /// only). `build` must build the span synchronously.
-pub(crate) fn in_trace<T>(trace_id: TraceId, build: impl FnOnce() -> T) -> T {
+pub fn in_trace<T>(trace_id: TraceId, build: impl FnOnce() -> T) -> T {
     NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
     let built = build();
     // A provider without this generator (or no root span built) leaves it set.

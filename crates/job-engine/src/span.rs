@@ -15,7 +15,8 @@ use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt as
 use opentelemetry::{Context, KeyValue};
 
 use super::job::ClaimedJob;
-use crate::telemetry::{self, attributes as attr};
+use crate::observer::Observer;
+use crate::trace::{self, attributes as attr};
 
 /// The span of one attempt. Ended by [`AttemptSpan::finish`], or when dropped.
 pub(crate) struct AttemptSpan {
@@ -57,12 +58,11 @@ impl Outcome<'_> {
 
 impl AttemptSpan {
     /// Starts the span of `job`'s attempt, claimed now by `worker`, with its `queue wait`;
-    /// an empty context (no span) when spans are not exported.
-    pub fn start(job: &ClaimedJob, worker: &str) -> Self {
-        if !telemetry::exporting() {
+    /// an empty context (no span) when the observer hands out no tracer.
+    pub fn start(job: &ClaimedJob, worker: &str, observer: &Observer) -> Self {
+        let Some(tracer) = observer.attempt_tracer() else {
             return Self { cx: Context::new() };
-        }
-        let tracer = telemetry::tracer();
+        };
         let claimed = SystemTime::now();
         // A first attempt waited since its enqueue; a later one since it became runnable
         // again (retry backoff, snooze deadline or hand-back).
@@ -75,7 +75,7 @@ impl AttemptSpan {
         let waited_ms = claimed
             .duration_since(ready)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let cause = telemetry::span_context(job.traceparent.as_deref());
+        let cause = trace::span_context(job.traceparent.as_deref());
         let mut builder = tracer
             .span_builder(format!("{} attempt {}", job.kind, job.attempt))
             .with_kind(SpanKind::Consumer)
@@ -97,7 +97,7 @@ impl AttemptSpan {
         }
         let root = Context::new();
         let span = match &cause {
-            Some(cause) => telemetry::in_trace(cause.trace_id(), || {
+            Some(cause) => trace::in_trace(cause.trace_id(), || {
                 tracer.build_with_context(builder, &root)
             }),
             None => tracer.build_with_context(builder, &root),

@@ -15,8 +15,10 @@ use tokio::sync::{Notify, mpsc};
 
 use super::store;
 
-/// The PostgreSQL channel that carries queue names of new work.
-pub const CHANNEL: &str = "antidote_jobs";
+/// The PostgreSQL channel that carries queue names of new work, unless a notifier is
+/// started on another ([`Notifier::start_on`]): engines sharing a database but not their
+/// workers keep apart by channel.
+pub const DEFAULT_CHANNEL: &str = "job_wakeups";
 
 /// Sends debounced wake-ups for queues, to other processes via `NOTIFY` and to workers in
 /// this process directly. Cheap to clone.
@@ -24,6 +26,7 @@ pub const CHANNEL: &str = "antidote_jobs";
 pub struct Notifier {
     tx: mpsc::UnboundedSender<String>,
     local: LocalWakers,
+    channel: Arc<str>,
 }
 
 /// Wakers of the workers in this process, by queue.
@@ -46,8 +49,17 @@ impl LocalWakers {
 }
 
 impl Notifier {
-    /// Starts the sending task on the current runtime. It ends when every clone is dropped.
+    /// Starts the sending task on the current runtime, on [`DEFAULT_CHANNEL`]. It ends
+    /// when every clone is dropped.
     pub fn start(pool: PgPool, local: LocalWakers) -> Self {
+        Self::start_on(pool, local, DEFAULT_CHANNEL)
+    }
+
+    /// Like [`Notifier::start`], notifying on `channel` (workers sharing this notifier
+    /// listen on it).
+    pub fn start_on(pool: PgPool, local: LocalWakers, channel: &str) -> Self {
+        let channel: Arc<str> = channel.into();
+        let sending = channel.clone();
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -56,13 +68,13 @@ impl Notifier {
                     queues.insert(more);
                 }
                 for queue in queues {
-                    if let Err(err) = store::notify(&pool, CHANNEL, &queue).await {
+                    if let Err(err) = store::notify(&pool, &sending, &queue).await {
                         tracing::debug!(error = %err, "wake-up notification not sent; workers will poll");
                     }
                 }
             }
         });
-        Self { tx, local }
+        Self { tx, local, channel }
     }
 
     /// Wakes workers of `queue`: those in this process at once, others by `NOTIFY`.
@@ -73,17 +85,23 @@ impl Notifier {
         let _ = self.tx.send(queue.to_owned());
     }
 
+    /// The channel this notifier sends on.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
     /// The local wakers this notifier serves.
     pub fn local(&self) -> &LocalWakers {
         &self.local
     }
 }
 
-/// Listens on [`CHANNEL`] and wakes this process's workers of the named queue. Reconnects
+/// Listens on `channel` and wakes this process's workers of the named queue. Reconnects
 /// after connection loss; returns when `shutdown` fires.
 pub async fn listen(
     pool: PgPool,
     local: LocalWakers,
+    channel: Arc<str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
@@ -97,7 +115,7 @@ pub async fn listen(
                 continue;
             }
         };
-        if let Err(err) = listener.listen(CHANNEL).await {
+        if let Err(err) = listener.listen(&channel).await {
             tracing::warn!(error = %err, "cannot LISTEN for wake-ups; retrying");
             if wait_or_shutdown(&shutdown, Duration::from_secs(1)).await {
                 return;

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::queue::error::{QueueError, Result};
+use crate::error::{QueueError, Result};
 
 /// Bytes of the claim table's indexes, and its live jobs.
 ///

@@ -96,12 +96,12 @@ pub async fn run_once(pool: &PgPool) -> Result<Vec<(String, JobId)>, QueueError>
             "schedule",
             otel.name = format!("schedule {}", schedule.name),
             job.kind = %schedule.kind,
-            antidote.schedule.slot = schedule.slot,
+            job.schedule.slot = schedule.slot,
         );
         let mut job = NewJob::new(schedule.kind, schedule.args)
             .with_queue(schedule.queue.clone())
             .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
-        job.traceparent = crate::telemetry::traceparent_of(&span);
+        job.traceparent = crate::trace::traceparent_of(&span);
         let id = store::enqueue(&mut tx, &job).await?.id;
         enqueued.push((schedule.queue, id));
     }

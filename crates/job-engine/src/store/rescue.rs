@@ -3,8 +3,8 @@
 
 use sqlx::PgPool;
 
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::JobId;
+use crate::error::{QueueError, Result};
+use crate::job::JobId;
 
 /// A job whose expired lease was rescued.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::EVENTS_PER_STATEMENT;
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::{JobId, JobState};
+use crate::error::{QueueError, Result};
+use crate::job::{JobId, JobState};
 
 /// Moves every job whose lease token still matches to `finished_jobs` as completed, in
 /// one statement per [`EVENTS_PER_STATEMENT`] jobs. Returns the ids that were completed;

@@ -3,8 +3,8 @@
 
 use sqlx::PgPool;
 
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::{JobId, JobState};
+use crate::error::{QueueError, Result};
+use crate::job::{JobId, JobState};
 
 /// What a cancel request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
 
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::{JobId, JobState};
+use crate::error::{QueueError, Result};
+use crate::job::{JobId, JobState};
 
 /// A job as stored, finished or not, for operators and tests.
 #[derive(Debug, Clone, Serialize)]

@@ -41,9 +41,9 @@ pub(crate) fn spawn(
     shared.emit(WorkerEvent::Claimed(job.id));
     // The exported span of this attempt, and a log-only span (its target is outside this
     // crate, so the OpenTelemetry layer skips it) that puts the job on every log line.
-    let attempt = AttemptSpan::start(&job, &shared.id);
+    let attempt = AttemptSpan::start(&job, &shared.id, &shared.config.observer);
     let log_span = tracing::info_span!(
-        target: "antidote::job",
+        target: "job",
         "job",
         job_id = %job.id,
         kind = %job.kind,
@@ -52,10 +52,10 @@ pub(crate) fn spawn(
     );
     if job.attempt == 1 {
         let waited = (Utc::now() - job.created_at).to_std().unwrap_or_default();
-        crate::telemetry::metrics()
-            .enqueue_to_start
-            .with_label_values(&[job.kind.as_str()])
-            .observe(waited.as_secs_f64());
+        shared
+            .config
+            .observer
+            .first_attempt_started(&job.kind, waited);
     }
     let cx = attempt.context();
     tokio::spawn(
@@ -106,6 +106,7 @@ async fn run(
                 checkpoints,
                 shared.config.snooze_threshold,
                 shared.config.step_hook.clone(),
+                shared.config.observer.clone(),
             );
             // Its own task, so that a panicking handler fails its job, not the worker.
             // The handler's spans are children of the attempt's span.
@@ -210,10 +211,7 @@ async fn run(
                 let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
                 let run_at = Utc::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                crate::telemetry::metrics()
-                    .retries
-                    .with_label_values(&[kind.as_str()])
-                    .inc();
+                shared.config.observer.retry_scheduled(&kind);
                 attempt_span.finish(Outcome::Retry(&message, run_at));
                 tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
                 store::release(

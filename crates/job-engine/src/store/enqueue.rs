@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use super::EVENTS_PER_STATEMENT;
-use crate::queue::error::{QueueError, Result};
-use crate::queue::job::{Enqueued, JobId, NewJob};
+use crate::error::{QueueError, Result};
+use crate::job::{Enqueued, JobId, NewJob};
 
 /// Inserts one job inside the caller's transaction (or on any connection). With a
 /// `unique_key` already held by an unfinished job, returns that job instead.

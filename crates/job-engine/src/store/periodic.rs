@@ -3,7 +3,7 @@
 
 use sqlx::{PgConnection, PgPool};
 
-use crate::queue::error::{QueueError, Result};
+use crate::error::{QueueError, Result};
 
 /// Creates or updates a stored schedule. A changed interval takes effect from the next
 /// slot boundary; the current `next_run_at` of an unchanged schedule is kept.

@@ -18,6 +18,7 @@ use super::dedicated::Dedicated;
 use super::executor;
 use super::job::{DEFAULT_QUEUE, JobId};
 use super::notifier::{self, LocalWakers, Notifier};
+use super::observer::Observer;
 use super::periodic::{self, Schedule};
 use super::registry::Registry;
 use super::retry::RetryPolicy;
@@ -57,6 +58,8 @@ pub struct WorkerConfig {
     /// Called after each step's checkpoint is stored. Off by default; tests use it to stop
     /// a worker at an exact step boundary.
     pub step_hook: Option<StepHook>,
+    /// Receives the worker's measurements (metrics, the attempts' tracer). Default: none.
+    pub observer: Observer,
 }
 
 /// A callback run after a step's checkpoint is stored: (job, step name).
@@ -91,6 +94,7 @@ impl Default for WorkerConfig {
             completion_batch: 500,
             checkpoint_batch: 500,
             step_hook: None,
+            observer: Observer::default(),
         }
     }
 }
@@ -291,6 +295,7 @@ impl Worker {
             tokio::spawn(notifier::listen(
                 shared.pool.clone(),
                 shared.notifier.local().clone(),
+                shared.notifier.channel().into(),
                 stop_services.clone(),
             )),
             tokio::spawn(heartbeat::run(shared.clone(), stop_services.clone())),
@@ -299,6 +304,7 @@ impl Worker {
                 shared.config.rescue_interval,
                 shared.notifier.clone(),
                 shared.config.queue.clone(),
+                shared.config.observer.clone(),
                 stop_services.clone(),
             )),
             tokio::spawn(periodic::run(
