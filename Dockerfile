@@ -11,6 +11,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY kubesim/Cargo.toml kubesim/Cargo.toml
 COPY .cargo .cargo
 COPY .sqlx .sqlx
+COPY crates crates
 COPY migrations migrations
 COPY kubesim kubesim
 COPY src src

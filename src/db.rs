@@ -31,7 +31,10 @@ pub enum DbError {
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
 
-/// The migrations in `migrations/`, embedded in the binary.
+/// The migrations in `migrations/`, embedded in the binary. The job engine's (versions 1,
+/// 5 and 9) are links to `crates/job-engine/migrations/`, kept under the versions they had
+/// when they were this application's, so one migrator applies everything in version order
+/// and databases migrated before the engine was its own crate keep their history.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 /// Applies every pending migration.

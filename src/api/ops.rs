@@ -74,13 +74,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // Counted at scrape time so that every replica reports the same, durable truth.
-    // Runtime-checked SQL: these two read-only aggregates are the API's only own queries.
-    let jobs: Vec<(String, String, i64)> = sqlx::query_as(
-        "select state::text, kind, count(*) from jobs_all group by 1, 2 order by 1, 2",
-    )
-    .fetch_all(&state.pool)
-    .await
-    .map_err(internal("counting jobs"))?;
+    let jobs = crate::queue::inspect::counts(&state.pool)
+        .await
+        .map_err(internal("counting jobs"))?;
+    // Runtime-checked SQL: this read-only aggregate is the API's only own query.
     let livelessons: Vec<(String, i64)> =
         sqlx::query_as("select status::text, count(*) from livelessons group by 1 order by 1")
             .fetch_all(&state.pool)
@@ -88,12 +85,13 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             .map_err(internal("counting livelessons"))?;
     let mut text = String::new();
     text.push_str("# HELP antidote_jobs Jobs by state and kind.\n# TYPE antidote_jobs gauge\n");
-    for (job_state, kind, count) in jobs {
+    for job in jobs {
         let _ = writeln!(
             text,
-            "antidote_jobs{{state=\"{}\",kind=\"{}\"}} {count}",
-            escape(&job_state),
-            escape(&kind)
+            "antidote_jobs{{state=\"{}\",kind=\"{}\"}} {}",
+            job.state.as_str(),
+            escape(&job.kind),
+            job.count
         );
     }
     text.push_str(
@@ -125,7 +123,7 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn internal(what: &'static str) -> impl FnOnce(sqlx::Error) -> ApiError {
+fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ApiError {
     move |err| {
         tracing::error!(error = %err, "{what}");
         ApiError::internal()

@@ -4,7 +4,7 @@
 
 use sqlx::PgPool;
 
-use crate::store::gc::{self as sql, Pruned};
+use crate::queue::store::{self as jobs, Pruned};
 
 use super::{Config, Result, secs};
 
@@ -15,8 +15,7 @@ use super::{Config, Result, secs};
 pub async fn run_once(pool: &PgPool, config: &Config) -> Result<Pruned> {
     let mut total = Pruned::default();
     loop {
-        let pruned =
-            sql::prune_finished_jobs(pool, secs(config.job_retention), config.batch()).await?;
+        let pruned = jobs::prune_finished(pool, secs(config.job_retention), config.batch()).await?;
         total.jobs += pruned.jobs;
         total.events += pruned.events;
         total.steps += pruned.steps;

@@ -1,6 +1,6 @@
 //! SQL of garbage collection: set-based statements that pick expired livelessons and
-//! sessions, find the livelessons behind namespaces, flag unhealthy livelessons and prune
-//! finished jobs. One small function per statement.
+//! sessions, find the livelessons behind namespaces, flag unhealthy livelessons. (Pruning
+//! finished jobs is the job engine's: `queue::store::prune_finished`.) One small function per statement.
 
 use sqlx::{PgConnection, PgExecutor};
 
@@ -188,59 +188,4 @@ pub async fn mark_unhealthy(executor: impl PgExecutor<'_>, id: &str, reason: &st
     .await
     .map_err(db("marking a livelesson unhealthy"))?;
     Ok(done.rows_affected() == 1)
-}
-
-/// What one pruning statement removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    /// Finished jobs.
-    pub jobs: u64,
-    /// Their audit events.
-    pub events: u64,
-    /// Their step checkpoints.
-    pub steps: u64,
-}
-
-/// Removes up to `limit` jobs finished more than `retention_secs` ago, with their events
-/// and steps, in one statement. Unfinished jobs' history is never touched: only ids found
-/// in `finished_jobs` are pruned.
-///
-/// # Errors
-/// [`super::StoreError::Database`].
-pub async fn prune_finished_jobs(
-    executor: impl PgExecutor<'_>,
-    retention_secs: f64,
-    limit: i64,
-) -> Result<Pruned> {
-    let row = sqlx::query!(
-        r#"with picked as (
-               select id from finished_jobs
-               where finished_at < now() - make_interval(secs => $1)
-               limit $2
-           ), jobs as (
-               -- Events folded into the row (see `job_events`) go with it.
-               delete from finished_jobs f using picked where f.id = picked.id
-               returning f.id, num_nonnulls(f.enqueued_event_id, f.claimed_event_id,
-                                           f.completed_event_id) as folded
-           ), events as (
-               delete from job_event_log e using picked where e.job_id = picked.id returning 1
-           ), steps as (
-               delete from job_steps s using picked where s.job_id = picked.id returning 1
-           )
-           select (select count(*) from jobs) as "jobs!",
-                  (select count(*) from events)
-                      + (select coalesce(sum(folded), 0) from jobs) as "events!",
-                  (select count(*) from steps) as "steps!""#,
-        retention_secs,
-        limit
-    )
-    .fetch_one(executor)
-    .await
-    .map_err(db("pruning finished jobs"))?;
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Ok(Pruned {
-        jobs: count(row.jobs),
-        events: count(row.events),
-        steps: count(row.steps),
-    })
 }

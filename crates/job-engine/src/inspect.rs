@@ -156,6 +156,25 @@ pub struct StateCount {
     pub count: i64,
 }
 
+/// Every job, finished or not, counted by state and kind, in the order of the state's
+/// name, then the kind.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn counts(executor: impl PgExecutor<'_>) -> Result<Vec<StateCount>> {
+    sqlx::query_as!(
+        StateCount,
+        r#"
+        select state as "state!: JobState", kind as "kind!", count(*) as "count!"
+        from jobs_all
+        group by state, kind order by state::text, kind
+        "#
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(QueueError::db("counts"))
+}
+
 /// Unfinished jobs counted by state and kind. The states name the claim table's rows
 /// only, so PostgreSQL leaves the history out by its check constraint.
 ///

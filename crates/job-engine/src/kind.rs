@@ -4,7 +4,7 @@
 //! kind's arguments does not compile, and a handler never parses JSON by hand.
 //!
 //! ```
-//! use antidote_scheduler::queue::{JobContext, JobError, JobKind, NewJob, Registry};
+//! use job_engine::{JobContext, JobError, JobKind, NewJob, Registry};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)]
@@ -31,7 +31,7 @@
 //! Arguments of another type are refused by the compiler:
 //!
 //! ```compile_fail
-//! use antidote_scheduler::queue::{JobKind, NewJob};
+//! use job_engine::{JobKind, NewJob};
 //!
 //! struct Greet;
 //!

@@ -14,6 +14,7 @@
 //! - `periodic`: schedules and their slots.
 //! - `read`: read models of jobs, events and steps.
 //! - `maintenance`: the claim table's indexes.
+//! - `retention`: pruning finished jobs and their history.
 
 /// Most events one statement numbers. An event id is a value of `job_event_seq` times this
 /// plus the event's place in its statement, so a statement that records an event for each
@@ -29,6 +30,7 @@ mod maintenance;
 mod periodic;
 mod read;
 mod rescue;
+mod retention;
 
 pub use admin::*;
 pub use checkpoint::*;
@@ -39,3 +41,4 @@ pub use maintenance::*;
 pub use periodic::*;
 pub use read::*;
 pub use rescue::*;
+pub use retention::*;
