@@ -33,11 +33,8 @@ impl<B: Backend> Workflows<B> {
             tracing::info!(livelesson = %args.livelesson, "livelesson is being deleted; not creating it");
             return Ok(());
         }
-        let progress = Progress::default();
-        let outcome = self
-            .create_steps(&ctx, &loaded, args.stage, &progress)
-            .await;
-        self.conclude(&ctx, &args.livelesson, &progress, outcome)
+        let progress = Progress::of(&ctx);
+        self.create_steps(&ctx, &loaded, args.stage, &progress)
             .await
     }
 

@@ -20,7 +20,7 @@ impl<B: Backend> Workflows<B> {
                 describe(&ctx, &mut conn, &row).await?;
             }
         }
-        let progress = Progress::default();
+        let progress = Progress::of(&ctx);
         let backend = &*self.backend;
         ctx.step("delete-namespace", || async {
             backend

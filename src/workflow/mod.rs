@@ -12,6 +12,7 @@ mod create;
 mod delete;
 mod modify;
 mod reachability;
+mod record_error;
 pub mod request;
 mod run;
 
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::backend::{Backend, Settings};
-use crate::queue::{JobContext, JobKind, NewJob, Registry};
+use crate::queue::{JobContext, JobError, JobKind, NewJob, QueueError, Registry};
 
 pub use run::Workflows;
 
@@ -131,15 +132,35 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, settings: 
                 span.record("antidote.stage", args.stage);
             }
             ctx.annotate(crate::telemetry::attributes::LIVELESSON_ID, livelesson);
+            let workflow_span = span.clone();
             async move {
-                match kind {
+                let outcome = match kind {
                     Kind::Create => workflows.create(ctx).await,
                     Kind::Modify => workflows.modify(ctx).await,
                     Kind::Delete => workflows.delete(ctx).await,
+                };
+                // The attempt failed (a cancel, a snooze or a lost lease is no failure).
+                if let Err(
+                    err @ (JobError::Transient(_)
+                    | JobError::Permanent(_)
+                    | JobError::Queue(
+                        QueueError::Database { .. }
+                        | QueueError::StepOutput { .. }
+                        | QueueError::Stopped
+                        | QueueError::NotFound(_),
+                    )),
+                ) = &outcome
+                {
+                    crate::telemetry::record_error(&workflow_span, &err.to_string());
                 }
+                outcome
             }
             .instrument(span)
         });
+    }
+    // A failed CREATE or MODIFY leaves its livelesson in ERROR, once, with the final write.
+    for name in [CREATE, MODIFY] {
+        registry.on_end(name, Arc::new(record_error::RecordError));
     }
 }
 

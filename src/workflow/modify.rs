@@ -18,18 +18,13 @@ impl<B: Backend> Workflows<B> {
         if loaded.row.deleting {
             return Ok(());
         }
-        let progress = Progress::default();
-        let outcome = async {
-            self.configure(&ctx, &loaded, args.stage, None, &progress)
-                .await?;
-            progress.at("status:READY");
-            ctx.step("status:READY", || {
-                self.set_status(&ctx, &args.livelesson, Status::Ready)
-            })
-            .await
-        }
-        .await;
-        self.conclude(&ctx, &args.livelesson, &progress, outcome)
-            .await
+        let progress = Progress::of(&ctx);
+        self.configure(&ctx, &loaded, args.stage, None, &progress)
+            .await?;
+        progress.at("status:READY");
+        ctx.step("status:READY", || {
+            self.set_status(&ctx, &args.livelesson, Status::Ready)
+        })
+        .await
     }
 }

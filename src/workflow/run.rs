@@ -1,12 +1,12 @@
 //! What every livelesson workflow shares: loading the pinned livelesson, turning backend
-//! and store failures into job errors, remembering which step failed and its logs, and
-//! recording ERROR when a failure is final.
+//! and store failures into job errors, and noting which step failed and its logs for the
+//! end hook that records ERROR (`record_error`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::backend::{self, Backend, BackendError, Settings};
 use crate::curriculum::{ContentHash, Lesson};
-use crate::queue::{JobContext, JobError};
+use crate::queue::{FailureNote, JobContext, JobError};
 use crate::store::StoreError;
 use crate::store::curriculum;
 use crate::store::livelesson::{self, Livelesson, Status};
@@ -41,21 +41,23 @@ impl Loaded {
     }
 }
 
-/// Tracks the step in progress and logs captured by its failure.
-#[derive(Default)]
+/// Notes the step in progress and logs captured by its failure in the job's
+/// [`FailureNote`], which the end hook receives.
 pub(crate) struct Progress {
-    step: Mutex<String>,
-    logs: Mutex<Option<String>>,
+    note: Arc<FailureNote>,
 }
 
 impl Progress {
-    /// Notes the step about to run (for the ERROR record).
-    pub fn at(&self, step: &str) {
-        *self.step.lock().unwrap_or_else(|p| p.into_inner()) = step.to_owned();
+    /// The progress of `ctx`'s attempt.
+    pub fn of(ctx: &JobContext) -> Self {
+        Self {
+            note: ctx.failure_note().clone(),
+        }
     }
 
-    fn step(&self) -> String {
-        self.step.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// Notes the step about to run (for the ERROR record).
+    pub fn at(&self, step: &str) {
+        self.note.at(step);
     }
 
     /// Converts a backend failure, keeping its logs for the ERROR record.
@@ -67,17 +69,13 @@ impl Progress {
                 .inc();
         }
         if let Some(logs) = err.logs() {
-            *self.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(logs.to_owned());
+            self.note.detail(logs);
         }
         if err.is_transient() {
             JobError::transient(err)
         } else {
             JobError::permanent(err)
         }
-    }
-
-    fn logs(&self) -> Option<String> {
-        self.logs.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -199,34 +197,5 @@ impl<B: Backend> Workflows<B> {
             .map_err(store)?;
         tx.commit().await.map_err(JobError::transient)?;
         Ok(())
-    }
-
-    /// Records a final failure as ERROR (fenced), then passes the error on. Transient
-    /// errors with attempts left, cancellations, snoozes and lost leases pass unrecorded.
-    pub(crate) async fn conclude(
-        &self,
-        ctx: &JobContext,
-        id: &str,
-        progress: &Progress,
-        outcome: Result<(), JobError>,
-    ) -> Result<(), JobError> {
-        let err = match outcome {
-            Ok(()) => return Ok(()),
-            Err(err) => err,
-        };
-        // The executor's own rule: a failure it will make final is recorded here first.
-        if !err.is_final(ctx.attempt(), ctx.max_attempts()) {
-            return Err(err);
-        }
-        let step = progress.step();
-        let reason = err.to_string();
-        tracing::warn!(livelesson = id, step = %step, error = %reason, "livelesson failed");
-        crate::telemetry::record_error(&tracing::Span::current(), &reason);
-        let mut tx = ctx.fenced().await?;
-        livelesson::set_error(&mut *tx, id, &step, &reason, progress.logs().as_deref())
-            .await
-            .map_err(store)?;
-        tx.commit().await.map_err(JobError::transient)?;
-        Err(JobError::Permanent(reason))
     }
 }

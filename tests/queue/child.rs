@@ -3,7 +3,13 @@
 
 use std::time::Duration;
 
-use antidote_scheduler::queue::{JobContext, JobError, Registry, ResultExt, Worker};
+use std::sync::Arc;
+
+use antidote_scheduler::queue::{
+    EndHook, Ended, HookError, JobContext, JobError, Registry, ResultExt, Worker,
+};
+use futures::future::BoxFuture;
+use sqlx::PgConnection;
 
 /// Side effects recorded by the test handlers, one row per execution.
 pub const EFFECTS_TABLE: &str = "create table if not exists test_effects (job_id bigint not null, what text not null, pid int not null, at timestamptz not null default clock_timestamp())";
@@ -47,7 +53,50 @@ pub fn registry() -> Registry {
         .await?;
         Ok(())
     });
+    // Runs a while (so that kills land mid-attempt), then ends as its `mode` says:
+    // `ok`, `transient` (until its attempts run out) or `permanent`.
+    registry.register(ENDING_KIND, |ctx: JobContext| async move {
+        let mode: String = ctx.args::<serde_json::Value>()?["mode"]
+            .as_str()
+            .unwrap_or("ok")
+            .to_owned();
+        ctx.step("work", || async {
+            effect(&ctx, "run").await?;
+            tokio::time::sleep(Duration::from_millis(50 + ctx.id().0.unsigned_abs() % 150)).await;
+            match mode.as_str() {
+                "transient" => Err(JobError::Transient("fails every time".into())),
+                "permanent" => Err(JobError::Permanent("cannot succeed".into())),
+                _ => Ok(()),
+            }
+        })
+        .await
+    });
+    registry.on_end(ENDING_KIND, Arc::new(RecordEnd));
     registry
+}
+
+/// A kind whose jobs end in every way, with an end hook that records each end.
+pub const ENDING_KIND: &str = "test.ending";
+
+/// Records `ended:<state>` for the job, in the transaction of its final write.
+struct RecordEnd;
+
+impl EndHook for RecordEnd {
+    fn ended<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        ended: &'a Ended,
+    ) -> BoxFuture<'a, Result<(), HookError>> {
+        Box::pin(async move {
+            sqlx::query("insert into test_effects (job_id, what, pid) values ($1, $2, $3)")
+                .bind(ended.id.0)
+                .bind(format!("ended:{}", ended.state.as_str()))
+                .bind(std::process::id() as i32)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
 }
 
 #[path = "../support/child.rs"]

@@ -12,10 +12,12 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::checkpoints::{Checkpoints, Mark, Stored};
+use super::ending::FailureNote;
 use super::error::{JobError, QueueError};
 use super::job::{ClaimedJob, JobId};
 use super::observer::Observer;
 use super::store;
+use super::worker::WorkerConfig;
 
 /// A claimed job, handed to its handler. Steps run through [`JobContext::step`] are
 /// checkpointed: on a later attempt they are skipped and their stored output returned.
@@ -27,6 +29,7 @@ pub struct JobContext {
     snooze_threshold: Duration,
     step_hook: Option<super::worker::StepHook>,
     observer: Observer,
+    note: Arc<FailureNote>,
     has_steps: bool,
     annotations: Mutex<Vec<(&'static str, String)>>,
     completed: tokio::sync::OnceCell<Mutex<HashMap<String, serde_json::Value>>>,
@@ -43,14 +46,15 @@ impl std::fmt::Debug for JobContext {
 }
 
 impl JobContext {
+    /// The context of `job`'s attempt on `worker`, with the worker's `config` (its snooze
+    /// threshold, step hook and observer).
     pub(crate) fn new(
         job: ClaimedJob,
         pool: PgPool,
         worker: Arc<str>,
         checkpoints: Checkpoints,
-        snooze_threshold: Duration,
-        step_hook: Option<super::worker::StepHook>,
-        observer: Observer,
+        config: &WorkerConfig,
+        note: Arc<FailureNote>,
     ) -> Self {
         Self {
             has_steps: job.has_steps,
@@ -58,9 +62,10 @@ impl JobContext {
             pool,
             worker,
             checkpoints,
-            snooze_threshold,
-            step_hook,
-            observer,
+            snooze_threshold: config.snooze_threshold,
+            step_hook: config.step_hook.clone(),
+            observer: config.observer.clone(),
+            note,
             annotations: Mutex::new(Vec::new()),
             completed: tokio::sync::OnceCell::new(),
         }
@@ -99,6 +104,12 @@ impl JobContext {
     /// The id of the worker running this attempt.
     pub fn worker(&self) -> &str {
         &self.worker
+    }
+
+    /// Where this attempt is and what it kept about a failure, for the kind's end hook
+    /// (see [`crate::ending`]). Each step notes itself as it starts.
+    pub fn failure_note(&self) -> &Arc<FailureNote> {
+        &self.note
     }
 
     /// The database pool, for handlers that keep state of their own.
@@ -174,6 +185,7 @@ impl JobContext {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, JobError>>,
     {
+        self.note.at(name);
         if let Some(stored) = self.stored_output(name).await? {
             tracing::debug!(job_id = %self.job.id, step = name, "step already completed; reusing its output");
             return serde_json::from_value(stored).map_err(|source| {

@@ -39,6 +39,14 @@ pub enum QueueError {
     /// The worker stopped writing checkpoints (it is shutting down).
     #[error("the worker is stopping: checkpoint not written")]
     Stopped,
+    /// A kind's end hook failed; the final state write was rolled back with it.
+    #[error("the end hook of a {kind} job failed: {message}")]
+    Hook {
+        /// The job kind.
+        kind: String,
+        /// The hook's error, with its causes.
+        message: String,
+    },
     /// No such job.
     #[error("job {0} not found")]
     NotFound(super::JobId),

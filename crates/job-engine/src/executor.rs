@@ -12,8 +12,9 @@ use tracing::Instrument;
 use super::checkpoints::Checkpoints;
 use super::completer::Completion;
 use super::context::JobContext;
-use super::error::{JobError, QueueError};
-use super::job::{ClaimedJob, JobState};
+use super::ending::{EndHook, Ended, FailureNote};
+use super::error::{JobError, QueueError, chain};
+use super::job::{ClaimedJob, JobId, JobState};
 use super::registry::RegisteredKind;
 use super::span::{AttemptSpan, Outcome};
 use super::store::{self, Release};
@@ -93,6 +94,18 @@ async fn run(
     shared.emit(WorkerEvent::Started(id));
     let registered = shared.registry.get(&job.kind).cloned();
     let options = registered.as_ref().map(|r| r.options).unwrap_or_default();
+    let note = Arc::new(FailureNote::default());
+    let ending = Ending {
+        hook: registered.as_ref().and_then(|r| r.on_end.clone()),
+        // Kept only for a hook: most kinds have none, and most jobs complete.
+        args: registered
+            .as_ref()
+            .is_some_and(|r| r.on_end.is_some())
+            .then(|| job.args.clone()),
+        kind: kind.clone(),
+        attempt,
+        note: note.clone(),
+    };
     let outcome = match registered {
         None => Err(JobError::Permanent(format!(
             "no handler is registered for job kind {:?}",
@@ -104,9 +117,8 @@ async fn run(
                 shared.pool.clone(),
                 shared.id.clone(),
                 checkpoints,
-                shared.config.snooze_threshold,
-                shared.config.step_hook.clone(),
-                shared.config.observer.clone(),
+                &shared.config,
+                note,
             );
             // Its own task, so that a panicking handler fails its job, not the worker.
             // The handler's spans are children of the attempt's span.
@@ -175,15 +187,11 @@ async fn run(
         }
         Err(JobError::Cancelled) => {
             attempt_span.finish(Outcome::Cancelled);
-            store::finish(
-                &shared.pool,
-                id,
-                token,
-                JobState::Cancelled,
-                Some("cancelled at a step boundary"),
-            )
-            .await
-            .map(|()| shared.emit(WorkerEvent::Cancelled(id)))
+            let message = "cancelled at a step boundary";
+            ending
+                .end(&shared, id, token, JobState::Cancelled, message, message)
+                .await
+                .map(|()| shared.emit(WorkerEvent::Cancelled(id)))
         }
         Err(JobError::Snooze(until)) => {
             attempt_span.finish(Outcome::Snoozed(until));
@@ -199,14 +207,14 @@ async fn run(
         }
         Err(JobError::Permanent(message)) => {
             attempt_span.finish(Outcome::Failed(&message));
-            fail(&shared, id, token, &message).await
+            ending.fail(&shared, id, token, &message, &message).await
         }
         Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
             let message = err.to_string();
             if err.is_final(attempt, max_attempts) {
-                let message = format!("{message} (attempt {attempt} of {max_attempts})");
-                attempt_span.finish(Outcome::Failed(&message));
-                fail(&shared, id, token, &message).await
+                let recorded = format!("{message} (attempt {attempt} of {max_attempts})");
+                attempt_span.finish(Outcome::Failed(&recorded));
+                ending.fail(&shared, id, token, &recorded, &message).await
             } else {
                 let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
                 let run_at = Utc::now()
@@ -234,16 +242,69 @@ async fn run(
     shared.release(id, token);
 }
 
-async fn fail(
-    shared: &Shared,
-    id: super::JobId,
-    token: uuid::Uuid,
-    message: &str,
-) -> Result<(), QueueError> {
-    tracing::warn!(error = %message, "job failed");
-    store::finish(&shared.pool, id, token, JobState::Failed, Some(message))
-        .await
-        .map(|()| shared.emit(WorkerEvent::Failed(id)))
+/// What ending this attempt's job for good needs: the kind's hook and what it is told.
+struct Ending {
+    hook: Option<Arc<dyn EndHook>>,
+    /// The job's arguments, kept when there is a hook to tell.
+    args: Option<serde_json::Value>,
+    kind: String,
+    attempt: i32,
+    note: Arc<FailureNote>,
+}
+
+impl Ending {
+    async fn fail(
+        &self,
+        shared: &Shared,
+        id: JobId,
+        token: uuid::Uuid,
+        message: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        tracing::warn!(error = %message, "job failed");
+        self.end(shared, id, token, JobState::Failed, message, reason)
+            .await
+            .map(|()| shared.emit(WorkerEvent::Failed(id)))
+    }
+
+    /// Writes the final state (`message` as the job's last error), fenced by the lease,
+    /// and calls the kind's hook, told `reason`, in the same transaction.
+    async fn end(
+        &self,
+        shared: &Shared,
+        id: JobId,
+        token: uuid::Uuid,
+        state: JobState,
+        message: &str,
+        reason: &str,
+    ) -> Result<(), QueueError> {
+        let Some(hook) = &self.hook else {
+            return store::finish(&shared.pool, id, token, state, Some(message)).await;
+        };
+        let mut tx = shared
+            .pool
+            .begin()
+            .await
+            .map_err(QueueError::db("begin end"))?;
+        store::finish(&mut *tx, id, token, state, Some(message)).await?;
+        let ended = Ended {
+            id,
+            kind: self.kind.clone(),
+            args: self.args.clone().unwrap_or_default(),
+            attempt: self.attempt,
+            state,
+            reason: reason.to_owned(),
+            step: self.note.step(),
+            detail: self.note.kept(),
+        };
+        hook.ended(&mut tx, &ended)
+            .await
+            .map_err(|err| QueueError::Hook {
+                kind: self.kind.clone(),
+                message: chain(err.as_ref()),
+            })?;
+        tx.commit().await.map_err(QueueError::db("commit end"))
+    }
 }
 
 async fn hand_back(shared: &Shared, id: super::JobId, token: uuid::Uuid) {

@@ -1,26 +1,46 @@
 //! The durable job engine: jobs in PostgreSQL, claimed with `FOR UPDATE SKIP LOCKED`,
-//! run under fenced leases as checkpointed steps. It knows nothing about lessons.
+//! run under fenced leases as checkpointed steps. It knows nothing about what its jobs
+//! do.
 //!
 //! # Layout
 //!
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
-//! - [`client`]: enqueueing, on its own or inside a caller's transaction.
-//! - [`store`]: every SQL statement of the engine's own work, a file per concern (enqueue,
-//!   claim, a claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads,
-//!   index maintenance).
-//! - [`inspect`]: read models for operators' views (job pages, counts, throughput).
-//! - [`worker`]: a process's pool of job tasks, with the services it starts:
-//!   `claim_cursor` (where claims scan), `executor` (one job), `completer` (batched
-//!   completions), `checkpoints` (batched step checkpoints), `heartbeat` (leases),
-//!   [`rescuer`] (expired leases), [`periodic`] (stored schedules), [`notifier`] (wake-ups).
-//! - `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
-//! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`kind`]: typed job kinds ([`JobKind`]: name, argument type, options).
-//! - [`registry`]: job kind → handler and its options (timeout, retry policy).
-//! - [`maintenance`]: rebuilds the claim table's indexes after vacuum was pinned.
+//! - [`client`]: enqueueing, on its own or inside a caller's transaction.
+//! - [`registry`]: job kind → handler, its options (timeout, retry policy) and its end
+//!   hook; [`ending`]: what an end hook learns ([`Ended`]) and a handler's [`FailureNote`].
+//! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
+//! - [`store`]: every SQL statement of the engine, a file per concern (enqueue, claim, a
+//!   claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads, index
+//!   maintenance, retention); [`inspect`]: read models for operators' views.
+//! - [`schema`]: the engine's migrations and [`migrate`].
+//! - [`observer`]: how measurements reach the application ([`JobObserver`]);
+//!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
+//!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
 //!
-//! States and transitions are drawn in `docs/job-states.md`.
+//! # Services
+//!
+//! [`Worker::run`] runs the claim loop and starts the worker's services, each given what
+//! it needs and owning one thing:
+//!
+//! ```text
+//!                 ┌──────────── notifier (LISTEN/NOTIFY wake-ups, channel setting)
+//!                 ▼
+//!   claim loop (worker: slots, claim_cursor) ──▶ executor (one attempt: handler, timeout,
+//!        │                                         outcome, end hook) ──▶ completer
+//!        │                                         │                      (completions,
+//!        │                                         ▼                       batched)
+//!        │                                   checkpoints (step checkpoints, batched)
+//!   heartbeat (renews the leases this worker holds)
+//!   rescuer (expired leases of any worker; end hooks of what it fails)
+//!   periodic (stored schedules: one job per slot)
+//!   maintenance (claim index rebuilds; run by the application's retention pass)
+//! ```
+//!
+//! States and transitions are drawn in `docs/job-states.md` of the repository.
+//!
+#![doc = include_str!("../README.md")]
 
 mod checkpoints;
 mod claim_cursor;
@@ -28,6 +48,7 @@ pub mod client;
 mod completer;
 pub mod context;
 mod dedicated;
+pub mod ending;
 pub mod error;
 mod executor;
 mod heartbeat;
@@ -49,6 +70,7 @@ pub mod worker;
 
 pub use client::Client;
 pub use context::JobContext;
+pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use kind::JobKind;

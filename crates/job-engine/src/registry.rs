@@ -1,5 +1,5 @@
-//! Maps job kinds to their handlers and to how the engine runs each kind (its timeout
-//! and retry policy).
+//! Maps job kinds to their handlers, to how the engine runs each kind (its timeout and
+//! retry policy) and to the hook called when one of its jobs ends for good.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::context::JobContext;
+use super::ending::EndHook;
 use super::error::JobError;
 use super::kind::JobKind;
 use super::retry::RetryPolicy;
@@ -37,12 +38,15 @@ pub struct RegisteredKind {
     pub handler: Handler,
     /// How attempts are run.
     pub options: KindOptions,
+    /// Called once when a job of the kind ends for good.
+    pub on_end: Option<Arc<dyn EndHook>>,
 }
 
 impl std::fmt::Debug for RegisteredKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegisteredKind")
             .field("options", &self.options)
+            .field("on_end", &self.on_end.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -90,8 +94,14 @@ impl Registry {
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |ctx| Box::pin(handler(ctx)));
-        self.handlers
-            .insert(kind.into(), RegisteredKind { handler, options });
+        self.handlers.insert(
+            kind.into(),
+            RegisteredKind {
+                handler,
+                options,
+                on_end: None,
+            },
+        );
         self
     }
 
@@ -110,6 +120,20 @@ impl Registry {
             let args = ctx.args::<K::Args>();
             async move { handler(ctx, args?).await }
         })
+    }
+
+    /// Calls `hook` once for each job of `kind` (registered before) that ends for good, in
+    /// the transaction of its final state write (see [`crate::ending`]).
+    ///
+    /// # Panics
+    /// Never; a kind not registered yet is left without a hook, which `debug_assert`s.
+    pub fn on_end(&mut self, kind: &str, hook: Arc<dyn EndHook>) -> &mut Self {
+        let registered = self.handlers.get_mut(kind);
+        debug_assert!(registered.is_some(), "no handler registered for {kind:?}");
+        if let Some(registered) = registered {
+            registered.on_end = Some(hook);
+        }
+        self
     }
 
     /// The handler and options of `kind`.

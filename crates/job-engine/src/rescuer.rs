@@ -1,5 +1,6 @@
 //! Returns jobs whose lease expired (their worker crashed or froze) to runnable, or fails
-//! them when they were on their last attempt. Every worker runs it; `SKIP LOCKED` keeps
+//! them when they were on their last attempt, calling their kind's end hook (from this
+//! worker's registry) in the same transaction. Every worker runs it; `SKIP LOCKED` keeps
 //! racing rescuers from rescuing a job twice.
 
 use std::time::Duration;
@@ -7,43 +8,108 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::ending::Ended;
+use super::error::{QueueError, chain};
+use super::job::JobState;
 use super::notifier::{Notifier, wait_or_shutdown};
 use super::observer::Observer;
-use super::store::{self, Rescued};
+use super::registry::Registry;
+use super::store::{self, LEASE_EXPIRED_ON_LAST_ATTEMPT, Rescued};
 
-/// Ticks every `interval` until `stop` fires.
-pub(crate) async fn run(
-    pool: PgPool,
-    interval: Duration,
-    notifier: Notifier,
-    queue: String,
-    observer: Observer,
-    stop: CancellationToken,
-) {
-    loop {
-        if wait_or_shutdown(&stop, interval).await {
-            return;
-        }
-        match run_once(&pool, &observer).await {
-            Ok(rescued) if !rescued.is_empty() => {
-                tracing::info!(rescued = rescued.len(), "rescued jobs with expired leases");
-                notifier.notify(&queue);
+/// What the rescuer works with.
+#[derive(Debug, Clone)]
+pub struct Rescuer {
+    /// The database.
+    pub pool: PgPool,
+    /// The end hooks of the kinds of jobs it fails.
+    pub registry: Registry,
+    /// Told how many jobs each pass rescued.
+    pub observer: Observer,
+}
+
+impl Rescuer {
+    /// Ticks every `interval` until `stop` fires, waking `queue`'s workers after a pass
+    /// that made jobs runnable.
+    pub(crate) async fn run(
+        self,
+        interval: Duration,
+        notifier: Notifier,
+        queue: String,
+        stop: CancellationToken,
+    ) {
+        loop {
+            if wait_or_shutdown(&stop, interval).await {
+                return;
             }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "rescue pass failed"),
+            match self.run_once().await {
+                Ok(rescued) if !rescued.is_empty() => {
+                    tracing::info!(rescued = rescued.len(), "rescued jobs with expired leases");
+                    notifier.notify(&queue);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "rescue pass failed"),
+            }
         }
+    }
+
+    /// One pass, in one transaction with the end hooks of the jobs it fails; returns what
+    /// it rescued.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`], or [`QueueError::Hook`] (the whole pass is rolled back
+    /// and runs again at the next tick).
+    pub async fn run_once(&self) -> Result<Vec<Rescued>, QueueError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(QueueError::db("begin rescue"))?;
+        let rescued = store::rescue_expired(&mut tx).await?;
+        for job in rescued.iter().filter(|job| job.failed) {
+            let Some(hook) = self
+                .registry
+                .get(&job.kind)
+                .and_then(|kind| kind.on_end.clone())
+            else {
+                continue;
+            };
+            let ended = Ended {
+                id: job.id,
+                kind: job.kind.clone(),
+                args: job.args.clone().unwrap_or_default(),
+                attempt: job.attempt,
+                state: JobState::Failed,
+                reason: LEASE_EXPIRED_ON_LAST_ATTEMPT.to_owned(),
+                step: None,
+                detail: None,
+            };
+            hook.ended(&mut tx, &ended)
+                .await
+                .map_err(|err| QueueError::Hook {
+                    kind: job.kind.clone(),
+                    message: chain(err.as_ref()),
+                })?;
+        }
+        tx.commit().await.map_err(QueueError::db("commit rescue"))?;
+        self.observer.leases_rescued(rescued.len());
+        Ok(rescued)
     }
 }
 
-/// One pass; returns what it rescued, and tells `observer` how many.
+/// One pass of a [`Rescuer`] over `registry`'s end hooks.
 ///
 /// # Errors
-/// [`super::QueueError::Database`].
+/// As [`Rescuer::run_once`].
 pub async fn run_once(
     pool: &PgPool,
+    registry: &Registry,
     observer: &Observer,
-) -> Result<Vec<Rescued>, super::QueueError> {
-    let rescued = store::rescue_expired(pool).await?;
-    observer.leases_rescued(rescued.len());
-    Ok(rescued)
+) -> Result<Vec<Rescued>, QueueError> {
+    Rescuer {
+        pool: pool.clone(),
+        registry: registry.clone(),
+        observer: observer.clone(),
+    }
+    .run_once()
+    .await
 }

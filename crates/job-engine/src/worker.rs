@@ -299,14 +299,19 @@ impl Worker {
                 stop_services.clone(),
             )),
             tokio::spawn(heartbeat::run(shared.clone(), stop_services.clone())),
-            tokio::spawn(rescuer::run(
-                shared.pool.clone(),
-                shared.config.rescue_interval,
-                shared.notifier.clone(),
-                shared.config.queue.clone(),
-                shared.config.observer.clone(),
-                stop_services.clone(),
-            )),
+            tokio::spawn(
+                rescuer::Rescuer {
+                    pool: shared.pool.clone(),
+                    registry: shared.registry.clone(),
+                    observer: shared.config.observer.clone(),
+                }
+                .run(
+                    shared.config.rescue_interval,
+                    shared.notifier.clone(),
+                    shared.config.queue.clone(),
+                    stop_services.clone(),
+                ),
+            ),
             tokio::spawn(periodic::run(
                 shared.pool.clone(),
                 shared.config.periodic_interval,

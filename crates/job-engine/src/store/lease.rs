@@ -4,7 +4,7 @@
 //! nothing and is [`QueueError::LeaseLost`].
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::EVENTS_PER_STATEMENT;
@@ -88,7 +88,7 @@ pub async fn complete_at(
 /// # Errors
 /// [`QueueError::LeaseLost`] or [`QueueError::Database`].
 pub async fn finish(
-    pool: &PgPool,
+    executor: impl PgExecutor<'_>,
     id: JobId,
     token: Uuid,
     state: JobState,
@@ -124,7 +124,7 @@ pub async fn finish(
         error,
         event,
     )
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await
     .map_err(QueueError::db("finish"))?;
     if moved == 0 {

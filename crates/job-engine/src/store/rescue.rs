@@ -1,7 +1,7 @@
 //! Rescue of jobs whose lease expired: runnable again, or failed when out of attempts,
 //! the lost claim written to the audit trail.
 
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::error::{QueueError, Result};
 use crate::job::JobId;
@@ -13,14 +13,24 @@ pub struct Rescued {
     pub id: JobId,
     /// True when the job had no attempts left and was failed instead of made runnable.
     pub failed: bool,
+    /// Its kind.
+    pub kind: String,
+    /// Its arguments when it was failed (for its kind's end hook); `None` otherwise.
+    pub args: Option<serde_json::Value>,
+    /// The attempt whose lease expired.
+    pub attempt: i32,
 }
 
+/// The error a job failed by the rescuer is left with.
+pub const LEASE_EXPIRED_ON_LAST_ATTEMPT: &str = "lease expired on the last attempt";
+
 /// Returns every running job whose lease expired to runnable (or failed, when it was on
-/// its last attempt), recording who lost it.
+/// its last attempt), recording who lost it. Run it in a transaction when the failed
+/// jobs' end hooks must commit with it.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
+pub async fn rescue_expired(conn: &mut PgConnection) -> Result<Vec<Rescued>> {
     let rows = sqlx::query!(
         r#"
         with expired as (
@@ -28,7 +38,7 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
             -- renewal write index entries (see migration 0009), and the table holds only
             -- unfinished jobs.
             select id, lease_owner, attempt >= max_attempts as exhausted, claimed_event_id,
-                   attempted_at, attempt
+                   attempted_at, attempt, kind, args
             from jobs
             where state = 'running' and lease_expires_at < now()
             for update skip locked
@@ -39,7 +49,7 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
                 max_attempts, run_at, created_at, attempted_at, last_error, traceparent,
                 unique_key, serial_key, enqueued_event_id)
             select id, kind, args, queue, priority, 'failed', attempt, max_attempts, run_at,
-                   created_at, attempted_at, 'lease expired on the last attempt', traceparent,
+                   created_at, attempted_at, $1, traceparent,
                    unique_key, serial_key, enqueued_event_id
             from gone
         ), back as (
@@ -60,10 +70,13 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
                    e.lease_owner, 'lease expired'
             from expired e join jobs j on j.id = e.id
         )
-        select id as "id!", exhausted as "exhausted!" from expired
+        select id as "id!", exhausted as "exhausted!", kind as "kind!", attempt as "attempt!",
+               case when exhausted then args end as args
+        from expired
         "#,
+        LEASE_EXPIRED_ON_LAST_ATTEMPT,
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
     .map_err(QueueError::db("rescue"))?;
     Ok(rows
@@ -71,6 +84,9 @@ pub async fn rescue_expired(pool: &PgPool) -> Result<Vec<Rescued>> {
         .map(|r| Rescued {
             id: JobId(r.id),
             failed: r.exhausted,
+            kind: r.kind,
+            args: r.args,
+            attempt: r.attempt,
         })
         .collect())
 }
