@@ -128,7 +128,7 @@ impl JobContext {
             .begin()
             .await
             .map_err(QueueError::db("begin fenced"))?;
-        store::hold_lease(&mut tx, self.job.id, self.job.lease_token).await?;
+        self.job.lease().hold(&mut tx).await?;
         Ok(tx)
     }
 
@@ -245,16 +245,10 @@ impl JobContext {
                 if !matches!(err, JobError::Snooze(_) | JobError::Cancelled) {
                     crate::trace::record_error(&span, &text);
                 }
-                if let Err(write) = store::step_failed(
-                    &self.pool,
-                    job.id,
-                    job.lease_token,
-                    name,
-                    job.attempt,
-                    &self.worker,
-                    &text,
-                )
-                .await
+                if let Err(write) = job
+                    .lease()
+                    .step_failed(&self.pool, name, job.attempt, &self.worker, &text)
+                    .await
                 {
                     tracing::warn!(job_id = %job.id, step = name, error = %write, "could not record the step failure");
                 }

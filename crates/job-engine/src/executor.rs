@@ -14,7 +14,8 @@ use super::completer::Completion;
 use super::context::JobContext;
 use super::ending::{EndHook, Ended, FailureNote};
 use super::error::{JobError, QueueError, chain};
-use super::job::{ClaimedJob, JobId, JobState};
+use super::job::{ClaimedJob, JobState};
+use super::lease::Lease;
 use super::registry::RegisteredKind;
 use super::span::{AttemptSpan, Outcome};
 use super::store::{self, Release};
@@ -89,6 +90,7 @@ async fn run(
 ) {
     let (id, token, attempt, max_attempts) =
         (job.id, job.lease_token, job.attempt, job.max_attempts);
+    let lease = job.lease();
     let row = std::mem::take(&mut job.row);
     let kind = job.kind.clone();
     shared.emit(WorkerEvent::Started(id));
@@ -153,7 +155,7 @@ async fn run(
                     match why {
                         Some(AbortReason::Shutdown) => {
                             attempt_span.finish(Outcome::HandedBack);
-                            hand_back(&shared, id, token).await;
+                            hand_back(&shared, lease).await;
                         }
                         _ => {
                             attempt_span.finish(Outcome::LeaseLost);
@@ -189,13 +191,14 @@ async fn run(
             attempt_span.finish(Outcome::Cancelled);
             let message = "cancelled at a step boundary";
             ending
-                .end(&shared, id, token, JobState::Cancelled, message, message)
+                .end(&shared, lease, JobState::Cancelled, message, message)
                 .await
                 .map(|()| shared.emit(WorkerEvent::Cancelled(id)))
         }
         Err(JobError::Snooze(until)) => {
             attempt_span.finish(Outcome::Snoozed(until));
-            store::release(&shared.pool, id, token, Release::Snooze, until, None)
+            lease
+                .release(&shared.pool, Release::Snooze, until, None)
                 .await
                 .map(|()| shared.emit(WorkerEvent::Snoozed(id)))
         }
@@ -207,14 +210,14 @@ async fn run(
         }
         Err(JobError::Permanent(message)) => {
             attempt_span.finish(Outcome::Failed(&message));
-            ending.fail(&shared, id, token, &message, &message).await
+            ending.fail(&shared, lease, &message, &message).await
         }
         Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
             let message = err.to_string();
             if err.is_final(attempt, max_attempts) {
                 let recorded = format!("{message} (attempt {attempt} of {max_attempts})");
                 attempt_span.finish(Outcome::Failed(&recorded));
-                ending.fail(&shared, id, token, &recorded, &message).await
+                ending.fail(&shared, lease, &recorded, &message).await
             } else {
                 let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
                 let run_at = Utc::now()
@@ -222,16 +225,10 @@ async fn run(
                 shared.config.observer.retry_scheduled(&kind);
                 attempt_span.finish(Outcome::Retry(&message, run_at));
                 tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
-                store::release(
-                    &shared.pool,
-                    id,
-                    token,
-                    Release::Retry,
-                    run_at,
-                    Some(&message),
-                )
-                .await
-                .map(|()| shared.emit(WorkerEvent::RetryScheduled(id)))
+                lease
+                    .release(&shared.pool, Release::Retry, run_at, Some(&message))
+                    .await
+                    .map(|()| shared.emit(WorkerEvent::RetryScheduled(id)))
             }
         }
     };
@@ -256,15 +253,14 @@ impl Ending {
     async fn fail(
         &self,
         shared: &Shared,
-        id: JobId,
-        token: uuid::Uuid,
+        lease: Lease,
         message: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
         tracing::warn!(error = %message, "job failed");
-        self.end(shared, id, token, JobState::Failed, message, reason)
+        self.end(shared, lease, JobState::Failed, message, reason)
             .await
-            .map(|()| shared.emit(WorkerEvent::Failed(id)))
+            .map(|()| shared.emit(WorkerEvent::Failed(lease.id)))
     }
 
     /// Writes the final state (`message` as the job's last error), fenced by the lease,
@@ -272,23 +268,22 @@ impl Ending {
     async fn end(
         &self,
         shared: &Shared,
-        id: JobId,
-        token: uuid::Uuid,
+        lease: Lease,
         state: JobState,
         message: &str,
         reason: &str,
     ) -> Result<(), QueueError> {
         let Some(hook) = &self.hook else {
-            return store::finish(&shared.pool, id, token, state, Some(message)).await;
+            return lease.finish(&shared.pool, state, Some(message)).await;
         };
         let mut tx = shared
             .pool
             .begin()
             .await
             .map_err(QueueError::db("begin end"))?;
-        store::finish(&mut *tx, id, token, state, Some(message)).await?;
+        lease.finish(&mut *tx, state, Some(message)).await?;
         let ended = Ended {
-            id,
+            id: lease.id,
             kind: self.kind.clone(),
             args: self.args.clone().unwrap_or_default(),
             attempt: self.attempt,
@@ -307,10 +302,13 @@ impl Ending {
     }
 }
 
-async fn hand_back(shared: &Shared, id: super::JobId, token: uuid::Uuid) {
-    match store::release(&shared.pool, id, token, Release::HandBack, Utc::now(), None).await {
+async fn hand_back(shared: &Shared, lease: Lease) {
+    match lease
+        .release(&shared.pool, Release::HandBack, Utc::now(), None)
+        .await
+    {
         Ok(()) => {
-            shared.emit(WorkerEvent::HandedBack(id));
+            shared.emit(WorkerEvent::HandedBack(lease.id));
             shared.notifier.notify(&shared.config.queue);
         }
         Err(err) => tracing::warn!(error = %err, "hand-back failed; the lease will expire instead"),

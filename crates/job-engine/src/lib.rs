@@ -9,6 +9,7 @@
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
 //! - [`registry`]: job kind → handler, its options (timeout, retry policy) and its end
 //!   hook; [`ending`]: what an end hook learns ([`Ended`]) and a handler's [`FailureNote`].
+//! - [`lease`]: a claimed job's [`Lease`], through which its fenced writes go.
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`store`]: every SQL statement of the engine, a file per concern (enqueue, claim, a
 //!   claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads, index
@@ -55,6 +56,7 @@ mod heartbeat;
 pub mod inspect;
 pub mod job;
 pub mod kind;
+pub mod lease;
 pub mod maintenance;
 pub mod notifier;
 pub mod observer;
@@ -74,6 +76,7 @@ pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use kind::JobKind;
+pub use lease::Lease;
 pub use observer::{JobObserver, Observer};
 pub use periodic::Schedule;
 pub use registry::{KindOptions, Registry};

@@ -157,8 +157,5 @@ pub async fn step_failed(
     .fetch_one(pool)
     .await
     .map_err(QueueError::db("step_failed"))?;
-    if stored == 0 {
-        return Err(QueueError::LeaseLost(id));
-    }
-    Ok(())
+    super::fenced(id, stored)
 }

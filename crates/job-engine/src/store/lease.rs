@@ -127,10 +127,7 @@ pub async fn finish(
     .fetch_one(executor)
     .await
     .map_err(QueueError::db("finish"))?;
-    if moved == 0 {
-        return Err(QueueError::LeaseLost(id));
-    }
-    Ok(())
+    super::fenced(id, moved)
 }
 
 /// Why a running job is released back to the table.
@@ -199,10 +196,7 @@ pub async fn release(
     .fetch_one(pool)
     .await
     .map_err(QueueError::db("release"))?;
-    if released == 0 {
-        return Err(QueueError::LeaseLost(id));
-    }
-    Ok(())
+    super::fenced(id, released)
 }
 
 /// Extends the leases of the given running jobs. Returns the ids still held; a missing id
@@ -247,5 +241,5 @@ pub async fn hold_lease(conn: &mut PgConnection, id: JobId, token: Uuid) -> Resu
     .fetch_optional(&mut *conn)
     .await
     .map_err(QueueError::db("hold_lease"))?;
-    held.map(|_| ()).ok_or(QueueError::LeaseLost(id))
+    super::fenced(id, i64::from(held.is_some()))
 }

@@ -41,4 +41,17 @@ pub use maintenance::*;
 pub use periodic::*;
 pub use read::*;
 pub use rescue::*;
+
+use crate::error::{QueueError, Result};
+use crate::job::JobId;
+
+/// The one place a fenced write of job `id` that matched `rows` rows is judged: none
+/// means its lease token no longer matches, so the lease was lost.
+pub(crate) fn fenced(id: JobId, rows: i64) -> Result<()> {
+    if rows == 0 {
+        Err(QueueError::LeaseLost(id))
+    } else {
+        Ok(())
+    }
+}
 pub use retention::*;
