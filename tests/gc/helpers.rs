@@ -10,78 +10,30 @@ use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::gc;
-use antidote_scheduler::queue::{
-    Client, JobId, Registry, RetryPolicy, Worker, WorkerConfig, WorkerEvent,
-};
+use antidote_scheduler::queue::{Client, JobId, Registry, Worker, WorkerConfig};
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
 use antidote_scheduler::workflow::{self, request};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::PostParams;
 use sqlx::PgPool;
-use tokio::sync::{broadcast, oneshot};
 
-/// Backend settings sized for tests: failures surface in seconds.
-pub fn settings() -> Settings {
-    Settings {
-        instance_id: "test".into(),
-        pod_ready_timeout: Duration::from_secs(20),
-        reachability_timeout: Duration::from_secs(4),
-        probe_timeout: Duration::from_millis(500),
-        job_cleanup_timeout: Duration::from_secs(20),
-        config_timeout: Duration::from_secs(20),
-        namespace_delete_timeout: Duration::from_secs(20),
-        ..Settings::default()
-    }
-}
+#[path = "../support/lab.rs"]
+mod common;
+pub use common::{finished, seed_cluster, settings, start};
 
 /// GC settings with the production TTLs; tests move timestamps instead of shortening them.
 pub fn gc_config() -> gc::Config {
     gc::Config::default()
 }
 
-/// Worker settings sized for tests.
+/// Worker settings sized for tests, with stored schedules checked every 50 ms.
 pub fn worker_config() -> WorkerConfig {
     WorkerConfig {
-        concurrency: 8,
-        poll_interval: Duration::from_millis(50),
-        lease: Duration::from_millis(1500),
-        heartbeat: Duration::from_millis(300),
-        rescue_interval: Duration::from_millis(100),
         periodic_interval: Duration::from_millis(50),
-        shutdown_grace: Duration::from_millis(500),
-        retry: RetryPolicy {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            jitter: 0.0,
-        },
-        ..WorkerConfig::default()
+        ..common::worker_config()
     }
-}
-
-/// Creates the secrets namespace and the TLS secret every livelesson copies.
-pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.secrets_namespace }
-    }))
-    .expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("secrets namespace");
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.secrets_namespace);
-    let tls: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.tls_cert_name },
-        "type": "kubernetes.io/tls",
-        "stringData": { "tls.crt": "certificate", "tls.key": "key" }
-    }))
-    .expect("secret");
-    secrets
-        .create(&PostParams::default(), &tls)
-        .await
-        .expect("tls secret");
 }
 
 /// Database, curriculum and kubesim.
@@ -199,41 +151,6 @@ impl Lab {
         .await
         .expect("age activity");
     }
-}
-
-/// Starts `worker` on a task; the sender stops it.
-pub fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("worker run");
-    });
-    (stop, handle)
-}
-
-/// Waits until `job` completes or fails; returns which.
-pub async fn finished(
-    events: &mut broadcast::Receiver<WorkerEvent>,
-    job: JobId,
-    within: Duration,
-) -> WorkerEvent {
-    tokio::time::timeout(within, async {
-        loop {
-            match events.recv().await {
-                Ok(e @ (WorkerEvent::Completed(j) | WorkerEvent::Failed(j))) if j == job => {
-                    return e;
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("job {job} did not finish within {within:?}"))
 }
 
 /// Creates a namespace labelled as a livelesson's, directly in the cluster.

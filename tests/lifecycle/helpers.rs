@@ -12,73 +12,19 @@ use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::queue::{
-    Client, JobId, Registry, RetryPolicy, StepHook, Worker, WorkerConfig, WorkerEvent,
+    Client, JobId, Registry, StepHook, Worker, WorkerConfig, WorkerEvent,
 };
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
 use antidote_scheduler::workflow::{self, request};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::Api;
-use kube::api::PostParams;
 use sqlx::PgPool;
 use tokio::sync::{broadcast, oneshot};
 
-/// Backend settings sized for tests: failures surface in seconds.
-pub fn settings() -> Settings {
-    Settings {
-        instance_id: "test".into(),
-        pod_ready_timeout: Duration::from_secs(20),
-        reachability_timeout: Duration::from_secs(4),
-        probe_timeout: Duration::from_millis(500),
-        job_cleanup_timeout: Duration::from_secs(20),
-        config_timeout: Duration::from_secs(20),
-        namespace_delete_timeout: Duration::from_secs(20),
-        ..Settings::default()
-    }
-}
-
-/// Worker settings sized for tests.
-pub fn worker_config() -> WorkerConfig {
-    WorkerConfig {
-        concurrency: 8,
-        poll_interval: Duration::from_millis(50),
-        lease: Duration::from_millis(1500),
-        heartbeat: Duration::from_millis(300),
-        rescue_interval: Duration::from_millis(100),
-        shutdown_grace: Duration::from_millis(500),
-        retry: RetryPolicy {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            jitter: 0.0,
-        },
-        observer: antidote_scheduler::telemetry::job_observer(),
-        ..WorkerConfig::default()
-    }
-}
-
-/// Creates the secrets namespace and the TLS secret every livelesson copies.
-pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace: Namespace = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.secrets_namespace }
-    }))
-    .expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("secrets namespace");
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.secrets_namespace);
-    let tls: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": { "name": settings.tls_cert_name },
-        "type": "kubernetes.io/tls",
-        "stringData": { "tls.crt": "certificate", "tls.key": "key" }
-    }))
-    .expect("secret");
-    secrets
-        .create(&PostParams::default(), &tls)
-        .await
-        .expect("tls secret");
-}
+#[path = "../support/lab.rs"]
+mod common;
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use common::{finished, seed_cluster, settings, start, wait_finished, worker_config};
 
 /// Registers the workflows on a backend talking to `client`.
 pub fn registry(client: kube::Client, settings: &Settings) -> Registry {
@@ -208,54 +154,6 @@ pub async fn newest_job(pool: &PgPool, kind: &str, id: &str) -> JobId {
     .await
     .expect("job exists");
     JobId(job)
-}
-
-/// Starts `worker` on a task; the sender stops it.
-pub fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let handle = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("worker run");
-    });
-    (stop, handle)
-}
-
-/// Waits until `job` completes or fails; returns which. On a timeout, panics with the
-/// job's audit trail.
-pub async fn finished(
-    events: &mut broadcast::Receiver<WorkerEvent>,
-    job: JobId,
-    within: Duration,
-) -> WorkerEvent {
-    match wait_finished(events, job, within).await {
-        Some(event) => event,
-        None => panic!("job {job} did not finish within {within:?}"),
-    }
-}
-
-/// Like [`finished`], `None` on a timeout.
-pub async fn wait_finished(
-    events: &mut broadcast::Receiver<WorkerEvent>,
-    job: JobId,
-    within: Duration,
-) -> Option<WorkerEvent> {
-    tokio::time::timeout(within, async {
-        loop {
-            match events.recv().await {
-                Ok(e @ (WorkerEvent::Completed(j) | WorkerEvent::Failed(j))) if j == job => {
-                    return e;
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
-            }
-        }
-    })
-    .await
-    .ok()
 }
 
 /// Waits until every job of `jobs` completes or fails; returns each outcome, or `None`

@@ -27,23 +27,16 @@ pub fn fast_config() -> WorkerConfig {
     }
 }
 
-/// Waits for the first event matching `want`, or panics after `within`.
+/// Waits for the first event matching `want` (the engine's test kit), or panics after
+/// `within` or when the worker stopped.
 pub async fn wait_for(
     events: &mut broadcast::Receiver<WorkerEvent>,
     within: Duration,
     want: impl Fn(&WorkerEvent) -> bool,
 ) -> WorkerEvent {
-    tokio::time::timeout(within, async {
-        loop {
-            match events.recv().await {
-                Ok(event) if want(&event) => return event,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
-            }
-        }
-    })
-    .await
-    .expect("the awaited worker event did not come in time")
+    job_engine::testing::wait_for(events, within, want)
+        .await
+        .expect("the awaited worker event did not come in time")
 }
 
 /// Waits until `check` returns true, re-checking on a short period, or panics after `within`.

@@ -19,6 +19,8 @@
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
+//! - `testing` (feature `testing`): running a job to its end and waiting on events in
+//!   tests.
 //!
 //! # Services
 //!
@@ -67,6 +69,8 @@ pub mod retry;
 pub mod schema;
 mod span;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod trace;
 pub mod worker;
 
