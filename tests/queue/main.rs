@@ -269,6 +269,46 @@ async fn an_unfinished_unique_key_returns_the_existing_job(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn an_enqueue_alone_wakes_listeners_at_its_commit_and_a_duplicate_wakes_none(pool: PgPool) {
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .expect("listener");
+    listener
+        .listen(antidote_scheduler::queue::notifier::CHANNEL)
+        .await
+        .expect("listen");
+    // The client's debounced notifier can send nothing (its pool is closed), so whatever
+    // is heard was sent by the enqueue's own statement.
+    let closed = PgPool::connect_lazy_with((*pool.connect_options()).clone());
+    closed.close().await;
+    let notifier = antidote_scheduler::queue::notifier::Notifier::start(
+        closed,
+        antidote_scheduler::queue::notifier::LocalWakers::default(),
+    );
+    let client = Client::with_notifier(pool.clone(), notifier);
+    let job = NewJob::new("test.effect", serde_json::json!({}))
+        .with_queue("first")
+        .with_unique_key("once");
+    assert!(client.enqueue(&job).await.expect("enqueue").inserted);
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a wake-up in time")
+        .expect("notification");
+    assert_eq!(heard.payload(), "first");
+
+    // The duplicate inserts nothing and so wakes nobody: the next wake-up heard is the
+    // one of a new job in another queue (notifications arrive in commit order).
+    assert!(!client.enqueue(&job).await.expect("duplicate").inserted);
+    let other = NewJob::new("test.effect", serde_json::json!({})).with_queue("second");
+    assert!(client.enqueue(&other).await.expect("enqueue").inserted);
+    let heard = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("a wake-up in time")
+        .expect("notification");
+    assert_eq!(heard.payload(), "second");
+}
+
+#[sqlx::test]
 async fn a_worker_killed_mid_step_is_resumed_by_another_without_rerunning_completed_steps(
     pool: PgPool,
 ) {

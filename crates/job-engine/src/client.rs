@@ -1,11 +1,14 @@
 //! Enqueueing jobs: on the client's own connection, or inside a caller's transaction so
 //! that a state change and its job commit together.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use sqlx::{PgConnection, PgPool};
 
 use super::error::{QueueError, Result};
 use super::job::{Enqueued, JobId, NewJob};
-use super::notifier::{LocalWakers, Notifier};
+use super::notifier::{CHANNEL, LocalWakers, Notifier};
 use super::store;
 
 /// Enqueues jobs and wakes workers. Cheap to clone.
@@ -13,19 +16,25 @@ use super::store;
 pub struct Client {
     pool: PgPool,
     notifier: Notifier,
+    /// Single enqueues of this client (and its clones) under way.
+    single_enqueues: Arc<AtomicUsize>,
 }
 
 impl Client {
     /// A client with its own notifier.
     pub fn new(pool: PgPool) -> Self {
         let notifier = Notifier::start(pool.clone(), LocalWakers::default());
-        Self { pool, notifier }
+        Self::with_notifier(pool, notifier)
     }
 
     /// A client sharing `notifier`, so that workers of this process wake without a round
     /// trip through PostgreSQL.
     pub fn with_notifier(pool: PgPool, notifier: Notifier) -> Self {
-        Self { pool, notifier }
+        Self {
+            pool,
+            notifier,
+            single_enqueues: Arc::default(),
+        }
     }
 
     /// The notifier, to share with workers of this process.
@@ -40,17 +49,29 @@ impl Client {
 
     /// Enqueues one job in its own transaction and wakes workers.
     ///
+    /// An enqueue with no other under way on this client sends its `NOTIFY` in its own
+    /// statement, delivered at its commit: on a quiet queue that saves the wake-up's round
+    /// trip after the commit. Concurrent enqueues leave the wake-up to the debounced
+    /// notifier instead, so that they do not queue on PostgreSQL's notification lock at
+    /// commit one behind the other.
+    ///
     /// # Errors
     /// [`QueueError::Database`].
     pub async fn enqueue(&self, job: &NewJob) -> Result<Enqueued> {
+        let under_way = UnderWay::enter(&self.single_enqueues);
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(QueueError::db("enqueue"))?;
-        let enqueued = store::enqueue(&mut conn, job).await?;
+        let channel = under_way.alone.then_some(CHANNEL);
+        let enqueued = store::enqueue_waking(&mut conn, job, channel).await?;
         if enqueued.inserted {
-            self.notifier.notify(&job.queue);
+            if under_way.alone {
+                self.notifier.local().wake(&job.queue);
+            } else {
+                self.notifier.notify(&job.queue);
+            }
         }
         Ok(enqueued)
     }
@@ -112,5 +133,25 @@ impl Client {
         let queue = store::retry_finished(&self.pool, id).await?;
         self.wake(&queue);
         Ok(())
+    }
+}
+
+/// One enqueue counted among those under way while it lives.
+struct UnderWay<'a> {
+    count: &'a AtomicUsize,
+    /// No other was under way when this one began.
+    alone: bool,
+}
+
+impl<'a> UnderWay<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let alone = count.fetch_add(1, Ordering::AcqRel) == 0;
+        Self { count, alone }
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }

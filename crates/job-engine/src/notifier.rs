@@ -3,7 +3,9 @@
 //! The notification is sent from the application after the enqueue commits, never from an
 //! insert trigger: a `NOTIFY` inside every enqueue transaction takes a global lock at commit
 //! and serialises all enqueuers. Notifications requested while one is in flight are
-//! coalesced into one. Workers also poll, so a lost notification costs latency, not jobs.
+//! coalesced into one. The one exception is an enqueue alone on its client, which sends
+//! its own `NOTIFY` in its statement (`Client::enqueue`): nobody waits behind its lock.
+//! Workers also poll, so a lost notification costs latency, not jobs.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -40,7 +42,8 @@ impl LocalWakers {
         map.entry(queue.to_owned()).or_default().clone()
     }
 
-    fn wake(&self, queue: &str) {
+    /// Wakes the workers of `queue` in this process.
+    pub fn wake(&self, queue: &str) {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(notify) = map.get(queue) {
             notify.notify_one();

@@ -16,6 +16,22 @@ use crate::job::{Enqueued, JobId, NewJob};
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> {
+    enqueue_waking(conn, job, None).await
+}
+
+/// Like [`enqueue`], and when the job is inserted and `channel` is given, the same
+/// statement sends `NOTIFY channel, queue`: it is delivered when the statement's
+/// transaction commits, so listeners hear of the job without a round trip after the
+/// commit. Every transaction that notifies takes PostgreSQL's notification lock at its
+/// commit, so concurrent enqueuers should not all do this (see `Client::enqueue`).
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn enqueue_waking(
+    conn: &mut PgConnection,
+    job: &NewJob,
+    channel: Option<&str>,
+) -> Result<Enqueued> {
     // A conflicting job committed after this statement's snapshot is invisible to the
     // fallback select; the next round sees it.
     for _ in 0..5 {
@@ -30,7 +46,9 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> 
                              else 'available'::job_state end,
                         $6, coalesce($5, now()), $7, $8, $9, nextval('job_event_seq') * 4096)
                 on conflict (unique_key) where unique_key is not null do nothing
-                returning id
+                -- The wake-up rides on the inserted row, so a duplicate sends none.
+                returning id, case when $10::text is not null
+                                   then pg_notify($10, $3)::text end as woken
             )
             select id as "id!", true as "inserted!" from ins
             union all
@@ -45,6 +63,7 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> 
             job.unique_key,
             job.serial_key,
             job.traceparent,
+            channel,
         )
         .fetch_optional(&mut *conn)
         .await
