@@ -274,7 +274,7 @@ async fn an_enqueue_alone_wakes_listeners_at_its_commit_and_a_duplicate_wakes_no
         .await
         .expect("listener");
     listener
-        .listen(antidote_scheduler::queue::notifier::CHANNEL)
+        .listen(antidote_scheduler::queue::notifier::DEFAULT_CHANNEL)
         .await
         .expect("listen");
     // The client's debounced notifier can send nothing (its pool is closed), so whatever

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::error::{QueueError, Result};
 use super::job::{Enqueued, JobId, NewJob};
-use super::notifier::{CHANNEL, LocalWakers, Notifier};
+use super::notifier::{LocalWakers, Notifier};
 use super::store;
 
 /// Enqueues jobs and wakes workers. Cheap to clone.
@@ -64,7 +64,7 @@ impl Client {
             .acquire()
             .await
             .map_err(QueueError::db("enqueue"))?;
-        let channel = under_way.alone.then_some(CHANNEL);
+        let channel = under_way.alone.then(|| self.notifier.channel());
         let enqueued = store::enqueue_waking(&mut conn, job, channel).await?;
         if enqueued.inserted {
             if under_way.alone {
