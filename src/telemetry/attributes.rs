@@ -18,23 +18,11 @@ pub const STAGE: &str = "antidote.stage";
 pub const WORKFLOW: &str = "antidote.workflow";
 /// When a durable timer ends (RFC 3339).
 pub const TIMER_DEADLINE: &str = "antidote.timer.deadline";
-/// The job's id.
-pub const JOB_ID: &str = "job.id";
-/// The job's kind (`livelesson.create`, `gc.expire`).
-pub const JOB_KIND: &str = "job.kind";
-/// The attempt number, from 1.
-pub const JOB_ATTEMPT: &str = "job.attempt";
-/// The attempt budget.
-pub const JOB_MAX_ATTEMPTS: &str = "job.max_attempts";
-/// The queue the job was claimed from.
-pub const JOB_QUEUE: &str = "job.queue";
-/// The worker running the attempt.
-pub const JOB_WORKER: &str = "job.worker";
-/// How the attempt ended: `completed`, `retry`, `failed`, `cancelled`, `snoozed`,
-/// `handed_back`, `lease_lost`.
-pub const JOB_OUTCOME: &str = "job.outcome";
-/// Milliseconds the job was runnable before this attempt was claimed.
-pub const JOB_QUEUE_WAIT_MS: &str = "job.queue_wait_ms";
+/// The job engine's own attribute names (`job.*`).
+pub use job_engine::trace::attributes::{
+    JOB_ATTEMPT, JOB_ID, JOB_KIND, JOB_MAX_ATTEMPTS, JOB_OUTCOME, JOB_QUEUE, JOB_QUEUE_WAIT_MS,
+    JOB_WORKER,
+};
 /// What a span link points at: `cause` (what enqueued the job) or `livelesson.first`
 /// (the trace of the request that created the livelesson).
 pub const LINK_KIND: &str = "antidote.link";
