@@ -11,6 +11,7 @@
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
+//! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
 //! - [`queue`]: the generic durable job engine on PostgreSQL (enqueue, claim, leases,
 //!   checkpointed steps, retries, periodic jobs, audit trail). Knows nothing about lessons.
 //! - [`telemetry`]: tracing and OpenTelemetry set-up, traceparent propagation through jobs,
@@ -26,6 +27,7 @@ pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod gc;
+pub mod pool;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
