@@ -6,9 +6,8 @@
 -- session rather than a nullable session id keeps the foreign key, the livelesson type
 -- and every workflow unchanged; the /exp API never sees it (its ids are 10 characters).
 
--- The pool session. The refill pass upserts it too, so that session expiry (which deletes
--- empty inactive sessions) taking it between two passes costs nothing.
-insert into livesessions (id, persistent) values ('pool', false) on conflict (id) do nothing;
+-- The pool session is created by the first refill pass that creates a spare (and again
+-- whenever session expiry has deleted it while it held no spare).
 
 alter table livelessons
     -- In the pool, waiting for a learner.

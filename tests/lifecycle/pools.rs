@@ -25,13 +25,13 @@ use super::helpers::{Lab, all_finished, finished, registry, start, trail, worker
 const LESSON: &str = "linux-first-steps";
 
 /// Pool and capacity settings for a test.
-struct Settings {
-    lessons: Vec<(&'static str, i32)>,
-    max_spares: i32,
-    max_age_secs: f64,
-    backoff_secs: f64,
-    max_live: i32,
-    lesson_max_live: Vec<(&'static str, i32)>,
+pub(crate) struct Settings {
+    pub(crate) lessons: Vec<(&'static str, i32)>,
+    pub(crate) max_spares: i32,
+    pub(crate) max_age_secs: f64,
+    pub(crate) backoff_secs: f64,
+    pub(crate) max_live: i32,
+    pub(crate) lesson_max_live: Vec<(&'static str, i32)>,
 }
 
 impl Default for Settings {
@@ -47,7 +47,7 @@ impl Default for Settings {
     }
 }
 
-async fn apply(pool: &PgPool, settings: &Settings) {
+pub(crate) async fn apply(pool: &PgPool, settings: &Settings) {
     let global = GlobalSettings {
         max_spares: settings.max_spares,
         max_age_secs: settings.max_age_secs,
@@ -133,7 +133,7 @@ async fn run_until_done(lab: &Lab, jobs: &[JobId]) {
 }
 
 /// Fills the lesson's pool and runs the spares' CREATEs to READY; returns their ids.
-async fn ready_spares(lab: &Lab) -> Vec<String> {
+pub(crate) async fn ready_spares(lab: &Lab) -> Vec<String> {
     let counts = refill_now(lab).await;
     let ids = spares(&lab.pool).await;
     assert_eq!(counts.created as usize, ids.len());
