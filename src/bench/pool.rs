@@ -164,8 +164,9 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         ..Settings::default()
     };
     seed_cluster(&kube, &settings).await?;
-    // Boot: pod start, then reachability and configuration (a few seconds in kubesim).
-    let boot = params.pod_start_latency + Duration::from_secs(5);
+    // Boot: the endpoints' pods start, then the configuration jobs' pods (each pod start
+    // takes the latency), then reachability and the rest (a few seconds in kubesim).
+    let boot = params.pod_start_latency * 2 + Duration::from_secs(5);
     let spares = params
         .spares_per_lesson
         .unwrap_or_else(|| spares_for(params.rate, lessons.len(), boot));

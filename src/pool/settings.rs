@@ -163,3 +163,49 @@ pub async fn apply(db: &PgPool, pools: &PoolConfig, capacity: &CapacityConfig) -
     tx.commit().await.map_err(PoolError::Transaction)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_and_capacity_are_off_by_default() {
+        let config = crate::config::Config::default();
+        let (global, lessons) = to_store(&config.pools, &config.capacity);
+        assert!(lessons.is_empty(), "no lesson has a pool");
+        assert_eq!(global.max_live, 0, "capacity is unlimited");
+    }
+
+    #[test]
+    fn the_configuration_file_sets_pools_and_capacity_per_lesson() {
+        let yaml = "pools:\n  lessons: { linux-first-steps: 3 }\n  maxAgeMins: 2\n\
+                    capacity:\n  maxLive: 20\n  lessons: { web-automation: 5 }\n";
+        let config = crate::config::Config::from_yaml(yaml, std::path::Path::new("test.yaml"))
+            .expect("valid");
+        let (global, lessons) = to_store(&config.pools, &config.capacity);
+        assert_eq!(global.max_live, 20);
+        assert!((global.max_age_secs - 120.0).abs() < f64::EPSILON);
+        let by_slug: Vec<(&str, i32, i32)> = lessons
+            .iter()
+            .map(|l| (l.lesson_slug.as_str(), l.spares, l.max_live))
+            .collect();
+        assert_eq!(
+            by_slug,
+            [("linux-first-steps", 3, 0), ("web-automation", 0, 5)]
+        );
+    }
+
+    #[test]
+    fn bad_pool_settings_name_the_setting() {
+        let mut pools = PoolConfig::default();
+        pools.lessons.insert("Not A Slug".into(), 1);
+        let problem = validate(&pools, &CapacityConfig::default()).expect_err("bad slug");
+        assert_eq!(problem.0, "pools.lessons");
+        let pools = PoolConfig {
+            max_age_mins: 0,
+            ..PoolConfig::default()
+        };
+        let problem = validate(&pools, &CapacityConfig::default()).expect_err("zero age");
+        assert_eq!(problem.0, "pools.maxAgeMins");
+    }
+}
