@@ -20,7 +20,13 @@ use antidote_scheduler::workflow::{CREATE, DELETE, MODIFY};
 use kubesim::Behaviour;
 use sqlx::PgPool;
 
-use super::helpers::{Lab, all_finished, finished, registry, start, trail, worker_config};
+use super::helpers::{
+    ApiServer, Lab, all_finished, finished, registry, start, trail, worker_config,
+};
+
+#[path = "../support/fs.rs"]
+mod fs;
+use fs::copy_dir;
 
 const LESSON: &str = "linux-first-steps";
 
@@ -32,6 +38,37 @@ pub(crate) struct Settings {
     pub(crate) backoff_secs: f64,
     pub(crate) max_live: i32,
     pub(crate) lesson_max_live: Vec<(&'static str, i32)>,
+}
+
+impl Settings {
+    /// `spares` spares of `lesson`, everything else by default.
+    fn pool(lesson: &'static str, spares: i32) -> Self {
+        Self {
+            lessons: vec![(lesson, spares)],
+            ..Self::default()
+        }
+    }
+}
+
+/// A lab with these pool and capacity settings applied.
+async fn lab_with(pool: &PgPool, settings: &Settings) -> Lab {
+    let lab = Lab::start(pool.clone()).await;
+    apply(pool, settings).await;
+    lab
+}
+
+/// The API on a loopback socket, over the lab's database and backend settings.
+async fn api_server(lab: &Lab) -> ApiServer {
+    let config = antidote_scheduler::config::Config {
+        backend: lab.settings.clone(),
+        ..antidote_scheduler::config::Config::default()
+    };
+    ApiServer::start(antidote_scheduler::api::AppState::new(
+        lab.pool.clone(),
+        lab.queue.clone(),
+        &config,
+    ))
+    .await
 }
 
 impl Default for Settings {
@@ -179,15 +216,7 @@ where
 
 #[sqlx::test]
 async fn fifty_concurrent_requests_for_ten_spares_give_ten_learners_distinct_spares(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
-        &pool,
-        &Settings {
-            lessons: vec![(LESSON, 10)],
-            ..Settings::default()
-        },
-    )
-    .await;
+    let lab = lab_with(&pool, &Settings::pool(LESSON, 10)).await;
     let spare_ids: BTreeSet<String> = ready_spares(&lab).await.into_iter().collect();
     assert_eq!(spare_ids.len(), 10);
 
@@ -263,19 +292,6 @@ async fn import_three_stage_router_configuration(pool: &PgPool) {
         .expect("import");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[sqlx::test]
 async fn a_spare_taken_at_stage_two_reaches_ready_at_stage_two(pool: PgPool) {
     let lab = Lab::start(pool.clone()).await;
@@ -324,8 +340,7 @@ async fn a_spare_taken_at_stage_two_reaches_ready_at_stage_two(pool: PgPool) {
 
 #[sqlx::test]
 async fn a_spare_that_fails_is_replaced_after_a_doubling_backoff(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
+    let lab = lab_with(
         &pool,
         &Settings {
             lessons: vec![(LESSON, 1)],
@@ -466,15 +481,7 @@ async fn spares_past_the_maximum_age_are_replaced_and_never_handed_out_meanwhile
 
 #[sqlx::test]
 async fn spares_are_invisible_to_the_exp_api_and_nobody_can_kill_or_touch_them(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
-        &pool,
-        &Settings {
-            lessons: vec![(LESSON, 1)],
-            ..Settings::default()
-        },
-    )
-    .await;
+    let lab = lab_with(&pool, &Settings::pool(LESSON, 1)).await;
     refill_now(&lab).await;
     let spare = spares(&pool).await.remove(0);
     assert!(matches!(
@@ -482,15 +489,7 @@ async fn spares_are_invisible_to_the_exp_api_and_nobody_can_kill_or_touch_them(p
         Err(request::RequestError::UnknownLivelesson(_))
     ));
     assert!(!request::heartbeat(&pool, &spare).await.expect("heartbeat"));
-    let state = antidote_scheduler::api::AppState::new(
-        pool.clone(),
-        lab.queue.clone(),
-        &antidote_scheduler::config::Config {
-            backend: lab.settings.clone(),
-            ..antidote_scheduler::config::Config::default()
-        },
-    );
-    let server = super::helpers::ApiServer::start(state).await;
+    let server = api_server(&lab).await;
     let answer = reqwest::get(format!("{}/exp/livelesson/{spare}", server.base))
         .await
         .expect("GET");
@@ -502,15 +501,7 @@ async fn spares_are_invisible_to_the_exp_api_and_nobody_can_kill_or_touch_them(p
 
 #[sqlx::test]
 async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_right(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
-        &pool,
-        &Settings {
-            lessons: vec![(LESSON, 3)],
-            ..Settings::default()
-        },
-    )
-    .await;
+    let lab = lab_with(&pool, &Settings::pool(LESSON, 3)).await;
     // Oldest first: the oldest is the one a request takes.
     let ids = ready_spares(&lab).await;
     let (taken, broken, idle) = (&ids[0], &ids[1], &ids[2]);
@@ -563,8 +554,7 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
 
 #[sqlx::test]
 async fn capacity_twenty_with_thirty_requests_keeps_ten_waiting_in_fifo_order(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
+    let lab = lab_with(
         &pool,
         &Settings {
             max_live: 20,
@@ -636,8 +626,7 @@ async fn capacity_twenty_with_thirty_requests_keeps_ten_waiting_in_fifo_order(po
 
 #[sqlx::test]
 async fn a_waiting_learner_makes_a_spare_of_another_lesson_give_way(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
+    let lab = lab_with(
         &pool,
         &Settings {
             lessons: vec![(LESSON, 2)],
@@ -682,25 +671,9 @@ async fn a_waiting_learner_makes_a_spare_of_another_lesson_give_way(pool: PgPool
 /// The real front end's first poll, seen by the API: a spare taken is READY at once.
 #[sqlx::test]
 async fn a_lab_from_a_pool_is_ready_at_the_first_poll_over_http(pool: PgPool) {
-    let lab = Lab::start(pool.clone()).await;
-    apply(
-        &pool,
-        &Settings {
-            lessons: vec![(LESSON, 1)],
-            ..Settings::default()
-        },
-    )
-    .await;
+    let lab = lab_with(&pool, &Settings::pool(LESSON, 1)).await;
     ready_spares(&lab).await;
-    let state = antidote_scheduler::api::AppState::new(
-        pool.clone(),
-        lab.queue.clone(),
-        &antidote_scheduler::config::Config {
-            backend: lab.settings.clone(),
-            ..antidote_scheduler::config::Config::default()
-        },
-    );
-    let server = super::helpers::ApiServer::start(state).await;
+    let server = api_server(&lab).await;
     let http = reqwest::Client::new();
     let session: serde_json::Value = http
         .post(format!("{}/exp/livesession", server.base))
