@@ -13,6 +13,7 @@
 //! Figures: time from request to READY (p50, p99) for hits and misses, hit rate, spares
 //! created, peak live livelessons (sampled every second).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -129,12 +130,12 @@ async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
 }
 
 /// Spares per lesson for `rate` arrivals per second over `lessons` lessons, when a spare
-/// takes about `boot` to become READY: the arrivals during one boot, doubled (arrivals
+/// takes about `boot` to become READY: the arrivals during one boot and half again (arrivals
 /// are not evenly spread over lessons, and a taken spare's replacement must boot before
 /// it can be taken in turn).
 pub fn spares_for(rate: f64, lessons: usize, boot: Duration) -> u32 {
     let per_lesson = rate / lessons.max(1) as f64;
-    (per_lesson * boot.as_secs_f64() * 2.0).ceil().max(1.0) as u32
+    (per_lesson * boot.as_secs_f64() * 1.5).ceil().max(1.0) as u32
 }
 
 struct Outcome {
@@ -142,11 +143,17 @@ struct Outcome {
     ready_s: Option<f64>,
 }
 
-/// One run.
+/// One run: the learners use `pool` (as API processes would), the worker `worker_pool`, as
+/// `antidoted serve` keeps them apart: a learner's request must not wait behind a thousand
+/// job tasks for a connection.
 ///
 /// # Errors
 /// [`BenchError`].
-pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
+pub async fn run(
+    pool: &PgPool,
+    worker_pool: &PgPool,
+    params: &Params,
+) -> Result<Report, BenchError> {
     let lessons = reset(pool, &params.curriculum).await?;
     let sim = kubesim::KubeSim::start(kubesim::Config {
         pod_start_delay: params.pod_start_latency,
@@ -195,7 +202,7 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     crate::workflow::register(&mut registry, backend, Arc::new(settings.clone()));
     crate::pool::register(&mut registry, Arc::new(settings.clone()));
     let worker = Worker::with_notifier(
-        pool.clone(),
+        worker_pool.clone(),
         registry,
         WorkerConfig {
             concurrency: params.concurrency,
@@ -272,24 +279,24 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         }
     }
     let mut outcomes = Vec::with_capacity(learners.len());
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
     for learner in learners {
-        match learner.await {
-            Ok(Ok(outcome)) => outcomes.push(outcome),
-            Ok(Err(err)) => {
-                tracing::warn!(error = %crate::queue::error::chain(&err), "learner failed");
-                outcomes.push(Outcome {
-                    hit: false,
-                    ready_s: None,
-                });
+        let error = match learner.await {
+            Ok(Ok(outcome)) => {
+                outcomes.push(outcome);
+                continue;
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "learner task failed");
-                outcomes.push(Outcome {
-                    hit: false,
-                    ready_s: None,
-                });
-            }
-        }
+            Ok(Err(err)) => crate::queue::error::chain(&err),
+            Err(err) => err.to_string(),
+        };
+        *errors.entry(error).or_default() += 1;
+        outcomes.push(Outcome {
+            hit: false,
+            ready_s: None,
+        });
+    }
+    for (error, count) in &errors {
+        println!("{count} learners failed: {error}");
     }
     let total_s = started.elapsed().as_secs_f64();
     sampler.abort();

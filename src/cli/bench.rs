@@ -880,7 +880,9 @@ async fn ui(args: UiArgs) -> anyhow::Result<ExitCode> {
 async fn pool(args: PoolArgs) -> anyhow::Result<ExitCode> {
     use antidote_scheduler::bench::pool as pool_bench;
     anyhow::ensure!(args.rate > 0.0, "--rate must be positive");
-    let db = args.database.connect(64).await?;
+    // The learners' pool and the worker's, apart as in `antidoted serve`.
+    let db = args.database.connect(32).await?;
+    let worker_db = args.database.connect(48).await?;
     let params = |spares| pool_bench::Params {
         requests: args.requests,
         rate: args.rate,
@@ -912,7 +914,7 @@ async fn pool(args: PoolArgs) -> anyhow::Result<ExitCode> {
     };
     let mut without = None;
     if args.runs != PoolRuns::WithPools {
-        let report = pool_bench::run(&db, &params(Some(0)))
+        let report = pool_bench::run(&db, &worker_db, &params(Some(0)))
             .await
             .context("running without pools")?;
         show("without pools", &report);
@@ -920,7 +922,7 @@ async fn pool(args: PoolArgs) -> anyhow::Result<ExitCode> {
     }
     let mut with = None;
     if args.runs != PoolRuns::WithoutPools {
-        let report = pool_bench::run(&db, &params(args.spares))
+        let report = pool_bench::run(&db, &worker_db, &params(args.spares))
             .await
             .context("running with pools")?;
         show("with pools", &report);

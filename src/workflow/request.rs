@@ -1,5 +1,7 @@
 //! What learners ask for, turned into state and jobs in one transaction each: sessions,
-//! livelesson requests (CREATE, or MODIFY on a stage change), heartbeats and kills.
+//! livelesson requests (a spare taken from a warm pool, or a new livelesson with its
+//! CREATE, or waiting in line for capacity; MODIFY on a stage change), heartbeats and
+//! kills.
 
 use std::collections::BTreeMap;
 
@@ -184,9 +186,11 @@ pub async fn create_session(
     }
 }
 
-/// Requests `lesson_slug` at `stage` in `session_id`: creates the livelesson and enqueues
-/// CREATE, or returns the session's existing one (refreshing its activity) and enqueues
-/// MODIFY when the stage differs. State and job commit together.
+/// Requests `lesson_slug` at `stage` in `session_id`: returns the session's existing
+/// livelesson (refreshing its activity; MODIFY when the stage differs), or takes a READY
+/// spare of the lesson's warm pool, or creates the livelesson with its CREATE, or, beyond
+/// capacity, creates it waiting in line without one (see [`crate::pool`]). State and jobs
+/// commit together.
 ///
 /// # Errors
 /// The [`RequestError`] variants name each refusal.
