@@ -50,7 +50,21 @@
 //!   retentionIntervalSecs: 3600
 //!   batchSize: 5000
 //!   reconcileConcurrency: 8
+//! pools:                     # see `pool::PoolConfig`: warm pools (default none)
+//!   lessons: { router-configuration: 3 }   # spares kept READY at stage 0
+//!   maxSpares: 50
+//!   maxAgeMins: 60
+//!   failureBackoffSecs: 30
+//!   maxBackoffSecs: 3600
+//!   refillIntervalSecs: 10
+//! capacity:                  # see `pool::settings::CapacityConfig` (default unlimited)
+//!   maxLive: 0               # live livelessons at most, spares included (0: unlimited)
+//!   lessons: { router-configuration: 40 }
 //! ```
+//!
+//! `pools` and `capacity` are stored in the database when `serve`, `api` or `worker`
+//! starts, and again when the process gets SIGHUP (the file is read anew), so that every
+//! process admits and refills by the same numbers.
 //!
 //! The original's top-level `instanceId`, `hepsDomain`, `imageOrg`, `alwaysPull`,
 //! `allowEgress`, `curriculumVersion` and `backendConfigs.kubernetes.{secretsNamespace,
@@ -389,6 +403,10 @@ pub struct Config {
     pub worker: WorkerSettings,
     /// Garbage collection.
     pub gc: GcSettings,
+    /// Warm pools of spare livelessons (default: none).
+    pub pools: crate::pool::PoolConfig,
+    /// Capacity admission (default: unlimited).
+    pub capacity: crate::pool::settings::CapacityConfig,
 }
 
 impl Default for Config {
@@ -417,6 +435,8 @@ impl Default for Config {
             kubernetes: KubernetesAccess::default(),
             worker: WorkerSettings::default(),
             gc: GcSettings::default(),
+            pools: crate::pool::PoolConfig::default(),
+            capacity: crate::pool::settings::CapacityConfig::default(),
         }
     }
 }
@@ -734,6 +754,11 @@ impl Config {
         }
         if self.http_port == 0 {
             return invalid("httpPort", "must be between 1 and 65535".into());
+        }
+        if let Err((setting, message)) =
+            crate::pool::settings::validate(&self.pools, &self.capacity)
+        {
+            return invalid(setting, message);
         }
         if self.live_session_ttl == 0 {
             return invalid("liveSessionTTL", "must be at least 1 minute".into());

@@ -11,6 +11,7 @@
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
+//! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
 //! - [`queue`]: the durable job engine on PostgreSQL (enqueue, claim, leases, checkpointed
 //!   steps, retries, periodic jobs, audit trail): the workspace crate `job-engine`
 //!   (`crates/job-engine`), re-exported under this path. It knows nothing about lessons.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod gc;
+pub mod pool;
 /// The job engine, the `job-engine` crate of this workspace. Re-exported under its old
 /// path so that `antidote_scheduler::queue::…` keeps naming the same items.
 pub use job_engine as queue;

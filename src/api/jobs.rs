@@ -123,7 +123,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// 403 when no token is configured, 401 without a bearer token, 403 with a wrong one.
-async fn require_admin(
+pub(crate) async fn require_admin(
     State(state): State<AppState>,
     request: Request,
     next: Next,

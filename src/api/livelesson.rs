@@ -75,7 +75,8 @@ pub async fn request_livelesson(
 /// One livelesson: status, endpoints, guide, stage, progress. A livelesson in ERROR is
 /// answered with an error whose text tells the learner what to do (the page stops polling
 /// and shows it); its reason, step and logs stay on the admin API and in the audit trail.
-/// Read-only: it does not count as activity.
+/// Read-only: it does not count as activity. A request waiting for capacity is
+/// INITIALIZED with its `PlaceInLine` (ours). A spare in a warm pool is nobody's: 404.
 #[utoipa::path(get, path = "/exp/livelesson/{id}", tag = "exp", operation_id = "showLivelesson",
     params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 200, body = LiveLesson),
@@ -94,7 +95,13 @@ pub async fn show(
     })?;
     let ll = livelesson::get(&mut conn, &id)
         .await?
+        .filter(|ll| !ll.spare)
         .ok_or_else(|| RequestError::UnknownLivelesson(id))?;
+    let place_in_line = if ll.admitted {
+        None
+    } else {
+        crate::store::pool::place_in_line(&mut *conn, &ll.id).await?
+    };
     if let (Status::Error, Some(error)) = (ll.status, &ll.error) {
         return Err(RequestError::Failed {
             id: ll.id.clone(),
@@ -102,7 +109,10 @@ pub async fn show(
         }
         .into());
     }
-    Ok(AppJson(LiveLesson::new(ll, &state.settings.instance_id)))
+    Ok(AppJson(LiveLesson {
+        place_in_line,
+        ..LiveLesson::new(ll, &state.settings.instance_id)
+    }))
 }
 
 /// Keeps a livelesson alive (ours: the original had no heartbeat).

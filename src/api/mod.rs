@@ -15,7 +15,8 @@
 //! - [`livesession`], [`livelesson`]: what learners request.
 //! - [`curriculum`]: read-only lessons, prerequisites, collections, images (never with
 //!   passwords); [`antidoteinfo`]: build and curriculum versions.
-//! - [`jobs`]: the admin API over the job queue, behind a bearer token.
+//! - [`jobs`]: the admin API over the job queue, behind a bearer token; [`pools`]: warm
+//!   pools and capacity (`/v1/pools`), behind it too.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 //! - [`client`]: who the client is (peer address, or the right-most untrusted hop of the
 //!   forwarding header), and how addresses are grouped for limits.
@@ -32,6 +33,7 @@ pub mod jobs;
 pub mod livelesson;
 pub mod livesession;
 pub mod ops;
+pub mod pools;
 pub mod protocol;
 pub mod rate_limit;
 pub mod server;
@@ -148,6 +150,7 @@ fn routes(state: &AppState) -> Router<AppState> {
         .merge(curriculum::router())
         .merge(antidoteinfo::router())
         .merge(jobs::router(state.clone()))
+        .merge(pools::router(state.clone()))
         .merge(ops::router())
         .merge(ui::router(state.clone()))
         .method_not_allowed_fallback(method_not_allowed)

@@ -104,6 +104,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
             escape(&status)
         );
     }
+    pools_gauges(&state, &mut text).await?;
     // What this process observed: latencies, retries, rescues, API errors, GC.
     text.push_str(&crate::telemetry::metrics().render());
     Ok((
@@ -114,6 +115,40 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         text,
     )
         .into_response())
+}
+
+/// Spares by lesson and state, capacity in use and the waiting line, from the database.
+async fn pools_gauges(state: &AppState, text: &mut String) -> Result<(), ApiError> {
+    use crate::store::pool;
+    let spares = pool::spare_counts(&state.pool).await?;
+    let usage = pool::usage(&state.pool, "").await?;
+    let longest = pool::longest_wait(&state.pool).await?;
+    let max_live = pool::global_settings(&state.pool).await?.max_live;
+    text.push_str(
+        "# HELP antidote_pool_spares Spares by lesson and state (DELETING: being replaced).\n# TYPE antidote_pool_spares gauge\n",
+    );
+    for spare in spares {
+        let _ = writeln!(
+            text,
+            "antidote_pool_spares{{lesson=\"{}\",state=\"{}\"}} {}",
+            escape(&spare.lesson_slug),
+            escape(&spare.state),
+            spare.count
+        );
+    }
+    let _ = write!(
+        text,
+        "# HELP antidote_capacity_live Live livelessons, spares included (what capacity counts).\n\
+         # TYPE antidote_capacity_live gauge\nantidote_capacity_live {}\n\
+         # HELP antidote_capacity_max_live The configured maximum (0: unlimited).\n\
+         # TYPE antidote_capacity_max_live gauge\nantidote_capacity_max_live {max_live}\n\
+         # HELP antidote_capacity_waiting Requests waiting in line for capacity.\n\
+         # TYPE antidote_capacity_waiting gauge\nantidote_capacity_waiting {}\n\
+         # HELP antidote_capacity_longest_wait_seconds How long the first in line has waited.\n\
+         # TYPE antidote_capacity_longest_wait_seconds gauge\nantidote_capacity_longest_wait_seconds {longest}\n",
+        usage.live, usage.waiting
+    );
+    Ok(())
 }
 
 fn escape(label: &str) -> String {
@@ -149,6 +184,7 @@ pub async fn openapi() -> impl IntoResponse {
         super::curriculum::list_collections, super::curriculum::show_collection,
         super::curriculum::show_curriculum, super::antidoteinfo::show,
         super::jobs::list, super::jobs::show, super::jobs::retry, super::jobs::cancel,
+        super::pools::show,
         healthz, readyz, metrics, openapi,
     ),
     modifiers(&BearerAuth, &ProtocolResponses)

@@ -4,6 +4,7 @@ pub mod compare;
 pub mod demo_memory;
 pub mod gc;
 pub mod lessons;
+pub mod pool;
 pub mod queue;
 pub mod soak;
 pub mod statements;

@@ -36,6 +36,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.migrate {
         db::migrate(&pool).await.context("applying migrations")?;
     }
+    super::config::apply_pool_settings(&args.config, &config, &pool).await?;
     let address = SocketAddr::new(config.http_address, config.http_port);
     let listener = tokio::net::TcpListener::bind(address)
         .await

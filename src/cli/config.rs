@@ -52,3 +52,51 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Applies the `pools` and `capacity` settings of `config` to the database, then again
+/// from the file each time the process gets SIGHUP (an invalid file is reported and
+/// changes nothing), until the process ends.
+///
+/// # Errors
+/// The first application's failure.
+pub async fn apply_pool_settings(
+    args: &ConfigArgs,
+    config: &Config,
+    db: &sqlx::PgPool,
+) -> anyhow::Result<()> {
+    use antidote_scheduler::pool::settings;
+    settings::apply(db, &config.pools, &config.capacity)
+        .await
+        .context("storing the pools and capacity settings")?;
+    #[cfg(unix)]
+    {
+        let args = args.clone();
+        let db = db.clone();
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match args.load() {
+                    Ok(config) => {
+                        match settings::apply(&db, &config.pools, &config.capacity).await {
+                            Ok(()) => tracing::info!(
+                                pools = ?config.pools,
+                                capacity = ?config.capacity,
+                                "pools and capacity settings reloaded"
+                            ),
+                            Err(err) => {
+                                tracing::warn!(error = %antidote_scheduler::queue::error::chain(&err), "pools and capacity settings not stored")
+                            }
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), "configuration not reloaded")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = args;
+    Ok(())
+}

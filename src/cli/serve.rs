@@ -28,7 +28,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut config = args.config.load()?;
-    if let Some(dir) = args.web_root {
+    if let Some(dir) = args.web_root.clone() {
         config.api.web_root = Some(dir);
     }
     if let Some(dir) = &config.api.web_root {
@@ -42,6 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.migrate {
         db::migrate(&pool).await.context("applying migrations")?;
     }
+    super::config::apply_pool_settings(&args.config, &config, &pool).await?;
     let worker_pool = db::connect_worker(url, super::worker::worker_connections(&config))
         .await
         .context("connecting the worker pool")?;

@@ -11,7 +11,7 @@ use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::config::Config;
 use antidote_scheduler::queue::notifier::Notifier;
 use antidote_scheduler::queue::{Registry, Worker, WorkerConfig};
-use antidote_scheduler::{db, gc, telemetry, workflow};
+use antidote_scheduler::{db, gc, pool, telemetry, workflow};
 
 use super::config::ConfigArgs;
 
@@ -28,6 +28,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pool = db::connect_worker(config.database_url.expose(), worker_connections(&config))
         .await
         .context("connecting to PostgreSQL (set DATABASE_URL)")?;
+    super::config::apply_pool_settings(&args.config, &config, &pool).await?;
     let worker = build(&config, pool, None).await?;
     tracing::info!(worker = worker.id(), "worker started");
     let stats = worker
@@ -99,6 +100,9 @@ pub fn build_on(
     // Every worker carries the GC schedules; the engine runs each slot once in the pool.
     let gc_config = config.gc();
     gc::register(&mut registry, backend, gc_config.clone());
+    pool::register(&mut registry, Arc::new(config.backend.clone()));
+    let mut schedules = gc::schedules(&gc_config);
+    schedules.extend(pool::schedules(config.pools.refill_interval()));
     let lease = Duration::from_secs(config.worker.lease_secs);
     let worker_config = WorkerConfig {
         concurrency: config.worker.concurrency,
@@ -106,7 +110,7 @@ pub fn build_on(
         heartbeat: lease / 3,
         poll_interval: Duration::from_millis(config.worker.poll_interval_ms),
         shutdown_grace: Duration::from_secs(config.worker.shutdown_grace_secs),
-        schedules: gc::schedules(&gc_config),
+        schedules,
         observer: telemetry::job_observer(),
         ..WorkerConfig::default()
     };

@@ -29,7 +29,8 @@ pub struct Expired {
 /// Marks up to `limit` expired livelessons deleting and returns them, in the caller's
 /// transaction (which must enqueue their DELETE jobs before committing).
 ///
-/// Expired means: not already deleting, and either in ERROR for `errored_ttl_secs`, or in
+/// Expired means: not a spare (the pool's refill retires those), not already deleting, and
+/// either in ERROR for `errored_ttl_secs`, or in
 /// a persistent session and created more than `persistent_max_age_secs` ago, or in another
 /// session and inactive for `ttl_secs`. Rows locked by a request, a heartbeat or a kill
 /// are skipped (`skip locked`): their activity is being refreshed or their deletion is
@@ -62,7 +63,8 @@ pub async fn expire_livelessons(
                             then 'inactive'
                    end as cause
                ) c
-               where not l.deleting and c.cause is not null
+               -- Spares have no learner to be inactive: the pool's maximum age retires them.
+               where not l.deleting and not l.spare and c.cause is not null
                order by l.id
                limit $4
                for update of l skip locked

@@ -130,6 +130,16 @@ pub struct Livelesson {
     pub last_active_at: DateTime<Utc>,
     /// When it first became READY.
     pub ready_at: Option<DateTime<Utc>>,
+    /// A spare in a warm pool, belonging to no learner yet.
+    pub spare: bool,
+    /// Taken from a warm pool.
+    pub pool_hit: bool,
+    /// When its learner asked for it (the request that created it, or took it from a pool).
+    pub requested_at: DateTime<Utc>,
+    /// False while the request waits in line for capacity (no CREATE yet).
+    pub admitted: bool,
+    /// When it started waiting for capacity.
+    pub waiting_since: Option<DateTime<Utc>>,
     /// Endpoints in provisioning order.
     pub endpoints: Vec<LiveEndpoint>,
 }
@@ -159,6 +169,10 @@ pub struct NewLivelesson<'a> {
     pub endpoints: &'a [LiveEndpoint],
     /// W3C traceparent of the creating request (its later jobs link to this trace).
     pub traceparent: Option<&'a str>,
+    /// A spare for a warm pool (its session is the pool's).
+    pub spare: bool,
+    /// False: the request waits in line for capacity.
+    pub admitted: bool,
 }
 
 /// Inserts a livelesson and its endpoints. Returns `false` (inserting nothing) when the
@@ -171,8 +185,9 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
     let inserted = sqlx::query_scalar!(
         r#"insert into livelessons (id, session_id, lesson_slug, lesson_hash, current_stage,
                                     guide_type, guide_contents, guide_domain, images, total_tests,
-                                    traceparent)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                    traceparent, spare, admitted, waiting_since)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                   case when $13 then null else clock_timestamp() end)
            on conflict do nothing
            returning id"#,
         new.id,
@@ -186,6 +201,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
         images,
         i32::try_from(new.endpoints.len()).unwrap_or(i32::MAX),
         new.traceparent,
+        new.spare,
+        new.admitted,
     )
     .fetch_optional(&mut *conn)
     .await
@@ -252,6 +269,11 @@ struct Row {
     created_at: DateTime<Utc>,
     last_active_at: DateTime<Utc>,
     ready_at: Option<DateTime<Utc>>,
+    spare: bool,
+    pool_hit: bool,
+    requested_at: DateTime<Utc>,
+    admitted: bool,
+    waiting_since: Option<DateTime<Utc>>,
 }
 
 /// One livelesson with its endpoints.
@@ -265,7 +287,8 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>
                   current_stage, guide_type, guide_contents, guide_domain, healthy_tests,
                   total_tests, error_reason, error_step, error_logs,
                   images as "images: Json<BTreeMap<String, Image>>", deleting, created_at,
-                  last_active_at, ready_at
+                  last_active_at, ready_at, spare, pool_hit, requested_at, admitted,
+                  waiting_since
            from livelessons where id = $1"#,
         id
     )
@@ -314,20 +337,20 @@ pub async fn find_active_for_update(
     }
 }
 
-/// Locks a livelesson row for the caller's transaction; returns its status and whether a
-/// delete was requested.
+/// Locks a livelesson row for the caller's transaction; returns its status, whether a
+/// delete was requested and whether it is a spare.
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<(Status, bool)>> {
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<(Status, bool, bool)>> {
     let row = sqlx::query!(
-        r#"select status as "status: Status", deleting from livelessons where id = $1 for update"#,
+        r#"select status as "status: Status", deleting, spare from livelessons where id = $1 for update"#,
         id
     )
     .fetch_optional(&mut *conn)
     .await
     .map_err(db("locking a livelesson"))?;
-    Ok(row.map(|r| (r.status, r.deleting)))
+    Ok(row.map(|r| (r.status, r.deleting, r.spare)))
 }
 
 /// Unfinished livelessons of a session.
@@ -393,6 +416,11 @@ fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Livelesson {
         created_at: row.created_at,
         last_active_at: row.last_active_at,
         ready_at: row.ready_at,
+        spare: row.spare,
+        pool_hit: row.pool_hit,
+        requested_at: row.requested_at,
+        admitted: row.admitted,
+        waiting_since: row.waiting_since,
         endpoints,
     }
 }
@@ -415,6 +443,28 @@ pub async fn set_status(executor: impl PgExecutor<'_>, id: &str, status: Status)
     .await
     .map_err(db("setting a livelesson status"))?;
     Ok(())
+}
+
+/// Records that a READY livelesson is READY for its learner, once: returns the seconds
+/// from the learner's request to now and whether it came from a pool, or `None` for a
+/// spare (no learner yet) or when already recorded (a later stage change).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn mark_learner_ready(
+    executor: impl PgExecutor<'_>,
+    id: &str,
+) -> Result<Option<(f64, bool)>> {
+    let row = sqlx::query!(
+        r#"update livelessons set learner_ready_at = now()
+           where id = $1 and not spare and learner_ready_at is null and status = 'READY'
+           returning extract(epoch from now() - requested_at)::float8 as "waited!", pool_hit"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("recording a livelesson ready for its learner"))?;
+    Ok(row.map(|r| (r.waited, r.pool_hit)))
 }
 
 /// Most bytes of logs kept with an error.
@@ -548,7 +598,7 @@ pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
     let touched = sqlx::query_scalar!(
         r#"with l as (
                update livelessons set last_active_at = now()
-               where id = $1 and not deleting returning session_id
+               where id = $1 and not deleting and not spare returning session_id
            ), s as (
                update livesessions set last_active_at = now()
                where id in (select session_id from l)

@@ -5,6 +5,7 @@ pub mod dashboard;
 pub mod gc;
 pub mod livelesson;
 pub mod livesession;
+pub mod pool;
 pub mod ui_session;
 
 use serde::Serialize;

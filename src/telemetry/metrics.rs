@@ -12,6 +12,11 @@
 //! | `antidote_job_retries_total` | counter | `kind` |
 //! | `antidote_lease_rescues_total` | counter | |
 //! | `antidote_livelesson_time_to_ready_seconds` | histogram | |
+//! | `antidote_pool_time_to_ready_seconds` | histogram | `outcome` (`hit`, `miss`) |
+//! | `antidote_pool_requests_total` | counter | `outcome` (`hit`, `miss`) |
+//! | `antidote_pool_spares_created_total` | counter | `lesson` |
+//! | `antidote_pool_spares_failed_total` | counter | `lesson` |
+//! | `antidote_capacity_wait_seconds` | histogram | |
 //! | `antidote_kubernetes_api_errors_total` | counter | `verb`, `resource` |
 //! | `antidote_gc_deleted_total` | counter | |
 //! | `antidote_gc_orphans_swept_total` | counter | |
@@ -44,8 +49,18 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     /// Jobs returned to runnable (or failed) after their lease expired.
     pub lease_rescues: IntCounter,
-    /// Seconds from a livelesson's creation to READY.
+    /// Seconds from a learner's request to READY (spares are not counted until taken).
     pub time_to_ready: Histogram,
+    /// The same by outcome: `hit` (taken from a pool), `miss` (provisioned on request).
+    pub pool_time_to_ready: HistogramVec,
+    /// Requests of lessons with a pool, by outcome (`hit`: a spare was taken, `miss`).
+    pub pool_requests: IntCounterVec,
+    /// Spares created by refill passes, by lesson.
+    pub pool_spares_created: IntCounterVec,
+    /// Spares that failed and were replaced, by lesson.
+    pub pool_spares_failed: IntCounterVec,
+    /// Seconds a request waited in line for capacity before it was admitted.
+    pub capacity_wait: Histogram,
     /// Kubernetes API errors that reached a workflow, by verb and resource.
     pub kubernetes_api_errors: IntCounterVec,
     /// Objects (livelessons, sessions) deleted by garbage collection. For the GC:
@@ -114,7 +129,37 @@ impl Metrics {
             time_to_ready: match Histogram::with_opts(
                 HistogramOpts::new(
                     "antidote_livelesson_time_to_ready_seconds",
-                    "Seconds from a livelesson's creation to READY.",
+                    "Seconds from a learner's request to READY.",
+                )
+                .buckets(SECONDS_BUCKETS.to_vec()),
+            ) {
+                Ok(h) => h,
+                Err(err) => unreachable!("invalid histogram: {err}"),
+            },
+            pool_time_to_ready: histogram(
+                "antidote_pool_time_to_ready_seconds",
+                "Seconds from a learner's request to READY, by outcome (hit: taken from a pool).",
+                &["outcome"],
+            ),
+            pool_requests: counter_vec(
+                "antidote_pool_requests_total",
+                "Requests of lessons with a pool, by outcome (hit: a spare was taken).",
+                &["outcome"],
+            ),
+            pool_spares_created: counter_vec(
+                "antidote_pool_spares_created_total",
+                "Spares created by refill passes.",
+                &["lesson"],
+            ),
+            pool_spares_failed: counter_vec(
+                "antidote_pool_spares_failed_total",
+                "Spares that failed and were replaced.",
+                &["lesson"],
+            ),
+            capacity_wait: match Histogram::with_opts(
+                HistogramOpts::new(
+                    "antidote_capacity_wait_seconds",
+                    "Seconds a request waited in line for capacity.",
                 )
                 .buckets(SECONDS_BUCKETS.to_vec()),
             ) {
@@ -140,7 +185,12 @@ impl Metrics {
                 &["reason"],
             ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+            Box::new(metrics.pool_time_to_ready.clone()),
+            Box::new(metrics.pool_requests.clone()),
+            Box::new(metrics.pool_spares_created.clone()),
+            Box::new(metrics.pool_spares_failed.clone()),
+            Box::new(metrics.capacity_wait.clone()),
             Box::new(metrics.enqueue_to_start.clone()),
             Box::new(metrics.step_duration.clone()),
             Box::new(metrics.retries.clone()),

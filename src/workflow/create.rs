@@ -134,17 +134,8 @@ impl<B: Backend> Workflows<B> {
             .await?;
         }
         progress.at("status:READY");
-        ctx.step("status:READY", || async {
-            self.set_status(ctx, id, Status::Ready).await?;
-            let elapsed = (chrono::Utc::now() - loaded.row.created_at)
-                .to_std()
-                .unwrap_or_default();
-            crate::telemetry::metrics()
-                .time_to_ready
-                .observe(elapsed.as_secs_f64());
-            Ok(())
-        })
-        .await?;
+        ctx.step("status:READY", || self.set_status(ctx, id, Status::Ready))
+            .await?;
         tracing::info!(livelesson = id, "livelesson READY");
         Ok(())
     }

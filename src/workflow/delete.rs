@@ -1,5 +1,6 @@
 //! DELETE: infrastructure first, state last. One namespace delete cascades to every
 //! object; the state goes only once the namespace is gone, and the audit trail stays.
+//! Removing the state frees capacity: a refill pass is enqueued when requests wait for it.
 
 use crate::backend::Backend;
 use crate::queue::{JobContext, JobError};
@@ -40,6 +41,18 @@ impl<B: Backend> Workflows<B> {
         ctx.step("remove-state", || async {
             let mut tx = ctx.fenced().await?;
             livelesson::delete(&mut *tx, id).await.map_err(store)?;
+            // The room this frees goes to the first request waiting for capacity.
+            if crate::store::pool::any_waiting(&mut *tx)
+                .await
+                .map_err(store)?
+            {
+                crate::queue::store::enqueue(
+                    &mut tx,
+                    &crate::pool::refill_job(&format!("freed:{id}")),
+                )
+                .await
+                .map_err(JobError::transient)?;
+            }
             tx.commit().await.map_err(JobError::transient)?;
             Ok(())
         })

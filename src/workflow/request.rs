@@ -1,5 +1,7 @@
 //! What learners ask for, turned into state and jobs in one transaction each: sessions,
-//! livelesson requests (CREATE, or MODIFY on a stage change), heartbeats and kills.
+//! livelesson requests (a spare taken from a warm pool, or a new livelesson with its
+//! CREATE, or waiting in line for capacity; MODIFY on a stage change), heartbeats and
+//! kills.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use crate::store::livelesson::{
     self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status,
 };
 use crate::store::livesession::{self, Livesession};
-use crate::store::{StoreError, curriculum};
+use crate::store::{StoreError, curriculum, pool};
 
 use super::{Create, Delete, Modify};
 
@@ -109,13 +111,21 @@ pub enum Requested {
     Existing(Livelesson),
     /// The existing livelesson, moving to another stage (MODIFY enqueued).
     StageChanged(Livelesson),
+    /// A spare taken from the lesson's warm pool (MODIFY enqueued when the stage is not 0).
+    FromPool(Livelesson),
+    /// A new livelesson waiting in line for capacity (its CREATE comes when admitted).
+    Waiting(Livelesson),
 }
 
 impl Requested {
     /// The livelesson, whatever happened.
     pub fn livelesson(&self) -> &Livelesson {
         match self {
-            Self::Created(ll) | Self::Existing(ll) | Self::StageChanged(ll) => ll,
+            Self::Created(ll)
+            | Self::Existing(ll)
+            | Self::StageChanged(ll)
+            | Self::FromPool(ll)
+            | Self::Waiting(ll) => ll,
         }
     }
 }
@@ -176,9 +186,11 @@ pub async fn create_session(
     }
 }
 
-/// Requests `lesson_slug` at `stage` in `session_id`: creates the livelesson and enqueues
-/// CREATE, or returns the session's existing one (refreshing its activity) and enqueues
-/// MODIFY when the stage differs. State and job commit together.
+/// Requests `lesson_slug` at `stage` in `session_id`: returns the session's existing
+/// livelesson (refreshing its activity; MODIFY when the stage differs), or takes a READY
+/// spare of the lesson's warm pool, or creates the livelesson with its CREATE, or, beyond
+/// capacity, creates it waiting in line without one (see [`crate::pool`]). State and jobs
+/// commit together.
 ///
 /// # Errors
 /// The [`RequestError`] variants name each refusal.
@@ -255,6 +267,165 @@ pub async fn request_livelesson(
             limits.livelessons_per_session
         )));
     }
+    let admission = pool::admission_settings(&mut *tx, lesson_slug).await?;
+    if admission.lesson_spares > 0 {
+        if let Some(taken) =
+            take_spare(client, &mut tx, &stored, session_id, stage, &admission).await?
+        {
+            tx.commit().await.map_err(db("committing a pool take"))?;
+            client.wake(crate::queue::job::DEFAULT_QUEUE);
+            let metrics = crate::telemetry::metrics();
+            metrics.pool_requests.with_label_values(&["hit"]).inc();
+            if stage == 0 {
+                // READY when handed out: the learner waited for nothing but this request.
+                metrics.time_to_ready.observe(0.0);
+                metrics
+                    .pool_time_to_ready
+                    .with_label_values(&["hit"])
+                    .observe(0.0);
+            }
+            return Ok(Requested::FromPool(taken));
+        }
+        crate::telemetry::metrics()
+            .pool_requests
+            .with_label_values(&["miss"])
+            .inc();
+    }
+    let admitted = if admission.limits_capacity() {
+        admit(client, &mut tx, lesson_slug, &admission).await?
+    } else {
+        true
+    };
+    let traceparent = crate::telemetry::current_traceparent();
+    let Some(id) = insert_livelesson(
+        &mut tx,
+        settings,
+        &stored,
+        session_id,
+        stage,
+        NewKind::Learner { admitted },
+        traceparent.as_deref(),
+    )
+    .await?
+    else {
+        // Impossible under the session lock: a concurrent request created the lesson's
+        // livelesson.
+        return Err(RequestError::Busy {
+            id: String::new(),
+            status: Status::Initialized.as_str(),
+        });
+    };
+    livesession::touch(&mut *tx, session_id).await?;
+    if admitted {
+        enqueue::<Create>(client, &mut tx, &id, stage).await?;
+    }
+    let created = livelesson::get(&mut tx, &id)
+        .await?
+        .ok_or_else(|| RequestError::UnknownLivelesson(id.clone()))?;
+    tx.commit()
+        .await
+        .map_err(db("committing a livelesson request"))?;
+    client.wake(crate::queue::job::DEFAULT_QUEUE);
+    Ok(if admitted {
+        Requested::Created(created)
+    } else {
+        Requested::Waiting(created)
+    })
+}
+
+/// Hands a READY spare of the lesson's current version to the session, in the request's
+/// transaction: stage change (MODIFY) when the stage is not 0, and a refill for the
+/// lesson. `None` when the pool has no READY spare.
+async fn take_spare(
+    client: &Client,
+    tx: &mut sqlx::PgConnection,
+    stored: &curriculum::StoredLesson,
+    session_id: &str,
+    stage: i32,
+    admission: &pool::Admission,
+) -> Result<Option<Livelesson>, RequestError> {
+    let Some(id) = pool::take_spare(
+        &mut *tx,
+        &stored.lesson.slug,
+        stored.content_hash.as_str(),
+        session_id,
+        admission.global.max_age_secs,
+        stage == 0,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    if stage != 0 {
+        let (guide_type, guide) = guide(&stored.lesson, stage);
+        livelesson::set_stage(&mut *tx, &id, stage, guide_type, guide).await?;
+        enqueue::<Modify>(client, tx, &id, stage).await?;
+    }
+    livesession::touch(&mut *tx, session_id).await?;
+    client
+        .enqueue_using(tx, &crate::pool::refill_job(&format!("take:{id}")))
+        .await?;
+    Ok(livelesson::get(tx, &id).await?)
+}
+
+/// Capacity admission of a new learner's livelesson, under the capacity lock: admitted
+/// when there is room and nobody waits in line before it. A request that waits while the
+/// cluster is full makes a spare of another lesson give way (its DELETE frees the room);
+/// a refill pass is enqueued to admit the line as soon as it can.
+async fn admit(
+    client: &Client,
+    tx: &mut sqlx::PgConnection,
+    lesson_slug: &str,
+    admission: &pool::Admission,
+) -> Result<bool, RequestError> {
+    pool::lock_capacity(&mut *tx).await?;
+    let usage = pool::usage(&mut *tx, lesson_slug).await?;
+    let global_full =
+        admission.global.max_live > 0 && usage.live >= i64::from(admission.global.max_live);
+    let lesson_full =
+        admission.lesson_max_live > 0 && usage.lesson_live >= i64::from(admission.lesson_max_live);
+    if !global_full && !lesson_full && usage.waiting == 0 {
+        return Ok(true);
+    }
+    if global_full && let Some(spare) = pool::give_way(&mut *tx, lesson_slug).await? {
+        tracing::info!(livelesson = %spare, lesson = lesson_slug, "spare gives way to a waiting learner");
+        enqueue::<Delete>(client, tx, &spare, 0).await?;
+    }
+    let trigger = format!("wait:{}", random_id(names::LIVELESSON_ID_LEN));
+    client
+        .enqueue_using(tx, &crate::pool::refill_job(&trigger))
+        .await?;
+    Ok(false)
+}
+
+/// What a new livelesson is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKind {
+    /// A learner's request; `admitted` false while it waits for capacity.
+    Learner {
+        /// Capacity admitted it (its CREATE is enqueued).
+        admitted: bool,
+    },
+    /// A spare for the warm pool.
+    Spare,
+}
+
+/// Inserts a new livelesson of `stored` (its current version) at `stage` in
+/// `session_id`, drawing a fresh id. Returns `None` when the session already has an
+/// unfinished livelesson of the lesson. The caller enqueues its CREATE.
+///
+/// # Errors
+/// Storage failures.
+pub async fn insert_livelesson(
+    tx: &mut sqlx::PgConnection,
+    settings: &Settings,
+    stored: &curriculum::StoredLesson,
+    session_id: &str,
+    stage: i32,
+    kind: NewKind,
+    traceparent: Option<&str>,
+) -> Result<Option<String>, RequestError> {
+    let lesson = &stored.lesson;
     let mut images = BTreeMap::new();
     for endpoint in &lesson.endpoints {
         if !images.contains_key(&endpoint.image)
@@ -264,8 +435,6 @@ pub async fn request_livelesson(
         }
     }
     let (guide_type, guide) = guide(lesson, stage);
-    // This request's trace: the livelesson's later jobs link to it.
-    let traceparent = crate::telemetry::current_traceparent();
     loop {
         let id = random_id(names::LIVELESSON_ID_LEN);
         let endpoints = live_endpoints(settings, lesson, &id);
@@ -277,7 +446,7 @@ pub async fn request_livelesson(
         let new = NewLivelesson {
             id: &id,
             session_id,
-            lesson_slug,
+            lesson_slug: &lesson.slug,
             lesson_hash: stored.content_hash.as_str(),
             stage,
             guide_type,
@@ -285,32 +454,21 @@ pub async fn request_livelesson(
             guide_domain: &guide_domain,
             images: &images,
             endpoints: &endpoints,
-            traceparent: traceparent.as_deref(),
+            traceparent,
+            spare: kind == NewKind::Spare,
+            admitted: !matches!(kind, NewKind::Learner { admitted: false }),
         };
-        if !livelesson::insert(&mut tx, &new).await? {
-            // Either the id was taken (draw again) or, impossible under the session lock,
-            // a concurrent request created the lesson's livelesson.
-            if livelesson::find_active_for_update(&mut tx, session_id, lesson_slug)
+        if livelesson::insert(tx, &new).await? {
+            return Ok(Some(id));
+        }
+        // Either the id was taken (draw again) or the session has the lesson already.
+        if kind != NewKind::Spare
+            && livelesson::find_active_for_update(tx, session_id, &lesson.slug)
                 .await?
                 .is_some()
-            {
-                return Err(RequestError::Busy {
-                    id: String::new(),
-                    status: Status::Initialized.as_str(),
-                });
-            }
-            continue;
+        {
+            return Ok(None);
         }
-        livesession::touch(&mut *tx, session_id).await?;
-        enqueue::<Create>(client, &mut tx, &id, stage).await?;
-        let created = livelesson::get(&mut tx, &id)
-            .await?
-            .ok_or_else(|| RequestError::UnknownLivelesson(id.clone()))?;
-        tx.commit()
-            .await
-            .map_err(db("committing a livelesson request"))?;
-        client.wake(crate::queue::job::DEFAULT_QUEUE);
-        return Ok(Requested::Created(created));
     }
 }
 
@@ -343,8 +501,10 @@ pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
 /// [`RequestError::UnknownLivelesson`] or storage failures.
 pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), RequestError> {
     let mut tx = pool.begin().await.map_err(db("starting a kill"))?;
-    if livelesson::lock(&mut tx, id).await?.is_none() {
-        return Err(RequestError::UnknownLivelesson(id.to_owned()));
+    match livelesson::lock(&mut tx, id).await? {
+        // A spare is nobody's to kill: the /exp API does not know it.
+        None | Some((_, _, true)) => return Err(RequestError::UnknownLivelesson(id.to_owned())),
+        Some(_) => {}
     }
     if livelesson::mark_deleting(&mut *tx, id).await? {
         enqueue::<Delete>(client, &mut tx, id, 0).await?;

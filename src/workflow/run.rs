@@ -184,7 +184,9 @@ impl<B: Backend> Workflows<B> {
         Ok(Some(Loaded { row, lesson }))
     }
 
-    /// Sets the status, fenced by the job's lease.
+    /// Sets the status, fenced by the job's lease. The first READY a learner sees (from
+    /// CREATE, or from the MODIFY of a spare taken at another stage) is observed as their
+    /// time to READY; a spare's READY is not (it has no learner yet).
     pub(crate) async fn set_status(
         &self,
         ctx: &JobContext,
@@ -195,7 +197,22 @@ impl<B: Backend> Workflows<B> {
         livelesson::set_status(&mut *tx, id, status)
             .await
             .map_err(store)?;
+        let learner_ready = if status == Status::Ready {
+            livelesson::mark_learner_ready(&mut *tx, id)
+                .await
+                .map_err(store)?
+        } else {
+            None
+        };
         tx.commit().await.map_err(JobError::transient)?;
+        if let Some((waited, pool_hit)) = learner_ready {
+            let metrics = crate::telemetry::metrics();
+            metrics.time_to_ready.observe(waited);
+            metrics
+                .pool_time_to_ready
+                .with_label_values(&[if pool_hit { "hit" } else { "miss" }])
+                .observe(waited);
+        }
         Ok(())
     }
 }

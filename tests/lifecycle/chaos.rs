@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 
 use super::LESSONS;
 use super::helpers::{ApiServer, ChildWorker, Lab, database_url};
+use super::pools::{Settings as PoolSettings, apply, ready_spares};
 
 const SESSIONS: usize = 50;
 /// Bearer token of the operator's client (the admin API).
@@ -455,7 +456,36 @@ impl Killer {
 
 #[sqlx::test]
 async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgPool) {
+    chaos(pool, None).await;
+}
+
+/// Spares kept per example lesson in the run with pools on.
+const SPARES: i32 = 3;
+
+#[sqlx::test]
+async fn with_pools_on_nothing_is_lost_duplicated_or_leaked_and_no_spare_goes_to_two_learners(
+    pool: PgPool,
+) {
+    chaos(pool, Some(SPARES)).await;
+}
+
+/// The chaos run; with `spares`, every example lesson keeps that many spares, READY
+/// before the learners arrive, taken and refilled during the run.
+async fn chaos(pool: PgPool, spares: Option<i32>) {
     let lab = Lab::start(pool.clone()).await;
+    let mut prefilled = BTreeSet::new();
+    if let Some(spares) = spares {
+        apply(
+            &pool,
+            &PoolSettings {
+                lessons: LESSONS.iter().map(|l| (*l, spares)).collect(),
+                ..PoolSettings::default()
+            },
+        )
+        .await;
+        prefilled.extend(ready_spares(&lab).await);
+        assert_eq!(prefilled.len(), LESSONS.len() * spares as usize);
+    }
     let knobs = lab.sim.knobs();
     knobs.set_error_rate(None, 0.05, InjectedError::Internal);
     knobs.set_latency(Latency::Range(Duration::ZERO, Duration::from_millis(80)));
@@ -586,20 +616,32 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
     let namespaces = backend.list_namespaces().await.expect("namespaces");
     let live: Vec<_> = namespaces.iter().filter(|n| !n.terminating).collect();
     let by_livelesson: BTreeSet<&String> = live.iter().map(|n| &n.livelesson_id).collect();
-    let jobs: Vec<(String, String, i64)> =
-        sqlx::query_as("select kind, args->>'livelesson', count(*) from jobs_all group by 1, 2")
+    let jobs: Vec<(String, String, i64)> = sqlx::query_as(
+        "select kind, args->>'livelesson', count(*) from jobs_all
+         where kind like 'livelesson.%' group by 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("jobs");
+    // Spares still in the pool: each was made by one CREATE and nothing else.
+    let spare_rows: Vec<(String, String)> =
+        sqlx::query_as("select id, lesson_slug from livelessons where spare")
             .fetch_all(&pool)
             .await
-            .expect("jobs");
+            .expect("spares");
+    let in_pool: BTreeSet<&str> = spare_rows.iter().map(|(id, _)| id.as_str()).collect();
     let surplus: i64 = jobs
         .iter()
         .map(|(kind, id, count)| {
-            let expected = wanted.get(id.as_str()).map_or(0, |o| match kind.as_str() {
-                CREATE => 1,
-                MODIFY => i64::from(o.changed),
-                DELETE => i64::from(o.killed),
-                _ => 0,
-            });
+            let expected = match wanted.get(id.as_str()) {
+                Some(o) => match kind.as_str() {
+                    CREATE => 1,
+                    MODIFY => i64::from(o.changed),
+                    DELETE => i64::from(o.killed),
+                    _ => 0,
+                },
+                None => i64::from(in_pool.contains(id.as_str()) && kind == CREATE),
+            };
             (count - expected).max(0)
         })
         .sum();
@@ -629,6 +671,18 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
         .fetch_one(&pool)
         .await
         .expect("rescues");
+    // One livelesson per learner's request: a spare handed to two learners would be one
+    // id answered twice (every request is a different session or lesson).
+    let answered = outcomes.iter().filter(|o| !o.id.is_empty()).count();
+    let handed_twice = answered - wanted.len();
+    let hits: i64 = sqlx::query_scalar("select count(*) from livelessons where pool_hit")
+        .fetch_one(&pool)
+        .await
+        .expect("hits");
+    let mut per_lesson: BTreeMap<&str, i32> = BTreeMap::new();
+    for (_, lesson) in &spare_rows {
+        *per_lesson.entry(lesson.as_str()).or_default() += 1;
+    }
     let wire = &client.wire;
     let server_errors = wire.server_errors.load(Ordering::Relaxed);
     let unanswered = wire.unanswered.load(Ordering::Relaxed);
@@ -641,6 +695,21 @@ async fn nothing_is_lost_duplicated_or_leaked_while_workers_are_killed(pool: PgP
         lost.len(),
         elapsed.as_secs_f64()
     );
+    if let Some(spares) = spares {
+        println!(
+            "pools on: {} spares READY before the run, {hits} learners' labs (still present) taken from a pool, spares at the end {per_lesson:?}, handed to two learners {handed_twice}",
+            prefilled.len()
+        );
+        assert_eq!(handed_twice, 0, "a spare went to two learners");
+        assert!(hits > 0, "some requests were pool hits");
+        for lesson in LESSONS {
+            assert_eq!(
+                per_lesson.get(lesson).copied().unwrap_or(0),
+                spares,
+                "{lesson}: each missing spare was replaced exactly once"
+            );
+        }
+    }
     assert!(failures.is_empty(), "learners failed: {failures:#?}");
     assert!(lost.is_empty(), "lost: {lost:?}");
     assert_eq!(duplicated, 0, "duplicated");

@@ -21,7 +21,10 @@ fn worker() {
             pool.clone(),
             support::env("CHILD_CRASH_AT"),
         ));
-        let worker = Worker::new(pool, super::helpers::registry(kube, &settings), config);
+        let mut registry = super::helpers::registry(kube, &settings);
+        // Refill passes, which takes and deletions enqueue (the chaos run with pools on).
+        antidote_scheduler::pool::register(&mut registry, std::sync::Arc::new(settings));
+        let worker = Worker::new(pool, registry, config);
         worker
             .run(futures::future::pending::<()>())
             .await

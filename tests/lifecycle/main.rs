@@ -11,6 +11,7 @@ mod child;
 mod faults;
 mod helpers;
 mod http;
+mod pools;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -5,6 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "../support/fs.rs"]
+mod fs;
+use fs::copy_dir;
+
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::gc;
 use antidote_scheduler::queue::{self, JobId, NewJob, StepHook, Worker, WorkerConfig};
@@ -103,19 +107,6 @@ async fn demo_exports_its_spans_and_stores_a_traceparent_on_its_jobs(pool: PgPoo
             .expect("count");
     assert!(jobs >= 2, "the demo's jobs are stored ({jobs})");
     assert_eq!(untraced, 0, "every job of the demo has a traceparent");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// Defect 2: the resource had no `service.version`, the scope no version.

@@ -182,6 +182,10 @@ pub struct LiveLesson {
     /// In the proto, never filled by the original (the front end reads the lesson's).
     #[serde(rename = "StageVideo", skip_serializing_if = "String::is_empty")]
     pub stage_video: String,
+    /// Ours: the request's place in line while it waits for capacity (1 is next); absent
+    /// otherwise. The original front end ignores it and shows INITIALIZED.
+    #[serde(rename = "PlaceInLine", skip_serializing_if = "Option::is_none")]
+    pub place_in_line: Option<i64>,
 }
 
 impl LiveLesson {
@@ -233,6 +237,7 @@ impl LiveLesson {
             diagram: String::new(),
             video: String::new(),
             stage_video: String::new(),
+            place_in_line: None,
         }
     }
 }

@@ -119,7 +119,6 @@ pub fn problems(settings: &Settings, ll: &Livelesson<'_>) -> Vec<String> {
         }
         for key in [
             LABEL_LIVELESSON,
-            LABEL_LIVESESSION,
             LABEL_LESSON_SLUG,
             LABEL_INSTANCE,
             LABEL_MANAGED_BY,

@@ -21,8 +21,8 @@ use super::files::{
 };
 use super::network::nad_name;
 use super::{
-    Error, LABEL_CONFIG_POD, LABEL_LIVELESSON, LABEL_LIVESESSION, LABEL_MANAGED, LABEL_POD_NAME,
-    Result, YES, namespace_name, object_meta,
+    Error, LABEL_CONFIG_POD, LABEL_LIVELESSON, LABEL_MANAGED, LABEL_POD_NAME, Result, YES,
+    namespace_name, object_meta,
 };
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::names::{self, JUPYTER_ENDPOINT, JUPYTER_PRESENTATION};
@@ -185,7 +185,6 @@ fn same_node_affinity(ll: &Livelesson<'_>) -> Affinity {
                 label_selector: Some(LabelSelector {
                     match_labels: Some(BTreeMap::from([
                         (LABEL_LIVELESSON.to_owned(), ll.id.to_owned()),
-                        (LABEL_LIVESESSION.to_owned(), ll.session_id.to_owned()),
                         (LABEL_MANAGED.to_owned(), YES.to_owned()),
                     ])),
                     match_expressions: Some(vec![LabelSelectorRequirement {
@@ -542,7 +541,6 @@ mod tests {
         let selector = terms[0].label_selector.as_ref().unwrap();
         let labels = selector.match_labels.as_ref().unwrap();
         assert_eq!(labels["liveLesson"], "abcde12345");
-        assert_eq!(labels["liveSession"], "sess0001");
         assert_eq!(labels["antidoteManaged"], "yes");
         let exprs = selector.match_expressions.as_ref().unwrap();
         assert_eq!(
@@ -651,8 +649,8 @@ mod tests {
         let ing = &all[0];
         assert_eq!(ing.metadata.name.as_deref(), Some("web-site"));
         assert_eq!(
-            ing.metadata.labels.as_ref().unwrap()["liveSession"],
-            "sess0001"
+            ing.metadata.labels.as_ref().unwrap()["liveLesson"],
+            "abcde12345"
         );
         let annotations = ing.metadata.annotations.as_ref().unwrap();
         assert_eq!(

@@ -59,8 +59,6 @@ pub use network::{bridge_name, nad_api_resource, nad_name, network_attachments};
 
 /// Label: the livelesson id (original key).
 pub const LABEL_LIVELESSON: &str = "liveLesson";
-/// Label: the livesession id (original key).
-pub const LABEL_LIVESESSION: &str = "liveSession";
 /// Label: the lesson slug (original key).
 pub const LABEL_LESSON_SLUG: &str = "lessonSlug";
 /// Label `antidoteManaged=yes`: every object the scheduler creates (original key).
@@ -124,12 +122,13 @@ pub fn namespace_name(settings: &Settings, livelesson_id: &str) -> String {
     names::namespace(&settings.instance_id, livelesson_id)
 }
 
-/// Labels on every object of the livelesson: instance, livelesson, livesession, lesson
-/// slug, managed markers.
+/// Labels on every object of the livelesson: instance, livelesson, lesson slug, managed
+/// markers. Not the session (the original's `liveSession`): a spare of a warm pool is
+/// provisioned before it has a learner and changes session when taken, so the session is
+/// kept in the scheduler's state only (see [`crate::pool`]).
 pub fn common_labels(settings: &Settings, ll: &Livelesson<'_>) -> BTreeMap<String, String> {
     [
         (LABEL_LIVELESSON, ll.id),
-        (LABEL_LIVESESSION, ll.session_id),
         (LABEL_LESSON_SLUG, ll.lesson.slug.as_str()),
         (LABEL_MANAGED, YES),
         (LABEL_INSTANCE, settings.instance_id.as_str()),
@@ -275,7 +274,10 @@ mod tests {
         let labels = ns.metadata.labels.unwrap();
         assert_eq!(labels["name"], "antidote-abcde12345");
         assert_eq!(labels["liveLesson"], "abcde12345");
-        assert_eq!(labels["liveSession"], "sess0001");
+        assert!(
+            !labels.contains_key("liveSession"),
+            "the session is in state only"
+        );
         assert_eq!(labels["lessonSlug"], "web-automation");
         assert_eq!(labels["antidoteManaged"], "yes");
         assert_eq!(labels["antidoteId"], "antidote");

@@ -1,0 +1,211 @@
+//! The `pools:` and `capacity:` settings of the configuration file, and applying them to
+//! the database: every API process admits and every worker refills by the numbers last
+//! applied, whichever process applied them (at its start, or on SIGHUP after the file
+//! changed). Defaults: no pools, no capacity limit.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use crate::store::pool::{self, GlobalSettings, LessonSettings};
+
+use super::{PoolError, Result};
+
+/// Warm pools (`pools:`).
+///
+/// ```yaml
+/// pools:
+///   lessons: { router-configuration: 3 }   # spares kept READY at stage 0, per lesson
+///   maxSpares: 50          # spares at most, all lessons together
+///   maxAgeMins: 60         # a spare older than this is replaced
+///   failureBackoffSecs: 30 # after a lesson's spare failed; doubled per failure in a row
+///   maxBackoffSecs: 3600
+///   refillIntervalSecs: 10 # the periodic refill pass (takes also trigger one)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Spares per lesson slug.
+    pub lessons: BTreeMap<String, u32>,
+    /// Spares at most, all lessons together.
+    pub max_spares: u32,
+    /// Maximum age of a spare in minutes.
+    pub max_age_mins: u64,
+    /// First backoff in seconds after a lesson's spare failed.
+    pub failure_backoff_secs: u64,
+    /// Longest backoff in seconds.
+    pub max_backoff_secs: u64,
+    /// Seconds between periodic refill passes.
+    pub refill_interval_secs: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            lessons: BTreeMap::new(),
+            max_spares: 50,
+            max_age_mins: 60,
+            failure_backoff_secs: 30,
+            max_backoff_secs: 3600,
+            refill_interval_secs: 10,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// The refill period.
+    pub fn refill_interval(&self) -> Duration {
+        Duration::from_secs(self.refill_interval_secs.max(1))
+    }
+}
+
+/// Capacity admission (`capacity:`).
+///
+/// ```yaml
+/// capacity:
+///   maxLive: 200                           # live livelessons at most, spares included
+///   lessons: { router-configuration: 40 }  # per lesson, within maxLive
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Live livelessons at most, spares included; 0: unlimited.
+    pub max_live: u32,
+    /// Live livelessons of a lesson at most.
+    pub lessons: BTreeMap<String, u32>,
+}
+
+/// A problem with the settings, naming the setting.
+///
+/// # Errors
+/// The first problem found, as `(setting, message)`.
+pub fn validate(
+    pools: &PoolConfig,
+    capacity: &CapacityConfig,
+) -> Result<(), (&'static str, String)> {
+    for slug in pools.lessons.keys() {
+        if !crate::api::is_lesson_slug(slug) {
+            return Err(("pools.lessons", format!("{slug:?} is not a lesson slug")));
+        }
+    }
+    for slug in capacity.lessons.keys() {
+        if !crate::api::is_lesson_slug(slug) {
+            return Err(("capacity.lessons", format!("{slug:?} is not a lesson slug")));
+        }
+    }
+    if pools.max_age_mins == 0 {
+        return Err(("pools.maxAgeMins", "must be at least 1".to_owned()));
+    }
+    let too_big = |n: u32| i32::try_from(n).is_err();
+    if too_big(pools.max_spares)
+        || too_big(capacity.max_live)
+        || pools
+            .lessons
+            .values()
+            .chain(capacity.lessons.values())
+            .any(|n| too_big(*n))
+    {
+        return Err((
+            "pools/capacity",
+            "a count is larger than 2147483647".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The settings as stored.
+pub fn to_store(
+    pools: &PoolConfig,
+    capacity: &CapacityConfig,
+) -> (GlobalSettings, Vec<LessonSettings>) {
+    let global = GlobalSettings {
+        max_spares: count(pools.max_spares),
+        max_age_secs: Duration::from_secs(pools.max_age_mins.saturating_mul(60)).as_secs_f64(),
+        failure_backoff_secs: Duration::from_secs(pools.failure_backoff_secs).as_secs_f64(),
+        max_backoff_secs: Duration::from_secs(pools.max_backoff_secs).as_secs_f64(),
+        max_live: count(capacity.max_live),
+    };
+    let mut lessons: BTreeMap<&str, LessonSettings> = BTreeMap::new();
+    for (slug, spares) in &pools.lessons {
+        lessons.entry(slug).or_insert_with(|| empty(slug)).spares = count(*spares);
+    }
+    for (slug, max) in &capacity.lessons {
+        lessons.entry(slug).or_insert_with(|| empty(slug)).max_live = count(*max);
+    }
+    (global, lessons.into_values().collect())
+}
+
+fn empty(slug: &str) -> LessonSettings {
+    LessonSettings {
+        lesson_slug: slug.to_owned(),
+        spares: 0,
+        max_live: 0,
+    }
+}
+
+/// Stores the settings for every process, in one transaction, and wakes the workers so
+/// that a refill pass applies them at once.
+///
+/// # Errors
+/// [`PoolError`] when the database refuses.
+pub async fn apply(db: &PgPool, pools: &PoolConfig, capacity: &CapacityConfig) -> Result<()> {
+    let (global, lessons) = to_store(pools, capacity);
+    let mut tx = db.begin().await.map_err(PoolError::Transaction)?;
+    pool::apply_settings(&mut tx, &global, &lessons).await?;
+    let trigger = format!("settings:{}", chrono::Utc::now().timestamp_micros());
+    crate::queue::store::enqueue(&mut tx, &super::refill_job(&trigger)).await?;
+    tx.commit().await.map_err(PoolError::Transaction)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_and_capacity_are_off_by_default() {
+        let config = crate::config::Config::default();
+        let (global, lessons) = to_store(&config.pools, &config.capacity);
+        assert!(lessons.is_empty(), "no lesson has a pool");
+        assert_eq!(global.max_live, 0, "capacity is unlimited");
+    }
+
+    #[test]
+    fn the_configuration_file_sets_pools_and_capacity_per_lesson() {
+        let yaml = "pools:\n  lessons: { linux-first-steps: 3 }\n  maxAgeMins: 2\n\
+                    capacity:\n  maxLive: 20\n  lessons: { web-automation: 5 }\n";
+        let config = crate::config::Config::from_yaml(yaml, std::path::Path::new("test.yaml"))
+            .expect("valid");
+        let (global, lessons) = to_store(&config.pools, &config.capacity);
+        assert_eq!(global.max_live, 20);
+        assert!((global.max_age_secs - 120.0).abs() < f64::EPSILON);
+        let by_slug: Vec<(&str, i32, i32)> = lessons
+            .iter()
+            .map(|l| (l.lesson_slug.as_str(), l.spares, l.max_live))
+            .collect();
+        assert_eq!(
+            by_slug,
+            [("linux-first-steps", 3, 0), ("web-automation", 0, 5)]
+        );
+    }
+
+    #[test]
+    fn bad_pool_settings_name_the_setting() {
+        let mut pools = PoolConfig::default();
+        pools.lessons.insert("Not A Slug".into(), 1);
+        let problem = validate(&pools, &CapacityConfig::default()).expect_err("bad slug");
+        assert_eq!(problem.0, "pools.lessons");
+        let pools = PoolConfig {
+            max_age_mins: 0,
+            ..PoolConfig::default()
+        };
+        let problem = validate(&pools, &CapacityConfig::default()).expect_err("zero age");
+        assert_eq!(problem.0, "pools.maxAgeMins");
+    }
+}
