@@ -16,6 +16,7 @@ use antidote_scheduler::queue::{
 };
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
+use antidote_scheduler::workflow::request::Requested;
 use antidote_scheduler::workflow::{self, request};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, oneshot};
@@ -123,6 +124,22 @@ pub async fn request_lesson(
     lesson: &str,
     stage: i64,
 ) -> Livelesson {
+    request_outcome(pool, queue, settings, session, lesson, stage)
+        .await
+        .livelesson()
+        .clone()
+}
+
+/// Like [`request_lesson`], with the request's whole outcome: created, taken from a pool,
+/// waiting in line, ...
+pub async fn request_outcome(
+    pool: &PgPool,
+    queue: &Client,
+    settings: &Settings,
+    session: &str,
+    lesson: &str,
+    stage: i64,
+) -> Requested {
     request::request_livelesson(
         pool,
         queue,
@@ -134,8 +151,6 @@ pub async fn request_lesson(
     )
     .await
     .expect("request accepted")
-    .livelesson()
-    .clone()
 }
 
 /// Livelesson `id` as stored.

@@ -27,6 +27,9 @@ use super::helpers::{
 #[path = "../support/fs.rs"]
 mod fs;
 use fs::copy_dir;
+#[path = "../support/wait.rs"]
+mod wait;
+use wait::wait_until;
 
 const LESSON: &str = "linux-first-steps";
 
@@ -127,6 +130,11 @@ fn pool_worker(lab: &Lab, config: WorkerConfig) -> Worker {
     )
 }
 
+async fn request_outcome(lab: &Lab, session: &str, lesson: &str, stage: i64) -> Requested {
+    super::helpers::request_outcome(&lab.pool, &lab.queue, &lab.settings, session, lesson, stage)
+        .await
+}
+
 async fn refill_now(lab: &Lab) -> refill::Counts {
     refill::run_once(&lab.pool, &lab.settings)
         .await
@@ -184,36 +192,6 @@ pub(crate) async fn ready_spares(lab: &Lab) -> Vec<String> {
     ids
 }
 
-async fn request(lab: &Lab, session: &str, lesson: &str, stage: i64) -> Requested {
-    request::request_livelesson(
-        &lab.pool,
-        &lab.queue,
-        &lab.settings,
-        request::Limits::default(),
-        session,
-        lesson,
-        stage,
-    )
-    .await
-    .expect("request accepted")
-}
-
-/// Polls `check` every 50 ms until it holds, for at most `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[sqlx::test]
 async fn fifty_concurrent_requests_for_ten_spares_give_ten_learners_distinct_spares(pool: PgPool) {
     let lab = lab_with(&pool, &Settings::pool(LESSON, 10)).await;
@@ -226,7 +204,7 @@ async fn fifty_concurrent_requests_for_ten_spares_give_ten_learners_distinct_spa
     }
     // No worker runs now: the refills the takes enqueue wait, so no new spare can become
     // READY among the fifty requests.
-    let requests = sessions.iter().map(|s| request(&lab, s, LESSON, 0));
+    let requests = sessions.iter().map(|s| request_outcome(&lab, s, LESSON, 0));
     let outcomes = futures::future::join_all(requests).await;
 
     let mut taken = BTreeSet::new();
@@ -307,7 +285,7 @@ async fn a_spare_taken_at_stage_two_reaches_ready_at_stage_two(pool: PgPool) {
     .await;
     let spare = ready_spares(&lab).await.remove(0);
     let session = lab.session().await;
-    let outcome = request(&lab, &session, lesson, 2).await;
+    let outcome = request_outcome(&lab, &session, lesson, 2).await;
     let Requested::FromPool(ll) = outcome else {
         panic!("a hit: {outcome:?}");
     };
@@ -443,7 +421,7 @@ async fn spares_past_the_maximum_age_are_replaced_and_never_handed_out_meanwhile
     settings.max_age_secs = 0.001;
     apply(&pool, &settings).await;
     let session = lab.session().await;
-    let outcome = request(&lab, &session, LESSON, 0).await;
+    let outcome = request_outcome(&lab, &session, LESSON, 0).await;
     assert!(
         matches!(outcome, Requested::Created(_)),
         "an aged spare is not handed out: {outcome:?}"
@@ -458,7 +436,7 @@ async fn spares_past_the_maximum_age_are_replaced_and_never_handed_out_meanwhile
     // While the replacements provision, requests are misses; the old ones are gone.
     let session = lab.session().await;
     assert!(matches!(
-        request(&lab, &session, LESSON, 0).await,
+        request_outcome(&lab, &session, LESSON, 0).await,
         Requested::Created(_)
     ));
     let new = spares(&pool).await;
@@ -472,7 +450,7 @@ async fn spares_past_the_maximum_age_are_replaced_and_never_handed_out_meanwhile
         assert!(lab.livelesson(id).await.is_none(), "old spare {id} deleted");
     }
     let session = lab.session().await;
-    let outcome = request(&lab, &session, LESSON, 0).await;
+    let outcome = request_outcome(&lab, &session, LESSON, 0).await;
     let Requested::FromPool(ll) = outcome else {
         panic!("a replacement is taken: {outcome:?}");
     };
@@ -506,7 +484,7 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
     let ids = ready_spares(&lab).await;
     let (taken, broken, idle) = (&ids[0], &ids[1], &ids[2]);
     let session = lab.session().await;
-    let outcome = request(&lab, &session, LESSON, 0).await;
+    let outcome = request_outcome(&lab, &session, LESSON, 0).await;
     assert_eq!(&outcome.livelesson().id, taken);
     // Long inactive, both: the spare is not expired, the learner's lab is.
     sqlx::query(
@@ -566,7 +544,7 @@ async fn capacity_twenty_with_thirty_requests_keeps_ten_waiting_in_fifo_order(po
     let mut waiting = Vec::new();
     for i in 0..30 {
         let session = lab.session().await;
-        match request(&lab, &session, LESSON, 0).await {
+        match request_outcome(&lab, &session, LESSON, 0).await {
             Requested::Created(ll) => admitted.push(ll.id),
             Requested::Waiting(ll) => {
                 assert_eq!(ll.status, Status::Initialized);
@@ -601,7 +579,7 @@ async fn capacity_twenty_with_thirty_requests_keeps_ten_waiting_in_fifo_order(po
         request::kill(&pool, &lab.queue, &admitted[k])
             .await
             .expect("kill");
-        eventually(Duration::from_secs(30), "admitted after a kill", || async {
+        wait_until(Duration::from_secs(30), "admitted after a kill", || async {
             lab.livelesson(next).await.is_some_and(|ll| ll.admitted)
         })
         .await;
@@ -637,9 +615,9 @@ async fn a_waiting_learner_makes_a_spare_of_another_lesson_give_way(pool: PgPool
     .await;
     let spare_ids = ready_spares(&lab).await;
     let other = "web-automation";
-    let first = request(&lab, &lab.session().await, other, 0).await;
+    let first = request_outcome(&lab, &lab.session().await, other, 0).await;
     assert!(matches!(first, Requested::Created(_)), "{first:?}");
-    let second = request(&lab, &lab.session().await, other, 0).await;
+    let second = request_outcome(&lab, &lab.session().await, other, 0).await;
     let Requested::Waiting(second) = second else {
         panic!("the cluster is full: {second:?}");
     };
@@ -652,7 +630,7 @@ async fn a_waiting_learner_makes_a_spare_of_another_lesson_give_way(pool: PgPool
     assert!(spare_ids.contains(&giving_way[0]));
     let worker = pool_worker(&lab, worker_config());
     let (stop, handle) = start(worker);
-    eventually(
+    wait_until(
         Duration::from_secs(60),
         "the waiting learner is admitted",
         || async {

@@ -39,22 +39,9 @@ pub async fn wait_for(
         .expect("the awaited worker event did not come in time")
 }
 
-/// Waits until `check` returns true, re-checking on a short period, or panics after `within`.
-/// For conditions that only the database can tell (work done by other processes).
-pub async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+#[path = "../support/wait.rs"]
+mod wait;
+pub use wait::wait_until;
 
 /// The kinds of the job's events, in order.
 pub async fn event_kinds(pool: &PgPool, id: JobId) -> Vec<String> {

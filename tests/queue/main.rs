@@ -62,14 +62,9 @@ fn start_worker(
 
 /// Starts `worker` on a task; the returned sender stops it gracefully.
 fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, run) = job_engine::testing::start(worker);
     let handle = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("worker run");
+        run.await.expect("worker task").expect("worker run");
     });
     (stop, handle)
 }

@@ -70,14 +70,9 @@ pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
 
 /// Starts `worker` on a task; the sender stops it.
 pub fn start(worker: Worker) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
+    let (stop, run) = job_engine::testing::start(worker);
     let handle = tokio::spawn(async move {
-        worker
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("worker run");
+        run.await.expect("worker task").expect("worker run");
     });
     (stop, handle)
 }
