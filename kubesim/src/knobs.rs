@@ -113,7 +113,7 @@ pub struct Knobs {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a knob lock cannot leave the data half-updated in a way that
     // matters to a simulator, so poisoning is ignored.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Shell-style glob match supporting `*` and `?`.
@@ -235,8 +235,8 @@ impl Knobs {
             Latency::None => Duration::ZERO,
             Latency::Fixed(d) => d,
             Latency::Range(a, b) if b > a => {
-                let ms = self.rng_range(a.as_micros() as u64, b.as_micros() as u64 + 1);
-                Duration::from_micros(ms)
+                let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                Duration::from_micros(self.rng_range(micros(a), micros(b).saturating_add(1)))
             }
             Latency::Range(a, _) => a,
         }

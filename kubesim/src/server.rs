@@ -56,7 +56,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, addr: Sock
         }
         let l = match &listener {
             Some(l) => l,
-            None => match rebind(addr).await {
+            None => match rebind(addr) {
                 Ok(l) => listener.insert(l),
                 Err(e) => {
                     tracing::warn!("kubesim: rebinding {addr}: {e}");
@@ -112,7 +112,7 @@ pub(crate) async fn serve_simulator(shared: Arc<Shared>, listener: TcpListener) 
     }
 }
 
-async fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let sock = tokio::net::TcpSocket::new_v4()?;
     sock.set_reuseaddr(true)?;
     sock.bind(addr)?;
@@ -212,22 +212,24 @@ fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
 
 fn pct_decode(s: &str) -> String {
     fn hexval(c: u8) -> Option<u8> {
-        (c as char).to_digit(16).map(|d| d as u8)
+        (c as char)
+            .to_digit(16)
+            .and_then(|digit| u8::try_from(digit).ok())
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while i < bytes.len() {
+        match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hexval(b[i + 1]), hexval(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
+            b'%' if i + 2 < bytes.len() => match (hexval(bytes[i + 1]), hexval(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push(high * 16 + low);
                     i += 2;
                 }
                 _ => out.push(b'%'),
             },
-            c => out.push(c),
+            byte => out.push(byte),
         }
         i += 1;
     }
@@ -340,7 +342,7 @@ async fn dispatch(
             let obj = parse_body(headers, &body, def)?;
             let obj =
                 crate::fields::apply(def.kind, q.get("fieldValidation").map(String::as_str), obj)?;
-            let created = create(s, def, &ns_s, obj).await?;
+            let created = create(s, def, &ns_s, obj)?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         "update" => {
@@ -469,8 +471,8 @@ pub(crate) fn prepare_new(
         let base: String = gen_name.chars().take(58).collect();
         let suffix: String = (0..5)
             .map(|_| {
-                let i = s.knobs.rng_range(0, NAME_SUFFIX_CHARS.len() as u64) as usize;
-                NAME_SUFFIX_CHARS[i] as char
+                let pick = s.knobs.rng_range(0, NAME_SUFFIX_CHARS.len() as u64);
+                NAME_SUFFIX_CHARS[usize::try_from(pick).unwrap_or(0)] as char
             })
             .collect();
         name = format!("{base}{suffix}");
@@ -694,7 +696,7 @@ pub(crate) fn create_internal(
     s.store.create(def, ns, obj)
 }
 
-async fn create(
+fn create(
     s: &Arc<Shared>,
     def: &'static ResourceDef,
     ns: &str,
@@ -1118,7 +1120,12 @@ fn list_doc(def: &ResourceDef, items: &[Arc<Value>], rv: u64, cont: Option<Strin
 }
 
 fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    s.bytes()
+        .fold(String::with_capacity(s.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn unhex(s: &str) -> Option<String> {
@@ -1306,8 +1313,8 @@ impl WatchState {
             }
             let bookmarks = self.bookmarks;
             tokio::select! {
-                _ = tokio::time::sleep_until(self.deadline) => return None,
-                _ = tokio::time::sleep_until(self.next_bookmark), if bookmarks => {
+                () = tokio::time::sleep_until(self.deadline) => return None,
+                () = tokio::time::sleep_until(self.next_bookmark), if bookmarks => {
                     self.next_bookmark += self.shared.config.bookmark_interval;
                     self.pending.push_back(bookmark(self.def, self.cursor, false));
                 }
@@ -1324,7 +1331,7 @@ fn watch(
     q: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     let filter = filter_from(def, q)?;
-    let rv_param = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let rv_param = q.get("resourceVersion").map_or("", String::as_str);
     let send_initial = is_true(q, "sendInitialEvents");
     let timeout = q
         .get("timeoutSeconds")

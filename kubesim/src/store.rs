@@ -146,7 +146,9 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // Every mutation below completes before the guard drops, so a poisoned lock only
         // means a panicking reader; the data is still consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The current global resourceVersion.
@@ -406,7 +408,7 @@ impl Store {
     ) -> Option<Arc<Value>> {
         self.mutate(def, ns, name, |o| {
             if meta_str(o, "uid") == uid {
-                f(o)
+                f(o);
             }
         })
         .filter(|o| meta_str(o, "uid") == uid)

@@ -431,7 +431,7 @@ fn validate_service(obj: &Value, out: &mut Vec<Cause>) {
                 out,
             ),
             Some(number @ Value::Number(_)) => {
-                port_number(&format!("{base}.targetPort"), Some(number), out)
+                port_number(&format!("{base}.targetPort"), Some(number), out);
             }
             _ => {}
         }
@@ -531,7 +531,7 @@ fn validate_ingress_backend(backend: Option<&Value>, field: &str, out: &mut Vec<
             out,
         ),
         (None, Some(number)) => {
-            port_number(&format!("{field}.service.port.number"), Some(number), out)
+            port_number(&format!("{field}.service.port.number"), Some(number), out);
         }
         (None, None) => required(&format!("{field}.service.port.name"), out),
     }
@@ -595,7 +595,7 @@ fn validate_pod_spec(spec: Option<&Value>, path: &str, out: &mut Vec<Cause>) {
     };
     let volumes = validate_volumes(spec, path, out);
     let containers = spec.get("containers").and_then(Value::as_array);
-    if containers.is_none_or(|c| c.is_empty()) {
+    if containers.is_none_or(std::vec::Vec::is_empty) {
         required(&format!("{path}.containers"), out);
     }
     // validateContainers: one namespace of names across init and regular containers.
@@ -705,6 +705,10 @@ mod tests {
         assert!(!is_wildcard_dns1123_subdomain("example.com").is_empty());
     }
 
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers pass `json!` literals"
+    )]
     fn causes(kind: &str, obj: Value) -> Vec<String> {
         let def = crate::resources::RESOURCES
             .iter()

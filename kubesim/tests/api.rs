@@ -117,7 +117,7 @@ async fn client_builds_from_url_and_kubeconfig_is_sane() {
         .unwrap()
         .items
         .iter()
-        .map(|n| n.name_any())
+        .map(kube::ResourceExt::name_any)
         .collect();
     assert_eq!(names, vec!["default", "kube-system"]);
     sim.shutdown().await;
@@ -223,15 +223,16 @@ async fn crud_of_every_resource() {
         obj(json!({"metadata": {"name": "ing"}, "spec": {"rules": [{"host": "a.example.com"}]}})),
     )
     .await;
-    crud::<Pod>(
+    // Boxed: the typed objects make these futures large.
+    Box::pin(crud::<Pod>(
         Api::namespaced(c.clone(), ns),
         obj(json!({"metadata": {"name": "pod"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}})),
-    )
+    ))
     .await;
-    crud::<Job>(
+    Box::pin(crud::<Job>(
         Api::namespaced(c.clone(), ns),
         obj(json!({"metadata": {"name": "job"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})),
-    )
+    ))
     .await;
     crud::<Namespace>(
         Api::all(c.clone()),
@@ -293,7 +294,10 @@ async fn label_and_field_selectors() {
         .unwrap();
     }
     let names = |l: kube::core::ObjectList<ConfigMap>| {
-        l.items.iter().map(|c| c.name_any()).collect::<Vec<_>>()
+        l.items
+            .iter()
+            .map(kube::ResourceExt::name_any)
+            .collect::<Vec<_>>()
     };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(cms.list(&q("app=web")).await.unwrap()), ["a"]);
@@ -416,7 +420,7 @@ async fn watch_is_ordered_resumable_and_bookmarks() {
             WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.name_any())),
             WatchEvent::Modified(o) => {
                 modified_rv = o.resource_version().unwrap();
-                seen.push(format!("MODIFIED {}", o.name_any()))
+                seen.push(format!("MODIFIED {}", o.name_any()));
             }
             WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.name_any())),
             WatchEvent::Bookmark(_) => bookmark = true,
@@ -933,7 +937,7 @@ async fn status_subresource_generation_and_deletecollection() {
         .unwrap()
         .items
         .iter()
-        .map(|c| c.name_any())
+        .map(kube::ResourceExt::name_any)
         .collect();
     assert_eq!(left, ["g"]);
     sim.shutdown().await;

@@ -42,6 +42,10 @@ where
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers pass `json!` literals"
+)]
 fn pod(name: &str, image: &str, ports: Value) -> Pod {
     obj(json!({
         "metadata": {"name": name, "labels": {"app": name}},
@@ -272,6 +276,10 @@ async fn init_containers_run_first_and_logs_are_served() {
     sim.shutdown().await;
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers pass `json!` literals"
+)]
 fn job(name: &str, backoff: i32, env: Value) -> Job {
     obj(
         json!({"metadata": {"name": name}, "spec": {"backoffLimit": backoff, "template": {"spec": {

@@ -169,7 +169,7 @@ pub fn limit_group(ip: IpAddr, ipv6_prefix: u8) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => Ipv6Net::new(v6, ipv6_prefix.min(128))
             .map_or(IpAddr::V6(v6), |net| IpAddr::V6(net.network())),
-        v4 => v4,
+        v4 @ IpAddr::V4(_) => v4,
     }
 }
 

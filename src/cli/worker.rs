@@ -99,7 +99,7 @@ pub fn build_on(
     );
     // Every worker carries the GC schedules; the engine runs each slot once in the pool.
     let gc_config = config.gc();
-    gc::register(&mut registry, backend, gc_config.clone());
+    gc::register(&mut registry, &backend, gc_config.clone());
     pool::register(&mut registry, Arc::new(config.backend.clone()));
     let mut schedules = gc::schedules(&gc_config);
     schedules.extend(pool::schedules(config.pools.refill_interval()));

@@ -242,14 +242,14 @@ pub fn load_from(source: &impl Source, options: &Options) -> Loaded {
         for (i, prereq) in lesson.prereqs.iter().enumerate() {
             let field = format!("prereqs[{i}]");
             match lesson_states.get(prereq) {
-                Some(Known::Valid) => {}
                 Some(Known::BelowTier(tier)) => p.error(
                     field,
                     format!("lesson `{prereq}` has tier {tier}, below the configured tier {}, so it is not imported", options.tier),
                 ),
-                // Its own errors already fail the run; repeating them here for every
-                // lesson that builds on it would bury the cause.
-                Some(Known::Invalid(_)) => {}
+                // Valid, or invalid: then its own errors already fail the run, and
+                // repeating them here for every lesson that builds on it would bury
+                // the cause.
+                Some(Known::Valid | Known::Invalid(_)) => {}
                 None => p.error(field, format!("no lesson has slug `{prereq}`")),
             }
         }
@@ -290,13 +290,14 @@ fn claim_slug(
 
 fn read_text(source: &impl Source, path: &str, p: &mut FileProblems<'_>) -> Option<String> {
     match source.read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Some(text),
-            Err(_) => {
+        Ok(bytes) => {
+            if let Ok(text) = String::from_utf8(bytes) {
+                Some(text)
+            } else {
                 p.error("", "is not UTF-8 text");
                 None
             }
-        },
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             p.error("", "file not found");
             None

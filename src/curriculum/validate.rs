@@ -62,11 +62,11 @@ pub(crate) fn collection(raw: RawCollection, p: &mut FileProblems<'_>) -> Option
     let kind = enumerated(
         p,
         "type",
-        raw.kind,
+        raw.kind.as_deref(),
         CollectionType::parse,
         CollectionType::ALL,
     );
-    let tier = enumerated(p, "tier", raw.tier, Tier::parse, Tier::ALL);
+    let tier = enumerated(p, "tier", raw.tier.as_deref(), Tier::parse, Tier::ALL);
     Some(Collection {
         slug,
         title,
@@ -83,7 +83,13 @@ pub(crate) fn collection(raw: RawCollection, p: &mut FileProblems<'_>) -> Option
 
 pub(crate) fn image(raw: RawImage, p: &mut FileProblems<'_>) -> Option<Image> {
     let slug = image_slug(p, "slug", raw.slug);
-    let flavor = enumerated(p, "flavor", raw.flavor, Flavor::parse, Flavor::ALL);
+    let flavor = enumerated(
+        p,
+        "flavor",
+        raw.flavor.as_deref(),
+        Flavor::parse,
+        Flavor::ALL,
+    );
     let network_interfaces = raw.network_interfaces.unwrap_or_default();
     let mut seen = HashSet::new();
     for (i, interface) in network_interfaces.iter().enumerate() {
@@ -141,8 +147,14 @@ pub(crate) fn lesson(
 ) -> Option<Lesson> {
     let name = required(p, "name", raw.name);
     let slug = lesson_slug(p, "slug", raw.slug);
-    let category = enumerated(p, "category", raw.category, Category::parse, Category::ALL);
-    let tier = enumerated(p, "tier", raw.tier, Tier::parse, Tier::ALL);
+    let category = enumerated(
+        p,
+        "category",
+        raw.category.as_deref(),
+        Category::parse,
+        Category::ALL,
+    );
+    let tier = enumerated(p, "tier", raw.tier.as_deref(), Tier::parse, Tier::ALL);
     let description = required(p, "description", raw.description);
     let short_description = required(p, "shortDescription", raw.short_description);
     let collection = raw.collection.filter(|slug| !slug.is_empty());
@@ -165,15 +177,17 @@ pub(crate) fn lesson(
     }
     let ready_delay = match raw.ready_delay {
         None => 0,
-        Some(delay) if (0..=MAX_READY_DELAY_SECS).contains(&delay) => delay as u32,
-        Some(delay) => {
-            p.error_eg(
-                "readyDelay",
-                format!("{delay} is out of range: seconds from 0 to {MAX_READY_DELAY_SECS}"),
-                "readyDelay: 5",
-            );
-            0
-        }
+        Some(delay) => match u32::try_from(delay) {
+            Ok(secs) if i64::from(secs) <= MAX_READY_DELAY_SECS => secs,
+            _ => {
+                p.error_eg(
+                    "readyDelay",
+                    format!("{delay} is out of range: seconds from 0 to {MAX_READY_DELAY_SECS}"),
+                    "readyDelay: 5",
+                );
+                0
+            }
+        },
     };
 
     let mut files = BTreeMap::new();
@@ -303,9 +317,13 @@ fn stages(
     let mut stages = Vec::new();
     for (i, raw) in raw.into_iter().enumerate() {
         let field = format!("stages[{i}].guideType");
-        let Some(guide_type) =
-            enumerated(p, &field, raw.guide_type, GuideType::parse, GuideType::ALL)
-        else {
+        let Some(guide_type) = enumerated(
+            p,
+            &field,
+            raw.guide_type.as_deref(),
+            GuideType::parse,
+            GuideType::ALL,
+        ) else {
             continue;
         };
         let stage = Stage {
@@ -418,7 +436,7 @@ fn endpoint(
         Some(_) => enumerated(
             p,
             &at("configurationType"),
-            raw.configuration_type,
+            raw.configuration_type.as_deref(),
             ConfigurationType::parse,
             ConfigurationType::ALL,
         ),
@@ -456,17 +474,16 @@ fn endpoint(
                 format!("duplicate presentation name `{pname}` in endpoint `{name}`"),
             );
         }
-        let port = match raw.port {
-            Some(port) => port_number(p, &field("port"), port),
-            None => {
-                p.error_eg(field("port"), "is required", "22");
-                None
-            }
+        let port = if let Some(port) = raw.port {
+            port_number(p, &field("port"), port)
+        } else {
+            p.error_eg(field("port"), "is required", "22");
+            None
         };
         let kind = enumerated(
             p,
             &field("type"),
-            raw.kind,
+            raw.kind.as_deref(),
             PresentationType::parse,
             PresentationType::ALL,
         );
@@ -713,12 +730,12 @@ fn required(p: &mut FileProblems<'_>, field: &str, value: Option<String>) -> Str
 fn enumerated<T>(
     p: &mut FileProblems<'_>,
     field: &str,
-    value: Option<String>,
+    value: Option<&str>,
     parse: fn(&str) -> Option<T>,
     all: &[&str],
 ) -> Option<T> {
     let allowed = all.join(", ");
-    match value.as_deref() {
+    match value {
         None | Some("") => {
             p.error_eg(field, format!("is required: one of {allowed}"), all[0]);
             None

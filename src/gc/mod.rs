@@ -133,7 +133,7 @@ pub fn schedules(config: &Config) -> Vec<Schedule> {
 }
 
 /// Registers the handlers of the five jobs.
-pub fn register<B: Backend>(registry: &mut Registry, backend: Arc<B>, config: Config) {
+pub fn register<B: Backend>(registry: &mut Registry, backend: &Arc<B>, config: Config) {
     let config = Arc::new(config);
     {
         let config = config.clone();

@@ -19,7 +19,7 @@ pub async fn run_once(pool: &PgPool, config: &Config) -> Result<Pruned> {
         total.jobs += pruned.jobs;
         total.events += pruned.events;
         total.steps += pruned.steps;
-        if (pruned.jobs as i64) < config.batch() {
+        if i64::try_from(pruned.jobs).is_ok_and(|jobs| jobs < config.batch()) {
             return Ok(total);
         }
     }

@@ -17,7 +17,7 @@ pub async fn run_once(pool: &PgPool, config: &Config) -> Result<u64> {
     loop {
         let ids = sql::expire_sessions(pool, secs(config.session_ttl), config.batch()).await?;
         deleted += ids.len() as u64;
-        if (ids.len() as i64) < config.batch() {
+        if i64::try_from(ids.len()).is_ok_and(|n| n < config.batch()) {
             return Ok(deleted);
         }
     }

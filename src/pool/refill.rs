@@ -79,7 +79,7 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
                 total += 1;
                 counts.admitted += 1;
                 crate::telemetry::metrics().capacity_wait.observe(waited);
-                new_jobs.push(job::<Create>(&waiting.id, waiting.stage, &cause)?);
+                new_jobs.push(job::<Create>(&waiting.id, waiting.stage, cause.as_deref())?);
             }
         }
     }
@@ -102,7 +102,7 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
             RetireCause::Aged => counts.aged += 1,
             RetireCause::Unwanted => counts.unwanted += 1,
         }
-        new_jobs.push(job::<Delete>(&spare.id, 0, &cause)?);
+        new_jobs.push(job::<Delete>(&spare.id, 0, cause.as_deref())?);
     }
     for (slug, (count, error)) in &failures {
         tracing::warn!(lesson = %slug, failed = count, error = ?error, "spares failed; refill backs off");
@@ -172,7 +172,7 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
                 )
                 .await?
                 .ok_or_else(|| PoolError::Transaction(sqlx::Error::RowNotFound))?;
-                new_jobs.push(job::<Create>(&id, 0, &cause)?);
+                new_jobs.push(job::<Create>(&id, 0, cause.as_deref())?);
             }
             sql::count_created(&mut *tx, &slug, n).await?;
             crate::telemetry::metrics()
@@ -198,11 +198,11 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
 fn job<K: crate::queue::JobKind<Args = workflow::Args>>(
     id: &str,
     stage: i32,
-    cause: &Option<String>,
+    cause: Option<&str>,
 ) -> Result<crate::queue::NewJob> {
     let job = workflow::livelesson_job::<K>(id, stage)?;
     Ok(crate::queue::NewJob {
-        traceparent: cause.clone(),
+        traceparent: cause.map(str::to_owned),
         ..job
     })
 }

@@ -100,9 +100,8 @@ impl Telemetry {
 /// Whether an OTLP endpoint is configured through the standard variables (and the SDK is
 /// not disabled with `OTEL_SDK_DISABLED=true`).
 pub fn otlp_configured() -> bool {
-    let disabled = std::env::var("OTEL_SDK_DISABLED")
-        .map(|v| v.trim().eq_ignore_ascii_case("true"))
-        .unwrap_or(false);
+    let disabled =
+        std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     !disabled
         && OTLP_ENDPOINT_VARS
             .iter()

@@ -169,25 +169,22 @@ impl<B: Backend> Workflows<B> {
         progress.at(&step);
         ctx.step(&step, || async {
             let stored;
-            let hosts = match hosts {
-                Some(hosts) => hosts,
-                None => {
-                    // The hosts as stored by CREATE, not the copy loaded with the
-                    // livelesson, which may predate them.
-                    let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
-                    let row = livelesson::get(&mut conn, ll.id)
-                        .await
-                        .map_err(store)?
-                        .ok_or_else(|| {
-                            JobError::Permanent(format!("livelesson {} vanished", ll.id))
-                        })?;
-                    stored = row
-                        .endpoints
-                        .into_iter()
-                        .filter_map(|e| Some((e.name, e.host?)))
-                        .collect();
-                    &stored
-                }
+            let hosts = if let Some(hosts) = hosts {
+                hosts
+            } else {
+                // The hosts as stored by CREATE, not the copy loaded with the
+                // livelesson, which may predate them.
+                let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
+                let row = livelesson::get(&mut conn, ll.id)
+                    .await
+                    .map_err(store)?
+                    .ok_or_else(|| JobError::Permanent(format!("livelesson {} vanished", ll.id)))?;
+                stored = row
+                    .endpoints
+                    .into_iter()
+                    .filter_map(|e| Some((e.name, e.host?)))
+                    .collect();
+                &stored
             };
             backend
                 .start_config_jobs(&ll, stage, hosts)

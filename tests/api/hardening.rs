@@ -19,7 +19,7 @@ use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with, test_config};
 
 /// The API of `config` over `pool`, served on a loopback socket with a listen backlog
 /// deep enough for thousands of connections opened at once.
-async fn serve_on_socket(
+fn serve_on_socket(
     pool: PgPool,
     config: &Config,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
@@ -88,7 +88,7 @@ async fn slow_body_and_idle_floods_from_one_address_are_closed_while_readyz_answ
         http: http.clone(),
         ..test_config()
     };
-    let (addr, _stop) = serve_on_socket(pool, &config).await;
+    let (addr, _stop) = serve_on_socket(pool, &config);
     // Everything may take this long to be closed: the request deadline, and the header
     // timeout counted from the last connection opened, with a margin for a busy machine.
     let opened = Instant::now();
@@ -279,7 +279,7 @@ async fn the_session_limit_holds_across_two_api_processes(pool: PgPool) {
         live_session_limit: 20,
         ..test_config()
     };
-    let (here, _stop) = serve_on_socket(pool.clone(), &config).await;
+    let (here, _stop) = serve_on_socket(pool.clone(), &config);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(300)
         .build()
@@ -409,7 +409,8 @@ async fn nul_and_every_control_character_in_a_query_is_a_400(pool: PgPool) {
             .to_string()
             .bytes()
             .map(|b| format!("%{b:02X}"))
-            .collect();
+            .collect::<Vec<_>>()
+            .concat();
         for path in [
             format!("/v1/jobs?kind={encoded}"),
             format!("/v1/jobs?kind=livelesson{encoded}create"),
@@ -492,7 +493,7 @@ async fn protocol_errors_answer_in_json_and_never_echo_long_ids(pool: PgPool) {
 
 #[sqlx::test]
 async fn heads_past_our_limits_are_answered_in_json_over_a_socket(pool: PgPool) {
-    let (addr, _stop) = serve_on_socket(pool, &test_config()).await;
+    let (addr, _stop) = serve_on_socket(pool, &test_config());
     for request in [
         format!(
             "GET /exp/livelesson/{} HTTP/1.1\r\nhost: api\r\n\r\n",

@@ -20,6 +20,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 use sqlx::PgPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with, test_config};
 
@@ -149,7 +150,10 @@ async fn requesting_a_lesson_creates_a_livelesson_and_its_create_job(pool: PgPoo
     assert_eq!(ll.body.get("Error"), None);
     let endpoints = ll.body["LiveEndpoints"].as_object().expect("endpoints map");
     assert!(!endpoints.is_empty());
-    assert_eq!(ll.body["TotalTests"].as_i64(), Some(endpoints.len() as i64));
+    assert_eq!(
+        ll.body["TotalTests"].as_i64(),
+        Some(i64::try_from(endpoints.len()).expect("count"))
+    );
     for endpoint in endpoints.values() {
         assert!(endpoint["SSHUser"].is_string());
         assert!(endpoint["Ports"].is_array());
@@ -774,7 +778,6 @@ async fn serve_answers_on_a_socket_and_stops_on_shutdown() {
         let _ = stopped.await;
     }));
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         .await

@@ -70,7 +70,7 @@ where
         .unwrap_or_else(|e| panic!("{file}: {} does not parse: {e}", value["kind"]));
     let back = serde_json::to_value(&typed).expect("serializes");
     let mut dropped = Vec::new();
-    missing_fields(value, &back, String::new(), &mut dropped);
+    missing_fields(value, &back, "", &mut dropped);
     assert!(
         dropped.is_empty(),
         "{file}: {} has fields the API does not know (or wrong types): {dropped:?}",
@@ -79,20 +79,20 @@ where
     typed
 }
 
-fn missing_fields(original: &Value, typed: &Value, path: String, out: &mut Vec<String>) {
+fn missing_fields(original: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
     match (original, typed) {
         (Value::Object(a), Value::Object(b)) => {
             for (key, value) in a {
                 let here = format!("{path}.{key}");
                 match b.get(key) {
-                    Some(other) => missing_fields(value, other, here, out),
+                    Some(other) => missing_fields(value, other, &here, out),
                     None => out.push(here),
                 }
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                missing_fields(x, y, format!("{path}[{i}]"), out);
+                missing_fields(x, y, &format!("{path}[{i}]"), out);
             }
         }
         (a, b) if a == b => {}

@@ -484,7 +484,10 @@ async fn chaos(pool: PgPool, spares: Option<i32>) {
         )
         .await;
         prefilled.extend(ready_spares(&lab).await);
-        assert_eq!(prefilled.len(), LESSONS.len() * spares as usize);
+        assert_eq!(
+            prefilled.len(),
+            LESSONS.len() * usize::try_from(spares).expect("spares")
+        );
     }
     let knobs = lab.sim.knobs();
     knobs.set_error_rate(None, 0.05, InjectedError::Internal);

@@ -263,7 +263,7 @@ async fn every_example_lesson_reaches_ready_with_the_objects_it_needs(pool: PgPo
     // Endpoint pods through the API (configuration pods come from the job controller).
     let pods_total: usize = [1, 3, 4, 2].iter().sum::<usize>() + 1;
     assert_eq!(
-        requests.count("create", "pods") as usize,
+        usize::try_from(requests.count("create", "pods")).expect("count"),
         pods_total,
         "{:?}",
         requests.counts
@@ -357,6 +357,14 @@ async fn a_stage_change_reconfigures_and_delete_leaves_nothing_behind(pool: PgPo
 
 #[sqlx::test]
 async fn each_failure_mode_ends_in_error_with_a_specific_reason(pool: PgPool) {
+    struct Case {
+        lesson: &'static str,
+        pods: Option<&'static str>,
+        images: Option<&'static str>,
+        behaviour: Behaviour,
+        step: &'static str,
+        reason: &'static str,
+    }
     let lab = Lab::start(pool.clone()).await;
     let knobs = lab.sim.knobs();
     // A lesson whose image is missing (its pinned images lack it): prepared before any
@@ -385,14 +393,6 @@ async fn each_failure_mode_ends_in_error_with_a_specific_reason(pool: PgPool) {
     assert_eq!(error.step.as_deref(), Some("images"));
     assert!(error.reason.contains("utility"), "{}", error.reason);
 
-    struct Case {
-        lesson: &'static str,
-        pods: Option<&'static str>,
-        images: Option<&'static str>,
-        behaviour: Behaviour,
-        step: &'static str,
-        reason: &'static str,
-    }
     let cases = [
         Case {
             lesson: "linux-first-steps",

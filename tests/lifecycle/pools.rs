@@ -4,6 +4,7 @@
 //! where their timing matters, and by the worker (the jobs takes and deletions enqueue)
 //! where it does not.
 
+use antidote_scheduler::backend::Backend as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -181,7 +182,7 @@ async fn run_until_done(lab: &Lab, jobs: &[JobId]) {
 pub(crate) async fn ready_spares(lab: &Lab) -> Vec<String> {
     let counts = refill_now(lab).await;
     let ids = spares(&lab.pool).await;
-    assert_eq!(counts.created as usize, ids.len());
+    assert_eq!(usize::try_from(counts.created).expect("count"), ids.len());
     let jobs = create_jobs(lab, &ids).await;
     run_until_done(lab, &jobs).await;
     for id in &ids {
@@ -516,7 +517,6 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
 
     // Reconciliation marks a spare whose namespace vanished ERROR (healthy ones stay
     // READY), and the next refill replaces it as a failure.
-    use antidote_scheduler::backend::Backend as _;
     backend.delete_namespace(broken).await.expect("delete");
     backend.wait_namespace_gone(broken).await.expect("gone");
     let reconciled = gc::reconcile::run_once(&pool, &backend, &config)
@@ -558,7 +558,7 @@ async fn capacity_twenty_with_thirty_requests_keeps_ten_waiting_in_fifo_order(po
     for (place, id) in waiting.iter().enumerate() {
         assert_eq!(
             pool_sql::place_in_line(&pool, id).await.expect("place"),
-            Some(place as i64 + 1)
+            Some(i64::try_from(place).expect("place") + 1)
         );
         let jobs: i64 = sqlx::query_scalar("select count(*) from jobs_all where unique_key = $1")
             .bind(format!("{CREATE}:{id}"))

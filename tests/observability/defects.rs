@@ -356,7 +356,7 @@ fn gate(at: &'static str) -> (Gate, StepHook) {
                     let notified = opened.notified();
                     if released
                         .lock()
-                        .unwrap_or_else(|p| p.into_inner())
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .contains(&job)
                     {
                         return;
@@ -387,7 +387,7 @@ impl Gate {
     fn release(&self, job: JobId) {
         self.released
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(job);
         self.opened.notify_waiters();
     }
@@ -571,14 +571,7 @@ async fn a_gc_delete_is_caused_by_its_run_and_linked_to_the_first_trace(pool: Pg
     let lab = Lab::start(pool).await;
     let router = router(&lab);
     let mut registry = helpers::registry(lab.kube.clone(), &lab.settings);
-    gc::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(
-            lab.kube.clone(),
-            lab.settings.clone(),
-        )),
-        gc::Config::default(),
-    );
+    gc::register(&mut registry, &lab.backend, gc::Config::default());
     let worker = Worker::with_notifier(
         lab.pool.clone(),
         registry,

@@ -12,14 +12,14 @@ use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
 /// Side effects recorded by the test handlers, one row per execution.
-pub const EFFECTS_TABLE: &str = "create table if not exists test_effects (job_id bigint not null, what text not null, pid int not null, at timestamptz not null default clock_timestamp())";
+pub const EFFECTS_TABLE: &str = "create table if not exists test_effects (job_id bigint not null, what text not null, pid bigint not null, at timestamptz not null default clock_timestamp())";
 
 /// Records one execution of `what` for the job.
 pub async fn effect(ctx: &JobContext, what: &str) -> Result<(), JobError> {
     sqlx::query("insert into test_effects (job_id, what, pid) values ($1, $2, $3)")
         .bind(ctx.id().0)
         .bind(what)
-        .bind(std::process::id() as i32)
+        .bind(i64::from(std::process::id()))
         .execute(ctx.pool())
         .await
         .transient()?;
@@ -91,7 +91,7 @@ impl EndHook for RecordEnd {
             sqlx::query("insert into test_effects (job_id, what, pid) values ($1, $2, $3)")
                 .bind(ended.id.0)
                 .bind(format!("ended:{}", ended.state.as_str()))
-                .bind(std::process::id() as i32)
+                .bind(i64::from(std::process::id()))
                 .execute(&mut *conn)
                 .await?;
             Ok(())

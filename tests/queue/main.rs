@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use antidote_scheduler::queue::store::{self, CancelOutcome, CheckpointRow};
 use antidote_scheduler::queue::{
-    Client, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Registry,
-    RetryPolicy, Schedule, Worker, WorkerEvent, periodic, rescuer,
+    Client, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Observer,
+    Registry, RetryPolicy, Schedule, Worker, WorkerEvent, periodic, rescuer,
 };
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -123,6 +123,9 @@ async fn ten_thousand_jobs_over_two_processes_run_exactly_once(pool: PgPool) {
     assert_eq!(claims, 10_000, "no job was claimed twice");
 }
 
+/// A test handler's run: job, step key, start, end.
+type Span = (i64, String, DateTime<Utc>, DateTime<Utc>);
+
 #[sqlx::test]
 async fn serial_jobs_never_overlap_and_finish_in_order_while_other_keys_run_in_parallel(
     pool: PgPool,
@@ -191,7 +194,6 @@ async fn serial_jobs_never_overlap_and_finish_in_order_while_other_keys_run_in_p
     let _ = stop.send(());
     handle.await.expect("worker task");
 
-    type Span = (i64, String, DateTime<Utc>, DateTime<Utc>);
     let spans: Vec<Span> =
         sqlx::query_as("select job_id, key, started, finished from test_spans order by started")
             .fetch_all(&pool)
@@ -426,7 +428,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("expire");
-    let rescued = rescuer::run_once(&pool, &Registry::new(), &Default::default())
+    let rescued = rescuer::run_once(&pool, &Registry::new(), &Observer::default())
         .await
         .expect("rescue");
     assert_eq!(rescued.len(), 1);

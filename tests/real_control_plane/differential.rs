@@ -242,7 +242,7 @@ fn collection_path(object: &Object, ns: &str) -> String {
     let resource = object.api_resource();
     let namespace = matches!(object, Object::Namespace(_))
         .then_some(())
-        .map_or(Some(ns), |_| None);
+        .map_or(Some(ns), |()| None);
     kube::core::DynamicObject::url_path(&resource, namespace)
 }
 

@@ -237,20 +237,22 @@ impl Lab {
         use k8s_openapi::api::batch::v1::Job;
         use k8s_openapi::api::core::v1::Pod;
         use kube::api::ListParams;
+        use std::fmt::Write as _;
         let mut out = format!("namespace {ns}:\n");
         if let Ok(pods) = Api::<Pod>::namespaced(self.admin.clone(), ns)
             .list(&ListParams::default())
             .await
         {
             for pod in pods {
-                out.push_str(&format!(
-                    "  pod {} node {:?} phase {:?} deleting {:?} finalizers {:?}\n",
+                let _ = writeln!(
+                    out,
+                    "  pod {} node {:?} phase {:?} deleting {:?} finalizers {:?}",
                     pod.metadata.name.unwrap_or_default(),
                     pod.spec.and_then(|s| s.node_name),
                     pod.status.and_then(|s| s.phase),
                     pod.metadata.deletion_timestamp.map(|t| t.0.to_string()),
                     pod.metadata.finalizers,
-                ));
+                );
             }
         }
         if let Ok(jobs) = Api::<Job>::namespaced(self.admin.clone(), ns)
@@ -258,13 +260,14 @@ impl Lab {
             .await
         {
             for job in jobs {
-                out.push_str(&format!(
-                    "  job {} deleting {:?} finalizers {:?} status {:?}\n",
+                let _ = writeln!(
+                    out,
+                    "  job {} deleting {:?} finalizers {:?} status {:?}",
                     job.metadata.name.unwrap_or_default(),
                     job.metadata.deletion_timestamp.map(|t| t.0.to_string()),
                     job.metadata.finalizers,
                     job.status,
-                ));
+                );
             }
         }
         out

@@ -106,14 +106,13 @@ async fn real_control_plane_every_example_lesson_reaches_ready_changes_stage_and
     let jobs: Vec<_> = modifies.iter().map(|(_, job)| *job).collect();
     let outcomes = all_finished(&mut events, &jobs, Duration::from_secs(120)).await;
     for ((lesson, job), (_, id)) in modifies.into_iter().zip(&created[1..]) {
-        if outcomes.get(&job) != Some(&WorkerEvent::Completed(job)) {
-            panic!(
-                "{lesson} stage 1: {:?}; {}\n{}",
-                outcomes.get(&job),
-                trail(&lab.pool, job).await,
-                lab.describe_namespace(&format!("test-{id}")).await
-            );
-        }
+        assert!(
+            outcomes.get(&job) == Some(&WorkerEvent::Completed(job)),
+            "{lesson} stage 1: {:?}; {}\n{}",
+            outcomes.get(&job),
+            trail(&lab.pool, job).await,
+            lab.describe_namespace(&format!("test-{id}")).await
+        );
     }
 
     let mut deletes = Vec::new();

@@ -191,7 +191,7 @@ impl Lab {
             self.backend.clone(),
             Arc::new(self.settings.clone()),
         );
-        gc::register(&mut registry, self.backend.clone(), gc_config);
+        gc::register(&mut registry, &self.backend, gc_config);
         registry
     }
 

@@ -54,7 +54,7 @@ const REGISTER_WITHIN: Duration = Duration::from_secs(30);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Poisoning only follows a panic elsewhere; the maps stay usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Errors of starting an agent.
@@ -414,7 +414,7 @@ fn on_pod(s: &Arc<State>, pod: &Pod) {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
                 Err(e) => {
-                    tracing::warn!(pod = name, error = %e, "kubesim agent: finishing a delete")
+                    tracing::warn!(pod = name, error = %e, "kubesim agent: finishing a delete");
                 }
             }
         });

@@ -229,10 +229,11 @@ async fn backend(s: &State, ns: &str, name: &str, port: u16) -> Option<SocketAdd
     let pick = s.config.knobs.rng_range(0, ready.len() as u64);
     let pod = ready.into_iter().nth(usize::try_from(pick).ok()?)?;
     let ip: Ipv4Addr = pod.status.as_ref()?.pod_ip.as_ref()?.parse().ok()?;
-    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     let target = match service_port.target_port {
-        Some(IntOrString::Int(n)) => u16::try_from(n).ok()?,
-        Some(IntOrString::String(pname)) => pod
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+            u16::try_from(n).ok()?
+        }
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(pname)) => pod
             .spec?
             .containers
             .into_iter()

@@ -76,12 +76,11 @@ pub(super) async fn run_workload(
         log("kubesim: workload completed".into());
         return Outcome::Exited(0);
     };
-    let port: u16 = match port.as_deref().map(str::parse).unwrap_or(Ok(22)) {
-        Ok(p) => p,
-        Err(_) => {
-            log(format!("kubesim: invalid ANTIDOTE_TARGET_PORT {port:?}"));
-            return Outcome::Exited(1);
-        }
+    let port: u16 = if let Ok(p) = port.as_deref().map_or(Ok(22), str::parse) {
+        p
+    } else {
+        log(format!("kubesim: invalid ANTIDOTE_TARGET_PORT {port:?}"));
+        return Outcome::Exited(1);
     };
     log(format!("kubesim: connecting to target {host}:{port}"));
     let Some(ip) = resolve(s, ns, &host).await else {

@@ -50,8 +50,11 @@ pub(crate) fn reconcile(s: &Shared, ns: &str, name: &str) {
             .unwrap_or("Pending")
             .to_string()
     };
-    let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count() as i64;
-    let failed = pods.iter().filter(|p| phase(p) == "Failed").count() as i64;
+    let count = |wanted: &str| {
+        i64::try_from(pods.iter().filter(|p| phase(p) == wanted).count()).unwrap_or(i64::MAX)
+    };
+    let succeeded = count("Succeeded");
+    let failed = count("Failed");
     let active: Vec<&Value> = pods
         .iter()
         .map(|p| &**p)
@@ -69,7 +72,7 @@ pub(crate) fn reconcile(s: &Shared, ns: &str, name: &str) {
     );
 
     let mut conditions: Vec<Value> = Vec::new();
-    let mut active_n = active.len() as i64;
+    let mut active_n = i64::try_from(active.len()).unwrap_or(i64::MAX);
     let mut completion_time = None;
     if succeeded >= completions {
         conditions.push(cond(

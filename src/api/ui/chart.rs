@@ -198,6 +198,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp, reason = "the ceilings are exact round numbers")]
     fn axes_end_on_round_numbers() {
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(7.0), 10.0);

@@ -133,7 +133,7 @@ pub async fn page(
         Section::Jobs,
         Some(&session.csrf),
         notice,
-        live,
+        &live,
     ))
 }
 

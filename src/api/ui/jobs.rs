@@ -43,11 +43,11 @@ pub struct ListQuery {
     pub before: Option<String>,
 }
 
-fn given(field: &Option<String>) -> Option<&str> {
-    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+fn given(field: Option<&String>) -> Option<&str> {
+    field.map(|text| text.trim()).filter(|s| !s.is_empty())
 }
 
-fn text_filter(name: &str, field: &Option<String>) -> Result<Option<String>, UiError> {
+fn text_filter(name: &str, field: Option<&String>) -> Result<Option<String>, UiError> {
     match given(field) {
         None => Ok(None),
         Some(text) if text.len() <= MAX_FILTER_LEN && !text.chars().any(char::is_control) => {
@@ -59,7 +59,7 @@ fn text_filter(name: &str, field: &Option<String>) -> Result<Option<String>, UiE
     }
 }
 
-fn time_filter(name: &str, field: &Option<String>) -> Result<Option<DateTime<Utc>>, UiError> {
+fn time_filter(name: &str, field: Option<&String>) -> Result<Option<DateTime<Utc>>, UiError> {
     let Some(text) = given(field) else {
         return Ok(None);
     };
@@ -88,13 +88,13 @@ impl ListQuery {
     /// # Errors
     /// 400 naming the bad field.
     pub fn filter(&self) -> Result<JobPageFilter, UiError> {
-        let state = given(&self.state)
+        let state = given(self.state.as_ref())
             .map(str::parse)
             .transpose()
             .map_err(UiError::bad_request)?;
         let serial = match (
-            text_filter("serial key", &self.serial)?,
-            given(&self.livelesson),
+            text_filter("serial key", self.serial.as_ref())?,
+            given(self.livelesson.as_ref()),
         ) {
             (Some(_), Some(_)) => {
                 return Err(UiError::bad_request(
@@ -109,7 +109,7 @@ impl ListQuery {
                 )));
             }
         };
-        let before = match given(&self.before) {
+        let before = match given(self.before.as_ref()) {
             None => None,
             Some(text) => Some(
                 text.parse::<i64>()
@@ -123,11 +123,11 @@ impl ListQuery {
         };
         Ok(JobPageFilter {
             state,
-            kind: text_filter("kind", &self.kind)?,
-            queue: text_filter("queue", &self.queue)?,
+            kind: text_filter("kind", self.kind.as_ref())?,
+            queue: text_filter("queue", self.queue.as_ref())?,
             serial_key: serial,
-            created_from: time_filter("from", &self.from)?,
-            created_to: time_filter("to", &self.to)?,
+            created_from: time_filter("from", self.from.as_ref())?,
+            created_to: time_filter("to", self.to.as_ref())?,
             before,
             limit: PAGE,
         })
@@ -145,7 +145,7 @@ impl ListQuery {
             ("to", &self.to),
         ]
         .into_iter()
-        .filter_map(|(name, value)| given(value).map(|v| (name, v.to_owned())))
+        .filter_map(|(name, value)| given(value.as_ref()).map(|v| (name, v.to_owned())))
         .collect()
     }
 
@@ -206,7 +206,7 @@ pub async fn page(
                 @if filter.before.is_some() {
                     a href=(query.newest()) { "← Newest" }
                 }
-                @if let Some(last) = jobs.last().filter(|_| jobs.len() as i64 == PAGE) {
+                @if let Some(last) = jobs.last().filter(|_| i64::try_from(jobs.len()) == Ok(PAGE)) {
                     a #older href=(query.older_than(last.id)) { "Older →" }
                 }
             }
@@ -217,12 +217,12 @@ pub async fn page(
         Section::Jobs,
         Some(&session.csrf),
         None,
-        live,
+        &live,
     ))
 }
 
 fn filters(query: &ListQuery, filter: &JobPageFilter) -> Markup {
-    let value = |field: &Option<String>| given(field).unwrap_or("").to_owned();
+    let value = |field: &Option<String>| given(field.as_ref()).unwrap_or("").to_owned();
     html! {
         form.filters method="get" action="/ui/jobs" {
             label { "State"
@@ -235,7 +235,7 @@ fn filters(query: &ListQuery, filter: &JobPageFilter) -> Markup {
             }
             label { "Kind" input name="kind" value=(value(&query.kind)) placeholder="livelesson.create"; }
             label { "Queue" input name="queue" value=(value(&query.queue)) placeholder="default"; }
-            @if given(&query.livelesson).is_some() {
+            @if given(query.livelesson.as_ref()).is_some() {
                 label { "Livelesson" input name="livelesson" value=(value(&query.livelesson)); }
             } @else {
                 label { "Serial key" input name="serial" value=(value(&query.serial)) placeholder="livelesson:…"; }

@@ -124,7 +124,7 @@ pub async fn page(
         Section::Livelessons,
         Some(&session.csrf),
         notice,
-        live,
+        &live,
     ))
 }
 

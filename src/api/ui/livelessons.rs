@@ -99,7 +99,7 @@ pub async fn page(
                 a href="/ui/livelessons" { "Clear" }
             }
             (table(&lines, now))
-            @if lines.len() as i64 == LIMIT {
+            @if i64::try_from(lines.len()) == Ok(LIMIT) {
                 p.empty { "The first " (LIMIT) " only; narrow the filter to see others." }
             }
         }
@@ -109,7 +109,7 @@ pub async fn page(
         Section::Livelessons,
         Some(&session.csrf),
         None,
-        live,
+        &live,
     ))
 }
 

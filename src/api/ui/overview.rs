@@ -76,7 +76,7 @@ pub async fn page(
         Section::Overview,
         Some(&session.csrf),
         None,
-        live,
+        &live,
     ))
 }
 

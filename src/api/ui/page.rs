@@ -34,7 +34,7 @@ pub fn shell(
     section: Section,
     csrf: Option<&str>,
     notice: Option<Notice>,
-    live: Markup,
+    live: &Markup,
 ) -> Markup {
     html! {
         (DOCTYPE)
@@ -151,7 +151,7 @@ impl IntoResponse for UiError {
             Section::None,
             None,
             None,
-            html! {
+            &html! {
                 h1 { (title) }
                 p.error-message { (self.message) }
                 p { a href="/ui" { "Back to the overview" } }

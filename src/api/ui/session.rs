@@ -9,6 +9,7 @@
 //! `Referer`) must name this host, `Sec-Fetch-Site` must not say cross-site, and the form
 //! must carry the session's CSRF token.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::Form;
@@ -225,7 +226,7 @@ fn encode_component(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out
@@ -283,7 +284,7 @@ fn sign_in_page(status: StatusCode, next: &str, problem: Option<&str>, enabled: 
     };
     (
         status,
-        page::shell("Sign in", Section::None, None, None, body),
+        page::shell("Sign in", Section::None, None, None, &body),
     )
         .into_response()
 }
@@ -373,7 +374,7 @@ pub async fn sign_in_with_link(
         Section::None,
         None,
         None,
-        html! {
+        &html! {
             meta http-equiv="refresh" content="0; url=/ui";
             h1 { "Signed in" }
             p { a href="/ui" { "Continue to the dashboard" } }

@@ -42,6 +42,10 @@ pub use error::{GatewayError, gateway_body, grpc_code};
 pub struct Empty {}
 
 /// proto3 JSON leaves zero numbers out.
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's `skip_serializing_if` passes a reference"
+)]
 fn is_zero(value: &i32) -> bool {
     *value == 0
 }

@@ -11,6 +11,7 @@ pub mod resources;
 pub mod watch;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,15 +174,15 @@ impl KubernetesBackend {
             };
             match api.logs(name, &params).await {
                 Ok(text) if !text.is_empty() => {
-                    out.push_str(&format!("==> {name}/{container} <==\n{text}"));
+                    let _ = write!(out, "==> {name}/{container} <==\n{text}");
                     if !text.ends_with('\n') {
                         out.push('\n');
                     }
                 }
                 Ok(_) => {}
-                Err(err) => out.push_str(&format!(
-                    "==> {name}/{container}: logs unavailable: {err}\n"
-                )),
+                Err(err) => {
+                    let _ = writeln!(out, "==> {name}/{container}: logs unavailable: {err}");
+                }
             }
         }
         out

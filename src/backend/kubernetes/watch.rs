@@ -73,7 +73,11 @@ where
             tokio::pin!(changed);
             changed.as_mut().enable();
             if self.state.synced.load(std::sync::atomic::Ordering::Acquire) {
-                let objects = self.state.objects.read().unwrap_or_else(|p| p.into_inner());
+                let objects = self
+                    .state
+                    .objects
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if let Some(found) = check(&objects) {
                     return Some(found);
                 }
@@ -113,7 +117,10 @@ where
                 continue;
             }
         };
-        let mut objects = state.objects.write().unwrap_or_else(|p| p.into_inner());
+        let mut objects = state
+            .objects
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match event {
             Event::Init => relist = Some(BTreeMap::new()),
             Event::InitApply(object) => {

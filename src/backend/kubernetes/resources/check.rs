@@ -15,7 +15,10 @@ use kubesim::validation;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::*;
+use super::{
+    LABEL_INSTANCE, LABEL_LESSON_SLUG, LABEL_LIVELESSON, LABEL_MANAGED_BY, Livelesson, Result,
+    Settings, config_credentials_secret, endpoint, files, job, namespace_name, objects,
+};
 
 /// Every object a livelesson can create, serialised as sent to the API server.
 struct Objects {

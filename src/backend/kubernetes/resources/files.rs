@@ -81,7 +81,11 @@ fn file_keys(lesson: &Lesson) -> Vec<(String, String)> {
                 // A suffixed key can meet an earlier one (`a b-2` took `a_b-2` before
                 // `a_b`, at index 2, clashed with `a b`), so count on until it is free.
                 let base = key;
-                key = (index..)
+                #[allow(
+                    clippy::maybe_infinite_iter,
+                    reason = "`used` is finite, so a free key comes"
+                )]
+                let free = (index..)
                     .map(|n| {
                         let suffix = format!("-{n}");
                         let mut key = base.clone();
@@ -91,6 +95,7 @@ fn file_keys(lesson: &Lesson) -> Vec<(String, String)> {
                     })
                     .find(|key| !used.contains(key))
                     .unwrap_or_default();
+                key = free;
             }
             used.insert(key.clone());
             (key, path.clone())

@@ -9,7 +9,11 @@ use kube::Resource;
 use kube::core::{ApiResource, DynamicObject};
 use serde_json::Value;
 
-use super::*;
+use super::{
+    Livelesson, Result, Settings, config_credentials_secret, config_job, ingresses,
+    jupyter_ingress, jupyter_pod, jupyter_service, lesson_files, nad_api_resource, namespace,
+    network_attachments, network_policy, pod, secret_copy, service,
+};
 
 /// One object of a livelesson, typed as the backend builds it (boxed: the types are
 /// large and of very different sizes).
