@@ -114,8 +114,9 @@ pub fn connect_options(options: PgConnectOptions, schema: &SchemaName) -> PgConn
 
 /// The name of a schema for the engine's objects: a plain lower-case SQL identifier
 /// (`[a-z_][a-z0-9_]*`, at most 63 bytes, not starting with `pg_`), so that it needs no
-/// quoting wherever it appears.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// quoting wherever it appears. As a setting it reads and writes as a plain string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct SchemaName(String);
 
 /// Why a schema name was refused.
@@ -184,6 +185,20 @@ impl FromStr for SchemaName {
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Self::new(name)
+    }
+}
+
+impl TryFrom<String> for SchemaName {
+    type Error = SchemaNameError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::new(&name)
+    }
+}
+
+impl From<SchemaName> for String {
+    fn from(name: SchemaName) -> Self {
+        name.0
     }
 }
 
