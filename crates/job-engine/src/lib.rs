@@ -13,8 +13,10 @@
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`store`]: every SQL statement of the engine, a file per concern (enqueue, claim, a
 //!   claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads, index
-//!   maintenance, retention); [`inspect`]: read models for operators' views.
-//! - [`schema`]: the engine's migrations and [`migrate`].
+//!   maintenance, retention, whole-table operations, benchmark figures, synthetic
+//!   history); [`inspect`]: read models for operators' views.
+//! - [`schema`]: the engine's migrations, [`migrate`] (beside an application's tables) and
+//!   `migrate_in` (a schema of its own, reached through `connect_options`).
 //! - [`observer`]: how measurements reach the application ([`JobObserver`]);
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
