@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use antidote_scheduler::queue::store::{self, CancelOutcome, CheckpointRow};
 use antidote_scheduler::queue::{
-    Client, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Registry,
+    Client, Clock, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Registry,
     RetryPolicy, Schedule, Worker, WorkerEvent, periodic, rescuer,
 };
 use chrono::{DateTime, Utc};
@@ -244,7 +244,7 @@ async fn an_unfinished_unique_key_returns_the_existing_job(pool: PgPool) {
     assert_eq!(count, 1);
 
     // Once finished, the key is free again.
-    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None, &Clock::database())
         .await
         .expect("claim");
     let mine = claimed
@@ -397,10 +397,18 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .await
         .expect("enqueue")
         .id;
-    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000, None)
-        .await
-        .expect("claim")
-        .remove(0);
+    let zombie = store::claim(
+        &pool,
+        "default",
+        "zombie",
+        1,
+        60_000,
+        None,
+        &Clock::database(),
+    )
+    .await
+    .expect("claim")
+    .remove(0);
     let one = serde_json::json!(1);
     let written = store::write_checkpoints(
         &pool,
@@ -426,14 +434,27 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("expire");
-    let rescued = rescuer::run_once(&pool, &Registry::new(), &Default::default())
-        .await
-        .expect("rescue");
+    let rescued = rescuer::run_once(
+        &pool,
+        &Registry::new(),
+        &Default::default(),
+        &Clock::database(),
+    )
+    .await
+    .expect("rescue");
     assert_eq!(rescued.len(), 1);
-    let owner = store::claim(&pool, "default", "owner", 1, 60_000, None)
-        .await
-        .expect("claim")
-        .remove(0);
+    let owner = store::claim(
+        &pool,
+        "default",
+        "owner",
+        1,
+        60_000,
+        None,
+        &Clock::database(),
+    )
+    .await
+    .expect("claim")
+    .remove(0);
     assert_eq!(owner.id, id);
     assert!(owner.has_steps);
 
@@ -480,7 +501,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
             .is_empty()
     );
     assert!(
-        store::extend_leases(&pool, &[id.0], &[token], 60_000)
+        store::extend_leases(&pool, &[id.0], &[token], 60_000, &Clock::database())
             .await
             .expect("extend")
             .is_empty()
@@ -827,7 +848,9 @@ async fn a_periodic_job_runs_once_per_slot_while_three_workers_race(pool: PgPool
             let pool = pool.clone();
             tokio::spawn(async move {
                 for _ in 0..20 {
-                    periodic::run_once(&pool).await.expect("pass");
+                    periodic::run_once(&pool, &Clock::database())
+                        .await
+                        .expect("pass");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             })
@@ -1076,7 +1099,7 @@ async fn compaction_rebuilds_claim_indexes_that_vacuum_left_mostly_empty(pool: P
         "the indexes shrank: {compaction:?}"
     );
     // The rebuilt indexes serve claims, and a second pass finds nothing to do.
-    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None, &Clock::database())
         .await
         .expect("claim");
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [live]);
