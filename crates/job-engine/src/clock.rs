@@ -15,6 +15,43 @@
 //! read [`Clock::now`]: the test clock's time, or the host's for a database clock (as the
 //! engine always did there). Tokio's waits (poll interval, heartbeat tick) are not the
 //! clock's business: tests drive the services' `run_once` instead of waiting on them.
+//! Audit timestamps (`created_at`, `finished_at`, events, step completions) and
+//! retention's age stay on the database's time.
+//!
+//! A job due in an hour, claimed an hour later without waiting for it:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use job_engine::{Client, Clock, NewJob, store};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let Ok(url) = std::env::var("DATABASE_URL") else { return Ok(()) };
+//! # let pool = sqlx::PgPool::connect(&url).await?;
+//! # job_engine::migrate(&pool).await?;
+//! // A queue of its own, so that the example shares its database with anything.
+//! let queue = format!("clock-doc-{}", uuid::Uuid::new_v4().simple());
+//! let clock = Clock::fixed("2031-01-01T00:00:00Z".parse()?);
+//! let client = Client::new(pool.clone()).with_clock(clock.clone());
+//! let in_an_hour = clock.now() + chrono::Duration::hours(1);
+//! let job = client
+//!     .enqueue(&NewJob::new("clock.doc", serde_json::json!({}))
+//!         .with_queue(queue.clone())
+//!         .with_run_at(in_an_hour))
+//!     .await?;
+//! // The claim statement a worker going by `clock` runs.
+//! let claim = || store::claim(&pool, &queue, "doc", 1, 30_000, None, &clock);
+//!
+//! assert!(claim().await?.is_empty(), "not due yet");
+//! clock.advance(Duration::from_secs(3600));
+//! let claimed = claim().await?;
+//! assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id]);
+//! let tokens: Vec<_> = claimed.iter().map(|j| j.lease_token).collect();
+//! store::complete_many(&pool, &[job.id.0], &tokens).await?;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -33,6 +33,8 @@ pub async fn claim(
         with picked as (
             -- The claim index covers running jobs too (a claim is then a HOT update);
             -- the state filter skips them, and a resumed scan starts past most of them.
+            -- "Now" is the clock's time, or the database's when it passes none; the
+            -- coalesce is still a bound of the index scan in a generic plan.
             select j.id, j.ctid, j.attempted_at is not null as resumed from jobs j
             where j.queue = $1 and j.state <> 'running'
               and j.run_at <= coalesce($9::timestamptz, now())
@@ -47,7 +49,6 @@ pub async fn claim(
             for update skip locked
         ), events as (
             select nextval('job_event_seq') * 4096 as first,
-                   coalesce($9::timestamptz, now()) as at,
                    coalesce($9::timestamptz, now()) + make_interval(secs => $4::float8 / 1000)
                        as lease_until
         ), claimed as (
@@ -58,7 +59,8 @@ pub async fn claim(
             -- update a nested loop, where a join with the CTE may be planned as a hash
             -- join over a scan of the whole table.
             update jobs j
-            set state = 'running', attempt = j.attempt + 1, attempted_at = (select at from events),
+            set state = 'running', attempt = j.attempt + 1,
+                attempted_at = coalesce($9::timestamptz, now()),
                 lease_owner = $3, lease_token = ($8::uuid[])[p.place],
                 lease_expires_at = (select lease_until from events),
                 claimed_event_id = (select first from events) + p.place - 1
