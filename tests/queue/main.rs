@@ -391,24 +391,17 @@ async fn a_worker_killed_mid_step_is_resumed_by_another_without_rerunning_comple
 
 #[sqlx::test]
 async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
+    let clock = Clock::database();
     let client = Client::new(pool.clone());
     let id = client
         .enqueue(&NewJob::new("test.steps", serde_json::json!({})))
         .await
         .expect("enqueue")
         .id;
-    let zombie = store::claim(
-        &pool,
-        "default",
-        "zombie",
-        1,
-        60_000,
-        None,
-        &Clock::database(),
-    )
-    .await
-    .expect("claim")
-    .remove(0);
+    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000, None, &clock)
+        .await
+        .expect("claim")
+        .remove(0);
     let one = serde_json::json!(1);
     let written = store::write_checkpoints(
         &pool,
@@ -434,27 +427,14 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("expire");
-    let rescued = rescuer::run_once(
-        &pool,
-        &Registry::new(),
-        &Default::default(),
-        &Clock::database(),
-    )
-    .await
-    .expect("rescue");
+    let rescued = rescuer::run_once(&pool, &Registry::new(), &Default::default(), &clock)
+        .await
+        .expect("rescue");
     assert_eq!(rescued.len(), 1);
-    let owner = store::claim(
-        &pool,
-        "default",
-        "owner",
-        1,
-        60_000,
-        None,
-        &Clock::database(),
-    )
-    .await
-    .expect("claim")
-    .remove(0);
+    let owner = store::claim(&pool, "default", "owner", 1, 60_000, None, &clock)
+        .await
+        .expect("claim")
+        .remove(0);
     assert_eq!(owner.id, id);
     assert!(owner.has_steps);
 
@@ -501,7 +481,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
             .is_empty()
     );
     assert!(
-        store::extend_leases(&pool, &[id.0], &[token], 60_000, &Clock::database())
+        store::extend_leases(&pool, &[id.0], &[token], 60_000, &clock)
             .await
             .expect("extend")
             .is_empty()
