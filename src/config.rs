@@ -13,6 +13,8 @@
 //! liveLessonLimit: 5         # livelessons per session (0: unlimited)
 //! curriculumDir: ./example-curriculum
 //! databaseUrl: postgres://postgres@127.0.0.1:5432/antidote
+//! engineSchema: jobs         # the job engine's tables in a schema of their own (default:
+//!                            # beside the application's, in public)
 //! adminToken: ""             # empty disables the admin API
 //! trustedProxies: [10.0.0.0/8]
 //! forwardedHeader: x-forwarded-for  # or forwarded: the header trusted proxies append to
@@ -373,6 +375,12 @@ pub struct Config {
     pub database_url: Secret,
     /// Connections of the API's pool.
     pub database_max_connections: u32,
+    /// The schema of the job engine's tables, views, types and migration history (ours;
+    /// `ANTIDOTE_ENGINE_SCHEMA`). Unset (the default): the shared layout, the engine's
+    /// objects beside the application's in `public` with one migration history, as every
+    /// database made before this setting has them. A database keeps the layout it was
+    /// migrated in: `antidoted migrate` refuses the other one.
+    pub engine_schema: Option<job_engine::schema::SchemaName>,
     /// Bearer token of the admin API (`/v1/...`); empty disables it.
     pub admin_token: Secret,
     /// Peers whose forwarding header is believed (CIDRs). Others' is ignored.
@@ -422,6 +430,7 @@ impl Default for Config {
             curriculum_dir: None,
             database_url: Secret::new(DEFAULT_DATABASE_URL),
             database_max_connections: 10,
+            engine_schema: None,
             admin_token: Secret::default(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
@@ -529,6 +538,17 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
     }),
     ("ANTIDOTE_DATABASE_URL", "databaseUrl", |c, v| {
         c.database_url = Secret::new(v);
+        Ok(())
+    }),
+    ("ANTIDOTE_ENGINE_SCHEMA", "engineSchema", |c, v| {
+        c.engine_schema = if v.is_empty() {
+            None
+        } else {
+            Some(
+                v.parse()
+                    .map_err(|e: job_engine::schema::SchemaNameError| e.to_string())?,
+            )
+        };
         Ok(())
     }),
     ("ANTIDOTE_ADMIN_TOKEN", "adminToken", |c, v| {

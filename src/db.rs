@@ -1,6 +1,13 @@
-//! Database connection and the embedded migrations.
+//! Database connection and the embedded migrations, in either layout of the job engine's
+//! objects: beside the application's in the default schema (the shared layout, the
+//! default), or in a schema of their own (`engineSchema`), which every pool opened here
+//! reaches through its `search_path`.
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::collections::BTreeSet;
+
+use job_engine::schema::{self, SchemaName};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// The database URL used when `DATABASE_URL` is not set: the local PostgreSQL with trust auth.
@@ -29,29 +36,208 @@ pub enum DbError {
     /// A migration failed to apply.
     #[error("applying migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// No connection could be had from the pool.
+    #[error("database unreachable")]
+    Unreachable(#[source] sqlx::Error),
+    /// The database's job engine is in the other layout than the configured one: applying
+    /// migrations would build a second, empty engine beside it.
+    #[error("{0}")]
+    Layout(String),
 }
 
 /// The migrations in `migrations/`, embedded in the binary. The job engine's (versions 1,
-/// 5 and 9) are links to `crates/job-engine/migrations/`, kept under the versions they had
-/// when they were this application's, so one migrator applies everything in version order
-/// and databases migrated before the engine was its own crate keep their history.
+/// 5, 9 and 11) are links to `crates/job-engine/migrations/`, kept under the versions they
+/// had when they were this application's, so that in the shared layout one migrator
+/// applies everything in version order and databases migrated before the engine was its
+/// own crate keep their history.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
-/// Applies every pending migration.
+/// Where the application's own migration history is kept when the engine has a schema of
+/// its own (the engine's is in `<schema>._sqlx_migrations`).
+const APPLICATION_HISTORY: &str = "public._sqlx_migrations";
+
+/// Applies every pending migration: the application's and the job engine's.
+///
+/// Without `engine_schema` (the shared layout): one migrator and one history table, the
+/// engine's versions among the application's. With it: the engine's migrations go into
+/// that schema with their own history, the application's into `public` with theirs
+/// ([`APPLICATION_HISTORY`]); they are applied alternately in one version order, the
+/// order of the shared layout, because the application's own migrations name the
+/// engine's tables (`0008_dashboard.sql` indexes `finished_jobs`).
 ///
 /// # Errors
-/// [`DbError::Migrate`] when a migration fails or the applied history diverges.
-pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
-    MIGRATOR.run(pool).await.map_err(DbError::Migrate)
+/// [`DbError::Migrate`] when a migration fails or the applied history diverges;
+/// [`DbError::Layout`] when the database's engine is in the other layout.
+pub async fn migrate(pool: &PgPool, engine_schema: Option<&SchemaName>) -> Result<(), DbError> {
+    check_layout(pool, engine_schema).await?;
+    let Some(engine_schema) = engine_schema else {
+        return MIGRATOR.run(pool).await.map_err(DbError::Migrate);
+    };
+    let engine_versions = engine_versions();
+    let mut application = Migrator::with_migrations(
+        MIGRATOR
+            .iter()
+            .filter(|m| !engine_versions.contains(&m.version))
+            .cloned()
+            .collect(),
+    );
+    application.dangerous_set_table_name(APPLICATION_HISTORY);
+    // The application's objects are created in `public`; its migrations find the
+    // engine's tables after it on the path.
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("search_path", format!("public,{engine_schema}"))]);
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbError::Migrate(e.into()))?;
+    let applied = migrate_alternately(pool, engine_schema, &application, &mut conn).await;
+    conn.close().await.ok();
+    applied
 }
 
-/// Opens a pool of at most `max_connections` to `url`.
+/// Runs the engine's and the application's migrations in one version order: each run of
+/// consecutive versions of one owner by its own migrator.
+async fn migrate_alternately(
+    pool: &PgPool,
+    engine_schema: &SchemaName,
+    application: &Migrator,
+    conn: &mut PgConnection,
+) -> Result<(), DbError> {
+    let engine_versions = engine_versions();
+    let versions: BTreeSet<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    let mut versions = versions.into_iter().peekable();
+    while let Some(version) = versions.next() {
+        let engines = engine_versions.contains(&version);
+        // The last version of this run of one owner's versions.
+        let mut last = version;
+        while let Some(&next) = versions.peek() {
+            if engine_versions.contains(&next) != engines {
+                break;
+            }
+            last = next;
+            versions.next();
+        }
+        if engines {
+            schema::migrate_in_up_to(pool, engine_schema, last).await
+        } else {
+            application.run_to(last, &mut *conn).await
+        }
+        .map_err(DbError::Migrate)?;
+    }
+    // Versions of a newer engine than this application links, if any.
+    schema::migrate_in(pool, engine_schema)
+        .await
+        .map_err(DbError::Migrate)
+}
+
+/// The job engine's migration versions.
+fn engine_versions() -> BTreeSet<i64> {
+    schema::migrator().iter().map(|m| m.version).collect()
+}
+
+/// Refuses to migrate a database whose engine is in the other layout: in the shared
+/// layout the default history table records the engine's versions, in a schema of its
+/// own it records only the application's.
+async fn check_layout(pool: &PgPool, engine_schema: Option<&SchemaName>) -> Result<(), DbError> {
+    let shared_history = match engine_schema {
+        None => "_sqlx_migrations",
+        Some(_) => APPLICATION_HISTORY,
+    };
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| DbError::Migrate(e.into()))?;
+    let exists: bool = sqlx::query_scalar("select to_regclass($1) is not null")
+        .bind(shared_history)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| DbError::Migrate(e.into()))?;
+    if !exists {
+        return Ok(());
+    }
+    let applied: BTreeSet<i64> = conn
+        .list_applied_migrations(shared_history)
+        .await
+        .map_err(DbError::Migrate)?
+        .into_iter()
+        .map(|m| m.version)
+        .collect();
+    let engine_versions = engine_versions();
+    let engine_applied: Vec<i64> = applied.intersection(&engine_versions).copied().collect();
+    let application_applied = applied.iter().any(|v| !engine_versions.contains(v));
+    match engine_schema {
+        Some(engine_schema) if !engine_applied.is_empty() => Err(DbError::Layout(format!(
+            "the job engine of this database is in its default schema ({shared_history} \
+             records its versions {engine_applied:?}), not in schema {engine_schema}: \
+             unset engineSchema (ANTIDOTE_ENGINE_SCHEMA) to keep that layout"
+        ))),
+        None if application_applied && engine_applied.is_empty() => Err(DbError::Layout(format!(
+            "the job engine of this database is in a schema of its own ({shared_history} \
+                 records none of its versions): set engineSchema (ANTIDOTE_ENGINE_SCHEMA) to \
+                 that schema"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The embedded migrations (the application's and the engine's) not applied to `pool`'s
+/// database, each looked up in the history table of its layout.
+///
+/// # Errors
+/// [`DbError::Unreachable`], or [`DbError::Migrate`] when a history table cannot be read
+/// (not migrated yet).
+pub async fn pending_migrations(
+    pool: &PgPool,
+    engine_schema: Option<&SchemaName>,
+) -> Result<Vec<i64>, DbError> {
+    let mut conn = pool.acquire().await.map_err(DbError::Unreachable)?;
+    let mut applied = BTreeSet::new();
+    let histories = match engine_schema {
+        None => vec![MIGRATOR.table_name.to_string()],
+        Some(engine_schema) => vec![
+            APPLICATION_HISTORY.to_owned(),
+            engine_schema.history_table(),
+        ],
+    };
+    for history in histories {
+        let versions = conn
+            .list_applied_migrations(&history)
+            .await
+            .map_err(DbError::Migrate)?;
+        applied.extend(versions.into_iter().map(|m| m.version));
+    }
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .filter(|v| !applied.contains(v))
+        .collect())
+}
+
+/// Connect options for `url`, reaching the engine's objects in `engine_schema` when one
+/// is set (see [`job_engine::schema::connect_options`]).
+fn connect_options(
+    url: &str,
+    engine_schema: Option<&SchemaName>,
+) -> Result<PgConnectOptions, DbError> {
+    let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
+    Ok(match engine_schema {
+        Some(engine_schema) => schema::connect_options(options, engine_schema),
+        None => options,
+    })
+}
+
+/// Opens a pool of at most `max_connections` to `url`, whose connections find the job
+/// engine's objects in `engine_schema` when one is set.
 ///
 /// # Errors
 /// [`DbError::InvalidUrl`] or [`DbError::Connect`].
-pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
-    open(options, max_connections).await
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    engine_schema: Option<&SchemaName>,
+) -> Result<PgPool, DbError> {
+    open(connect_options(url, engine_schema)?, max_connections).await
 }
 
 async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
@@ -67,7 +253,7 @@ async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool,
         })
 }
 
-/// Opens a pool for job workers: like [`connect`], with `synchronous_commit` off and
+/// Opens a pool for job workers: like [`connect`] (`engine_schema` included), with `synchronous_commit` off and
 /// generic plans for prepared statements.
 ///
 /// A worker's own writes (claims, lease renewals, checkpoints, completions) may be lost in
@@ -85,8 +271,12 @@ async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool,
 ///
 /// # Errors
 /// [`DbError::InvalidUrl`] or [`DbError::Connect`].
-pub async fn connect_worker(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
-    let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
+pub async fn connect_worker(
+    url: &str,
+    max_connections: u32,
+    engine_schema: Option<&SchemaName>,
+) -> Result<PgPool, DbError> {
+    let options = connect_options(url, engine_schema)?;
     open(
         options.options([
             ("synchronous_commit", "off"),
@@ -101,7 +291,11 @@ pub async fn connect_worker(url: &str, max_connections: u32) -> Result<PgPool, D
 ///
 /// # Errors
 /// As [`connect`], plus [`DbError::Create`].
-pub async fn connect_creating(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
+pub async fn connect_creating(
+    url: &str,
+    max_connections: u32,
+    engine_schema: Option<&SchemaName>,
+) -> Result<PgPool, DbError> {
     let options: PgConnectOptions = url.parse().map_err(DbError::InvalidUrl)?;
     let (host, database) = describe(&options);
     let maintenance = options.clone().database("postgres");
@@ -132,7 +326,7 @@ pub async fn connect_creating(url: &str, max_connections: u32) -> Result<PgPool,
         }
     }
     conn.close().await.ok();
-    connect(url, max_connections).await
+    connect(url, max_connections, engine_schema).await
 }
 
 fn describe(options: &PgConnectOptions) -> (String, String) {

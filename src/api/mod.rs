@@ -55,6 +55,7 @@ use tower_http::trace::TraceLayer;
 use crate::backend::Settings;
 use crate::config::{Config, HttpSettings, Secret};
 use crate::queue::Client;
+use crate::queue::schema::SchemaName;
 use crate::workflow::request::Limits;
 
 pub use error::{ApiError, AppJson, AppPath, AppQuery};
@@ -89,6 +90,9 @@ pub struct AppState {
     pub rate_limits: Arc<rate_limit::RateLimits>,
     /// Whether the dashboard is served (`api.ui`).
     pub ui: bool,
+    /// The schema of the job engine's tables, if not the shared layout (readiness looks
+    /// for the engine's migrations there).
+    pub engine_schema: Option<Arc<SchemaName>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -123,6 +127,7 @@ impl AppState {
             http: config.http.clone(),
             rate_limits: rate_limit::RateLimits::new(&config.rate_limit),
             ui: config.api.ui,
+            engine_schema: config.engine_schema.clone().map(Arc::new),
         }
     }
 }

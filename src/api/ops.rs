@@ -1,7 +1,6 @@
 //! Operational endpoints: `/healthz` (process up), `/readyz` (database reachable and every
 //! embedded migration applied), `/metrics` (Prometheus text), `/openapi.json`.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use axum::Router;
@@ -10,11 +9,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use sqlx::migrate::Migrate;
 use utoipa::OpenApi;
 
 use super::{ApiError, AppJson, AppState};
-use crate::db::MIGRATOR;
+use crate::db::{self, DbError};
 
 /// Status of a probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -44,24 +42,18 @@ pub async fn healthz() -> AppJson<Probe> {
 pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, ApiError> {
     let not_ready =
         |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
-    let mut conn = state.pool.acquire().await.map_err(|err| {
-        tracing::warn!(error = %err, "readiness: database unreachable");
-        not_ready("database unreachable".into())
-    })?;
-    let applied = conn
-        .list_applied_migrations(&MIGRATOR.table_name)
+    let missing = db::pending_migrations(&state.pool, state.engine_schema.as_deref())
         .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "readiness: reading applied migrations");
-            not_ready("migrations not applied".into())
+        .map_err(|err| match err {
+            DbError::Unreachable(_) => {
+                tracing::warn!(error = %err, "readiness: database unreachable");
+                not_ready("database unreachable".into())
+            }
+            _ => {
+                tracing::warn!(error = %err, "readiness: reading applied migrations");
+                not_ready("migrations not applied".into())
+            }
         })?;
-    let applied: BTreeSet<i64> = applied.into_iter().map(|m| m.version).collect();
-    let missing: Vec<i64> = MIGRATOR
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .map(|m| m.version)
-        .filter(|v| !applied.contains(v))
-        .collect();
     if !missing.is_empty() {
         return Err(not_ready(format!("pending migrations: {missing:?}")));
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::gc::{self, expiry};
+use crate::queue::store::figures;
 
 /// Benchmark size.
 #[derive(Debug, Clone, Copy)]
@@ -89,10 +90,9 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let started = Instant::now();
     let counts = expiry::run_once(pool, &config).await?;
     let db_seconds = started.elapsed().as_secs_f64();
-    let delete_jobs: i64 =
-        sqlx::query_scalar("select count(*) from jobs where kind = 'livelesson.delete'")
-            .fetch_one(pool)
-            .await?;
+    let delete_jobs = figures::unfinished_of_kind(pool, "livelesson.delete")
+        .await
+        .map_err(super::engine_error)?;
     Ok(Report {
         livelessons: params.livelessons,
         expired: params.expired,

@@ -328,12 +328,13 @@ pub async fn run<W: ProvisioningWorker, A: NodeAgents>(
     start_worker: impl AsyncFnOnce(WorkerTarget) -> Result<W>,
     start_agents: impl AsyncFnOnce(AgentTargets) -> Result<A>,
 ) -> Result<Report> {
-    sqlx::query(
-        "truncate livelessons, live_endpoints, livesessions, jobs, finished_jobs, job_event_log, job_steps cascade",
-    )
-    .execute(pool)
-    .await
-    .map_err(|e| LessonsError::Database("emptying the database", e))?;
+    sqlx::query("truncate livelessons, live_endpoints, livesessions cascade")
+        .execute(pool)
+        .await
+        .map_err(|e| LessonsError::Database("emptying the database", e))?;
+    crate::queue::store::tables::truncate_all(pool)
+        .await
+        .map_err(|e| LessonsError::Database("emptying the database", super::engine_error(e)))?;
     let dir = tempfile::tempdir().map_err(|e| LessonsError::Write("a temporary directory", e))?;
     write_curriculum(dir.path()).map_err(|e| LessonsError::Write("the curriculum", e))?;
     let loaded = curriculum::load(dir.path(), &Options::default());

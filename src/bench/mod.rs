@@ -25,11 +25,13 @@ pub(crate) const BENCH_LESSON_HASH: &str =
 /// Database errors.
 pub(crate) async fn reset_with_bench_lesson(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
-                  job_steps, periodic_jobs, ui_sessions, ui_sign_in_links",
+        "truncate live_endpoints, livelessons, livesessions, ui_sessions, ui_sign_in_links",
     )
     .execute(pool)
     .await?;
+    crate::queue::store::tables::truncate_all(pool)
+        .await
+        .map_err(engine_error)?;
     sqlx::query(
         "insert into curriculum_lesson_versions (slug, content_hash, definition, files)
          values ('bench-lesson', $1, '{}', '{}') on conflict do nothing",
@@ -38,6 +40,11 @@ pub(crate) async fn reset_with_bench_lesson(pool: &PgPool) -> Result<(), sqlx::E
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// A failure of the job engine's statements, as the benchmarks' database error.
+pub(crate) fn engine_error(err: crate::queue::QueueError) -> sqlx::Error {
+    sqlx::Error::Protocol(err.to_string())
 }
 
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.

@@ -115,12 +115,12 @@ fn lessons(curriculum: &curriculum::Curriculum) -> Vec<String> {
 
 /// Empties the state and job tables and imports the curriculum.
 async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
-    sqlx::query(
-        "truncate live_endpoints, livelessons, livesessions, jobs, finished_jobs, job_event_log,
-                  job_steps, periodic_jobs, pool_lessons",
-    )
-    .execute(pool)
-    .await?;
+    sqlx::query("truncate live_endpoints, livelessons, livesessions, pool_lessons")
+        .execute(pool)
+        .await?;
+    crate::queue::store::tables::truncate_all(pool)
+        .await
+        .map_err(super::engine_error)?;
     let loaded = curriculum::load(dir, &Options::default());
     let curriculum = loaded
         .valid()

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::queue::store::{figures, tables};
 use crate::queue::{Client, JobContext, NewJob, Registry, Worker, WorkerConfig};
 
-use super::{quantile, round2};
+use super::{engine_error as protocol, quantile, round2};
 
 /// The job kind of the throughput phase: does nothing.
 pub const NOOP: &str = "bench.noop";
@@ -119,10 +120,10 @@ pub fn worker_config(tasks: usize, batch: usize) -> WorkerConfig {
 /// # Errors
 /// Database errors.
 pub async fn reset(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("truncate jobs, finished_jobs, job_event_log, job_steps, periodic_jobs")
-        .execute(pool)
-        .await?;
-    sqlx::query("vacuum analyze jobs").execute(pool).await?;
+    tables::truncate_all(pool).await.map_err(protocol)?;
+    tables::vacuum_analyze_claim_table(pool)
+        .await
+        .map_err(protocol)?;
     Ok(())
 }
 
@@ -191,18 +192,14 @@ pub async fn run<W: Workers>(
         "enqueue, batched: {enqueued} jobs in batches of {}: {:.0} jobs/s",
         params.batch, enqueue_batched_per_s
     );
-    sqlx::query("analyze jobs").execute(pool).await?;
+    tables::analyze_claim_table(pool).await.map_err(protocol)?;
 
     // Throughput: the whole backlog, measured by the server's own timestamps.
     let workers = start_workers().await;
     wait_done(pool, &workers, enqueued, Duration::from_secs(600)).await?;
     workers.stop().await;
-    let (seconds, completed): (f64, i64) = sqlx::query_as(
-        "select extract(epoch from max(finished_at) - min(attempted_at))::float8, count(*)
-         from finished_jobs where state = 'completed'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let figures::CompletedSpan { completed, seconds } =
+        figures::completed_span(pool).await.map_err(protocol)?;
     let jobs_per_s = completed as f64 / seconds.max(1e-9);
     println!(
         "throughput:       {completed} no-op jobs, {} processes x {} tasks, claim batch {}: {jobs_per_s:.0} jobs/s ({seconds:.2} s)",
@@ -338,9 +335,7 @@ pub(crate) async fn wait_done(
         let reported = workers.completed() >= expected as u64;
         if reported || last_check.elapsed() >= Duration::from_secs(2) {
             last_check = Instant::now();
-            let left: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from jobs"#)
-                .fetch_one(pool)
-                .await?;
+            let left = figures::unfinished(pool).await.map_err(protocol)?;
             if left == 0 {
                 return Ok(());
             }
@@ -353,10 +348,6 @@ pub(crate) async fn wait_done(
         let pause = if reported { 20 } else { 2 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
-}
-
-fn protocol(err: crate::queue::QueueError) -> sqlx::Error {
-    sqlx::Error::Protocol(err.to_string())
 }
 
 /// Figures of `bench workflow`; the JSON keys are a stable interface.
@@ -398,19 +389,13 @@ pub async fn run_workflows<W: Workers>(
         client.enqueue_many(&jobs[..n]).await.map_err(protocol)?;
         enqueued += n;
     }
-    sqlx::query("analyze jobs").execute(pool).await?;
+    tables::analyze_claim_table(pool).await.map_err(protocol)?;
     let workers = start_workers().await;
     wait_done(pool, &workers, enqueued, Duration::from_secs(900)).await?;
     workers.stop().await;
-    let (seconds, completed): (f64, i64) = sqlx::query_as(
-        "select extract(epoch from max(finished_at) - min(attempted_at))::float8, count(*)
-         from finished_jobs where state = 'completed'",
-    )
-    .fetch_one(pool)
-    .await?;
-    let steps: i64 = sqlx::query_scalar("select count(*) from job_steps")
-        .fetch_one(pool)
-        .await?;
+    let figures::CompletedSpan { completed, seconds } =
+        figures::completed_span(pool).await.map_err(protocol)?;
+    let steps = figures::steps(pool).await.map_err(protocol)?;
     let seconds = seconds.max(1e-9);
     let report = WorkflowReport {
         workflows_per_s: (completed as f64 / seconds).round(),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::PgPool;
 
+use crate::queue::store::{figures, tables};
 use crate::queue::{Client, NewJob, maintenance};
 
 use super::queue::{NOOP, Workers, reset, wait_done};
@@ -101,7 +102,9 @@ pub async fn run<W: Workers>(
 
     // What autovacuum and the hourly `gc.retention` pass would do soon after: the
     // figures must not depend on their timing.
-    sqlx::query("vacuum jobs").execute(pool).await?;
+    tables::vacuum_claim_table(pool)
+        .await
+        .map_err(super::engine_error)?;
     let compaction = maintenance::compact(pool, maintenance::DEFAULT_MIN_BYTES)
         .await
         .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
@@ -245,18 +248,9 @@ async fn windows(
     window: Duration,
 ) -> Result<Vec<Window>, sqlx::Error> {
     let width = window.as_secs_f64().max(0.1);
-    let rows = sqlx::query!(
-        r#"
-        select floor(extract(epoch from finished_at - $1)::float8 / $2::float8)::int8 as "bucket!",
-               count(*) as "jobs!"
-        from finished_jobs
-        group by 1 order by 1
-        "#,
-        origin,
-        width,
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = figures::finished_per_window(pool, origin, width)
+        .await
+        .map_err(super::engine_error)?;
     let hold_start = (held.started - origin).as_seconds_f64();
     let hold_end = (held.ended - origin).as_seconds_f64();
     let last = rows.iter().map(|r| r.bucket).max().unwrap_or(0);
@@ -280,18 +274,11 @@ async fn after_hold_rate(
     pool: &PgPool,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<f64, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"
-        select count(*) as "jobs!",
-               coalesce(extract(epoch from max(finished_at) - $1)::float8, 0) as "seconds!"
-        from finished_jobs where finished_at >= $1
-        "#,
-        since,
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(if row.seconds > 0.0 {
-        row.jobs as f64 / row.seconds
+    let (jobs, seconds) = figures::finished_since(pool, since)
+        .await
+        .map_err(super::engine_error)?;
+    Ok(if seconds > 0.0 {
+        jobs as f64 / seconds
     } else {
         0.0
     })
@@ -299,18 +286,16 @@ async fn after_hold_rate(
 
 /// The claim table's heap, indexes and TOAST, in bytes.
 async fn table_bytes(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(r#"select pg_total_relation_size('jobs') as "bytes!""#)
-        .fetch_one(pool)
+    figures::claim_table_bytes(pool)
         .await
+        .map_err(super::engine_error)
 }
 
 /// Dead row versions of the claim table, as the statistics collector last counted them.
 async fn dead_tuples(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select coalesce(n_dead_tup, 0) as "n!" from pg_stat_user_tables where relname = 'jobs'"#
-    )
-    .fetch_one(pool)
-    .await
+    figures::claim_table_dead_rows(pool)
+        .await
+        .map_err(super::engine_error)
 }
 
 fn megabytes(bytes: i64) -> String {

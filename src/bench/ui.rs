@@ -14,6 +14,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::{Config, Secret};
 use crate::queue::inspect::{self, JobPageFilter};
+use crate::queue::store::synthetic::{
+    self, FinishedTemplate, SyntheticHistory, UnfinishedTemplate,
+};
+use crate::queue::store::{figures, tables};
 use crate::queue::{Client, JobId, JobState};
 
 /// Benchmark size.
@@ -94,63 +98,26 @@ pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
     let finished = i64::try_from(params.finished).unwrap_or(i64::MAX);
     let livelessons = i64::try_from(params.livelessons).unwrap_or(i64::MAX).max(1);
     let span_ms = i64::from(params.hours.max(1)) * 3_600_000;
-    // Job n finishes at (n / finished) of the way from `hours` ago to now; every third job
-    // is a DELETE, one in fifty a GC pass; one in a hundred failed, one in three hundred
-    // cancelled. Livelesson jobs belong to livelessons `n % 5000` (the live ones among
-    // them get the newest jobs).
-    sqlx::query(
-        "insert into finished_jobs (id, kind, args, queue, priority, state, attempt, max_attempts,
-                                    run_at, created_at, attempted_at, finished_at, last_error,
-                                    serial_key)
-         select n,
-                case when n % 50 = 0 then 'gc.expire' when n % 3 = 0 then 'livelesson.delete'
-                     else 'livelesson.create' end,
-                jsonb_build_object('livelesson', lpad((n % 5000)::text, 10, '0'), 'stage', 0),
-                'default', 1,
-                case when n % 100 = 7 then 'failed'::job_state
-                     when n % 300 = 11 then 'cancelled'::job_state
-                     else 'completed'::job_state end,
-                1, 8, t - interval '900 ms', t - interval '900 ms', t - interval '880 ms', t,
-                case when n % 100 = 7 then 'pods-ready: CrashLoopBackOff' end,
-                case when n % 50 = 0 then null else 'livelesson:' || lpad((n % 5000)::text, 10, '0') end
-         from generate_series(1, $1) n,
-              lateral (select now() - make_interval(secs => ($2 - $2 * n / $1) / 1000.0)) as at(t)",
+    synthetic::load_history(
+        pool,
+        &SyntheticHistory {
+            jobs: finished,
+            span_ms,
+            templates: history_templates(),
+            steps: [
+                "namespace",
+                "secrets",
+                "endpoint:linux1",
+                "pods-ready",
+                "status:READY",
+            ]
+            .map(String::from)
+            .to_vec(),
+            worker: "bench-worker".into(),
+        },
     )
-    .bind(finished)
-    .bind(span_ms)
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "insert into job_steps (job_id, name, output, attempt, worker, completed_at)
-         select j.id, s.name, 'null', 1, 'bench-worker', j.attempted_at + s.i * interval '150 ms'
-         from finished_jobs j,
-              unnest(array['namespace', 'secrets', 'endpoint:linux1', 'pods-ready', 'status:READY'])
-                  with ordinality as s(name, i)",
-    )
-    .execute(pool)
-    .await?;
-    // Written to the log (not folded into the job rows as a worker would): the pages read
-    // the `job_events` view either way, and the log is the larger of the two to search.
-    sqlx::query(
-        "insert into job_event_log (job_id, at, kind, attempt, worker, step)
-         select j.id, j.created_at, 'enqueued', null, null, null from finished_jobs j
-         union all
-         select j.id, j.attempted_at, 'claimed', 1, 'bench-worker', null from finished_jobs j
-         union all
-         select s.job_id, s.completed_at - interval '140 ms', 'step_started', 1, s.worker, s.name
-         from job_steps s
-         union all
-         select s.job_id, s.completed_at, 'step_completed', 1, s.worker, s.name from job_steps s
-         union all
-         select j.id, j.finished_at, j.state::text, 1, 'bench-worker', null from finished_jobs j
-         order by 2",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query("select setval(pg_get_serial_sequence('jobs', 'id'), greatest($1, 1))")
-        .bind(finished)
-        .execute(pool)
-        .await?;
+    .await
+    .map_err(super::engine_error)?;
     sqlx::query("insert into livesessions (id) select 's' || n from generate_series(1, $1) n")
         .bind(livelessons)
         .execute(pool)
@@ -184,27 +151,57 @@ pub async fn seed(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
     )
     .execute(pool)
     .await?;
-    sqlx::query(
-        "insert into jobs (kind, args, state, attempt, attempted_at, serial_key, lease_owner,
-                           lease_token, lease_expires_at)
-         select 'livelesson.create', jsonb_build_object('livelesson', lpad(n::text, 10, '0')),
-                case when n <= 20 then 'running'::job_state else 'available'::job_state end,
-                case when n <= 20 then 1 else 0 end,
-                case when n <= 20 then now() end,
-                'livelesson:' || lpad(n::text, 10, '0'),
-                case when n <= 20 then 'bench-worker-' || (n % 3) end,
-                case when n <= 20 then gen_random_uuid() end,
-                case when n <= 20 then now() + interval '1 hour' end
-         from generate_series(1, 50) n",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query(
-        "vacuum analyze finished_jobs, job_steps, job_event_log, jobs, livelessons, live_endpoints",
-    )
-    .execute(pool)
-    .await?;
+    // 20 running jobs (on three workers) and 30 waiting, of livelessons 1 to 50.
+    let unfinished: Vec<UnfinishedTemplate> = (1..=50)
+        .map(|n| UnfinishedTemplate {
+            kind: "livelesson.create".into(),
+            args: serde_json::json!({ "livelesson": format!("{n:010}") }),
+            serial_key: Some(format!("livelesson:{n:010}")),
+            lease_owner: (n <= 20).then(|| format!("bench-worker-{}", n % 3)),
+        })
+        .collect();
+    synthetic::load_unfinished(pool, &unfinished)
+        .await
+        .map_err(super::engine_error)?;
+    tables::vacuum_analyze_all(pool)
+        .await
+        .map_err(super::engine_error)?;
+    sqlx::query("vacuum analyze livelessons, live_endpoints")
+        .execute(pool)
+        .await?;
     Ok(())
+}
+
+/// The finished jobs of the seeded history, one per residue of the job id modulo 15,000
+/// (every pattern below repeats within it): every third job is a DELETE, one in fifty a
+/// GC pass; one in a hundred failed, one in three hundred cancelled. Livelesson jobs
+/// belong to livelessons `n % 5000` (the live ones among them get the newest jobs).
+fn history_templates() -> Vec<FinishedTemplate> {
+    (0..15_000_u32)
+        .map(|n| {
+            let livelesson = format!("{:010}", n % 5000);
+            FinishedTemplate {
+                kind: if n % 50 == 0 {
+                    "gc.expire"
+                } else if n % 3 == 0 {
+                    "livelesson.delete"
+                } else {
+                    "livelesson.create"
+                }
+                .into(),
+                args: serde_json::json!({ "livelesson": livelesson, "stage": 0 }),
+                state: if n % 100 == 7 {
+                    JobState::Failed
+                } else if n % 300 == 11 {
+                    JobState::Cancelled
+                } else {
+                    JobState::Completed
+                },
+                last_error: (n % 100 == 7).then(|| "pods-ready: CrashLoopBackOff".into()),
+                serial_key: (n % 50 != 0).then(|| format!("livelesson:{livelesson}")),
+            }
+        })
+        .collect()
 }
 
 fn quantiles(mut samples: Vec<f64>, first_ms: f64, bytes: usize) -> PageReport {
@@ -292,9 +289,7 @@ pub fn job_list_cases(finished: i64, hours: u32) -> Vec<(&'static str, JobPageFi
 pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     seed(pool, params).await?;
     let finished = i64::try_from(params.finished).unwrap_or(i64::MAX);
-    let events: i64 = sqlx::query_scalar("select count(*) from job_events")
-        .fetch_one(pool)
-        .await?;
+    let events = figures::events(pool).await.map_err(super::engine_error)?;
     let cases = job_list_cases(finished, params.hours);
     let mut plans = Vec::new();
     for (name, filter, _) in &cases {

@@ -30,11 +30,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pool = db::connect(
         config.database_url.expose(),
         config.database_max_connections,
+        config.engine_schema.as_ref(),
     )
     .await
     .context("connecting to PostgreSQL (set DATABASE_URL)")?;
     if args.migrate {
-        db::migrate(&pool).await.context("applying migrations")?;
+        db::migrate(&pool, config.engine_schema.as_ref())
+            .await
+            .context("applying migrations")?;
     }
     super::config::apply_pool_settings(&args.config, &config, &pool).await?;
     let address = SocketAddr::new(config.http_address, config.http_port);

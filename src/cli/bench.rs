@@ -83,10 +83,12 @@ struct BenchDatabase {
 impl BenchDatabase {
     /// Connects (creating the database if needed) and applies the migrations.
     async fn connect(&self, max_connections: u32) -> anyhow::Result<sqlx::PgPool> {
-        let pool = db::connect_creating(&self.database_url, max_connections)
+        let pool = db::connect_creating(&self.database_url, max_connections, None)
             .await
             .context("connecting to the benchmark database")?;
-        db::migrate(&pool).await.context("applying migrations")?;
+        db::migrate(&pool, None)
+            .await
+            .context("applying migrations")?;
         Ok(pool)
     }
 }
@@ -505,7 +507,7 @@ async fn soak(args: SoakArgs) -> anyhow::Result<ExitCode> {
 /// Benchmark workers: in this process (`processes = 0`) or as child processes.
 async fn start_pool(database_url: &str, processes: usize, tasks: usize, batch: usize) -> Pool {
     if processes == 0 {
-        return match db::connect_worker(database_url, 16).await {
+        return match db::connect_worker(database_url, 16, None).await {
             Ok(worker_pool) => Pool::InProcess(InProcess::start(worker_pool, tasks, batch)),
             Err(err) => {
                 eprintln!("error: connecting the workers: {err}");
@@ -809,7 +811,7 @@ async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<ExitCode> {
     // One connection per task would exceed PostgreSQL's default 100 connections; the
     // tasks spend most of their time waiting on Kubernetes, not holding connections.
     let connections = u32::try_from(args.concurrency.clamp(4, 32)).unwrap_or(32);
-    let pool = db::connect_worker(&args.database_url, connections)
+    let pool = db::connect_worker(&args.database_url, connections, None)
         .await
         .context("connecting to the benchmark database")?;
     // The kube client is built from a kubeconfig, as `antidoted worker` builds it.
@@ -1074,7 +1076,7 @@ impl Workers for Pool {
 
 async fn queue_worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let connections = u32::try_from(args.tasks.clamp(4, 16)).unwrap_or(16);
-    let pool = db::connect_worker(&args.database_url, connections).await?;
+    let pool = db::connect_worker(&args.database_url, connections, None).await?;
     let worker = Worker::new(
         pool,
         queue_bench::registry(),

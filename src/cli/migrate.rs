@@ -15,9 +15,13 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pool = args.database.connect_creating().await?;
-    antidote_scheduler::db::migrate(&pool)
+    let engine_schema = args.database.engine_schema.as_ref();
+    antidote_scheduler::db::migrate(&pool, engine_schema)
         .await
         .context("applying migrations")?;
-    println!("migrations applied");
+    match engine_schema {
+        Some(schema) => println!("migrations applied (the job engine's in schema {schema})"),
+        None => println!("migrations applied"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -36,16 +36,23 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let telemetry = super::logging::init(config.log_format)?;
     let url = config.database_url.expose();
-    let pool = db::connect(url, config.database_max_connections)
+    let engine_schema = config.engine_schema.as_ref();
+    let pool = db::connect(url, config.database_max_connections, engine_schema)
         .await
         .context("connecting to PostgreSQL (set DATABASE_URL)")?;
     if args.migrate {
-        db::migrate(&pool).await.context("applying migrations")?;
+        db::migrate(&pool, engine_schema)
+            .await
+            .context("applying migrations")?;
     }
     super::config::apply_pool_settings(&args.config, &config, &pool).await?;
-    let worker_pool = db::connect_worker(url, super::worker::worker_connections(&config))
-        .await
-        .context("connecting the worker pool")?;
+    let worker_pool = db::connect_worker(
+        url,
+        super::worker::worker_connections(&config),
+        engine_schema,
+    )
+    .await
+    .context("connecting the worker pool")?;
     let client = queue::Client::new(pool.clone());
     let worker =
         super::worker::build(&config, worker_pool, Some(client.notifier().clone())).await?;

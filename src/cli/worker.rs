@@ -25,9 +25,13 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let telemetry = super::logging::init(config.log_format)?;
-    let pool = db::connect_worker(config.database_url.expose(), worker_connections(&config))
-        .await
-        .context("connecting to PostgreSQL (set DATABASE_URL)")?;
+    let pool = db::connect_worker(
+        config.database_url.expose(),
+        worker_connections(&config),
+        config.engine_schema.as_ref(),
+    )
+    .await
+    .context("connecting to PostgreSQL (set DATABASE_URL)")?;
     super::config::apply_pool_settings(&args.config, &config, &pool).await?;
     let worker = build(&config, pool, None).await?;
     tracing::info!(worker = worker.id(), "worker started");

@@ -517,7 +517,7 @@ async fn chaos(pool: PgPool, spares: Option<i32>) {
     let api_url = format!("{url}?application_name={API_APPLICATION}");
     let api = api_runtime
         .spawn(async move {
-            let pool = db::connect(&api_url, config.database_max_connections)
+            let pool = db::connect(&api_url, config.database_max_connections, None)
                 .await
                 .expect("API pool");
             ApiServer::start(AppState::new(

@@ -220,7 +220,7 @@ async fn run(
                 ending.fail(&shared, lease, &recorded, &message).await
             } else {
                 let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
-                let run_at = Utc::now()
+                let run_at = shared.config.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                 shared.config.observer.retry_scheduled(&kind);
                 attempt_span.finish(Outcome::Retry(&message, run_at));
@@ -304,7 +304,12 @@ impl Ending {
 
 async fn hand_back(shared: &Shared, lease: Lease) {
     match lease
-        .release(&shared.pool, Release::HandBack, Utc::now(), None)
+        .release(
+            &shared.pool,
+            Release::HandBack,
+            shared.config.clock.now(),
+            None,
+        )
         .await
     {
         Ok(()) => {

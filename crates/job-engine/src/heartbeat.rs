@@ -34,11 +34,16 @@ pub(crate) async fn run_once(shared: &Shared) -> Result<usize, super::QueueError
     }
     let ids: Vec<i64> = held.iter().map(|(id, _)| id.0).collect();
     let tokens: Vec<Uuid> = held.iter().map(|(_, token)| *token).collect();
-    let kept: HashSet<JobId> =
-        store::extend_leases(&shared.pool, &ids, &tokens, millis(shared.config.lease))
-            .await?
-            .into_iter()
-            .collect();
+    let kept: HashSet<JobId> = store::extend_leases(
+        &shared.pool,
+        &ids,
+        &tokens,
+        millis(shared.config.lease),
+        &shared.config.clock,
+    )
+    .await?
+    .into_iter()
+    .collect();
     let mut lost = 0;
     for (id, token) in held {
         // A job absent from the table finished meanwhile; only a token mismatch on a

@@ -7,14 +7,18 @@
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
 //! - [`kind`]: typed job kinds ([`JobKind`]: name, argument type, options).
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
+//! - [`clock`]: whose time decides due jobs, lease expiry, backoff, durable timers and
+//!   periodic slots: the database's, or a test's [`Clock::fixed`].
 //! - [`registry`]: job kind → handler, its options (timeout, retry policy) and its end
 //!   hook; [`ending`]: what an end hook learns ([`Ended`]) and a handler's [`FailureNote`].
 //! - [`lease`]: a claimed job's [`Lease`], through which its fenced writes go.
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
 //! - [`store`]: every SQL statement of the engine, a file per concern (enqueue, claim, a
 //!   claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads, index
-//!   maintenance, retention); [`inspect`]: read models for operators' views.
-//! - [`schema`]: the engine's migrations and [`migrate`].
+//!   maintenance, retention, whole-table operations, benchmark figures, synthetic
+//!   history); [`inspect`]: read models for operators' views.
+//! - [`schema`]: the engine's migrations, [`migrate`] (beside an application's tables) and
+//!   `migrate_in` (a schema of its own, reached through `connect_options`).
 //! - [`observer`]: how measurements reach the application ([`JobObserver`]);
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
@@ -48,6 +52,7 @@
 mod checkpoints;
 mod claim_cursor;
 pub mod client;
+pub mod clock;
 mod completer;
 pub mod context;
 mod dedicated;
@@ -75,6 +80,7 @@ pub mod trace;
 pub mod worker;
 
 pub use client::Client;
+pub use clock::Clock;
 pub use context::JobContext;
 pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};

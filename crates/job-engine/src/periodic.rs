@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::error::QueueError;
 use super::job::{JobId, NewJob};
 use super::notifier::{Notifier, wait_or_shutdown};
@@ -41,11 +42,11 @@ impl Schedule {
     }
 }
 
-/// Stores (or updates) a schedule.
+/// Stores (or updates) a schedule; a new one's first slot is the next after `clock`'s now.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueError> {
+pub async fn register(pool: &PgPool, schedule: &Schedule, clock: &Clock) -> Result<(), QueueError> {
     let interval_ms = i64::try_from(schedule.interval.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
@@ -56,6 +57,7 @@ pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueErr
         &schedule.args,
         &schedule.queue,
         interval_ms,
+        clock,
     )
     .await
 }
@@ -64,11 +66,12 @@ pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueErr
 pub(crate) async fn run(
     pool: PgPool,
     interval: Duration,
+    clock: Clock,
     notifier: Notifier,
     stop: CancellationToken,
 ) {
     loop {
-        match run_once(&pool).await {
+        match run_once(&pool, &clock).await {
             Ok(enqueued) => {
                 for (queue, _) in &enqueued {
                     notifier.notify(queue);
@@ -82,13 +85,14 @@ pub(crate) async fn run(
     }
 }
 
-/// One pass: enqueues the job of every due slot this caller won. Returns (queue, job).
+/// One pass: enqueues the job of every slot due by `clock` that this caller won. Returns
+/// (queue, job).
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn run_once(pool: &PgPool) -> Result<Vec<(String, JobId)>, QueueError> {
+pub async fn run_once(pool: &PgPool, clock: &Clock) -> Result<Vec<(String, JobId)>, QueueError> {
     let mut tx = pool.begin().await.map_err(QueueError::db("periodic"))?;
-    let due = store::advance_due_periodic(&mut tx).await?;
+    let due = store::advance_due_periodic(&mut tx, clock).await?;
     let mut enqueued = Vec::with_capacity(due.len());
     for schedule in due {
         // A short span marks the slot; the job's attempts land in its trace, linked to it.
@@ -102,7 +106,7 @@ pub async fn run_once(pool: &PgPool) -> Result<Vec<(String, JobId)>, QueueError>
             .with_queue(schedule.queue.clone())
             .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
         job.traceparent = crate::trace::traceparent_of(&span);
-        let id = store::enqueue(&mut tx, &job).await?.id;
+        let id = store::enqueue(&mut tx, &job, clock).await?.id;
         enqueued.push((schedule.queue, id));
     }
     tx.commit().await.map_err(QueueError::db("periodic"))?;

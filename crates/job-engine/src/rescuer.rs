@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::ending::Ended;
 use super::error::{QueueError, chain};
 use super::job::JobState;
@@ -25,6 +26,8 @@ pub struct Rescuer {
     pub registry: Registry,
     /// Told how many jobs each pass rescued.
     pub observer: Observer,
+    /// Whose time decides that a lease expired.
+    pub clock: Clock,
 }
 
 impl Rescuer {
@@ -64,7 +67,7 @@ impl Rescuer {
             .begin()
             .await
             .map_err(QueueError::db("begin rescue"))?;
-        let rescued = store::rescue_expired(&mut tx).await?;
+        let rescued = store::rescue_expired(&mut tx, &self.clock).await?;
         for job in rescued.iter().filter(|job| job.failed) {
             let Some(hook) = self
                 .registry
@@ -96,7 +99,7 @@ impl Rescuer {
     }
 }
 
-/// One pass of a [`Rescuer`] over `registry`'s end hooks.
+/// One pass of a [`Rescuer`] over `registry`'s end hooks, leases expired by `clock`.
 ///
 /// # Errors
 /// As [`Rescuer::run_once`].
@@ -104,11 +107,13 @@ pub async fn run_once(
     pool: &PgPool,
     registry: &Registry,
     observer: &Observer,
+    clock: &Clock,
 ) -> Result<Vec<Rescued>, QueueError> {
     Rescuer {
         pool: pool.clone(),
         registry: registry.clone(),
         observer: observer.clone(),
+        clock: clock.clone(),
     }
     .run_once()
     .await

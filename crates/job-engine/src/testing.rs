@@ -1,6 +1,12 @@
 //! A test kit for users of the engine (feature `testing`): run a job to its end without
 //! writing a worker loop, and wait on a worker's events instead of sleeping.
 //!
+//! Time is the other thing a test should not wait for: give the worker and the client a
+//! [`Clock::fixed`](crate::Clock::fixed) (`WorkerConfig::clock`, `Client::with_clock`)
+//! and move it past a lease, a backoff, a durable timer or a periodic slot; then call the
+//! service's `run_once` (`rescuer::run_once`, `periodic::run_once`) or wake the worker
+//! (`Client::wake`) and wait for its event. See [`crate::clock`].
+//!
 //! ```
 //! use std::time::Duration;
 //!

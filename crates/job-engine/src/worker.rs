@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::checkpoints;
 use super::claim_cursor::{ClaimCursor, Scan};
+use super::clock::Clock;
 use super::completer::{self, Completion};
 use super::dedicated::Dedicated;
 use super::executor;
@@ -60,6 +61,9 @@ pub struct WorkerConfig {
     pub step_hook: Option<StepHook>,
     /// Receives the worker's measurements (metrics, the attempts' tracer). Default: none.
     pub observer: Observer,
+    /// Whose time decides due jobs, lease expiry, backoff, durable timers and periodic
+    /// slots. Default: the database's; tests give a [`Clock::fixed`] and move it.
+    pub clock: Clock,
 }
 
 /// A callback run after a step's checkpoint is stored: (job, step name).
@@ -95,6 +99,7 @@ impl Default for WorkerConfig {
             checkpoint_batch: 500,
             step_hook: None,
             observer: Observer::default(),
+            clock: Clock::database(),
         }
     }
 }
@@ -287,7 +292,7 @@ impl Worker {
     ) -> Result<RunStats, super::QueueError> {
         let shared = self.shared;
         for schedule in &shared.config.schedules {
-            periodic::register(&shared.pool, schedule).await?;
+            periodic::register(&shared.pool, schedule, &shared.config.clock).await?;
         }
         let stop_services = CancellationToken::new();
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Completion>();
@@ -304,6 +309,7 @@ impl Worker {
                     pool: shared.pool.clone(),
                     registry: shared.registry.clone(),
                     observer: shared.config.observer.clone(),
+                    clock: shared.config.clock.clone(),
                 }
                 .run(
                     shared.config.rescue_interval,
@@ -315,6 +321,7 @@ impl Worker {
             tokio::spawn(periodic::run(
                 shared.pool.clone(),
                 shared.config.periodic_interval,
+                shared.config.clock.clone(),
                 shared.notifier.clone(),
                 stop_services.clone(),
             )),
@@ -366,6 +373,7 @@ impl Worker {
                         i64::try_from(wanted).unwrap_or(i64::MAX),
                         millis(shared.config.lease),
                         after,
+                        &shared.config.clock,
                     )
                     .await
                 }

@@ -89,6 +89,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         say("traces", "exported over OTLP (OTEL_EXPORTER_OTLP_*)");
     }
     config.backend.instance_id = "demo".into();
+    // The database's layout is the command line's (`--engine-schema` or its variable).
+    config.engine_schema = args.database.engine_schema.clone();
     config.worker.concurrency = config.worker.concurrency.max(32);
     // A front end on another origin (a developer's own server) may call the demo's API,
     // as the original allowed any origin.
@@ -188,6 +190,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let worker_pool = db::connect_worker(
         &args.database.database_url,
         super::worker::worker_connections(&config),
+        args.database.engine_schema.as_ref(),
     )
     .await
     .context("connecting the worker pool")?;

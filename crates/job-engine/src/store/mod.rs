@@ -15,6 +15,9 @@
 //! - `read`: read models of jobs, events and steps.
 //! - `maintenance`: the claim table's indexes.
 //! - `retention`: pruning finished jobs and their history.
+//! - `tables`: whole-table operations (emptying, vacuum, statistics) for fresh starts.
+//! - `figures`: whole-queue counts and spans that benchmarks report.
+//! - `synthetic`: a history of finished jobs loaded in bulk, a benchmark's fixture.
 
 /// Most events one statement numbers. An event id is a value of `job_event_seq` times this
 /// plus the event's place in its statement, so a statement that records an event for each
@@ -25,12 +28,15 @@ mod admin;
 mod checkpoint;
 mod claim;
 mod enqueue;
+pub mod figures;
 mod lease;
 mod maintenance;
 mod periodic;
 mod read;
 mod rescue;
 mod retention;
+pub mod synthetic;
+pub mod tables;
 
 pub use admin::*;
 pub use checkpoint::*;

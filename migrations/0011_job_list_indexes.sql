@@ -1,0 +1,1 @@
+../crates/job-engine/migrations/0011_job_list_indexes.sql
