@@ -44,12 +44,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
         |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
     let missing = db::pending_migrations(&state.pool, state.engine_schema.as_deref())
         .await
-        .map_err(|err| match err {
-            DbError::Unreachable(_) => {
+        .map_err(|err| {
+            if let DbError::Unreachable(_) = err {
                 tracing::warn!(error = %err, "readiness: database unreachable");
                 not_ready("database unreachable".into())
-            }
-            _ => {
+            } else {
                 tracing::warn!(error = %err, "readiness: reading applied migrations");
                 not_ready("migrations not applied".into())
             }

@@ -717,7 +717,7 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     Some(if values.len() % 2 == 1 {
         values[mid]
     } else {
-        ((values[mid - 1] + values[mid]) / 2.0 * 100.0).round() / 100.0
+        (f64::midpoint(values[mid - 1], values[mid]) * 100.0).round() / 100.0
     })
 }
 

@@ -69,6 +69,11 @@ const LISTENER_SHARE: f64 = 0.6;
 
 /// Node agent processes for `livelessons` when each process may open `nofile_limit`
 /// descriptors (unlimited: one).
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a float-to-integer `as` saturates, and the value is rounded and not negative"
+)]
 pub fn agents_for(livelessons: usize, nofile_limit: Option<u64>) -> usize {
     let Some(limit) = nofile_limit else {
         return 1;
@@ -273,7 +278,7 @@ pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Worker {
     )
 }
 
-const LESSON: &str = r#"name: Bench pair
+const LESSON: &str = r"name: Bench pair
 slug: bench-pair
 category: fundamentals
 tier: prod
@@ -291,7 +296,7 @@ endpoints:
 stages:
   - description: Only stage
     guideType: markdown
-"#;
+";
 
 /// Writes the bench curriculum into `dir`.
 fn write_curriculum(dir: &Path) -> std::io::Result<()> {
@@ -504,7 +509,7 @@ async fn nodes_ready(kube: &kube::Client, wanted: usize) -> Result<()> {
         let ready = nodes
             .list(&kube::api::ListParams::default())
             .await
-            .map(|list| {
+            .map_or(0, |list| {
                 list.items
                     .iter()
                     .filter(|node| {
@@ -514,8 +519,7 @@ async fn nodes_ready(kube: &kube::Client, wanted: usize) -> Result<()> {
                             .any(|c| c.type_ == "Ready" && c.status == "True")
                     })
                     .count()
-            })
-            .unwrap_or(0);
+            });
         if ready >= wanted {
             return Ok(());
         }

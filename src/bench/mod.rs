@@ -43,11 +43,17 @@ pub(crate) async fn reset_with_bench_lesson(pool: &PgPool) -> Result<(), sqlx::E
 }
 
 /// A failure of the job engine's statements, as the benchmarks' database error.
+#[allow(clippy::needless_pass_by_value, reason = "passed to `map_err` by name")]
 pub(crate) fn engine_error(err: crate::queue::QueueError) -> sqlx::Error {
     sqlx::Error::Protocol(err.to_string())
 }
 
 /// The `q`-quantile (0.0..=1.0) of sorted `values`, or 0 when empty.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a float-to-integer `as` saturates, and the value is rounded and not negative"
+)]
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -133,6 +133,11 @@ async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
 /// takes about `boot` to become READY: the arrivals during one boot and half again (arrivals
 /// are not evenly spread over lessons, and a taken spare's replacement must boot before
 /// it can be taken in turn).
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "a float-to-integer `as` saturates, and the value is rounded and not negative"
+)]
 pub fn spares_for(rate: f64, lessons: usize, boot: Duration) -> u32 {
     let per_lesson = rate / lessons.max(1) as f64;
     (per_lesson * boot.as_secs_f64() * 1.5).ceil().max(1.0) as u32
@@ -217,7 +222,7 @@ pub async fn run(
     }));
 
     if spares > 0 {
-        let expected = i64::from(spares) * lessons.len() as i64;
+        let expected = i64::from(spares) * i64::try_from(lessons.len()).unwrap_or(i64::MAX);
         let within = boot * 4 + Duration::from_secs(60);
         let started = Instant::now();
         println!("warming up: {expected} spares ({spares} per lesson)");
@@ -260,7 +265,10 @@ pub async fn run(
     let mut learners = Vec::with_capacity(params.requests);
     let interval = Duration::from_secs_f64(1.0 / params.rate.max(0.001));
     for n in 0..params.requests {
-        tokio::time::sleep_until((started + interval * n as u32).into()).await;
+        tokio::time::sleep_until(
+            (started + interval * u32::try_from(n).unwrap_or(u32::MAX)).into(),
+        )
+        .await;
         let lesson = lessons[n % lessons.len()].clone();
         let pool = pool.clone();
         let client = client.clone();

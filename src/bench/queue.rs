@@ -26,7 +26,11 @@ static STARTS: std::sync::Mutex<Vec<(i64, i64)>> = std::sync::Mutex::new(Vec::ne
 
 /// Takes the handler start times noted so far in this process.
 pub fn take_starts() -> Vec<(i64, i64)> {
-    std::mem::take(&mut *STARTS.lock().unwrap_or_else(|p| p.into_inner()))
+    std::mem::take(
+        &mut *STARTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
 }
 
 fn now_micros() -> i64 {
@@ -95,7 +99,7 @@ pub fn registry() -> Registry {
         let started = now_micros();
         STARTS
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((ctx.id().0, started));
         Ok(())
     });

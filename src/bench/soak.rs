@@ -186,6 +186,11 @@ async fn produce(pool: &PgPool, params: &Params) -> Result<(), sqlx::Error> {
     let mut enqueued = 0usize;
     while enqueued < params.jobs {
         tick.tick().await;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a float-to-integer `as` saturates, and the value is not negative"
+        )]
         let due =
             ((started.elapsed().as_secs_f64() * params.rate as f64) as usize).min(params.jobs);
         while enqueued < due {

@@ -964,7 +964,8 @@ async fn gc(args: GcArgs) -> anyhow::Result<ExitCode> {
         report.livelessons, report.expired, report.enqueued, report.delete_jobs, report.db_seconds
     );
     println!("{}", serde_json::to_string(&report)?);
-    let ok = report.enqueued == args.expired as u64 && report.delete_jobs == args.expired as i64;
+    let ok = u64::try_from(args.expired) == Ok(report.enqueued)
+        && i64::try_from(args.expired) == Ok(report.delete_jobs);
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

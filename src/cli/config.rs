@@ -85,12 +85,12 @@ pub async fn apply_pool_settings(
                                 "pools and capacity settings reloaded"
                             ),
                             Err(err) => {
-                                tracing::warn!(error = %antidote_scheduler::queue::error::chain(&err), "pools and capacity settings not stored")
+                                tracing::warn!(error = %antidote_scheduler::queue::error::chain(&err), "pools and capacity settings not stored");
                             }
                         }
                     }
                     Err(err) => {
-                        tracing::warn!(error = format!("{err:#}"), "configuration not reloaded")
+                        tracing::warn!(error = format!("{err:#}"), "configuration not reloaded");
                     }
                 }
             }

@@ -144,7 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             {
                 CancelOutcome::Cancelled => println!("job {id} cancelled"),
                 CancelOutcome::Requested => {
-                    println!("job {id} is running: it stops at its next step boundary")
+                    println!("job {id} is running: it stops at its next step boundary");
                 }
             }
         }

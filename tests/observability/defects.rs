@@ -9,7 +9,6 @@ use std::time::Duration;
 mod fs;
 use fs::copy_dir;
 
-use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::gc;
 use antidote_scheduler::queue::{self, JobId, NewJob, StepHook, Worker, WorkerConfig};
 use antidote_scheduler::store::livelesson::Status;

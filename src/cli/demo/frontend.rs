@@ -2,6 +2,7 @@
 //! lesson requested, polled to READY, one stage change, one kill.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,12 +103,12 @@ impl Report {
         for o in &self.outcomes {
             let ready = o
                 .ready_s
-                .map(|s| format!("{s:.2} s"))
-                .unwrap_or_else(|| "-".into());
-            out.push_str(&format!(
-                "{:<width$}  {:<8}  {:>9}  {:>5}  {}\n",
+                .map_or_else(|| "-".into(), |s| format!("{s:.2} s"));
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<8}  {:>9}  {:>5}  {}",
                 o.lesson, o.status, ready, o.steps, o.note
-            ));
+            );
         }
         out
     }
@@ -295,7 +296,7 @@ impl Scenario<'_> {
                         );
                     }
                 }
-                outcome.status = view.status.clone();
+                outcome.status.clone_from(&view.status);
                 outcome.steps = steps;
                 finished[i] = done(&view);
                 rows.insert(

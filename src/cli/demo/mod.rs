@@ -114,15 +114,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let pool = args.database.connect_migrated().await?;
 
     let extracted;
-    let dir = match &args.curriculum {
-        Some(dir) => dir.clone(),
-        None => {
-            extracted = tempfile::tempdir().context("creating a temporary directory")?;
-            EXAMPLE_CURRICULUM
-                .extract(extracted.path())
-                .context("extracting the embedded example curriculum")?;
-            extracted.path().to_path_buf()
-        }
+    let dir = if let Some(dir) = &args.curriculum {
+        dir.clone()
+    } else {
+        extracted = tempfile::tempdir().context("creating a temporary directory")?;
+        EXAMPLE_CURRICULUM
+            .extract(extracted.path())
+            .context("extracting the embedded example curriculum")?;
+        extracted.path().to_path_buf()
     };
     let options = Options {
         tier: args.tier,

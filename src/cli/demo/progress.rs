@@ -42,7 +42,10 @@ impl Display {
 
     /// Shows the current rows.
     pub fn show(&self, rows: Vec<Row>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = std::io::stdout().lock();
         if self.redraw {
             if state.drawn > 0 {
@@ -65,7 +68,10 @@ impl Display {
 
     /// Ends a phase: the next `show` starts below what is drawn.
     pub fn finish(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.drawn = 0;
     }
 }
