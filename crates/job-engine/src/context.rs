@@ -12,12 +12,13 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::checkpoints::{Checkpoints, Mark, Stored};
+use super::config::{StepHook, WorkerConfig};
 use super::ending::FailureNote;
 use super::error::{JobError, QueueError};
+use super::event::{Events, WorkerEvent};
 use super::job::{ClaimedJob, JobId};
 use super::observer::Observer;
 use super::store;
-use super::worker::WorkerConfig;
 
 /// A claimed job, handed to its handler. Steps run through [`JobContext::step`] are
 /// checkpointed: on a later attempt they are skipped and their stored output returned.
@@ -27,7 +28,8 @@ pub struct JobContext {
     worker: Arc<str>,
     checkpoints: Checkpoints,
     snooze_threshold: Duration,
-    step_hook: Option<super::worker::StepHook>,
+    step_hook: Option<StepHook>,
+    events: Events,
     observer: Observer,
     note: Arc<FailureNote>,
     has_steps: bool,
@@ -47,7 +49,7 @@ impl std::fmt::Debug for JobContext {
 
 impl JobContext {
     /// The context of `job`'s attempt on `worker`, with the worker's `config` (its snooze
-    /// threshold, step hook and observer).
+    /// threshold, step hook and observer); each stored step is told on `events`.
     pub(crate) fn new(
         job: ClaimedJob,
         pool: PgPool,
@@ -55,6 +57,7 @@ impl JobContext {
         checkpoints: Checkpoints,
         config: &WorkerConfig,
         note: Arc<FailureNote>,
+        events: Events,
     ) -> Self {
         Self {
             has_steps: job.has_steps,
@@ -64,6 +67,7 @@ impl JobContext {
             checkpoints,
             snooze_threshold: config.snooze_threshold,
             step_hook: config.step_hook.clone(),
+            events,
             observer: config.observer.clone(),
             note,
             annotations: Mutex::new(Vec::new()),
@@ -235,6 +239,10 @@ impl JobContext {
                     )
                     .await?;
                 self.remember(name, stored);
+                self.events.emit_with(|| WorkerEvent::StepDone {
+                    job: job.id,
+                    step: name.to_owned(),
+                });
                 if let Some(hook) = &self.step_hook {
                     (hook.0)(job.id, name.to_owned()).await;
                 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ending::Ended;
 use super::error::{QueueError, chain};
+use super::event::{Events, WorkerEvent};
 use super::job::JobState;
 use super::notifier::{Notifier, wait_or_shutdown};
 use super::observer::Observer;
@@ -25,9 +26,48 @@ pub struct Rescuer {
     pub registry: Registry,
     /// Told how many jobs each pass rescued.
     pub observer: Observer,
+    /// The events of the worker it runs in, told of each job it rescued.
+    events: Option<Events>,
+}
+
+/// What one rescue pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescuePass {
+    /// The jobs whose expired lease it rescued.
+    pub jobs: Vec<Rescued>,
+}
+
+impl RescuePass {
+    /// Jobs made runnable again.
+    pub fn requeued(&self) -> usize {
+        self.jobs.iter().filter(|job| !job.failed).count()
+    }
+
+    /// Jobs failed: their lease expired on their last attempt.
+    pub fn failed(&self) -> usize {
+        self.jobs.iter().filter(|job| job.failed).count()
+    }
 }
 
 impl Rescuer {
+    /// A rescuer on `pool` calling the end hooks of `registry`'s kinds.
+    pub fn new(pool: PgPool, registry: Registry, observer: Observer) -> Self {
+        Self {
+            pool,
+            registry,
+            observer,
+            events: None,
+        }
+    }
+
+    /// The same rescuer, telling `events` of each job it rescues.
+    pub(crate) fn with_events(self, events: Events) -> Self {
+        Self {
+            events: Some(events),
+            ..self
+        }
+    }
+
     /// Ticks every `interval` until `stop` fires, waking `queue`'s workers after a pass
     /// that made jobs runnable.
     pub(crate) async fn run(
@@ -42,8 +82,12 @@ impl Rescuer {
                 return;
             }
             match self.run_once().await {
-                Ok(rescued) if !rescued.is_empty() => {
-                    tracing::info!(rescued = rescued.len(), "rescued jobs with expired leases");
+                Ok(pass) if !pass.jobs.is_empty() => {
+                    tracing::info!(
+                        requeued = pass.requeued(),
+                        failed = pass.failed(),
+                        "rescued jobs with expired leases"
+                    );
                     notifier.notify(&queue);
                 }
                 Ok(_) => {}
@@ -53,12 +97,12 @@ impl Rescuer {
     }
 
     /// One pass, in one transaction with the end hooks of the jobs it fails; returns what
-    /// it rescued.
+    /// it rescued, and tells the worker's events of each job after the commit.
     ///
     /// # Errors
     /// [`QueueError::Database`], or [`QueueError::Hook`] (the whole pass is rolled back
     /// and runs again at the next tick).
-    pub async fn run_once(&self) -> Result<Vec<Rescued>, QueueError> {
+    pub async fn run_once(&self) -> Result<RescuePass, QueueError> {
         let mut tx = self
             .pool
             .begin()
@@ -92,7 +136,15 @@ impl Rescuer {
         }
         tx.commit().await.map_err(QueueError::db("commit rescue"))?;
         self.observer.leases_rescued(rescued.len());
-        Ok(rescued)
+        if let Some(events) = &self.events {
+            for job in &rescued {
+                events.emit(WorkerEvent::Rescued {
+                    job: job.id,
+                    failed: job.failed,
+                });
+            }
+        }
+        Ok(RescuePass { jobs: rescued })
     }
 }
 
@@ -104,12 +156,8 @@ pub async fn run_once(
     pool: &PgPool,
     registry: &Registry,
     observer: &Observer,
-) -> Result<Vec<Rescued>, QueueError> {
-    Rescuer {
-        pool: pool.clone(),
-        registry: registry.clone(),
-        observer: observer.clone(),
-    }
-    .run_once()
-    .await
+) -> Result<RescuePass, QueueError> {
+    Rescuer::new(pool.clone(), registry.clone(), observer.clone())
+        .run_once()
+        .await
 }
