@@ -27,9 +27,12 @@
 //! # Services
 //!
 //! [`Worker::run`] starts the worker's services, each a struct of exactly what it needs
-//! and owning one thing, then runs the claim loop until shutdown. Each service has a
-//! `run_once` (one claim, one batch, one pass) returning what it did, which the loops
-//! call and the test kit calls directly:
+//! and owning one thing (a module each), then runs the claim loop until shutdown. The
+//! claimer, completer, heartbeat, rescuer and periodic scheduler each have a `run_once`
+//! (one claim, one batch, one pass) returning what it did, which their loops call and
+//! tests may call directly; the executor runs one attempt on the caller's task
+//! (`run_now`), and maintenance is one pass ([`maintenance::compact`]). The test kit
+//! (`testing`) runs a job through claim, executor and completer without any loop.
 //!
 //! ```text
 //!                  ┌──── notifier (LISTEN/NOTIFY wake-ups, channel setting)
