@@ -58,7 +58,7 @@ pub(crate) struct Completer {
     /// Completions arrive here from the executor.
     pub completions: mpsc::UnboundedReceiver<Completion>,
     /// Most completions one statement writes.
-    pub batch: usize,
+    pub max_batch: usize,
     /// Forgotten once stored: the heartbeat renews them until then.
     pub held: HeldLeases,
     pub events: Events,
@@ -70,7 +70,7 @@ pub(crate) struct Completer {
 impl Completer {
     /// Runs until the sender side closes and everything received is written.
     pub async fn run(mut self) {
-        let mut batch = Vec::with_capacity(self.batch.max(1));
+        let mut batch = Vec::with_capacity(self.max_batch.max(1));
         let mut conn = Dedicated::pooled(self.pool.clone(), "complete");
         while self.run_once(&mut conn, &mut batch).await.is_some() {
             if self.completions.is_empty() {
@@ -86,7 +86,7 @@ impl Completer {
         conn: &mut Dedicated,
         batch: &mut Vec<Completion>,
     ) -> Option<CompleterPass> {
-        let max = self.batch.max(1);
+        let max = self.max_batch.max(1);
         batch.push(self.completions.recv().await?);
         while batch.len() < max {
             match self.completions.try_recv() {

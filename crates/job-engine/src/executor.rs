@@ -64,6 +64,7 @@ impl Executor {
     }
 
     /// Runs `job`'s attempt on the caller's task and returns what became of it.
+    #[cfg(feature = "testing")]
     pub async fn run_now(&self, job: ClaimedJob) -> Recorded {
         let (span, stop, log_span) = self.begin(&job);
         let cx = span.context();

@@ -50,7 +50,13 @@ pub(crate) enum Recorded {
     LeaseLost,
     /// The outcome could not be written; the lease will expire and the rescuer makes the
     /// job runnable again.
-    NotWritten(QueueError),
+    NotWritten(
+        #[cfg_attr(
+            not(feature = "testing"),
+            expect(dead_code, reason = "a worker logs it; only the test kit returns it")
+        )]
+        QueueError,
+    ),
 }
 
 /// Writes the outcome of `attempt` (the handler's result), fenced by its lease.

@@ -222,7 +222,7 @@ impl TestRunner {
                 let mut completer = Completer {
                     pool: self.pool.clone(),
                     completions: completions_rx,
-                    batch: 1,
+                    max_batch: 1,
                     held,
                     events: self.events.clone(),
                     completed,

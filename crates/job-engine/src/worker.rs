@@ -167,7 +167,7 @@ impl Worker {
             Completer {
                 pool: pool.clone(),
                 completions: completions_rx,
-                batch: config.completion_batch,
+                max_batch: config.completion_batch,
                 held: held.clone(),
                 events: events.clone(),
                 completed: completed.clone(),
