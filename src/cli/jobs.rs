@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use antidote_scheduler::queue::store::{self, CancelOutcome, JobFilter, JobRecord};
-use antidote_scheduler::queue::{JobId, JobState, notifier};
+use antidote_scheduler::queue::{Clock, JobId, JobState, notifier};
 use antidote_scheduler::workflow::serial_key;
 
 use super::db::DatabaseArgs;
@@ -127,7 +127,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Retry { id } => {
-            let queue = store::retry_finished(&pool, JobId(id))
+            let queue = store::retry_finished(&pool, JobId(id), &Clock::database())
                 .await
                 .with_context(|| format!("retrying job {id}"))?;
             // This process exits at once: wake the workers now rather than through the

@@ -88,7 +88,7 @@ async fn run_batch(pool: &PgPool, config: &Config, counts: &mut Counts) -> Resul
         .collect::<Result<Vec<_>>>()?;
     // Marking deleting and enqueueing commit together: a crash between them can neither
     // hide a livelesson from requests without deleting it, nor delete one still in use.
-    let enqueued = jobs::enqueue_many(&mut tx, &new_jobs).await?;
+    let enqueued = jobs::enqueue_many(&mut tx, &new_jobs, &crate::queue::Clock::database()).await?;
     tx.commit().await.map_err(GcError::Transaction)?;
     for e in &expired {
         match e.cause {

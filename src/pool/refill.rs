@@ -184,7 +184,7 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
     }
 
     if !new_jobs.is_empty() {
-        jobs::enqueue_many(&mut tx, &new_jobs).await?;
+        jobs::enqueue_many(&mut tx, &new_jobs, &crate::queue::Clock::database()).await?;
     }
     tx.commit().await.map_err(PoolError::Transaction)?;
     if !new_jobs.is_empty()

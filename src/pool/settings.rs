@@ -159,7 +159,12 @@ pub async fn apply(db: &PgPool, pools: &PoolConfig, capacity: &CapacityConfig) -
     let mut tx = db.begin().await.map_err(PoolError::Transaction)?;
     pool::apply_settings(&mut tx, &global, &lessons).await?;
     let trigger = format!("settings:{}", chrono::Utc::now().timestamp_micros());
-    crate::queue::store::enqueue(&mut tx, &super::refill_job(&trigger)).await?;
+    crate::queue::store::enqueue(
+        &mut tx,
+        &super::refill_job(&trigger),
+        &crate::queue::Clock::database(),
+    )
+    .await?;
     tx.commit().await.map_err(PoolError::Transaction)?;
     Ok(())
 }

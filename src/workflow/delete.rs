@@ -49,6 +49,7 @@ impl<B: Backend> Workflows<B> {
                 crate::queue::store::enqueue(
                     &mut tx,
                     &crate::pool::refill_job(&format!("freed:{id}")),
+                    ctx.clock(),
                 )
                 .await
                 .map_err(JobError::transient)?;

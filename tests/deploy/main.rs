@@ -10,15 +10,11 @@
 #[path = "../lifecycle/helpers.rs"]
 mod helpers;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use antidote_scheduler::backend::Backend;
-use antidote_scheduler::backend::kubernetes::KubernetesBackend;
-use antidote_scheduler::curriculum::ContentHash;
 use antidote_scheduler::queue::{NewJob, WorkerEvent};
-use antidote_scheduler::store;
 use antidote_scheduler::workflow::{self, CREATE, DELETE, MODIFY, request};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -297,28 +293,7 @@ async fn run_workflows(lab: &Lab) {
         .livelesson(&ids[1].1)
         .await
         .expect("router-configuration");
-    let mut conn = lab.pool.acquire().await.expect("connection");
-    let lesson = store::curriculum::lesson_version(
-        &mut *conn,
-        &row.lesson_slug,
-        &ContentHash::from_hex(row.lesson_hash.clone()),
-    )
-    .await
-    .expect("read")
-    .expect("pinned lesson");
-    let hosts: BTreeMap<String, String> = row
-        .endpoints
-        .iter()
-        .filter_map(|e| Some((e.name.clone(), e.host.clone()?)))
-        .collect();
-    let view = antidote_scheduler::backend::Livelesson {
-        id: &row.id,
-        session_id: &row.session_id,
-        lesson: &lesson,
-        images: &row.images,
-    };
-    KubernetesBackend::new(lab.kube.clone(), lab.settings.clone())
-        .start_config_jobs(&view, 0, &hosts)
+    helpers::start_config_jobs_again(&lab.pool, &lab.backend, &row)
         .await
         .expect("an existing job of ours counts as started");
 

@@ -1,23 +1,14 @@
-//! A lab for lifecycle tests: a `#[sqlx::test]` database with the example curriculum,
-//! kubesim on loopback with the secrets livelessons copy, and workers running the real
-//! workflows against it through kube-rs.
+//! What the lifecycle tests, and the test crates that include this file (observability,
+//! deploy, the real control plane), add to the shared lab (`tests/support/lab.rs`): waiting
+//! for many jobs, a job's audit trail, child worker processes that crash at a step, and the
+//! HTTP API on a loopback port.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use antidote_scheduler::api::{self, AppState};
-use antidote_scheduler::backend::Settings;
-use antidote_scheduler::backend::kubernetes::KubernetesBackend;
-use antidote_scheduler::curriculum::{self, Options};
-use antidote_scheduler::queue::{
-    Client, JobId, Registry, StepHook, Worker, WorkerConfig, WorkerEvent,
-};
-use antidote_scheduler::store;
-use antidote_scheduler::store::livelesson::Livelesson;
-use antidote_scheduler::workflow::request::Requested;
-use antidote_scheduler::workflow::{self, request};
+use antidote_scheduler::queue::{JobId, Registry, StepHook, Worker, WorkerEvent};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, oneshot};
 
@@ -25,151 +16,7 @@ use tokio::sync::{broadcast, oneshot};
 mod common;
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use common::{finished, seed_cluster, settings, start, wait_finished, worker_config};
-
-/// Registers the workflows on a backend talking to `client`.
-pub fn registry(client: kube::Client, settings: &Settings) -> Registry {
-    let mut registry = Registry::new();
-    workflow::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(client, settings.clone())),
-        Arc::new(settings.clone()),
-    );
-    registry
-}
-
-/// Database, curriculum and kubesim.
-pub struct Lab {
-    pub pool: PgPool,
-    pub sim: kubesim::KubeSim,
-    pub kube: kube::Client,
-    pub settings: Settings,
-    pub queue: Client,
-}
-
-impl Lab {
-    pub async fn start(pool: PgPool) -> Self {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
-        let loaded = curriculum::load(&dir, &Options::default());
-        let curriculum = loaded.valid().expect("the example curriculum is valid");
-        store::curriculum::import(&pool, curriculum)
-            .await
-            .expect("import");
-        let sim = kubesim::KubeSim::start(kubesim::Config::default())
-            .await
-            .expect("kubesim starts");
-        let kube = sim.client().expect("kube client");
-        let settings = settings();
-        seed_cluster(&kube, &settings).await;
-        let queue = Client::new(pool.clone());
-        Self {
-            pool,
-            sim,
-            kube,
-            settings,
-            queue,
-        }
-    }
-
-    /// A worker running the workflows in this process.
-    pub fn worker(&self, config: WorkerConfig) -> Worker {
-        Worker::with_notifier(
-            self.pool.clone(),
-            registry(self.kube.clone(), &self.settings),
-            config,
-            self.queue.notifier().clone(),
-        )
-    }
-
-    pub async fn session(&self) -> String {
-        new_session(&self.pool).await
-    }
-
-    pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
-        request_lesson(
-            &self.pool,
-            &self.queue,
-            &self.settings,
-            session,
-            lesson,
-            stage,
-        )
-        .await
-    }
-
-    pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
-        read_livelesson(&self.pool, id).await
-    }
-
-    /// The newest job of `kind` for livelesson `id`.
-    pub async fn job(&self, kind: &str, id: &str) -> JobId {
-        newest_job(&self.pool, kind, id).await
-    }
-}
-
-/// A new livesession.
-pub async fn new_session(pool: &PgPool) -> String {
-    request::create_session(pool, None, request::Limits::default())
-        .await
-        .expect("session")
-        .id
-}
-
-/// Requests `lesson` at `stage` in `session`, as the API does.
-pub async fn request_lesson(
-    pool: &PgPool,
-    queue: &Client,
-    settings: &Settings,
-    session: &str,
-    lesson: &str,
-    stage: i64,
-) -> Livelesson {
-    request_outcome(pool, queue, settings, session, lesson, stage)
-        .await
-        .livelesson()
-        .clone()
-}
-
-/// Like [`request_lesson`], with the request's whole outcome: created, taken from a pool,
-/// waiting in line, ...
-pub async fn request_outcome(
-    pool: &PgPool,
-    queue: &Client,
-    settings: &Settings,
-    session: &str,
-    lesson: &str,
-    stage: i64,
-) -> Requested {
-    request::request_livelesson(
-        pool,
-        queue,
-        settings,
-        request::Limits::default(),
-        session,
-        lesson,
-        stage,
-    )
-    .await
-    .expect("request accepted")
-}
-
-/// Livelesson `id` as stored.
-pub async fn read_livelesson(pool: &PgPool, id: &str) -> Option<Livelesson> {
-    let mut conn = pool.acquire().await.expect("connection");
-    store::livelesson::get(&mut conn, id).await.expect("read")
-}
-
-/// The newest job of `kind` for livelesson `id`.
-pub async fn newest_job(pool: &PgPool, kind: &str, id: &str) -> JobId {
-    let job: i64 = sqlx::query_scalar(
-        "select id from jobs_all where unique_key = $1 order by id desc limit 1",
-    )
-    .bind(format!("{kind}:{id}"))
-    .fetch_one(pool)
-    .await
-    .expect("job exists");
-    JobId(job)
-}
+pub use common::*;
 
 /// Waits until every job of `jobs` completes or fails; returns each outcome, or `None`
 /// for those still running at the deadline.
@@ -217,21 +64,10 @@ pub async fn trail(pool: &PgPool, job: JobId) -> String {
         .unwrap_or_default()
 }
 
-/// The URL of the database behind `pool`, for child processes.
-pub async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("current_database");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let prefix = base
-        .split('?')
-        .next()
-        .and_then(|url| url.rsplit_once('/'))
-        .map(|(prefix, _)| prefix.to_owned())
-        .expect("DATABASE_URL has a database path");
-    format!("{prefix}/{name}")
-}
+#[path = "../support/db.rs"]
+mod db;
+#[allow(unused_imports)]
+pub use db::database_url;
 
 /// A worker in a child process (this test binary re-executed into `child::worker`) that
 /// stops dead after the checkpoint of step `crash_at`, after telling the parent.
@@ -284,6 +120,19 @@ impl Drop for ChildWorker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The worker of a child process started by [`ChildWorker`]: `registry`'s kinds with a
+/// short lease, stopping dead after the checkpoint of the step its parent named.
+pub fn crashing_worker(pool: PgPool, registry: Registry) -> Worker {
+    let mut config = worker_config();
+    config.lease = Duration::from_millis(1000);
+    config.heartbeat = Duration::from_millis(300);
+    config.step_hook = Some(crash_hook(
+        pool.clone(),
+        std::env::var("CHILD_CRASH_AT").expect("CHILD_CRASH_AT is set"),
+    ));
+    Worker::new(pool, registry, config)
 }
 
 /// The hook a crashing child installs.

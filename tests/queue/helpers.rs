@@ -56,23 +56,9 @@ pub async fn event_kinds(pool: &PgPool, id: JobId) -> Vec<String> {
         .collect()
 }
 
-/// The URL of the database behind `pool` (a `#[sqlx::test]` database), for child processes.
-pub async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("select current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("current_database");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
-    let (without_query, query) = match base.split_once('?') {
-        Some((url, query)) => (url.to_owned(), format!("?{query}")),
-        None => (base.clone(), String::new()),
-    };
-    let prefix = without_query
-        .rsplit_once('/')
-        .map(|(prefix, _)| prefix.to_owned())
-        .expect("DATABASE_URL has a database path");
-    format!("{prefix}/{name}{query}")
-}
+#[path = "../support/db.rs"]
+mod db;
+pub use db::database_url;
 
 /// A worker running in a child process (this test binary, re-executed into
 /// `child::worker_process`). Killed on drop.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use antidote_scheduler::queue::store::{self, CancelOutcome, CheckpointRow};
 use antidote_scheduler::queue::{
-    Client, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Registry,
+    Client, Clock, JobContext, JobError, JobId, JobKind, JobState, KindOptions, NewJob, Registry,
     RetryPolicy, Schedule, Worker, WorkerEvent, periodic, rescuer,
 };
 use chrono::{DateTime, Utc};
@@ -244,7 +244,7 @@ async fn an_unfinished_unique_key_returns_the_existing_job(pool: PgPool) {
     assert_eq!(count, 1);
 
     // Once finished, the key is free again.
-    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None, &Clock::database())
         .await
         .expect("claim");
     let mine = claimed
@@ -391,13 +391,14 @@ async fn a_worker_killed_mid_step_is_resumed_by_another_without_rerunning_comple
 
 #[sqlx::test]
 async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
+    let clock = Clock::database();
     let client = Client::new(pool.clone());
     let id = client
         .enqueue(&NewJob::new("test.steps", serde_json::json!({})))
         .await
         .expect("enqueue")
         .id;
-    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000, None)
+    let zombie = store::claim(&pool, "default", "zombie", 1, 60_000, None, &clock)
         .await
         .expect("claim")
         .remove(0);
@@ -426,11 +427,11 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
         .execute(&pool)
         .await
         .expect("expire");
-    let rescued = rescuer::run_once(&pool, &Registry::new(), &Default::default())
+    let rescued = rescuer::run_once(&pool, &Registry::new(), &Default::default(), &clock)
         .await
         .expect("rescue");
     assert_eq!(rescued.jobs.len(), 1);
-    let owner = store::claim(&pool, "default", "owner", 1, 60_000, None)
+    let owner = store::claim(&pool, "default", "owner", 1, 60_000, None, &clock)
         .await
         .expect("claim")
         .remove(0);
@@ -480,7 +481,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
             .is_empty()
     );
     assert!(
-        store::extend_leases(&pool, &[id.0], &[token], 60_000)
+        store::extend_leases(&pool, &[id.0], &[token], 60_000, &clock)
             .await
             .expect("extend")
             .is_empty()
@@ -827,7 +828,9 @@ async fn a_periodic_job_runs_once_per_slot_while_three_workers_race(pool: PgPool
             let pool = pool.clone();
             tokio::spawn(async move {
                 for _ in 0..20 {
-                    periodic::run_once(&pool).await.expect("pass");
+                    periodic::run_once(&pool, &Clock::database())
+                        .await
+                        .expect("pass");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             })
@@ -1076,7 +1079,7 @@ async fn compaction_rebuilds_claim_indexes_that_vacuum_left_mostly_empty(pool: P
         "the indexes shrank: {compaction:?}"
     );
     // The rebuilt indexes serve claims, and a second pass finds nothing to do.
-    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None)
+    let claimed = store::claim(&pool, "default", "w", 10, 30_000, None, &Clock::database())
         .await
         .expect("claim");
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), [live]);

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 
-use antidote_scheduler::queue::Worker;
-
 use crate::harness::ControlPlane;
 use crate::lab;
 
@@ -16,16 +14,8 @@ fn worker() {
     support::run_child(|pool| async move {
         let kube =
             ControlPlane::client_from(&PathBuf::from(support::env("CHILD_KUBECONFIG"))).await;
-        let settings = lab::settings();
-        let mut config = crate::helpers::worker_config();
-        config.lease = std::time::Duration::from_millis(1000);
-        config.heartbeat = std::time::Duration::from_millis(300);
-        config.step_hook = Some(crate::helpers::crash_hook(
-            pool.clone(),
-            support::env("CHILD_CRASH_AT"),
-        ));
-        let worker = Worker::new(pool, crate::helpers::registry(kube, &settings), config);
-        worker
+        let registry = crate::helpers::registry(kube, &lab::settings());
+        crate::helpers::crashing_worker(pool, registry)
             .run(futures::future::pending::<()>())
             .await
             .expect("worker runs");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use antidote_scheduler::backend::Settings;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::PostParams;
@@ -30,7 +30,7 @@ pub async fn prepare(client: &Client, settings: &Settings) -> Vec<Secret> {
         .create(&PostParams::default(), &class)
         .await
         .expect("runtime class created");
-    seed_secrets(client, settings).await
+    crate::helpers::seed_cluster(client, settings).await
 }
 
 /// The Multus CRD: namespaced `k8s.cni.cncf.io/v1` NetworkAttachmentDefinition whose
@@ -78,40 +78,4 @@ async fn install_nad_crd(client: &Client) {
     .await
     .expect("NAD CRD established in time")
     .expect("watching the CRD");
-}
-
-/// The secrets namespace with the TLS secret (and the pull secret, when configured).
-pub async fn seed_secrets(client: &Client, settings: &Settings) -> Vec<Secret> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace: Namespace =
-        serde_json::from_value(json!({ "metadata": { "name": settings.secrets_namespace } }))
-            .expect("namespace");
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("secrets namespace");
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.secrets_namespace);
-    let mut sources = vec![json!({
-        "metadata": { "name": settings.tls_cert_name },
-        "type": "kubernetes.io/tls",
-        "stringData": { "tls.crt": "certificate", "tls.key": "key" },
-    })];
-    if let Some(pull) = &settings.pull_cred_name {
-        sources.push(json!({
-            "metadata": { "name": pull },
-            "type": "kubernetes.io/dockerconfigjson",
-            "stringData": { ".dockerconfigjson": "{\"auths\":{}}" },
-        }));
-    }
-    let mut created = Vec::new();
-    for source in sources {
-        let secret: Secret = serde_json::from_value(source).expect("secret");
-        created.push(
-            secrets
-                .create(&PostParams::default(), &secret)
-                .await
-                .expect("secret created"),
-        );
-    }
-    created
 }

@@ -4,14 +4,11 @@
 //! single Forbidden, and the audit log shows every grant of the role in use; with any one
 //! rule of the role removed, at least one of those operations fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use antidote_scheduler::backend::Backend;
-use antidote_scheduler::curriculum::ContentHash;
 use antidote_scheduler::gc;
 use antidote_scheduler::queue::{JobId, NewJob, WorkerEvent};
-use antidote_scheduler::store;
 use antidote_scheduler::workflow::{self, CREATE, DELETE, MODIFY, request};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Namespace;
@@ -119,29 +116,7 @@ async fn run_operations(
     // A configuration job started twice (a crash between creating it and the checkpoint):
     // the second create meets AlreadyExists and reads the job back.
     let row = lab.livelesson(&ids[0]).await.expect("router-configuration");
-    let mut conn = lab.pool.acquire().await.expect("connection");
-    let lesson = store::curriculum::lesson_version(
-        &mut *conn,
-        &row.lesson_slug,
-        &ContentHash::from_hex(row.lesson_hash.clone()),
-    )
-    .await
-    .expect("read")
-    .expect("pinned lesson");
-    drop(conn);
-    let hosts: BTreeMap<String, String> = row
-        .endpoints
-        .iter()
-        .filter_map(|e| Some((e.name.clone(), e.host.clone()?)))
-        .collect();
-    let view = antidote_scheduler::backend::Livelesson {
-        id: &row.id,
-        session_id: &row.session_id,
-        lesson: &lesson,
-        images: &row.images,
-    };
-    lab.backend()
-        .start_config_jobs(&view, 0, &hosts)
+    crate::helpers::start_config_jobs_again(&lab.pool, &lab.backend(), &row)
         .await
         .map_err(|e| format!("starting existing configuration jobs again: {e}"))?;
 

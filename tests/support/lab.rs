@@ -1,14 +1,32 @@
-//! What the labs of the lifecycle, observability, deploy, real-control-plane and GC tests
-//! share: test-sized backend and worker settings, the cluster's seeded secrets, starting
-//! a worker, and waiting for a job's end.
+//! The lab of the lifecycle, GC, observability and deploy tests, and what the real
+//! control plane's lab shares with it: a `#[sqlx::test]` database with the example
+//! curriculum, kubesim on loopback with the secrets livelessons copy, workers running the
+//! real workflows and GC jobs through kube-rs; test-sized settings; requesting a
+//! livelesson as the API does; waiting for a job's end.
 
+// Each test crate uses part of the lab.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use antidote_scheduler::backend::Settings;
-use antidote_scheduler::queue::{JobId, RetryPolicy, Worker, WorkerConfig, WorkerEvent};
+use antidote_scheduler::backend::kubernetes::KubernetesBackend;
+use antidote_scheduler::curriculum::{self, ContentHash, Options};
+use antidote_scheduler::gc;
+use antidote_scheduler::queue::{
+    Client, JobId, Registry, RetryPolicy, Worker, WorkerConfig, WorkerEvent,
+};
+use antidote_scheduler::store;
+use antidote_scheduler::store::livelesson::Livelesson;
+use antidote_scheduler::workflow::request::Requested;
+use antidote_scheduler::workflow::{self, request};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
+use sqlx::PgPool;
 use tokio::sync::{broadcast, oneshot};
 
 /// Backend settings sized for tests: failures surface in seconds.
@@ -44,8 +62,9 @@ pub fn worker_config() -> WorkerConfig {
     }
 }
 
-/// Creates the secrets namespace and the TLS secret every livelesson copies.
-pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
+/// Creates the secrets namespace with the TLS secret every livelesson copies (and the
+/// image pull secret, when `settings` names one); returns the secrets as stored.
+pub async fn seed_cluster(client: &kube::Client, settings: &Settings) -> Vec<Secret> {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace: Namespace = serde_json::from_value(serde_json::json!({
         "metadata": { "name": settings.secrets_namespace }
@@ -56,16 +75,29 @@ pub async fn seed_cluster(client: &kube::Client, settings: &Settings) {
         .await
         .expect("secrets namespace");
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.secrets_namespace);
-    let tls: Secret = serde_json::from_value(serde_json::json!({
+    let mut sources = vec![serde_json::json!({
         "metadata": { "name": settings.tls_cert_name },
         "type": "kubernetes.io/tls",
-        "stringData": { "tls.crt": "certificate", "tls.key": "key" }
-    }))
-    .expect("secret");
-    secrets
-        .create(&PostParams::default(), &tls)
-        .await
-        .expect("tls secret");
+        "stringData": { "tls.crt": "certificate", "tls.key": "key" },
+    })];
+    if let Some(pull) = &settings.pull_cred_name {
+        sources.push(serde_json::json!({
+            "metadata": { "name": pull },
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": { ".dockerconfigjson": "{\"auths\":{}}" },
+        }));
+    }
+    let mut created = Vec::new();
+    for source in sources {
+        let secret: Secret = serde_json::from_value(source).expect("secret");
+        created.push(
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .expect("secret created"),
+        );
+    }
+    created
 }
 
 /// Starts `worker` on a task; the sender stops it.
@@ -102,4 +134,218 @@ pub async fn wait_finished(
         |event| matches!(event, WorkerEvent::Completed(j) | WorkerEvent::Failed(j) if *j == job),
     )
     .await
+}
+
+/// Registers the workflows on a backend talking to `client`.
+pub fn registry(client: kube::Client, settings: &Settings) -> Registry {
+    let mut registry = Registry::new();
+    workflow::register(
+        &mut registry,
+        Arc::new(KubernetesBackend::new(client, settings.clone())),
+        Arc::new(settings.clone()),
+    );
+    registry
+}
+
+/// Database, curriculum and kubesim.
+pub struct Lab {
+    pub pool: PgPool,
+    pub sim: kubesim::KubeSim,
+    pub kube: kube::Client,
+    pub settings: Settings,
+    pub queue: Client,
+    pub backend: Arc<KubernetesBackend>,
+}
+
+impl Lab {
+    pub async fn start(pool: PgPool) -> Self {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
+        let loaded = curriculum::load(&dir, &Options::default());
+        let curriculum = loaded.valid().expect("the example curriculum is valid");
+        store::curriculum::import(&pool, curriculum)
+            .await
+            .expect("import");
+        let sim = kubesim::KubeSim::start(kubesim::Config::default())
+            .await
+            .expect("kubesim starts");
+        let kube = sim.client().expect("kube client");
+        let settings = settings();
+        seed_cluster(&kube, &settings).await;
+        let queue = Client::new(pool.clone());
+        let backend = Arc::new(KubernetesBackend::new(kube.clone(), settings.clone()));
+        Self {
+            pool,
+            sim,
+            kube,
+            settings,
+            queue,
+            backend,
+        }
+    }
+
+    /// The workflows and the GC jobs (with `gc_config`) on this lab's backend.
+    pub fn registry(&self, gc_config: gc::Config) -> Registry {
+        let mut registry = Registry::new();
+        workflow::register(
+            &mut registry,
+            self.backend.clone(),
+            Arc::new(self.settings.clone()),
+        );
+        gc::register(&mut registry, self.backend.clone(), gc_config);
+        registry
+    }
+
+    /// A worker running the workflows and GC jobs (production GC settings) in this
+    /// process.
+    pub fn worker(&self, config: WorkerConfig) -> Worker {
+        Worker::with_notifier(
+            self.pool.clone(),
+            self.registry(gc::Config::default()),
+            config,
+            self.queue.notifier().clone(),
+        )
+    }
+
+    pub async fn session(&self) -> String {
+        new_session(&self.pool).await
+    }
+
+    pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
+        request_lesson(
+            &self.pool,
+            &self.queue,
+            &self.settings,
+            session,
+            lesson,
+            stage,
+        )
+        .await
+    }
+
+    pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
+        read_livelesson(&self.pool, id).await
+    }
+
+    /// The newest job of `kind` for livelesson `id`.
+    pub async fn job(&self, kind: &str, id: &str) -> JobId {
+        newest_job(&self.pool, kind, id).await
+    }
+
+    /// Like [`Lab::job`], `None` when there is none.
+    pub async fn try_job(&self, kind: &str, id: &str) -> Option<JobId> {
+        try_newest_job(&self.pool, kind, id).await
+    }
+
+    /// Moves a livelesson's activity clock back by `minutes`.
+    pub async fn age_activity(&self, id: &str, minutes: i64) {
+        sqlx::query(
+            "update livelessons set last_active_at = now() - make_interval(mins => $2::int) where id = $1",
+        )
+        .bind(id)
+        .bind(minutes)
+        .execute(&self.pool)
+        .await
+        .expect("age activity");
+    }
+}
+
+/// A new livesession.
+pub async fn new_session(pool: &PgPool) -> String {
+    request::create_session(pool, None, request::Limits::default())
+        .await
+        .expect("session")
+        .id
+}
+
+/// Requests `lesson` at `stage` in `session`, as the API does.
+pub async fn request_lesson(
+    pool: &PgPool,
+    queue: &Client,
+    settings: &Settings,
+    session: &str,
+    lesson: &str,
+    stage: i64,
+) -> Livelesson {
+    request_outcome(pool, queue, settings, session, lesson, stage)
+        .await
+        .livelesson()
+        .clone()
+}
+
+/// Like [`request_lesson`], with the request's whole outcome: created, taken from a pool,
+/// waiting in line, ...
+pub async fn request_outcome(
+    pool: &PgPool,
+    queue: &Client,
+    settings: &Settings,
+    session: &str,
+    lesson: &str,
+    stage: i64,
+) -> Requested {
+    request::request_livelesson(
+        pool,
+        queue,
+        settings,
+        request::Limits::default(),
+        session,
+        lesson,
+        stage,
+    )
+    .await
+    .expect("request accepted")
+}
+
+/// Livelesson `id` as stored.
+pub async fn read_livelesson(pool: &PgPool, id: &str) -> Option<Livelesson> {
+    let mut conn = pool.acquire().await.expect("connection");
+    store::livelesson::get(&mut conn, id).await.expect("read")
+}
+
+/// The newest job of `kind` for livelesson `id`.
+pub async fn newest_job(pool: &PgPool, kind: &str, id: &str) -> JobId {
+    try_newest_job(pool, kind, id).await.expect("job exists")
+}
+
+/// Like [`newest_job`], `None` when there is none.
+pub async fn try_newest_job(pool: &PgPool, kind: &str, id: &str) -> Option<JobId> {
+    let job: Option<i64> = sqlx::query_scalar(
+        "select id from jobs_all where unique_key = $1 order by id desc limit 1",
+    )
+    .bind(format!("{kind}:{id}"))
+    .fetch_optional(pool)
+    .await
+    .expect("job lookup");
+    job.map(JobId)
+}
+
+/// Starts the configuration jobs of stage 0 of stored livelesson `row` on `backend` again,
+/// as a CREATE retried after a crash between creating them and its checkpoint does.
+pub async fn start_config_jobs_again(
+    pool: &PgPool,
+    backend: &KubernetesBackend,
+    row: &Livelesson,
+) -> Result<(), antidote_scheduler::backend::BackendError> {
+    use antidote_scheduler::backend::Backend;
+    let mut conn = pool.acquire().await.expect("connection");
+    let lesson = store::curriculum::lesson_version(
+        &mut *conn,
+        &row.lesson_slug,
+        &ContentHash::from_hex(row.lesson_hash.clone()),
+    )
+    .await
+    .expect("read")
+    .expect("pinned lesson");
+    drop(conn);
+    let hosts: BTreeMap<String, String> = row
+        .endpoints
+        .iter()
+        .filter_map(|e| Some((e.name.clone(), e.host.clone()?)))
+        .collect();
+    let view = antidote_scheduler::backend::Livelesson {
+        id: &row.id,
+        session_id: &row.session_id,
+        lesson: &lesson,
+        images: &row.images,
+    };
+    backend.start_config_jobs(&view, 0, &hosts).await
 }

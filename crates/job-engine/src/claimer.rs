@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::claim_cursor::{ClaimCursor, Scan};
+use crate::clock::Clock;
 use crate::config::millis;
 use crate::dedicated::Dedicated;
 use crate::error::QueueError;
@@ -31,6 +32,7 @@ pub(crate) struct Claimer {
     worker: Arc<str>,
     lease_ms: i64,
     batch: usize,
+    clock: Clock,
     executor: Arc<Executor>,
     conn: Dedicated,
     cursor: ClaimCursor,
@@ -38,7 +40,7 @@ pub(crate) struct Claimer {
 
 impl Claimer {
     /// A claimer of `queue`'s jobs for `worker`, leased for `lease`, at most `batch` per
-    /// claim, started on `executor`. Its connection is its own, outside the pool's
+    /// claim, due by `clock`, started on `executor`. Its connection is its own, outside the pool's
     /// maximum (see `dedicated`).
     pub fn new(
         pool: PgPool,
@@ -46,6 +48,7 @@ impl Claimer {
         worker: Arc<str>,
         lease: Duration,
         batch: usize,
+        clock: Clock,
         executor: Arc<Executor>,
     ) -> Self {
         Self {
@@ -53,6 +56,7 @@ impl Claimer {
             worker,
             lease_ms: millis(lease),
             batch: batch.max(1),
+            clock,
             executor,
             conn: Dedicated::detached(pool, "claim"),
             cursor: ClaimCursor::default(),
@@ -93,6 +97,7 @@ impl Claimer {
                     i64::try_from(wanted).unwrap_or(i64::MAX),
                     self.lease_ms,
                     after,
+                    &self.clock,
                 )
                 .await
             }

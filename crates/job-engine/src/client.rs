@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{PgConnection, PgPool};
 
+use super::clock::Clock;
 use super::error::{QueueError, Result};
 use super::job::{Enqueued, JobId, NewJob};
 use super::notifier::{LocalWakers, Notifier};
@@ -18,6 +19,8 @@ pub struct Client {
     notifier: Notifier,
     /// Single enqueues of this client (and its clones) under way.
     single_enqueues: Arc<AtomicUsize>,
+    /// When a job enqueued without a `run_at` is due, and when a retried job runs.
+    clock: Clock,
 }
 
 impl Client {
@@ -34,7 +37,21 @@ impl Client {
             pool,
             notifier,
             single_enqueues: Arc::default(),
+            clock: Clock::database(),
         }
+    }
+
+    /// This client going by `clock` (default: the database's): jobs enqueued without a
+    /// `run_at` are due at its now, as are jobs it retries. Give it the workers' clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this client goes by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The notifier, to share with workers of this process.
@@ -65,7 +82,7 @@ impl Client {
             .await
             .map_err(QueueError::db("enqueue"))?;
         let channel = under_way.alone.then(|| self.notifier.channel());
-        let enqueued = store::enqueue_waking(&mut conn, job, channel).await?;
+        let enqueued = store::enqueue_waking(&mut conn, job, channel, &self.clock).await?;
         if enqueued.inserted {
             if under_way.alone {
                 self.notifier.local().wake(&job.queue);
@@ -86,7 +103,7 @@ impl Client {
             .acquire()
             .await
             .map_err(QueueError::db("enqueue"))?;
-        let enqueued = store::enqueue_many(&mut conn, jobs).await?;
+        let enqueued = store::enqueue_many(&mut conn, jobs, &self.clock).await?;
         let mut queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
         queues.sort_unstable();
         queues.dedup();
@@ -102,7 +119,7 @@ impl Client {
     /// # Errors
     /// [`QueueError::Database`].
     pub async fn enqueue_using(&self, tx: &mut PgConnection, job: &NewJob) -> Result<Enqueued> {
-        store::enqueue(tx, job).await
+        store::enqueue(tx, job, &self.clock).await
     }
 
     /// Like [`Client::enqueue_using`] for many jobs.
@@ -114,7 +131,7 @@ impl Client {
         tx: &mut PgConnection,
         jobs: &[NewJob],
     ) -> Result<Vec<Enqueued>> {
-        store::enqueue_many(tx, jobs).await
+        store::enqueue_many(tx, jobs, &self.clock).await
     }
 
     /// Wakes the workers of `queue`, after a transaction that enqueued has committed.
@@ -130,7 +147,7 @@ impl Client {
     /// [`QueueError::InvalidState`](super::QueueError::InvalidState) (unfinished or
     /// completed jobs), or [`QueueError::Database`](super::QueueError::Database).
     pub async fn retry(&self, id: JobId) -> Result<()> {
-        let queue = store::retry_finished(&self.pool, id).await?;
+        let queue = store::retry_finished(&self.pool, id, &self.clock).await?;
         self.wake(&queue);
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::job::{DEFAULT_QUEUE, JobId};
 use crate::observer::Observer;
 use crate::periodic::Schedule;
@@ -43,6 +44,9 @@ pub struct WorkerConfig {
     pub step_hook: Option<StepHook>,
     /// Receives the worker's measurements (metrics, the attempts' tracer). Default: none.
     pub observer: Observer,
+    /// Whose time decides due jobs, lease expiry, backoff, durable timers and periodic
+    /// slots. Default: the database's; tests give a [`Clock::fixed`] and move it.
+    pub clock: Clock,
 }
 
 /// A callback run after a step's checkpoint is stored: (job, step name).
@@ -78,6 +82,7 @@ impl Default for WorkerConfig {
             checkpoint_batch: 500,
             step_hook: None,
             observer: Observer::default(),
+            clock: Clock::database(),
         }
     }
 }

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::checkpoints::{Checkpoints, Mark, Stored};
+use super::clock::Clock;
 use super::config::{StepHook, WorkerConfig};
 use super::ending::FailureNote;
 use super::error::{JobError, QueueError};
@@ -30,6 +31,7 @@ pub struct JobContext {
     snooze_threshold: Duration,
     step_hook: Option<StepHook>,
     events: Events,
+    clock: Clock,
     observer: Observer,
     note: Arc<FailureNote>,
     has_steps: bool,
@@ -68,6 +70,7 @@ impl JobContext {
             snooze_threshold: config.snooze_threshold,
             step_hook: config.step_hook.clone(),
             events,
+            clock: config.clock.clone(),
             observer: config.observer.clone(),
             note,
             annotations: Mutex::new(Vec::new()),
@@ -114,6 +117,12 @@ impl JobContext {
     /// (see [`crate::ending`]). Each step notes itself as it starts.
     pub fn failure_note(&self) -> &Arc<FailureNote> {
         &self.note
+    }
+
+    /// The worker's clock ([`crate::WorkerConfig::clock`]), for handlers that enqueue
+    /// follow-up jobs or reason about due times the way the engine does.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The database pool, for handlers that keep state of their own.
@@ -265,9 +274,10 @@ impl JobContext {
         }
     }
 
-    /// A durable timer: waits until `duration` after the first time this step ran. The
-    /// deadline is stored, so a resumed job waits only for what remains. A long remainder
-    /// releases the worker slot and resumes the job at the deadline.
+    /// A durable timer: waits until `duration` after the first time this step ran (by the
+    /// worker's clock). The deadline is stored, so a resumed job waits only for what
+    /// remains. A long remainder releases the worker slot and resumes the job at the
+    /// deadline.
     ///
     /// # Errors
     /// As [`JobContext::step`], and [`JobError::Snooze`] for long waits (the engine
@@ -278,10 +288,12 @@ impl JobContext {
                 let span = chrono::Duration::from_std(duration)
                     .map_err(|e| JobError::Permanent(format!("timer {name} too long: {e}")))?;
                 // PostgreSQL keeps microseconds; so must the stored deadline.
-                Ok((Utc::now() + span).trunc_subsecs(6))
+                Ok((self.clock.now() + span).trunc_subsecs(6))
             })
             .await?;
-        let remaining = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let remaining = (deadline - self.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
         if remaining.is_zero() {
             return Ok(());
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::millis;
 use crate::error::QueueError;
 use crate::held::{AbortReason, HeldLeases};
@@ -28,6 +29,8 @@ pub(crate) struct Heartbeat {
     pub held: HeldLeases,
     /// Each renewal extends a lease this far from now.
     pub lease: Duration,
+    /// Whose "now" that is.
+    pub clock: Clock,
 }
 
 impl Heartbeat {
@@ -58,7 +61,7 @@ impl Heartbeat {
         let ids: Vec<i64> = held.iter().map(|(id, _)| id.0).collect();
         let tokens: Vec<_> = held.iter().map(|(_, token)| *token).collect();
         let kept: HashSet<JobId> =
-            store::extend_leases(&self.pool, &ids, &tokens, millis(self.lease))
+            store::extend_leases(&self.pool, &ids, &tokens, millis(self.lease), &self.clock)
                 .await?
                 .into_iter()
                 .collect();

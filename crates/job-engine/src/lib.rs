@@ -7,6 +7,8 @@
 //! - [`job`]: ids, states, and [`NewJob`], the description of a job to enqueue.
 //! - [`kind`]: typed job kinds ([`JobKind`]: name, argument type, options).
 //! - [`client`]: enqueueing, on its own or inside a caller's transaction.
+//! - [`clock`]: whose time decides due jobs, lease expiry, backoff, durable timers and
+//!   periodic slots: the database's, or a test's [`Clock::fixed`].
 //! - [`registry`]: job kind → handler, its options (timeout, retry policy) and its end
 //!   hook; [`ending`]: what an end hook learns ([`Ended`]) and a handler's [`FailureNote`].
 //! - [`lease`]: a claimed job's [`Lease`], through which its fenced writes go.
@@ -68,6 +70,7 @@ mod checkpoints;
 mod claim_cursor;
 mod claimer;
 pub mod client;
+pub mod clock;
 mod completer;
 pub mod config;
 pub mod context;
@@ -100,6 +103,7 @@ pub mod trace;
 pub mod worker;
 
 pub use client::Client;
+pub use clock::Clock;
 pub use completer::CompletedCount;
 pub use config::{StepHook, WorkerConfig};
 pub use context::JobContext;

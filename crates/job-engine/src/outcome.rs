@@ -2,8 +2,6 @@
 //! snooze or a hand-back returns the job to the table; a failure for good or a cancel
 //! goes through [`Ending`]. Every write is fenced by the attempt's lease.
 
-use chrono::Utc;
-
 use crate::completer::Completion;
 use crate::error::{JobError, QueueError};
 use crate::event::WorkerEvent;
@@ -146,7 +144,7 @@ pub(crate) async fn record(
                     .map(|()| Recorded::Failed)
             } else {
                 let delay = retry.unwrap_or(executor.config.retry).delay(number);
-                let run_at = Utc::now()
+                let run_at = executor.config.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                 executor.config.observer.retry_scheduled(&kind);
                 span.finish(Outcome::Retry(&message, run_at));
@@ -173,7 +171,12 @@ pub(crate) async fn record(
 /// wakes the queue's workers.
 pub(crate) async fn hand_back(executor: &Executor, lease: Lease) -> Recorded {
     let recorded = match lease
-        .release(&executor.pool, Release::HandBack, Utc::now(), None)
+        .release(
+            &executor.pool,
+            Release::HandBack,
+            executor.config.clock.now(),
+            None,
+        )
         .await
     {
         Ok(()) => {

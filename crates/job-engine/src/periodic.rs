@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::error::QueueError;
 use super::event::{Events, WorkerEvent};
 use super::job::{JobId, NewJob};
@@ -42,11 +43,11 @@ impl Schedule {
     }
 }
 
-/// Stores (or updates) a schedule.
+/// Stores (or updates) a schedule; a new one's first slot is the next after `clock`'s now.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueError> {
+pub async fn register(pool: &PgPool, schedule: &Schedule, clock: &Clock) -> Result<(), QueueError> {
     let interval_ms = i64::try_from(schedule.interval.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
@@ -57,6 +58,7 @@ pub async fn register(pool: &PgPool, schedule: &Schedule) -> Result<(), QueueErr
         &schedule.args,
         &schedule.queue,
         interval_ms,
+        clock,
     )
     .await
 }
@@ -86,6 +88,8 @@ pub struct PeriodicPass {
 #[derive(Debug, Clone)]
 pub(crate) struct Periodic {
     pub pool: PgPool,
+    /// Whose time decides that a slot is due.
+    pub clock: Clock,
     pub events: Events,
 }
 
@@ -112,7 +116,7 @@ impl Periodic {
     /// # Errors
     /// [`QueueError::Database`].
     pub async fn run_once(&self) -> Result<PeriodicPass, QueueError> {
-        let pass = run_once(&self.pool).await?;
+        let pass = run_once(&self.pool, &self.clock).await?;
         for slot in &pass.enqueued {
             self.events.emit(WorkerEvent::SlotEnqueued {
                 schedule: slot.schedule.clone(),
@@ -124,13 +128,14 @@ impl Periodic {
     }
 }
 
-/// One pass: enqueues the job of every due slot this caller won, in one transaction.
+/// One pass: enqueues the job of every slot due by `clock` that this caller won, in one
+/// transaction.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn run_once(pool: &PgPool) -> Result<PeriodicPass, QueueError> {
+pub async fn run_once(pool: &PgPool, clock: &Clock) -> Result<PeriodicPass, QueueError> {
     let mut tx = pool.begin().await.map_err(QueueError::db("periodic"))?;
-    let due = store::advance_due_periodic(&mut tx).await?;
+    let due = store::advance_due_periodic(&mut tx, clock).await?;
     let mut enqueued = Vec::with_capacity(due.len());
     for schedule in due {
         // A short span marks the slot; the job's attempts land in its trace, linked to it.
@@ -144,7 +149,7 @@ pub async fn run_once(pool: &PgPool) -> Result<PeriodicPass, QueueError> {
             .with_queue(schedule.queue.clone())
             .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
         job.traceparent = crate::trace::traceparent_of(&span);
-        let id = store::enqueue(&mut tx, &job).await?.id;
+        let id = store::enqueue(&mut tx, &job, clock).await?.id;
         enqueued.push(SlotEnqueued {
             schedule: schedule.name,
             slot: schedule.slot,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::clock::Clock;
 use super::ending::Ended;
 use super::error::{QueueError, chain};
 use super::event::{Events, WorkerEvent};
@@ -26,6 +27,8 @@ pub struct Rescuer {
     pub registry: Registry,
     /// Told how many jobs each pass rescued.
     pub observer: Observer,
+    /// Whose time decides that a lease expired.
+    pub clock: Clock,
     /// The events of the worker it runs in, told of each job it rescued.
     events: Option<Events>,
 }
@@ -50,12 +53,14 @@ impl RescuePass {
 }
 
 impl Rescuer {
-    /// A rescuer on `pool` calling the end hooks of `registry`'s kinds.
-    pub fn new(pool: PgPool, registry: Registry, observer: Observer) -> Self {
+    /// A rescuer on `pool` calling the end hooks of `registry`'s kinds, leases expired
+    /// by `clock`.
+    pub fn new(pool: PgPool, registry: Registry, observer: Observer, clock: Clock) -> Self {
         Self {
             pool,
             registry,
             observer,
+            clock,
             events: None,
         }
     }
@@ -108,7 +113,7 @@ impl Rescuer {
             .begin()
             .await
             .map_err(QueueError::db("begin rescue"))?;
-        let rescued = store::rescue_expired(&mut tx).await?;
+        let rescued = store::rescue_expired(&mut tx, &self.clock).await?;
         for job in rescued.iter().filter(|job| job.failed) {
             let Some(hook) = self
                 .registry
@@ -148,7 +153,7 @@ impl Rescuer {
     }
 }
 
-/// One pass of a [`Rescuer`] over `registry`'s end hooks.
+/// One pass of a [`Rescuer`] over `registry`'s end hooks, leases expired by `clock`.
 ///
 /// # Errors
 /// As [`Rescuer::run_once`].
@@ -156,8 +161,14 @@ pub async fn run_once(
     pool: &PgPool,
     registry: &Registry,
     observer: &Observer,
+    clock: &Clock,
 ) -> Result<RescuePass, QueueError> {
-    Rescuer::new(pool.clone(), registry.clone(), observer.clone())
-        .run_once()
-        .await
+    Rescuer::new(
+        pool.clone(),
+        registry.clone(),
+        observer.clone(),
+        clock.clone(),
+    )
+    .run_once()
+    .await
 }

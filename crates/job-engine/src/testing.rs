@@ -7,6 +7,14 @@
 //! completer, exactly as a worker would; no claim loop, heartbeat or notifier runs. Its
 //! events ([`TestRunner::subscribe`]) are a worker's: claimed, each step done, the end.
 //!
+//! Time is the other thing a test should not wait for: give the worker and the client a
+//! [`Clock::fixed`](crate::Clock::fixed) (`WorkerConfig::clock`, `Client::with_clock`)
+//! and move it past a lease, a backoff, a durable timer or a periodic slot; then call the
+//! service's `run_once` (`rescuer::run_once`, `periodic::run_once`, or a runner's
+//! [`TestRunner::rescue_once`] and [`TestRunner::periodic_once`], which also tell their
+//! events) or wake the worker (`Client::wake`) and wait for its event. See
+//! [`crate::clock`].
+//!
 //! ```
 //! use job_engine::testing::{self, End};
 //! use job_engine::{Client, JobContext, NewJob, Registry, WorkerConfig};
@@ -173,6 +181,7 @@ impl TestRunner {
             &self.worker,
             Uuid::new_v4(),
             millis(self.config.lease),
+            &self.config.clock,
         )
         .await?;
         let Some(claimed) = claimed else {
@@ -259,6 +268,7 @@ impl TestRunner {
             self.pool.clone(),
             self.registry.clone(),
             self.config.observer.clone(),
+            self.config.clock.clone(),
         )
         .with_events(self.events.clone())
         .run_once()
@@ -273,6 +283,7 @@ impl TestRunner {
     pub async fn periodic_once(&self) -> Result<PeriodicPass, QueueError> {
         Periodic {
             pool: self.pool.clone(),
+            clock: self.config.clock.clone(),
             events: self.events.clone(),
         }
         .run_once()

@@ -121,7 +121,7 @@ impl Worker {
             completed,
         } = self;
         for schedule in &config.schedules {
-            periodic::register(&pool, schedule).await?;
+            periodic::register(&pool, schedule, &config.clock).await?;
         }
         let held = HeldLeases::default();
         let stop_services = CancellationToken::new();
@@ -138,22 +138,29 @@ impl Worker {
                     pool: pool.clone(),
                     held: held.clone(),
                     lease: config.lease,
+                    clock: config.clock.clone(),
                 }
                 .run(config.heartbeat, stop_services.clone()),
             ),
             tokio::spawn(
-                Rescuer::new(pool.clone(), registry.clone(), config.observer.clone())
-                    .with_events(events.clone())
-                    .run(
-                        config.rescue_interval,
-                        notifier.clone(),
-                        config.queue.clone(),
-                        stop_services.clone(),
-                    ),
+                Rescuer::new(
+                    pool.clone(),
+                    registry.clone(),
+                    config.observer.clone(),
+                    config.clock.clone(),
+                )
+                .with_events(events.clone())
+                .run(
+                    config.rescue_interval,
+                    notifier.clone(),
+                    config.queue.clone(),
+                    stop_services.clone(),
+                ),
             ),
             tokio::spawn(
                 Periodic {
                     pool: pool.clone(),
+                    clock: config.clock.clone(),
                     events: events.clone(),
                 }
                 .run(
@@ -192,6 +199,7 @@ impl Worker {
             id.clone(),
             config.lease,
             config.claim_batch,
+            config.clock.clone(),
             Arc::new(Executor {
                 worker: id.clone(),
                 pool,

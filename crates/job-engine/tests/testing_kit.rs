@@ -15,8 +15,8 @@ use std::time::Duration;
 use job_engine::periodic::{self, Schedule};
 use job_engine::testing::{End, TestRunner};
 use job_engine::{
-    Client, JobContext, JobError, JobId, JobState, NewJob, Registry, WorkerConfig, WorkerEvent,
-    store,
+    Client, Clock, JobContext, JobError, JobId, JobState, NewJob, Registry, WorkerConfig,
+    WorkerEvent, store,
 };
 use sqlx::PgPool;
 use tokio::sync::broadcast;
@@ -197,9 +197,17 @@ async fn the_rescuers_pass_returns_and_tells_the_jobs_whose_lease_expired(pool: 
     )
     .await;
     // A worker claims both and vanishes; its leases run out.
-    let claimed = store::claim(&pool, queue, "vanished-worker", 10, 60_000, None)
-        .await
-        .expect("claim");
+    let claimed = store::claim(
+        &pool,
+        queue,
+        "vanished-worker",
+        10,
+        60_000,
+        None,
+        &Clock::database(),
+    )
+    .await
+    .expect("claim");
     assert_eq!(claimed.len(), 2);
     sqlx::query("update jobs set lease_expires_at = now() - interval '1 second' where queue = $1")
         .bind(queue)
@@ -244,7 +252,7 @@ async fn the_rescuers_pass_returns_and_tells_the_jobs_whose_lease_expired(pool: 
 async fn the_periodic_pass_returns_and_tells_the_slot_it_enqueued(pool: PgPool) {
     migrated(&pool).await;
     let schedule = Schedule::new("kit-hourly", "kit.tick", Duration::from_secs(3600));
-    periodic::register(&pool, &schedule)
+    periodic::register(&pool, &schedule, &Clock::database())
         .await
         .expect("register");
     // The schedule's next slot is due now rather than at the next hour.

@@ -3,6 +3,7 @@
 
 use sqlx::PgPool;
 
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::{JobId, JobState};
 
@@ -87,13 +88,13 @@ pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
     Ok(outcome)
 }
 
-/// Puts a failed or cancelled job back to run, with a fresh attempt budget. Returns its
-/// queue, whose workers the caller wakes once this has committed.
+/// Puts a failed or cancelled job back to run at `clock`'s now, with a fresh attempt
+/// budget. Returns its queue, whose workers the caller wakes once this has committed.
 ///
 /// # Errors
 /// [`QueueError::NotFound`], [`QueueError::InvalidState`] (unfinished or completed jobs),
 /// or [`QueueError::Database`].
-pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<String> {
+pub async fn retry_finished(pool: &PgPool, id: JobId, clock: &Clock) -> Result<String> {
     let mut tx = pool.begin().await.map_err(QueueError::db("retry"))?;
     let found = sqlx::query!(
         r#"select state as "state!: JobState", queue as "queue!" from jobs_all where id = $1"#,
@@ -133,13 +134,15 @@ pub async fn retry_finished(pool: &PgPool, id: JobId) -> Result<String> {
                               run_at, created_at, attempted_at, last_error, traceparent,
                               unique_key, serial_key)
             overriding system value
-            select id, kind, args, queue, priority, 'available', 0, max_attempts, now(),
+            select id, kind, args, queue, priority, 'available', 0, max_attempts,
+                   coalesce($2::timestamptz, now()),
                    created_at, attempted_at, last_error, traceparent, unique_key, serial_key
             from gone
         )
         insert into job_event_log (job_id, kind) select id, 'retried' from gone
         "#,
-        id.0
+        id.0,
+        clock.statement_time(),
     )
     .execute(&mut *tx)
     .await

@@ -6,13 +6,15 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::EVENTS_PER_STATEMENT;
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::{ClaimKey, ClaimedJob, JobId};
 
 /// Claims up to `limit` runnable jobs of `queue` for `worker`, by priority then run_at,
 /// skipping jobs locked by other claimers and jobs whose serial_key has an older
 /// unfinished job. With `after`, the scan starts after that place in the claim order
-/// instead of at the beginning (see `claim_cursor`).
+/// instead of at the beginning (see `claim_cursor`). Due jobs and the lease's expiry
+/// go by `clock`.
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -23,6 +25,7 @@ pub async fn claim(
     limit: i64,
     lease_ms: i64,
     after: Option<ClaimKey>,
+    clock: &Clock,
 ) -> Result<Vec<ClaimedJob>> {
     let limit = limit.clamp(0, EVENTS_PER_STATEMENT as i64);
     let rows = sqlx::query!(
@@ -30,8 +33,11 @@ pub async fn claim(
         with picked as (
             -- The claim index covers running jobs too (a claim is then a HOT update);
             -- the state filter skips them, and a resumed scan starts past most of them.
+            -- "Now" is the clock's time, or the database's when it passes none; the
+            -- coalesce is still a bound of the index scan in a generic plan.
             select j.id, j.ctid, j.attempted_at is not null as resumed from jobs j
-            where j.queue = $1 and j.state <> 'running' and j.run_at <= now()
+            where j.queue = $1 and j.state <> 'running'
+              and j.run_at <= coalesce($9::timestamptz, now())
               -- The scan's start bound in the index: the beginning, or after `after`.
               and (j.queue, j.priority, j.run_at, j.id)
                   > ($1, coalesce($5::int2, -32768), coalesce($6::timestamptz, '-infinity'),
@@ -43,7 +49,8 @@ pub async fn claim(
             for update skip locked
         ), events as (
             select nextval('job_event_seq') * 4096 as first,
-                   now() + make_interval(secs => $4::float8 / 1000) as lease_until
+                   coalesce($9::timestamptz, now()) + make_interval(secs => $4::float8 / 1000)
+                       as lease_until
         ), claimed as (
             -- The `claimed` event is folded into the row (see `job_events`), numbered by
             -- the job's place in the batch; the lease token is the caller's token for
@@ -52,7 +59,8 @@ pub async fn claim(
             -- update a nested loop, where a join with the CTE may be planned as a hash
             -- join over a scan of the whole table.
             update jobs j
-            set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
+            set state = 'running', attempt = j.attempt + 1,
+                attempted_at = coalesce($9::timestamptz, now()),
                 lease_owner = $3, lease_token = ($8::uuid[])[p.place],
                 lease_expires_at = (select lease_until from events),
                 claimed_event_id = (select first from events) + p.place - 1
@@ -79,6 +87,7 @@ pub async fn claim(
         after.map(|k| k.run_at) as Option<DateTime<Utc>>,
         after.map(|k| k.id) as Option<i64>,
         &lease_tokens(limit) as &[Uuid],
+        clock.statement_time(),
     )
     .fetch_all(executor)
     .await

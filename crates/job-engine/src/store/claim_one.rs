@@ -4,12 +4,13 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::{ClaimKey, ClaimedJob, JobId};
 
-/// Claims job `id` for `worker` under lease `token` for `lease_ms`, unless it is running,
-/// finished, locked by another claimer, or waits behind an older job of its serial key:
-/// then `None`.
+/// Claims job `id` for `worker` under lease `token` for `lease_ms` from `clock`'s now,
+/// unless it is running, finished, locked by another claimer, or waits behind an older job
+/// of its serial key: then `None`.
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -19,6 +20,7 @@ pub async fn claim_one(
     worker: &str,
     token: Uuid,
     lease_ms: i64,
+    clock: &Clock,
 ) -> Result<Option<ClaimedJob>> {
     let row = sqlx::query!(
         r#"
@@ -31,9 +33,12 @@ pub async fn claim_one(
         ), claimed as (
             -- As a claim of one: the `claimed` event folded into the row (see `job_events`).
             update jobs j
-            set state = 'running', attempt = j.attempt + 1, attempted_at = now(),
+            -- "Now" is the clock's time, or the database's when it passes none.
+            set state = 'running', attempt = j.attempt + 1,
+                attempted_at = coalesce($5::timestamptz, now()),
                 lease_owner = $2, lease_token = $3,
-                lease_expires_at = now() + make_interval(secs => $4::float8 / 1000),
+                lease_expires_at = coalesce($5::timestamptz, now())
+                    + make_interval(secs => $4::float8 / 1000),
                 claimed_event_id = nextval('job_event_seq') * 4096
             from picked p
             where j.id = p.id
@@ -53,6 +58,7 @@ pub async fn claim_one(
         worker,
         token,
         lease_ms as f64,
+        clock.statement_time(),
     )
     .fetch_optional(executor)
     .await

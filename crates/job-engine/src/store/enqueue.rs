@@ -7,16 +7,18 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use super::EVENTS_PER_STATEMENT;
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::{Enqueued, JobId, NewJob};
 
 /// Inserts one job inside the caller's transaction (or on any connection). With a
-/// `unique_key` already held by an unfinished job, returns that job instead.
+/// `unique_key` already held by an unfinished job, returns that job instead. A job
+/// without a `run_at` is due at `clock`'s now.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued> {
-    enqueue_waking(conn, job, None).await
+pub async fn enqueue(conn: &mut PgConnection, job: &NewJob, clock: &Clock) -> Result<Enqueued> {
+    enqueue_waking(conn, job, None, clock).await
 }
 
 /// Like [`enqueue`], and when the job is inserted and `channel` is given, the same
@@ -31,7 +33,9 @@ pub async fn enqueue_waking(
     conn: &mut PgConnection,
     job: &NewJob,
     channel: Option<&str>,
+    clock: &Clock,
 ) -> Result<Enqueued> {
+    let now = clock.statement_time();
     // A conflicting job committed after this statement's snapshot is invisible to the
     // fallback select; the next round sees it.
     for _ in 0..5 {
@@ -42,9 +46,10 @@ pub async fn enqueue_waking(
                 insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
                                   unique_key, serial_key, traceparent, enqueued_event_id)
                 values ($1, $2, $3, $4,
-                        case when $5::timestamptz > now() then 'scheduled'::job_state
-                             else 'available'::job_state end,
-                        $6, coalesce($5, now()), $7, $8, $9, nextval('job_event_seq') * 4096)
+                        case when $5::timestamptz > coalesce($11::timestamptz, now())
+                             then 'scheduled'::job_state else 'available'::job_state end,
+                        $6, coalesce($5, $11::timestamptz, now()), $7, $8, $9,
+                        nextval('job_event_seq') * 4096)
                 on conflict (unique_key) where unique_key is not null do nothing
                 -- The wake-up rides on the inserted row, so a duplicate sends none.
                 returning id, case when $10::text is not null
@@ -64,6 +69,7 @@ pub async fn enqueue_waking(
             job.serial_key,
             job.traceparent,
             channel,
+            now,
         )
         .fetch_optional(&mut *conn)
         .await
@@ -81,19 +87,28 @@ pub async fn enqueue_waking(
 }
 
 /// Inserts many jobs, in one statement per [`EVENTS_PER_STATEMENT`] jobs; results are in
-/// input order. Jobs whose `unique_key` is already held return the existing job.
+/// input order. Jobs whose `unique_key` is already held return the existing job. Jobs
+/// without a `run_at` are due at `clock`'s now.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn enqueue_many(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+pub async fn enqueue_many(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+    clock: &Clock,
+) -> Result<Vec<Enqueued>> {
     let mut out = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(EVENTS_PER_STATEMENT) {
-        out.extend(enqueue_chunk(conn, chunk).await?);
+        out.extend(enqueue_chunk(conn, chunk, clock).await?);
     }
     Ok(out)
 }
 
-async fn enqueue_chunk(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<Enqueued>> {
+async fn enqueue_chunk(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+    clock: &Clock,
+) -> Result<Vec<Enqueued>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -133,9 +148,9 @@ async fn enqueue_chunk(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<E
             insert into jobs (kind, args, queue, priority, state, max_attempts, run_at,
                               unique_key, serial_key, traceparent, enqueued_event_id)
             select kind, args, queue, priority,
-                   case when run_at > now() then 'scheduled'::job_state
+                   case when run_at > coalesce($10::timestamptz, now()) then 'scheduled'::job_state
                         else 'available'::job_state end,
-                   max_attempts, coalesce(run_at, now()), unique_key, serial_key, traceparent,
+                   max_attempts, coalesce(run_at, $10::timestamptz, now()), unique_key, serial_key, traceparent,
                    (select first from events) + ord - 1
             from input order by ord
             on conflict (unique_key) where unique_key is not null do nothing
@@ -155,6 +170,7 @@ async fn enqueue_chunk(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<E
         &unique_keys as &[Option<String>],
         &serial_keys as &[Option<String>],
         &traceparents as &[Option<String>],
+        clock.statement_time(),
     )
     .fetch_all(&mut *conn)
     .await

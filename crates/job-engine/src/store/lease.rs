@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::EVENTS_PER_STATEMENT;
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::{JobId, JobState};
 
@@ -199,8 +200,8 @@ pub async fn release(
     super::fenced(id, released)
 }
 
-/// Extends the leases of the given running jobs. Returns the ids still held; a missing id
-/// means that job's lease was lost.
+/// Extends the leases of the given running jobs to `lease_ms` after `clock`'s now.
+/// Returns the ids still held; a missing id means that job's lease was lost.
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -209,10 +210,13 @@ pub async fn extend_leases(
     ids: &[i64],
     tokens: &[Uuid],
     lease_ms: i64,
+    clock: &Clock,
 ) -> Result<Vec<JobId>> {
     let rows = sqlx::query_scalar!(
         r#"
-        update jobs j set lease_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+        update jobs j
+        set lease_expires_at = coalesce($4::timestamptz, now())
+                               + make_interval(secs => $3::float8 / 1000)
         from unnest($1::int8[], $2::uuid[]) as held(id, token)
         where j.id = held.id and j.lease_token = held.token
         returning j.id
@@ -220,6 +224,7 @@ pub async fn extend_leases(
         ids,
         tokens,
         lease_ms as f64,
+        clock.statement_time(),
     )
     .fetch_all(pool)
     .await

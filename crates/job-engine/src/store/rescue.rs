@@ -3,6 +3,7 @@
 
 use sqlx::PgConnection;
 
+use crate::clock::Clock;
 use crate::error::{QueueError, Result};
 use crate::job::JobId;
 
@@ -24,13 +25,13 @@ pub struct Rescued {
 /// The error a job failed by the rescuer is left with.
 pub const LEASE_EXPIRED_ON_LAST_ATTEMPT: &str = "lease expired on the last attempt";
 
-/// Returns every running job whose lease expired to runnable (or failed, when it was on
-/// its last attempt), recording who lost it. Run it in a transaction when the failed
-/// jobs' end hooks must commit with it.
+/// Returns every running job whose lease expired (by `clock`) to runnable (or failed, when
+/// it was on its last attempt), recording who lost it. Run it in a transaction when the
+/// failed jobs' end hooks must commit with it.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn rescue_expired(conn: &mut PgConnection) -> Result<Vec<Rescued>> {
+pub async fn rescue_expired(conn: &mut PgConnection, clock: &Clock) -> Result<Vec<Rescued>> {
     let rows = sqlx::query!(
         r#"
         with expired as (
@@ -40,7 +41,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<Vec<Rescued>> {
             select id, lease_owner, attempt >= max_attempts as exhausted, claimed_event_id,
                    attempted_at, attempt, kind, args
             from jobs
-            where state = 'running' and lease_expires_at < now()
+            where state = 'running' and lease_expires_at < coalesce($2::timestamptz, now())
             for update skip locked
         ), gone as (
             delete from jobs j using expired e where j.id = e.id and e.exhausted returning j.*
@@ -54,7 +55,8 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<Vec<Rescued>> {
             from gone
         ), back as (
             update jobs j
-            set state = 'available', run_at = now(), last_error = 'lease expired: worker lost',
+            set state = 'available', run_at = coalesce($2::timestamptz, now()),
+                last_error = 'lease expired: worker lost',
                 lease_owner = null, lease_token = null, lease_expires_at = null,
                 claimed_event_id = null
             from expired e where j.id = e.id and not e.exhausted
@@ -75,6 +77,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<Vec<Rescued>> {
         from expired
         "#,
         LEASE_EXPIRED_ON_LAST_ATTEMPT,
+        clock.statement_time(),
     )
     .fetch_all(conn)
     .await
