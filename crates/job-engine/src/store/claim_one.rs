@@ -4,9 +4,10 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use super::claim::ClaimRow;
 use crate::clock::Clock;
 use crate::error::{QueueError, Result};
-use crate::job::{ClaimKey, ClaimedJob, JobId};
+use crate::job::{ClaimedJob, JobId};
 
 /// Claims job `id` for `worker` under lease `token` for `lease_ms` from `clock`'s now,
 /// unless it is running, finished, locked by another claimer, or waits behind an older job
@@ -22,7 +23,8 @@ pub async fn claim_one(
     lease_ms: i64,
     clock: &Clock,
 ) -> Result<Option<ClaimedJob>> {
-    let row = sqlx::query!(
+    let row = sqlx::query_as!(
+        ClaimRow,
         r#"
         with picked as (
             select j.id, j.attempted_at is not null as resumed from jobs j
@@ -63,21 +65,5 @@ pub async fn claim_one(
     .fetch_optional(executor)
     .await
     .map_err(QueueError::db("claim one"))?;
-    Ok(row.map(|r| ClaimedJob {
-        id: JobId(r.id),
-        kind: r.kind,
-        args: r.args,
-        attempt: r.attempt,
-        max_attempts: r.max_attempts,
-        created_at: r.created_at,
-        traceparent: r.traceparent,
-        lease_token: r.lease_token,
-        row: r.row,
-        has_steps: r.has_steps,
-        key: ClaimKey {
-            priority: r.priority,
-            run_at: r.run_at,
-            id: r.id,
-        },
-    }))
+    Ok(row.map(ClaimedJob::from))
 }
