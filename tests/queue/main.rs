@@ -432,7 +432,7 @@ async fn a_worker_whose_lease_was_taken_over_can_write_nothing(pool: PgPool) {
     let rescued = rescuer::run_once(&pool, &Registry::new(), &Observer::default(), &clock)
         .await
         .expect("rescue");
-    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued.jobs.len(), 1);
     let owner = store::claim(&pool, "default", "owner", 1, 60_000, None, &clock)
         .await
         .expect("claim")

@@ -13,12 +13,13 @@ use tracing::Instrument;
 
 use super::checkpoints::{Checkpoints, Mark, Stored};
 use super::clock::Clock;
+use super::config::{StepHook, WorkerConfig};
 use super::ending::FailureNote;
 use super::error::{JobError, QueueError};
+use super::event::{Events, WorkerEvent};
 use super::job::{ClaimedJob, JobId};
 use super::observer::Observer;
 use super::store;
-use super::worker::WorkerConfig;
 
 /// A claimed job, handed to its handler. Steps run through [`JobContext::step`] are
 /// checkpointed: on a later attempt they are skipped and their stored output returned.
@@ -28,9 +29,10 @@ pub struct JobContext {
     worker: Arc<str>,
     checkpoints: Checkpoints,
     snooze_threshold: Duration,
-    step_hook: Option<super::worker::StepHook>,
-    observer: Observer,
+    step_hook: Option<StepHook>,
+    events: Events,
     clock: Clock,
+    observer: Observer,
     note: Arc<FailureNote>,
     has_steps: bool,
     annotations: Mutex<Vec<(&'static str, String)>>,
@@ -49,7 +51,7 @@ impl std::fmt::Debug for JobContext {
 
 impl JobContext {
     /// The context of `job`'s attempt on `worker`, with the worker's `config` (its snooze
-    /// threshold, step hook and observer).
+    /// threshold, step hook and observer); each stored step is told on `events`.
     pub(crate) fn new(
         job: ClaimedJob,
         pool: PgPool,
@@ -57,6 +59,7 @@ impl JobContext {
         checkpoints: Checkpoints,
         config: &WorkerConfig,
         note: Arc<FailureNote>,
+        events: Events,
     ) -> Self {
         Self {
             has_steps: job.has_steps,
@@ -66,8 +69,9 @@ impl JobContext {
             checkpoints,
             snooze_threshold: config.snooze_threshold,
             step_hook: config.step_hook.clone(),
-            observer: config.observer.clone(),
+            events,
             clock: config.clock.clone(),
+            observer: config.observer.clone(),
             note,
             annotations: Mutex::new(Vec::new()),
             completed: tokio::sync::OnceCell::new(),
@@ -244,6 +248,10 @@ impl JobContext {
                     )
                     .await?;
                 self.remember(name, stored);
+                self.events.emit_with(|| WorkerEvent::StepDone {
+                    job: job.id,
+                    step: name.to_owned(),
+                });
                 if let Some(hook) = &self.step_hook {
                     (hook.0)(job.id, name.to_owned()).await;
                 }

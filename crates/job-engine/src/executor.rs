@@ -1,321 +1,201 @@
-//! Runs one claimed job: calls its handler, then records the outcome (completion goes to
-//! the batching completer; failures, retries, snoozes and hand-backs are written here).
+//! Runs one claimed job's attempt: holds its lease, calls its handler on a task of its own
+//! under the kind's timeout, stops it when the lease is lost or the worker shuts down, and
+//! hands the result to [`outcome::record`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chrono::Utc;
 use opentelemetry::context::FutureExt as _;
+use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::checkpoints::Checkpoints;
-use super::completer::Completion;
-use super::context::JobContext;
-use super::ending::{EndHook, Ended, FailureNote};
-use super::error::{JobError, QueueError, chain};
-use super::job::{ClaimedJob, JobState};
-use super::lease::Lease;
-use super::registry::RegisteredKind;
-use super::span::{AttemptSpan, Outcome};
-use super::store::{self, Release};
-use super::worker::{AbortReason, Held, Shared, WorkerEvent};
+use crate::checkpoints::Checkpoints;
+use crate::completer::{CompletedCount, Completion};
+use crate::config::WorkerConfig;
+use crate::context::JobContext;
+use crate::ending::FailureNote;
+use crate::error::JobError;
+use crate::event::{Events, WorkerEvent};
+use crate::finish::Ending;
+use crate::held::{AbortReason, HeldLeases, Stop};
+use crate::job::ClaimedJob;
+use crate::notifier::Notifier;
+use crate::outcome::{self, Attempt, Recorded};
+use crate::registry::{RegisteredKind, Registry};
+use crate::span::{AttemptSpan, Outcome};
 
-/// Starts `job` on its own task; the permit (a worker slot) is released when the handler
-/// is done, before the completion is written, so the next claim is not held up by it.
-pub(crate) fn spawn(
-    shared: Arc<Shared>,
-    job: ClaimedJob,
-    permit: OwnedSemaphorePermit,
-    completions: mpsc::UnboundedSender<Completion>,
-    checkpoints: Checkpoints,
-) {
-    let abort = CancellationToken::new();
-    let reason = Arc::new(Mutex::new(None));
-    shared.hold(
-        job.id,
-        Held {
-            token: job.lease_token,
-            abort: abort.clone(),
-            reason: reason.clone(),
-        },
-    );
-    shared.emit(WorkerEvent::Claimed(job.id));
-    // The exported span of this attempt, and a log-only span (its target is outside this
-    // crate, so the OpenTelemetry layer skips it) that puts the job on every log line.
-    let attempt = AttemptSpan::start(&job, &shared.id, &shared.config.observer);
-    let log_span = tracing::info_span!(
-        target: "job",
-        "job",
-        job_id = %job.id,
-        kind = %job.kind,
-        attempt = job.attempt,
-        worker = %shared.id,
-    );
-    if job.attempt == 1 {
-        let waited = (Utc::now() - job.created_at).to_std().unwrap_or_default();
-        shared
-            .config
-            .observer
-            .first_attempt_started(&job.kind, waited);
+/// The executor: what running attempts and recording their outcomes needs.
+pub(crate) struct Executor {
+    /// The worker's id, recorded in checkpoints and spans.
+    pub worker: Arc<str>,
+    pub pool: PgPool,
+    pub registry: Registry,
+    /// The settings handlers' contexts get (snooze threshold, step hook, observer), the
+    /// default retry policy, and the queue a hand-back wakes.
+    pub config: WorkerConfig,
+    pub held: HeldLeases,
+    pub events: Events,
+    /// Where successful attempts go to be stored.
+    pub completions: mpsc::UnboundedSender<Completion>,
+    pub checkpoints: Checkpoints,
+    /// Counted here when the completer is gone and a completion is written directly.
+    pub completed: CompletedCount,
+    /// Wakes the queue's workers after a hand-back; `None` when nothing else is waiting.
+    pub notifier: Option<Notifier>,
+}
+
+impl Executor {
+    /// Starts `job` on its own task; the permit (a worker slot) is released when the
+    /// handler is done, before the completion is written, so the next claim is not held
+    /// up by it.
+    pub fn spawn(self: &Arc<Self>, job: ClaimedJob, permit: OwnedSemaphorePermit) {
+        let (span, stop, log_span) = self.begin(&job);
+        let cx = span.context();
+        let executor = self.clone();
+        tokio::spawn(
+            async move {
+                let _permit = permit;
+                executor.run(job, span, stop).await;
+            }
+            .instrument(log_span)
+            .with_context(cx),
+        );
     }
-    let cx = attempt.context();
-    tokio::spawn(
-        async move {
-            let _permit = permit;
-            run(
-                shared,
-                job,
-                attempt,
-                abort,
-                reason,
-                completions,
-                checkpoints,
-            )
-            .await;
-        }
-        .instrument(log_span)
-        .with_context(cx),
-    );
-}
 
-async fn run(
-    shared: Arc<Shared>,
-    mut job: ClaimedJob,
-    attempt_span: AttemptSpan,
-    abort: CancellationToken,
-    reason: Arc<Mutex<Option<AbortReason>>>,
-    completions: mpsc::UnboundedSender<Completion>,
-    checkpoints: Checkpoints,
-) {
-    let (id, token, attempt, max_attempts) =
-        (job.id, job.lease_token, job.attempt, job.max_attempts);
-    let lease = job.lease();
-    let row = std::mem::take(&mut job.row);
-    let kind = job.kind.clone();
-    shared.emit(WorkerEvent::Started(id));
-    let registered = shared.registry.get(&job.kind).cloned();
-    let options = registered.as_ref().map(|r| r.options).unwrap_or_default();
-    let note = Arc::new(FailureNote::default());
-    let ending = Ending {
-        hook: registered.as_ref().and_then(|r| r.on_end.clone()),
-        // Kept only for a hook: most kinds have none, and most jobs complete.
-        args: registered
-            .as_ref()
-            .is_some_and(|r| r.on_end.is_some())
-            .then(|| job.args.clone()),
-        kind: kind.clone(),
-        attempt,
-        note: note.clone(),
-    };
-    let outcome = match registered {
-        None => Err(JobError::Permanent(format!(
-            "no handler is registered for job kind {:?}",
-            job.kind
-        ))),
-        Some(RegisteredKind { handler, .. }) => {
-            let ctx = JobContext::new(
-                job,
-                shared.pool.clone(),
-                shared.id.clone(),
-                checkpoints,
-                &shared.config,
-                note,
-            );
-            // Its own task, so that a panicking handler fails its job, not the worker.
-            // The handler's spans are children of the attempt's span.
-            let mut task = tokio::spawn(
-                handler(ctx)
-                    .in_current_span()
-                    .with_context(attempt_span.context()),
-            );
-            let deadline = async {
-                match options.timeout {
-                    Some(limit) => tokio::time::sleep(limit).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                joined = &mut task => joined.unwrap_or_else(|err| {
-                    Err(JobError::Transient(format!("handler panicked: {err}")))
-                }),
-                () = deadline => {
-                    // Stopped here; the outcome below is written at once and the claim
-                    // forgotten, so the heartbeat renews its lease no more.
-                    task.abort();
-                    let limit = options.timeout.unwrap_or_default();
-                    Err(JobError::Transient(format!(
-                        "timed out: the attempt ran past its kind's limit of {} ms",
-                        limit.as_millis()
-                    )))
-                }
-                () = abort.cancelled() => {
-                    task.abort();
-                    let why = *reason.lock().unwrap_or_else(|p| p.into_inner());
-                    match why {
-                        Some(AbortReason::Shutdown) => {
-                            attempt_span.finish(Outcome::HandedBack);
-                            hand_back(&shared, lease).await;
-                        }
-                        _ => {
-                            attempt_span.finish(Outcome::LeaseLost);
-                            tracing::warn!("lease lost; job stopped without writing");
-                            shared.emit(WorkerEvent::LeaseLost(id));
-                        }
-                    }
-                    shared.release(id, token);
-                    return;
-                }
-            }
-        }
-    };
-
-    let written = match outcome {
-        Ok(()) => {
-            attempt_span.finish(Outcome::Completed);
-            // The completer removes the job from `held` once the completion is stored.
-            if completions.send(Completion { id, token, row }).is_ok() {
-                return;
-            }
-            // The completer is gone (shutdown raced us): write it ourselves.
-            store::complete_many(&shared.pool, &[id.0], &[token])
-                .await
-                .map(|done| {
-                    if done.contains(&id) {
-                        shared.completed.add(1);
-                        shared.emit(WorkerEvent::Completed(id));
-                    }
-                })
-        }
-        Err(JobError::Cancelled) => {
-            attempt_span.finish(Outcome::Cancelled);
-            let message = "cancelled at a step boundary";
-            ending
-                .end(&shared, lease, JobState::Cancelled, message, message)
-                .await
-                .map(|()| shared.emit(WorkerEvent::Cancelled(id)))
-        }
-        Err(JobError::Snooze(until)) => {
-            attempt_span.finish(Outcome::Snoozed(until));
-            lease
-                .release(&shared.pool, Release::Snooze, until, None)
-                .await
-                .map(|()| shared.emit(WorkerEvent::Snoozed(id)))
-        }
-        Err(JobError::Queue(QueueError::LeaseLost(_))) => {
-            attempt_span.finish(Outcome::LeaseLost);
-            tracing::warn!("lease lost while writing a checkpoint; job stopped");
-            shared.emit(WorkerEvent::LeaseLost(id));
-            Ok(())
-        }
-        Err(JobError::Permanent(message)) => {
-            attempt_span.finish(Outcome::Failed(&message));
-            ending.fail(&shared, lease, &message, &message).await
-        }
-        Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
-            let message = err.to_string();
-            if err.is_final(attempt, max_attempts) {
-                let recorded = format!("{message} (attempt {attempt} of {max_attempts})");
-                attempt_span.finish(Outcome::Failed(&recorded));
-                ending.fail(&shared, lease, &recorded, &message).await
-            } else {
-                let delay = options.retry.unwrap_or(shared.config.retry).delay(attempt);
-                let run_at = shared.config.clock.now()
-                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                shared.config.observer.retry_scheduled(&kind);
-                attempt_span.finish(Outcome::Retry(&message, run_at));
-                tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
-                lease
-                    .release(&shared.pool, Release::Retry, run_at, Some(&message))
-                    .await
-                    .map(|()| shared.emit(WorkerEvent::RetryScheduled(id)))
-            }
-        }
-    };
-    if let Err(err) = written {
-        // The lease will expire and the rescuer will make the job runnable again.
-        tracing::warn!(error = %err, "could not record the job's outcome");
-    }
-    shared.release(id, token);
-}
-
-/// What ending this attempt's job for good needs: the kind's hook and what it is told.
-struct Ending {
-    hook: Option<Arc<dyn EndHook>>,
-    /// The job's arguments, kept when there is a hook to tell.
-    args: Option<serde_json::Value>,
-    kind: String,
-    attempt: i32,
-    note: Arc<FailureNote>,
-}
-
-impl Ending {
-    async fn fail(
-        &self,
-        shared: &Shared,
-        lease: Lease,
-        message: &str,
-        reason: &str,
-    ) -> Result<(), QueueError> {
-        tracing::warn!(error = %message, "job failed");
-        self.end(shared, lease, JobState::Failed, message, reason)
+    /// Runs `job`'s attempt on the caller's task and returns what became of it.
+    #[cfg(feature = "testing")]
+    pub async fn run_now(&self, job: ClaimedJob) -> Recorded {
+        let (span, stop, log_span) = self.begin(&job);
+        let cx = span.context();
+        self.run(job, span, stop)
+            .instrument(log_span)
+            .with_context(cx)
             .await
-            .map(|()| shared.emit(WorkerEvent::Failed(lease.id)))
     }
 
-    /// Writes the final state (`message` as the job's last error), fenced by the lease,
-    /// and calls the kind's hook, told `reason`, in the same transaction.
-    async fn end(
-        &self,
-        shared: &Shared,
-        lease: Lease,
-        state: JobState,
-        message: &str,
-        reason: &str,
-    ) -> Result<(), QueueError> {
-        let Some(hook) = &self.hook else {
-            return lease.finish(&shared.pool, state, Some(message)).await;
+    /// Holds the job's lease and opens its spans: the exported span of the attempt, and a
+    /// log-only span (its target is outside this crate, so the OpenTelemetry layer skips
+    /// it) that puts the job on every log line.
+    fn begin(&self, job: &ClaimedJob) -> (AttemptSpan, Stop, tracing::Span) {
+        let stop = self.held.hold(job.id, job.lease_token);
+        self.events.emit(WorkerEvent::Claimed(job.id));
+        let span = AttemptSpan::start(job, &self.worker, &self.config.observer);
+        let log_span = tracing::info_span!(
+            target: "job",
+            "job",
+            job_id = %job.id,
+            kind = %job.kind,
+            attempt = job.attempt,
+            worker = %self.worker,
+        );
+        if job.attempt == 1 {
+            let waited = (Utc::now() - job.created_at).to_std().unwrap_or_default();
+            self.config
+                .observer
+                .first_attempt_started(&job.kind, waited);
+        }
+        (span, stop, log_span)
+    }
+
+    async fn run(&self, mut job: ClaimedJob, span: AttemptSpan, stop: Stop) -> Recorded {
+        let id = job.id;
+        let lease = job.lease();
+        let row = std::mem::take(&mut job.row);
+        let kind = job.kind.clone();
+        self.events.emit(WorkerEvent::Started(id));
+        let registered = self.registry.get(&job.kind).cloned();
+        let options = registered.as_ref().map(|r| r.options).unwrap_or_default();
+        let note = Arc::new(FailureNote::default());
+        let ending = Ending {
+            hook: registered.as_ref().and_then(|r| r.on_end.clone()),
+            // Kept only for a hook: most kinds have none, and most jobs complete.
+            args: registered
+                .as_ref()
+                .is_some_and(|r| r.on_end.is_some())
+                .then(|| job.args.clone()),
+            kind: kind.clone(),
+            attempt: job.attempt,
+            note: note.clone(),
         };
-        let mut tx = shared
-            .pool
-            .begin()
-            .await
-            .map_err(QueueError::db("begin end"))?;
-        lease.finish(&mut *tx, state, Some(message)).await?;
-        let ended = Ended {
-            id: lease.id,
-            kind: self.kind.clone(),
-            args: self.args.clone().unwrap_or_default(),
-            attempt: self.attempt,
-            state,
-            reason: reason.to_owned(),
-            step: self.note.step(),
-            detail: self.note.kept(),
+        let attempt = Attempt {
+            lease,
+            row,
+            kind,
+            number: job.attempt,
+            max_attempts: job.max_attempts,
+            retry: options.retry,
+            span,
+            ending,
         };
-        hook.ended(&mut tx, &ended)
-            .await
-            .map_err(|err| QueueError::Hook {
-                kind: self.kind.clone(),
-                message: chain(err.as_ref()),
-            })?;
-        tx.commit().await.map_err(QueueError::db("commit end"))
+        let result = match registered {
+            None => Err(JobError::Permanent(format!(
+                "no handler is registered for job kind {:?}",
+                job.kind
+            ))),
+            Some(RegisteredKind { handler, .. }) => {
+                let ctx = JobContext::new(
+                    job,
+                    self.pool.clone(),
+                    self.worker.clone(),
+                    self.checkpoints.clone(),
+                    &self.config,
+                    note,
+                    self.events.clone(),
+                );
+                // Its own task, so that a panicking handler fails its job, not the worker.
+                // The handler's spans are children of the attempt's span.
+                let mut task = tokio::spawn(
+                    handler(ctx)
+                        .in_current_span()
+                        .with_context(attempt.span.context()),
+                );
+                let deadline = async {
+                    match options.timeout {
+                        Some(limit) => tokio::time::sleep(limit).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    joined = &mut task => joined.unwrap_or_else(|err| {
+                        Err(JobError::Transient(format!("handler panicked: {err}")))
+                    }),
+                    () = deadline => {
+                        // Stopped here; the outcome is written at once and the claim
+                        // forgotten, so the heartbeat renews its lease no more.
+                        task.abort();
+                        let limit = options.timeout.unwrap_or_default();
+                        Err(JobError::Transient(format!(
+                            "timed out: the attempt ran past its kind's limit of {} ms",
+                            limit.as_millis()
+                        )))
+                    }
+                    () = stop.abort.cancelled() => {
+                        task.abort();
+                        return self.stopped(attempt, stop.reason()).await;
+                    }
+                }
+            }
+        };
+        outcome::record(self, attempt, result).await
     }
-}
 
-async fn hand_back(shared: &Shared, lease: Lease) {
-    match lease
-        .release(
-            &shared.pool,
-            Release::HandBack,
-            shared.config.clock.now(),
-            None,
-        )
-        .await
-    {
-        Ok(()) => {
-            shared.emit(WorkerEvent::HandedBack(lease.id));
-            shared.notifier.notify(&shared.config.queue);
+    /// Ends an attempt stopped from outside: handed back at shutdown, or abandoned without
+    /// a write when its lease was lost.
+    async fn stopped(&self, attempt: Attempt, reason: Option<AbortReason>) -> Recorded {
+        let lease = attempt.lease;
+        match reason {
+            Some(AbortReason::Shutdown) => {
+                attempt.span.finish(Outcome::HandedBack);
+                outcome::hand_back(self, lease).await
+            }
+            _ => {
+                attempt.span.finish(Outcome::LeaseLost);
+                tracing::warn!("lease lost; job stopped without writing");
+                self.events.emit(WorkerEvent::LeaseLost(lease.id));
+                self.held.release(lease.id, lease.token);
+                Recorded::LeaseLost
+            }
         }
-        Err(err) => tracing::warn!(error = %err, "hand-back failed; the lease will expire instead"),
     }
 }

@@ -2,56 +2,80 @@
 //! worker took over.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::time::Duration;
 
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use super::job::JobId;
-use super::store;
-use super::worker::{AbortReason, Shared, millis};
+use crate::clock::Clock;
+use crate::config::millis;
+use crate::error::QueueError;
+use crate::held::{AbortReason, HeldLeases};
+use crate::job::JobId;
+use crate::store;
 
-/// Ticks every `config.heartbeat` until `stop` fires.
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(shared.config.heartbeat);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        if let Err(err) = run_once(&shared).await {
-            tracing::warn!(error = %err, "lease renewal failed");
-        }
-    }
+/// What one renewal pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HeartbeatPass {
+    /// Leases renewed.
+    pub renewed: usize,
+    /// Leases found lost (their jobs were stopped).
+    pub lost: usize,
 }
 
-/// Renews every held lease once; returns how many were lost.
-pub(crate) async fn run_once(shared: &Shared) -> Result<usize, super::QueueError> {
-    let held: Vec<(JobId, Uuid)> = shared.held().iter().map(|(id, h)| (*id, h.token)).collect();
-    if held.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<i64> = held.iter().map(|(id, _)| id.0).collect();
-    let tokens: Vec<Uuid> = held.iter().map(|(_, token)| *token).collect();
-    let kept: HashSet<JobId> = store::extend_leases(
-        &shared.pool,
-        &ids,
-        &tokens,
-        millis(shared.config.lease),
-        &shared.config.clock,
-    )
-    .await?
-    .into_iter()
-    .collect();
-    let mut lost = 0;
-    for (id, token) in held {
-        // A job absent from the table finished meanwhile; only a token mismatch on a
-        // still-held job means a takeover, which abort() checks.
-        if !kept.contains(&id) {
-            lost += 1;
-            shared.abort(id, token, AbortReason::LeaseLost);
+/// The heartbeat: the leases to renew, and for how long.
+pub(crate) struct Heartbeat {
+    pub pool: PgPool,
+    pub held: HeldLeases,
+    /// Each renewal extends a lease this far from now.
+    pub lease: Duration,
+    /// Whose "now" that is.
+    pub clock: Clock,
+}
+
+impl Heartbeat {
+    /// Renews every `period` until `stop` fires.
+    pub async fn run(self, period: Duration, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(err) = self.run_once().await {
+                tracing::warn!(error = %err, "lease renewal failed");
+            }
         }
     }
-    Ok(lost)
+
+    /// Renews every held lease once, and stops the jobs whose lease was lost.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`]: nothing was renewed.
+    pub async fn run_once(&self) -> Result<HeartbeatPass, QueueError> {
+        let held = self.held.snapshot();
+        if held.is_empty() {
+            return Ok(HeartbeatPass::default());
+        }
+        let ids: Vec<i64> = held.iter().map(|(id, _)| id.0).collect();
+        let tokens: Vec<_> = held.iter().map(|(_, token)| *token).collect();
+        let kept: HashSet<JobId> =
+            store::extend_leases(&self.pool, &ids, &tokens, millis(self.lease), &self.clock)
+                .await?
+                .into_iter()
+                .collect();
+        let mut pass = HeartbeatPass::default();
+        for (id, token) in held {
+            // A job absent from the table finished meanwhile; only a token mismatch on a
+            // still-held job means a takeover, which abort() checks.
+            if kept.contains(&id) {
+                pass.renewed += 1;
+            } else {
+                pass.lost += 1;
+                self.held.abort(id, token, AbortReason::LeaseLost);
+            }
+        }
+        Ok(pass)
+    }
 }

@@ -23,27 +23,46 @@
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
 //! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
-//! - `testing` (feature `testing`): running a job to its end and waiting on events in
-//!   tests.
+//! - [`config`]: a worker's settings ([`WorkerConfig`]); [`event`]: what it reports
+//!   ([`WorkerEvent`]).
+//! - `testing` (feature `testing`): running one job to its end without a worker loop,
+//!   the rescuer's and scheduler's passes on demand, and waiting on events in tests.
 //!
 //! # Services
 //!
-//! [`Worker::run`] runs the claim loop and starts the worker's services, each given what
-//! it needs and owning one thing:
+//! [`Worker::run`] starts the worker's services, each a struct of exactly what it needs
+//! and owning one thing (a module each), then runs the claim loop until shutdown. The
+//! claimer, completer, heartbeat, rescuer and periodic scheduler each have a `run_once`
+//! (one claim, one batch, one pass) returning what it did, which their loops call and
+//! tests may call directly; the executor runs one attempt on the caller's task
+//! (`run_now`), and maintenance is one pass ([`maintenance::compact`]). The test kit
+//! (`testing`) runs a job through claim, executor and completer without any loop.
 //!
 //! ```text
-//!                 ┌──────────── notifier (LISTEN/NOTIFY wake-ups, channel setting)
-//!                 ▼
-//!   claim loop (worker: slots, claim_cursor) ──▶ executor (one attempt: handler, timeout,
-//!        │                                         outcome, end hook) ──▶ completer
-//!        │                                         │                      (completions,
-//!        │                                         ▼                       batched)
-//!        │                                   checkpoints (step checkpoints, batched)
-//!   heartbeat (renews the leases this worker holds)
-//!   rescuer (expired leases of any worker; end hooks of what it fails)
-//!   periodic (stored schedules: one job per slot)
+//!                  ┌──── notifier (LISTEN/NOTIFY wake-ups, channel setting)
+//!                  ▼
+//!   claim loop (worker: when to claim, backoff; shutdown: drain, hand back)
+//!        │ claimer (one claim for the free slots: claim_cursor, its connection)
+//!        │   → ClaimPass { claimed }
+//!        ▼
+//!   executor (one attempt: holds its lease in `held`, handler, timeout, stop)
+//!        │                     │
+//!        │                     └─▶ checkpoints (step checkpoints, batched; step done)
+//!        ▼
+//!   outcome (retry, snooze, hand-back written; completion ─▶ completer (batched)
+//!        │   → CompleterPass { stored, lost })
+//!        └─▶ finish (failed or cancelled for good: final write + end hook, one tx)
+//!
+//!   held (the leases this worker holds) ◀── heartbeat (renews them; stops lost ones)
+//!                                             → HeartbeatPass { renewed, lost }
+//!   rescuer (expired leases of any worker; end hooks of what it fails) → RescuePass
+//!   periodic (stored schedules: one job per slot) → PeriodicPass
 //!   maintenance (claim index rebuilds; run by the application's retention pass)
+//!       → Compaction { rebuilt }
 //! ```
+//!
+//! Every service reports on the worker's [`event`] broadcast: claimed, started, step
+//! done, the outcome, lease lost, rescued, periodic slot enqueued.
 //!
 //! States and transitions are drawn in `docs/job-states.md` of the repository.
 //!
@@ -51,15 +70,20 @@
 
 mod checkpoints;
 mod claim_cursor;
+mod claimer;
 pub mod client;
 pub mod clock;
 mod completer;
+pub mod config;
 pub mod context;
 mod dedicated;
 pub mod ending;
 pub mod error;
+pub mod event;
 mod executor;
+mod finish;
 mod heartbeat;
+mod held;
 pub mod inspect;
 pub mod job;
 pub mod kind;
@@ -67,6 +91,7 @@ pub mod lease;
 pub mod maintenance;
 pub mod notifier;
 pub mod observer;
+mod outcome;
 pub mod periodic;
 pub mod registry;
 pub mod rescuer;
@@ -81,9 +106,12 @@ pub mod worker;
 
 pub use client::Client;
 pub use clock::Clock;
+pub use completer::CompletedCount;
+pub use config::{StepHook, WorkerConfig};
 pub use context::JobContext;
 pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};
+pub use event::WorkerEvent;
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use kind::JobKind;
 pub use lease::Lease;
@@ -92,4 +120,4 @@ pub use periodic::Schedule;
 pub use registry::{KindOptions, Registry};
 pub use retry::RetryPolicy;
 pub use schema::migrate;
-pub use worker::{CompletedCount, StepHook, Worker, WorkerConfig, WorkerEvent};
+pub use worker::{RunStats, Worker};

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::error::QueueError;
+use super::event::{Events, WorkerEvent};
 use super::job::{JobId, NewJob};
 use super::notifier::{Notifier, wait_or_shutdown};
 use super::store;
@@ -62,35 +63,77 @@ pub async fn register(pool: &PgPool, schedule: &Schedule, clock: &Clock) -> Resu
     .await
 }
 
-/// Ticks every `interval` until `stop` fires.
-pub(crate) async fn run(
-    pool: PgPool,
-    interval: Duration,
-    clock: Clock,
-    notifier: Notifier,
-    stop: CancellationToken,
-) {
-    loop {
-        match run_once(&pool, &clock).await {
-            Ok(enqueued) => {
-                for (queue, _) in &enqueued {
-                    notifier.notify(queue);
+/// The job a pass enqueued for a schedule's slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotEnqueued {
+    /// The schedule's name.
+    pub schedule: String,
+    /// The slot (milliseconds since the epoch divided by the schedule's interval).
+    pub slot: i64,
+    /// The queue the job went to.
+    pub queue: String,
+    /// The job.
+    pub job: JobId,
+}
+
+/// What one pass of the periodic scheduler did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeriodicPass {
+    /// The slots this caller won, each with its job.
+    pub enqueued: Vec<SlotEnqueued>,
+}
+
+/// The periodic scheduler of a worker: the database, and the worker's events it tells of
+/// each slot it enqueues.
+#[derive(Debug, Clone)]
+pub(crate) struct Periodic {
+    pub pool: PgPool,
+    /// Whose time decides that a slot is due.
+    pub clock: Clock,
+    pub events: Events,
+}
+
+impl Periodic {
+    /// Runs a pass every `interval` until `stop` fires, waking the queues it enqueued to.
+    pub async fn run(self, interval: Duration, notifier: Notifier, stop: CancellationToken) {
+        loop {
+            match self.run_once().await {
+                Ok(pass) => {
+                    for slot in &pass.enqueued {
+                        notifier.notify(&slot.queue);
+                    }
                 }
+                Err(err) => tracing::warn!(error = %err, "periodic scheduler pass failed"),
             }
-            Err(err) => tracing::warn!(error = %err, "periodic scheduler pass failed"),
+            if wait_or_shutdown(&stop, interval).await {
+                return;
+            }
         }
-        if wait_or_shutdown(&stop, interval).await {
-            return;
+    }
+
+    /// One pass ([`run_once`]), telling the worker's events of each slot it enqueued.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`].
+    pub async fn run_once(&self) -> Result<PeriodicPass, QueueError> {
+        let pass = run_once(&self.pool, &self.clock).await?;
+        for slot in &pass.enqueued {
+            self.events.emit(WorkerEvent::SlotEnqueued {
+                schedule: slot.schedule.clone(),
+                slot: slot.slot,
+                job: slot.job,
+            });
         }
+        Ok(pass)
     }
 }
 
-/// One pass: enqueues the job of every slot due by `clock` that this caller won. Returns
-/// (queue, job).
+/// One pass: enqueues the job of every slot due by `clock` that this caller won, in one
+/// transaction.
 ///
 /// # Errors
 /// [`QueueError::Database`].
-pub async fn run_once(pool: &PgPool, clock: &Clock) -> Result<Vec<(String, JobId)>, QueueError> {
+pub async fn run_once(pool: &PgPool, clock: &Clock) -> Result<PeriodicPass, QueueError> {
     let mut tx = pool.begin().await.map_err(QueueError::db("periodic"))?;
     let due = store::advance_due_periodic(&mut tx, clock).await?;
     let mut enqueued = Vec::with_capacity(due.len());
@@ -107,8 +150,13 @@ pub async fn run_once(pool: &PgPool, clock: &Clock) -> Result<Vec<(String, JobId
             .with_unique_key(format!("{}:{}", schedule.name, schedule.slot));
         job.traceparent = crate::trace::traceparent_of(&span);
         let id = store::enqueue(&mut tx, &job, clock).await?.id;
-        enqueued.push((schedule.queue, id));
+        enqueued.push(SlotEnqueued {
+            schedule: schedule.name,
+            slot: schedule.slot,
+            queue: schedule.queue,
+            job: id,
+        });
     }
     tx.commit().await.map_err(QueueError::db("periodic"))?;
-    Ok(enqueued)
+    Ok(PeriodicPass { enqueued })
 }

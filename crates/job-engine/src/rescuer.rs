@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::clock::Clock;
 use super::ending::Ended;
 use super::error::{QueueError, chain};
+use super::event::{Events, WorkerEvent};
 use super::job::JobState;
 use super::notifier::{Notifier, wait_or_shutdown};
 use super::observer::Observer;
@@ -28,9 +29,50 @@ pub struct Rescuer {
     pub observer: Observer,
     /// Whose time decides that a lease expired.
     pub clock: Clock,
+    /// The events of the worker it runs in, told of each job it rescued.
+    events: Option<Events>,
+}
+
+/// What one rescue pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescuePass {
+    /// The jobs whose expired lease it rescued.
+    pub jobs: Vec<Rescued>,
+}
+
+impl RescuePass {
+    /// Jobs made runnable again.
+    pub fn requeued(&self) -> usize {
+        self.jobs.iter().filter(|job| !job.failed).count()
+    }
+
+    /// Jobs failed: their lease expired on their last attempt.
+    pub fn failed(&self) -> usize {
+        self.jobs.iter().filter(|job| job.failed).count()
+    }
 }
 
 impl Rescuer {
+    /// A rescuer on `pool` calling the end hooks of `registry`'s kinds, leases expired
+    /// by `clock`.
+    pub fn new(pool: PgPool, registry: Registry, observer: Observer, clock: Clock) -> Self {
+        Self {
+            pool,
+            registry,
+            observer,
+            clock,
+            events: None,
+        }
+    }
+
+    /// The same rescuer, telling `events` of each job it rescues.
+    pub(crate) fn with_events(self, events: Events) -> Self {
+        Self {
+            events: Some(events),
+            ..self
+        }
+    }
+
     /// Ticks every `interval` until `stop` fires, waking `queue`'s workers after a pass
     /// that made jobs runnable.
     pub(crate) async fn run(
@@ -45,8 +87,12 @@ impl Rescuer {
                 return;
             }
             match self.run_once().await {
-                Ok(rescued) if !rescued.is_empty() => {
-                    tracing::info!(rescued = rescued.len(), "rescued jobs with expired leases");
+                Ok(pass) if !pass.jobs.is_empty() => {
+                    tracing::info!(
+                        requeued = pass.requeued(),
+                        failed = pass.failed(),
+                        "rescued jobs with expired leases"
+                    );
                     notifier.notify(&queue);
                 }
                 Ok(_) => {}
@@ -56,12 +102,12 @@ impl Rescuer {
     }
 
     /// One pass, in one transaction with the end hooks of the jobs it fails; returns what
-    /// it rescued.
+    /// it rescued, and tells the worker's events of each job after the commit.
     ///
     /// # Errors
     /// [`QueueError::Database`], or [`QueueError::Hook`] (the whole pass is rolled back
     /// and runs again at the next tick).
-    pub async fn run_once(&self) -> Result<Vec<Rescued>, QueueError> {
+    pub async fn run_once(&self) -> Result<RescuePass, QueueError> {
         let mut tx = self
             .pool
             .begin()
@@ -95,7 +141,15 @@ impl Rescuer {
         }
         tx.commit().await.map_err(QueueError::db("commit rescue"))?;
         self.observer.leases_rescued(rescued.len());
-        Ok(rescued)
+        if let Some(events) = &self.events {
+            for job in &rescued {
+                events.emit(WorkerEvent::Rescued {
+                    job: job.id,
+                    failed: job.failed,
+                });
+            }
+        }
+        Ok(RescuePass { jobs: rescued })
     }
 }
 
@@ -108,13 +162,13 @@ pub async fn run_once(
     registry: &Registry,
     observer: &Observer,
     clock: &Clock,
-) -> Result<Vec<Rescued>, QueueError> {
-    Rescuer {
-        pool: pool.clone(),
-        registry: registry.clone(),
-        observer: observer.clone(),
-        clock: clock.clone(),
-    }
+) -> Result<RescuePass, QueueError> {
+    Rescuer::new(
+        pool.clone(),
+        registry.clone(),
+        observer.clone(),
+        clock.clone(),
+    )
     .run_once()
     .await
 }

@@ -89,7 +89,11 @@ async fn a_lease_expires_at_the_clocks_time_and_a_renewal_counts_from_its_own(po
         .expect("claim");
     assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job]);
     let (registry, observer) = (Registry::new(), Observer::default());
-    let rescue = || rescuer::run_once(&pool, &registry, &observer, &clock);
+    let rescue = || async {
+        rescuer::run_once(&pool, &registry, &observer, &clock)
+            .await
+            .map(|pass| pass.jobs)
+    };
 
     clock.set(before(after(start(), lease), ms));
     assert!(
@@ -303,7 +307,11 @@ async fn a_periodic_schedule_enqueues_one_job_per_slot_as_the_clock_reaches_it(p
     periodic::register(&pool, &schedule, &clock)
         .await
         .expect("register");
-    let pass = || periodic::run_once(&pool, &clock);
+    let pass = || async {
+        periodic::run_once(&pool, &clock)
+            .await
+            .map(|pass| pass.enqueued)
+    };
     let keys = || async {
         sqlx::query_scalar::<_, String>(
             "select unique_key from jobs_all where kind = 'clock.tick' order by id",

@@ -28,7 +28,8 @@ pub async fn claim(
     clock: &Clock,
 ) -> Result<Vec<ClaimedJob>> {
     let limit = limit.clamp(0, EVENTS_PER_STATEMENT as i64);
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        ClaimRow,
         r#"
         with picked as (
             -- The claim index covers running jobs too (a claim is then a HOT update);
@@ -92,9 +93,28 @@ pub async fn claim(
     .fetch_all(executor)
     .await
     .map_err(QueueError::db("claim"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ClaimedJob {
+    Ok(rows.into_iter().map(ClaimedJob::from).collect())
+}
+
+/// A claimed job as the claim statements (`claim`, `claim_one`) return it.
+pub(super) struct ClaimRow {
+    pub id: i64,
+    pub kind: String,
+    pub args: serde_json::Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub traceparent: Option<String>,
+    pub lease_token: Uuid,
+    pub priority: i16,
+    pub run_at: DateTime<Utc>,
+    pub row: String,
+    pub has_steps: bool,
+}
+
+impl From<ClaimRow> for ClaimedJob {
+    fn from(r: ClaimRow) -> Self {
+        Self {
             id: JobId(r.id),
             kind: r.kind,
             args: r.args,
@@ -110,8 +130,8 @@ pub async fn claim(
                 run_at: r.run_at,
                 id: r.id,
             },
-        })
-        .collect())
+        }
+    }
 }
 
 /// Fresh lease tokens for a claim of up to `n` jobs: a random 128-bit start and the ones

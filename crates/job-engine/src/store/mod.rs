@@ -6,7 +6,7 @@
 //! another worker now owns.
 //!
 //! - `enqueue`: inserting jobs, waking workers.
-//! - `claim`: the claim scan.
+//! - `claim`: the claim scan; `claim_one`: claiming one named job (for the test kit).
 //! - `lease`: a claimed job's fenced writes (complete, fail, release, renew).
 //! - `rescue`: expired leases.
 //! - `checkpoint`: step outputs and step failures.
@@ -27,6 +27,7 @@ pub const EVENTS_PER_STATEMENT: usize = 4096;
 mod admin;
 mod checkpoint;
 mod claim;
+mod claim_one;
 mod enqueue;
 pub mod figures;
 mod lease;
@@ -41,6 +42,7 @@ pub mod tables;
 pub use admin::*;
 pub use checkpoint::*;
 pub use claim::*;
+pub use claim_one::*;
 pub use enqueue::*;
 pub use lease::*;
 pub use maintenance::*;

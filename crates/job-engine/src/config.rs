@@ -1,0 +1,93 @@
+//! A worker's settings ([`WorkerConfig`]) and the step hook tests may give it.
+
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::job::{DEFAULT_QUEUE, JobId};
+use crate::observer::Observer;
+use crate::periodic::Schedule;
+use crate::retry::RetryPolicy;
+
+/// Settings of a worker. Defaults suit production; tests shorten the durations.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Queue to claim from. Default `default`.
+    pub queue: String,
+    /// Jobs run at once by this worker. Default 16.
+    pub concurrency: usize,
+    /// Most jobs claimed by one statement. Default 100.
+    pub claim_batch: usize,
+    /// Fallback poll when no wake-up arrives. Default 1 s.
+    pub poll_interval: Duration,
+    /// Lease length; a worker silent for this long loses its jobs. Default 30 s.
+    pub lease: Duration,
+    /// Lease renewal period. Default 10 s (a third of the lease).
+    pub heartbeat: Duration,
+    /// How often this worker looks for expired leases of any worker. Default 5 s.
+    pub rescue_interval: Duration,
+    /// How often this worker checks stored schedules. Default 1 s.
+    pub periodic_interval: Duration,
+    /// Schedules this worker keeps stored (every worker may carry the same list).
+    pub schedules: Vec<Schedule>,
+    /// Time running jobs get to finish after shutdown starts. Default 10 s.
+    pub shutdown_grace: Duration,
+    /// Backoff of transient failures.
+    pub retry: RetryPolicy,
+    /// Durable timers longer than this release the worker slot. Default 30 s.
+    pub snooze_threshold: Duration,
+    /// Most completions written by one statement. Default 500.
+    pub completion_batch: usize,
+    /// Most step checkpoints written by one statement. Default 500.
+    pub checkpoint_batch: usize,
+    /// Called after each step's checkpoint is stored. Off by default; tests use it to stop
+    /// a worker at an exact step boundary.
+    pub step_hook: Option<StepHook>,
+    /// Receives the worker's measurements (metrics, the attempts' tracer). Default: none.
+    pub observer: Observer,
+    /// Whose time decides due jobs, lease expiry, backoff, durable timers and periodic
+    /// slots. Default: the database's; tests give a [`Clock::fixed`] and move it.
+    pub clock: Clock,
+}
+
+/// A callback run after a step's checkpoint is stored: (job, step name).
+#[derive(Clone)]
+pub struct StepHook(
+    pub  std::sync::Arc<
+        dyn Fn(JobId, String) -> futures::future::BoxFuture<'static, ()> + Send + Sync,
+    >,
+);
+
+impl std::fmt::Debug for StepHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StepHook")
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            queue: DEFAULT_QUEUE.to_owned(),
+            concurrency: 16,
+            claim_batch: 100,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            rescue_interval: Duration::from_secs(5),
+            periodic_interval: Duration::from_secs(1),
+            schedules: Vec::new(),
+            shutdown_grace: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            snooze_threshold: Duration::from_secs(30),
+            completion_batch: 500,
+            checkpoint_batch: 500,
+            step_hook: None,
+            observer: Observer::default(),
+            clock: Clock::database(),
+        }
+    }
+}
+
+/// `duration` in whole milliseconds, as the store's statements take lease lengths.
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

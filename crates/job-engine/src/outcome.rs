@@ -1,0 +1,196 @@
+//! Records how an attempt ended: a completion goes to the batching completer; a retry, a
+//! snooze or a hand-back returns the job to the table; a failure for good or a cancel
+//! goes through [`Ending`]. Every write is fenced by the attempt's lease.
+
+use crate::completer::Completion;
+use crate::error::{JobError, QueueError};
+use crate::event::WorkerEvent;
+use crate::executor::Executor;
+use crate::finish::Ending;
+use crate::job::JobState;
+use crate::lease::Lease;
+use crate::retry::RetryPolicy;
+use crate::span::{AttemptSpan, Outcome};
+use crate::store::{self, Release};
+
+/// What recording an outcome needs to know of its attempt.
+pub(crate) struct Attempt {
+    pub lease: Lease,
+    /// Where the claim left the job's row (for the completer).
+    pub row: String,
+    pub kind: String,
+    pub number: i32,
+    pub max_attempts: i32,
+    /// The kind's retry policy, when it has its own.
+    pub retry: Option<RetryPolicy>,
+    pub span: AttemptSpan,
+    pub ending: Ending,
+}
+
+/// What became of an attempt.
+#[derive(Debug)]
+pub(crate) enum Recorded {
+    /// It succeeded; the completion was handed to the completer, which stores it.
+    Completing,
+    /// It succeeded and the completion is stored.
+    Completed,
+    /// It failed transiently; a retry is scheduled.
+    RetryScheduled,
+    /// A long durable timer released the job until its deadline.
+    Snoozed,
+    /// The job failed for good.
+    Failed,
+    /// The job was cancelled at a step boundary.
+    Cancelled,
+    /// The worker shut down and returned the job to the table.
+    HandedBack,
+    /// The lease was lost: nothing was written.
+    LeaseLost,
+    /// The outcome could not be written; the lease will expire and the rescuer makes the
+    /// job runnable again.
+    NotWritten(
+        #[cfg_attr(
+            not(feature = "testing"),
+            expect(dead_code, reason = "a worker logs it; only the test kit returns it")
+        )]
+        QueueError,
+    ),
+}
+
+/// Writes the outcome of `attempt` (the handler's result), fenced by its lease.
+pub(crate) async fn record(
+    executor: &Executor,
+    attempt: Attempt,
+    outcome: Result<(), JobError>,
+) -> Recorded {
+    let Attempt {
+        lease,
+        row,
+        kind,
+        number,
+        max_attempts,
+        retry,
+        span,
+        ending,
+    } = attempt;
+    let (id, token) = (lease.id, lease.token);
+    let (pool, events) = (&executor.pool, &executor.events);
+    let written = match outcome {
+        Ok(()) => {
+            span.finish(Outcome::Completed);
+            // The completer forgets the held lease once the completion is stored.
+            if executor
+                .completions
+                .send(Completion { id, token, row })
+                .is_ok()
+            {
+                return Recorded::Completing;
+            }
+            // The completer is gone (shutdown raced us): write it ourselves.
+            store::complete_many(pool, &[id.0], &[token])
+                .await
+                .map(|done| {
+                    if done.contains(&id) {
+                        executor.completed.add(1);
+                        events.emit(WorkerEvent::Completed(id));
+                        Recorded::Completed
+                    } else {
+                        Recorded::LeaseLost
+                    }
+                })
+        }
+        Err(JobError::Cancelled) => {
+            span.finish(Outcome::Cancelled);
+            let message = "cancelled at a step boundary";
+            ending
+                .end(pool, lease, JobState::Cancelled, message, message)
+                .await
+                .map(|()| {
+                    events.emit(WorkerEvent::Cancelled(id));
+                    Recorded::Cancelled
+                })
+        }
+        Err(JobError::Snooze(until)) => {
+            span.finish(Outcome::Snoozed(until));
+            lease
+                .release(pool, Release::Snooze, until, None)
+                .await
+                .map(|()| {
+                    events.emit(WorkerEvent::Snoozed(id));
+                    Recorded::Snoozed
+                })
+        }
+        Err(JobError::Queue(QueueError::LeaseLost(_))) => {
+            span.finish(Outcome::LeaseLost);
+            tracing::warn!("lease lost while writing a checkpoint; job stopped");
+            events.emit(WorkerEvent::LeaseLost(id));
+            Ok(Recorded::LeaseLost)
+        }
+        Err(JobError::Permanent(message)) => {
+            span.finish(Outcome::Failed(&message));
+            ending
+                .fail(pool, events, lease, &message, &message)
+                .await
+                .map(|()| Recorded::Failed)
+        }
+        Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
+            let message = err.to_string();
+            if err.is_final(number, max_attempts) {
+                let recorded = format!("{message} (attempt {number} of {max_attempts})");
+                span.finish(Outcome::Failed(&recorded));
+                ending
+                    .fail(pool, events, lease, &recorded, &message)
+                    .await
+                    .map(|()| Recorded::Failed)
+            } else {
+                let delay = retry.unwrap_or(executor.config.retry).delay(number);
+                let run_at = executor.config.clock.now()
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                executor.config.observer.retry_scheduled(&kind);
+                span.finish(Outcome::Retry(&message, run_at));
+                tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+                lease
+                    .release(pool, Release::Retry, run_at, Some(&message))
+                    .await
+                    .map(|()| {
+                        events.emit(WorkerEvent::RetryScheduled(id));
+                        Recorded::RetryScheduled
+                    })
+            }
+        }
+    };
+    executor.held.release(id, token);
+    written.unwrap_or_else(|err| {
+        // The lease will expire and the rescuer will make the job runnable again.
+        tracing::warn!(error = %err, "could not record the job's outcome");
+        Recorded::NotWritten(err)
+    })
+}
+
+/// Returns a job stopped by the worker's shutdown to the table, runnable at once, and
+/// wakes the queue's workers.
+pub(crate) async fn hand_back(executor: &Executor, lease: Lease) -> Recorded {
+    let recorded = match lease
+        .release(
+            &executor.pool,
+            Release::HandBack,
+            executor.config.clock.now(),
+            None,
+        )
+        .await
+    {
+        Ok(()) => {
+            executor.events.emit(WorkerEvent::HandedBack(lease.id));
+            if let Some(notifier) = &executor.notifier {
+                notifier.notify(&executor.config.queue);
+            }
+            Recorded::HandedBack
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "hand-back failed; the lease will expire instead");
+            Recorded::NotWritten(err)
+        }
+    };
+    executor.held.release(lease.id, lease.token);
+    recorded
+}
