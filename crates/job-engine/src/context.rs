@@ -151,7 +151,7 @@ impl JobContext {
     pub fn annotate(&self, key: &'static str, value: impl Into<String>) {
         self.annotations
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((key, value.into()));
     }
 
@@ -328,7 +328,7 @@ impl JobContext {
         for (key, value) in self
             .annotations
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
         {
             span.set_attribute(*key, value.clone());
@@ -353,7 +353,7 @@ impl JobContext {
             .await?;
         Ok(completed
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
             .cloned())
     }
@@ -362,7 +362,7 @@ impl JobContext {
         if let Some(completed) = self.completed.get() {
             completed
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(name.to_owned(), output);
         }
     }

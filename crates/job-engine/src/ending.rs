@@ -63,24 +63,33 @@ pub struct FailureNote {
 impl FailureNote {
     /// Notes that the handler is now at `step`.
     pub fn at(&self, step: &str) {
-        *self.step.lock().unwrap_or_else(|p| p.into_inner()) = Some(step.to_owned());
+        *self
+            .step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(step.to_owned());
     }
 
     /// Keeps `detail` about the failure in progress (the last one kept wins).
     pub fn detail(&self, detail: impl Into<String>) {
-        *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = Some(detail.into());
+        *self
+            .detail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(detail.into());
     }
 
     /// The step noted last.
     pub fn step(&self) -> Option<String> {
-        self.step.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.step
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The detail kept last.
     pub fn kept(&self) -> Option<String> {
         self.detail
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }

@@ -184,18 +184,15 @@ impl Executor {
     /// a write when its lease was lost.
     async fn stopped(&self, attempt: Attempt, reason: Option<AbortReason>) -> Recorded {
         let lease = attempt.lease;
-        match reason {
-            Some(AbortReason::Shutdown) => {
-                attempt.span.finish(Outcome::HandedBack);
-                outcome::hand_back(self, lease).await
-            }
-            _ => {
-                attempt.span.finish(Outcome::LeaseLost);
-                tracing::warn!("lease lost; job stopped without writing");
-                self.events.emit(WorkerEvent::LeaseLost(lease.id));
-                self.held.release(lease.id, lease.token);
-                Recorded::LeaseLost
-            }
+        if let Some(AbortReason::Shutdown) = reason {
+            attempt.span.finish(Outcome::HandedBack);
+            outcome::hand_back(self, lease).await
+        } else {
+            attempt.span.finish(Outcome::LeaseLost);
+            tracing::warn!("lease lost; job stopped without writing");
+            self.events.emit(WorkerEvent::LeaseLost(lease.id));
+            self.held.release(lease.id, lease.token);
+            Recorded::LeaseLost
         }
     }
 }

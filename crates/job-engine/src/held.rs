@@ -27,11 +27,17 @@ pub(crate) struct Stop {
 impl Stop {
     /// Why the task was stopped; `None` before it was.
     pub fn reason(&self) -> Option<AbortReason> {
-        *self.reason.lock().unwrap_or_else(|p| p.into_inner())
+        *self
+            .reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn stop(&self, reason: AbortReason) {
-        *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        *self
+            .reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(reason);
         self.abort.cancel();
     }
 }
@@ -49,7 +55,9 @@ pub(crate) struct HeldLeases(Arc<Mutex<HashMap<JobId, Held>>>);
 
 impl HeldLeases {
     fn lock(&self) -> MutexGuard<'_, HashMap<JobId, Held>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Records a claim; returns how its task learns it was stopped. A held entry of an

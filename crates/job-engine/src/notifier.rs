@@ -38,13 +38,19 @@ pub struct LocalWakers(Arc<Mutex<HashMap<String, Arc<Notify>>>>);
 impl LocalWakers {
     /// The waker of `queue`, created on first use.
     pub fn get(&self, queue: &str) -> Arc<Notify> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(queue.to_owned()).or_default().clone()
     }
 
     /// Wakes the workers of `queue` in this process.
     pub fn wake(&self, queue: &str) {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(notify) = map.get(queue) {
             notify.notify_one();
         }
@@ -133,7 +139,7 @@ pub async fn listen(
                     // The connection dropped: notifications may have been missed, so wake
                     // everyone once; the next try_recv reconnects.
                     Ok(None) => {
-                        let map = local.0.lock().unwrap_or_else(|p| p.into_inner());
+                        let map = local.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                         map.values().for_each(|n| n.notify_one());
                     }
                     Err(err) => {

@@ -148,7 +148,7 @@ pub(crate) async fn record(
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
                 executor.config.observer.retry_scheduled(&kind);
                 span.finish(Outcome::Retry(&message, run_at));
-                tracing::info!(error = %message, delay_ms = delay.as_millis() as u64, "transient failure; retry scheduled");
+                tracing::info!(error = %message, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "transient failure; retry scheduled");
                 lease
                     .release(pool, Release::Retry, run_at, Some(&message))
                     .await

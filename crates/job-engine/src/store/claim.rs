@@ -27,7 +27,7 @@ pub async fn claim(
     after: Option<ClaimKey>,
     clock: &Clock,
 ) -> Result<Vec<ClaimedJob>> {
-    let limit = limit.clamp(0, EVENTS_PER_STATEMENT as i64);
+    let limit = limit.clamp(0, i64::try_from(EVENTS_PER_STATEMENT).unwrap_or(i64::MAX));
     let rows = sqlx::query_as!(
         ClaimRow,
         r#"
@@ -140,7 +140,7 @@ impl From<ClaimRow> for ClaimedJob {
 /// the claim's update.
 fn lease_tokens(n: i64) -> Vec<Uuid> {
     let start: u128 = rand::random();
-    (0..n.max(0) as u128)
+    (0..u128::try_from(n).unwrap_or(0))
         .map(|i| Uuid::from_u128(start.wrapping_add(i)))
         .collect()
 }
