@@ -114,7 +114,8 @@ impl JobContext {
     }
 
     /// Where this attempt is and what it kept about a failure, for the kind's end hook
-    /// (see [`crate::ending`]). Each step notes itself as it starts.
+    /// (see [`crate::ending`]). Each step notes itself as it starts; for a kind without an
+    /// end hook the note keeps nothing.
     pub fn failure_note(&self) -> &Arc<FailureNote> {
         &self.note
     }

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 
+use crate::error::{QueueError, chain};
 use crate::job::{JobId, JobState};
 
 /// How a job ended for good, as its kind's [`EndHook`] learns it.
@@ -38,6 +39,23 @@ pub struct Ended {
     pub detail: Option<String>,
 }
 
+impl Ended {
+    /// Tells `hook` of this end on `conn` (the final write's transaction); a hook's error
+    /// is the kind's [`QueueError::Hook`].
+    pub(crate) async fn tell(
+        &self,
+        hook: &dyn EndHook,
+        conn: &mut PgConnection,
+    ) -> Result<(), QueueError> {
+        hook.ended(conn, self)
+            .await
+            .map_err(|err| QueueError::Hook {
+                kind: self.kind.clone(),
+                message: chain(err.as_ref()),
+            })
+    }
+}
+
 /// Errors an [`EndHook`] returns: the final write is rolled back with its own, and the job
 /// is ended again (its lease expires, then the rescuer fails it and calls the hook anew).
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -54,15 +72,39 @@ pub trait EndHook: Send + Sync + 'static {
 }
 
 /// Where a handler is and what it kept about a failure, for its kind's [`EndHook`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FailureNote {
+    /// Whether an end hook will read the note: the engine notes every step as it starts,
+    /// which a job of a kind without a hook should not pay for.
+    read: bool,
     step: Mutex<Option<String>>,
     detail: Mutex<Option<String>>,
 }
 
+impl Default for FailureNote {
+    fn default() -> Self {
+        Self {
+            read: true,
+            step: Mutex::default(),
+            detail: Mutex::default(),
+        }
+    }
+}
+
 impl FailureNote {
+    /// A note nobody reads (the job's kind has no end hook): it keeps nothing.
+    pub(crate) fn unread() -> Self {
+        Self {
+            read: false,
+            ..Self::default()
+        }
+    }
+
     /// Notes that the handler is now at `step`.
     pub fn at(&self, step: &str) {
+        if !self.read {
+            return;
+        }
         *self
             .step
             .lock()
@@ -71,6 +113,9 @@ impl FailureNote {
 
     /// Keeps `detail` about the failure in progress (the last one kept wins).
     pub fn detail(&self, detail: impl Into<String>) {
+        if !self.read {
+            return;
+        }
         *self
             .detail
             .lock()

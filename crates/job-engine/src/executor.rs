@@ -102,27 +102,26 @@ impl Executor {
         let id = job.id;
         let lease = job.lease();
         let row = std::mem::take(&mut job.row);
-        let kind = job.kind.clone();
         self.events.emit(WorkerEvent::Started(id));
         let registered = self.registry.get(&job.kind).cloned();
         let options = registered.as_ref().map(|r| r.options).unwrap_or_default();
-        let note = Arc::new(FailureNote::default());
+        let hook = registered.as_ref().and_then(|r| r.on_end.clone());
+        // Kept only for a hook: most kinds have none, and most jobs complete.
+        let note = Arc::new(if hook.is_some() {
+            FailureNote::default()
+        } else {
+            FailureNote::unread()
+        });
         let ending = Ending {
-            hook: registered.as_ref().and_then(|r| r.on_end.clone()),
-            // Kept only for a hook: most kinds have none, and most jobs complete.
-            args: registered
-                .as_ref()
-                .is_some_and(|r| r.on_end.is_some())
-                .then(|| job.args.clone()),
-            kind: kind.clone(),
+            args: hook.is_some().then(|| job.args.clone()),
+            hook,
+            kind: job.kind.clone(),
             attempt: job.attempt,
             note: note.clone(),
         };
         let attempt = Attempt {
             lease,
             row,
-            kind,
-            number: job.attempt,
             max_attempts: job.max_attempts,
             retry: options.retry,
             span,

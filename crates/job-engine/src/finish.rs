@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::ending::{EndHook, Ended, FailureNote};
-use crate::error::{QueueError, chain};
+use crate::error::QueueError;
 use crate::event::{Events, WorkerEvent};
 use crate::job::JobState;
 use crate::lease::Lease;
@@ -18,6 +18,7 @@ pub(crate) struct Ending {
     /// The job's arguments, kept when there is a hook to tell.
     pub args: Option<serde_json::Value>,
     pub kind: String,
+    /// This attempt's number, from 1.
     pub attempt: i32,
     pub note: Arc<FailureNote>,
 }
@@ -63,12 +64,7 @@ impl Ending {
             step: self.note.step(),
             detail: self.note.kept(),
         };
-        hook.ended(&mut tx, &ended)
-            .await
-            .map_err(|err| QueueError::Hook {
-                kind: self.kind.clone(),
-                message: chain(err.as_ref()),
-            })?;
+        ended.tell(hook.as_ref(), &mut tx).await?;
         tx.commit().await.map_err(QueueError::db("commit end"))
     }
 }

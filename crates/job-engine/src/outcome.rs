@@ -18,12 +18,11 @@ pub(crate) struct Attempt {
     pub lease: Lease,
     /// Where the claim left the job's row (for the completer).
     pub row: String,
-    pub kind: String,
-    pub number: i32,
     pub max_attempts: i32,
     /// The kind's retry policy, when it has its own.
     pub retry: Option<RetryPolicy>,
     pub span: AttemptSpan,
+    /// The job's kind and attempt number, and what ending it for good needs.
     pub ending: Ending,
 }
 
@@ -66,14 +65,13 @@ pub(crate) async fn record(
     let Attempt {
         lease,
         row,
-        kind,
-        number,
         max_attempts,
         retry,
         span,
         ending,
     } = attempt;
     let (id, token) = (lease.id, lease.token);
+    let number = ending.attempt;
     let (pool, events) = (&executor.pool, &executor.events);
     let written = match outcome {
         Ok(()) => {
@@ -146,7 +144,7 @@ pub(crate) async fn record(
                 let delay = retry.unwrap_or(executor.config.retry).delay(number);
                 let run_at = executor.config.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
-                executor.config.observer.retry_scheduled(&kind);
+                executor.config.observer.retry_scheduled(&ending.kind);
                 span.finish(Outcome::Retry(&message, run_at));
                 tracing::info!(error = %message, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "transient failure; retry scheduled");
                 lease

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::ending::Ended;
-use super::error::{QueueError, chain};
+use super::error::QueueError;
 use super::event::{Events, WorkerEvent};
 use super::job::JobState;
 use super::notifier::{Notifier, wait_or_shutdown};
@@ -132,12 +132,7 @@ impl Rescuer {
                 step: None,
                 detail: None,
             };
-            hook.ended(&mut tx, &ended)
-                .await
-                .map_err(|err| QueueError::Hook {
-                    kind: job.kind.clone(),
-                    message: chain(err.as_ref()),
-                })?;
+            ended.tell(hook.as_ref(), &mut tx).await?;
         }
         tx.commit().await.map_err(QueueError::db("commit rescue"))?;
         self.observer.leases_rescued(rescued.len());
