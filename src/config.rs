@@ -15,6 +15,10 @@
 //! databaseUrl: postgres://postgres@127.0.0.1:5432/antidote
 //! engineSchema: jobs         # the job engine's tables in a schema of their own (default:
 //!                            # beside the application's, in public)
+//! database:                  # see `db::DatabaseSettings`: server-side timeouts per pool
+//!   api: { statementTimeoutMs: 5000, lockTimeoutMs: 2000, idleInTransactionTimeoutMs: 10000, acquireTimeoutMs: 3000 }
+//!   worker: { statementTimeoutMs: 60000, lockTimeoutMs: 10000, idleInTransactionTimeoutMs: 60000, acquireTimeoutMs: 10000 }
+//!   writableWaitMs: 10000     # a learner's request retried this long for a writable primary
 //! adminToken: ""             # empty disables the admin API
 //! trustedProxies: [10.0.0.0/8]
 //! forwardedHeader: x-forwarded-for  # or forwarded: the header trusted proxies append to
@@ -85,7 +89,7 @@ use crate::api::client::ForwardedHeader;
 use crate::api::settings::{ApiSettings, CorsOrigins};
 use crate::backend::Settings;
 use crate::curriculum::{Tier, names};
-use crate::db::DEFAULT_DATABASE_URL;
+use crate::db::{DEFAULT_DATABASE_URL, DatabaseSettings};
 use crate::workflow::request::Limits;
 
 /// Why a configuration could not be loaded. Every message names the setting.
@@ -209,6 +213,10 @@ pub struct WorkerSettings {
     pub poll_interval_ms: u64,
     /// Seconds running jobs get to finish at shutdown before being handed back.
     pub shutdown_grace_secs: u64,
+    /// Per job kind: attempt timeout and backoff over the defaults of
+    /// [`crate::kinds`]' table.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kinds: std::collections::BTreeMap<String, crate::kinds::ContractSettings>,
 }
 
 impl Default for WorkerSettings {
@@ -218,6 +226,7 @@ impl Default for WorkerSettings {
             lease_secs: 30,
             poll_interval_ms: 1000,
             shutdown_grace_secs: 10,
+            kinds: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -381,6 +390,8 @@ pub struct Config {
     /// database made before this setting has them. A database keeps the layout it was
     /// migrated in: `antidoted migrate` refuses the other one.
     pub engine_schema: Option<job_engine::schema::SchemaName>,
+    /// Server-side timeouts of each pool and the API's wait for a writable primary.
+    pub database: DatabaseSettings,
     /// Bearer token of the admin API (`/v1/...`); empty disables it.
     pub admin_token: Secret,
     /// Peers whose forwarding header is believed (CIDRs). Others' is ignored.
@@ -431,6 +442,7 @@ impl Default for Config {
             database_url: Secret::new(DEFAULT_DATABASE_URL),
             database_max_connections: 10,
             engine_schema: None,
+            database: DatabaseSettings::default(),
             admin_token: Secret::default(),
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::default(),
@@ -841,6 +853,12 @@ impl Config {
                 return invalid(setting, "must be at least 1 while its rate is set".into());
             }
         }
+        if let Err(message) = self.contracts() {
+            return invalid("worker.kinds", message);
+        }
+        if let Some((setting, message)) = self.database.problem() {
+            return invalid(setting, message);
+        }
         if self.database_max_connections == 0 {
             return invalid("databaseMaxConnections", "must be at least 1".into());
         }
@@ -905,6 +923,14 @@ impl Config {
     /// The session expiry.
     pub fn live_session_ttl(&self) -> Duration {
         Duration::from_secs(self.live_session_ttl.saturating_mul(60))
+    }
+
+    /// Every production job kind's attempt timeout and backoff.
+    ///
+    /// # Errors
+    /// What is wrong under `worker.kinds` (validation reports it first).
+    pub fn contracts(&self) -> Result<crate::kinds::Contracts, String> {
+        crate::kinds::Contracts::new(&self.backend, &self.worker.kinds)
     }
 
     /// Garbage collection's intervals, TTLs and batch sizes.

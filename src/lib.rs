@@ -11,6 +11,8 @@
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
+//! - [`kinds`]: every production job kind's contract (attempt timeout, attempts, backoff)
+//!   in one table.
 //! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
 //! - [`queue`]: the durable job engine on PostgreSQL (enqueue, claim, leases, checkpointed
 //!   steps, retries, periodic jobs, audit trail): the workspace crate `job-engine`
@@ -28,6 +30,7 @@ pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod gc;
+pub mod kinds;
 pub mod pool;
 /// The job engine, the `job-engine` crate of this workspace. Re-exported under its old
 /// path so that `antidote_scheduler::queue::…` keeps naming the same items.

@@ -93,6 +93,8 @@ struct KnobState {
     latency: Latency,
     /// (verb or None for every verb, probability, error)
     error_rates: Vec<(Option<String>, f64, InjectedError)>,
+    /// (verb, resource): requests that are never answered while the rule stands.
+    hangs: Vec<(String, String)>,
     requests: RequestStats,
 }
 
@@ -102,6 +104,8 @@ struct Inner {
     rng: Mutex<StdRng>,
     unreachable_want: watch::Sender<bool>,
     unreachable_applied: watch::Sender<bool>,
+    /// Bumped whenever the hang rules change, waking the requests they hold.
+    hangs_changed: watch::Sender<u64>,
 }
 
 /// A cloneable handle on the knobs of one kubesim instance.
@@ -151,6 +155,7 @@ impl Knobs {
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
                 unreachable_want: watch::Sender::new(false),
                 unreachable_applied: watch::Sender::new(false),
+                hangs_changed: watch::Sender::new(0),
             }),
         }
     }
@@ -192,6 +197,36 @@ impl Knobs {
             .retain(|(v, _, e)| !(v.as_deref() == verb && *e == err));
         s.error_rates
             .push((verb.map(str::to_string), p.clamp(0.0, 1.0), err));
+    }
+
+    /// Holds every request of `verb` on `resource` (e.g. `("create", "namespaces")`)
+    /// unanswered, as a hung API server or a dead connection does, until
+    /// [`Knobs::clear_hangs`]: the client's own timeout is what ends it.
+    pub fn hang(&self, verb: &str, resource: &str) {
+        lock(&self.inner.state)
+            .hangs
+            .push((verb.to_owned(), resource.to_owned()));
+        self.inner.hangs_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Removes every hang rule; the requests they held are served.
+    pub fn clear_hangs(&self) {
+        lock(&self.inner.state).hangs.clear();
+        self.inner.hangs_changed.send_modify(|n| *n += 1);
+    }
+
+    /// Waits while a hang rule holds requests of `verb` on `resource`.
+    pub(crate) async fn wait_unless_hung(&self, verb: &str, resource: &str) {
+        let mut changed = self.inner.hangs_changed.subscribe();
+        loop {
+            let hung = lock(&self.inner.state)
+                .hangs
+                .iter()
+                .any(|(v, r)| v == verb && r == resource);
+            if !hung || changed.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Removes every error-rate rule.

@@ -315,6 +315,7 @@ async fn dispatch(
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        s.knobs.wait_unless_hung(verb, &resource).await;
         match s.knobs.injected_error(verb) {
             Some(InjectedError::Internal) => {
                 return Err(ApiError::internal("kubesim: injected internal error"));

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use crate::db::DbFault;
 use crate::queue::QueueError;
 use crate::workflow::request::RequestError;
 
@@ -118,6 +119,37 @@ impl ApiError {
         )
     }
 
+    /// Code of the answer to a request that met a database fault (unreachable,
+    /// read-only, timed out) for longer than the API waits for it.
+    pub const DATABASE_UNAVAILABLE: &'static str = "database_unavailable";
+
+    /// 503 `database_unavailable` with `Retry-After`: the request can be sent again as it
+    /// is (every learner request is idempotent).
+    pub fn database_unavailable(fault: DbFault) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Self::DATABASE_UNAVAILABLE,
+            format!("{}; retry shortly", fault.describe()),
+        )
+        .with_retry_after(2)
+    }
+
+    /// 503 when `err` is a database fault (logged as a warning), otherwise 500 (logged as
+    /// an error under `what`).
+    pub fn from_failure(what: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        if let Some(fault) = DbFault::observe(err) {
+            tracing::warn!(error = %chain(err), "{what}: {}", fault.describe());
+            return Self::database_unavailable(fault);
+        }
+        tracing::error!(error = %chain(err), "{what}");
+        Self::internal()
+    }
+
+    /// Whether this answers a database fault (the request may be tried again as it is).
+    pub fn is_database_fault(&self) -> bool {
+        self.code == Self::DATABASE_UNAVAILABLE
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -208,8 +240,7 @@ impl From<RequestError> for ApiError {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "limit_reached", message)
             }
             RequestError::Store(_) | RequestError::Queue(_) => {
-                tracing::error!(error = %crate::api::error::chain(&err), "request failed");
-                Self::internal()
+                Self::from_failure("request failed", &err)
             }
         }
     }
@@ -222,18 +253,14 @@ impl From<QueueError> for ApiError {
             QueueError::InvalidState { .. } => {
                 Self::new(StatusCode::CONFLICT, "invalid_job_state", err.to_string())
             }
-            _ => {
-                tracing::error!(error = %chain(&err), "job queue failure");
-                Self::internal()
-            }
+            _ => Self::from_failure("job queue failure", &err),
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
-        tracing::error!(error = %chain(&err), "storage failure");
-        Self::internal()
+        Self::from_failure("storage failure", &err)
     }
 }
 

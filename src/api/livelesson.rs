@@ -89,10 +89,11 @@ pub async fn show(
     if !is_id(&id) {
         return Err(RequestError::UnknownLivelesson(id).into());
     }
-    let mut conn = state.pool.acquire().await.map_err(|err| {
-        tracing::error!(error = %err, "acquiring a connection");
-        ApiError::internal()
-    })?;
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .map_err(|err| ApiError::from_failure("acquiring a connection", &err))?;
     let ll = livelesson::get(&mut conn, &id)
         .await?
         .filter(|ll| !ll.spare)

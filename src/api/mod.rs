@@ -7,6 +7,8 @@
 //!   `AppPath` extractors whose rejections are `ApiError`s.
 //! - [`surface`]: which error shape each part of the API answers in (`/exp`, `/v1`, ops).
 //! - [`server`]: the HTTP server: timeouts and connection caps (connection hygiene).
+//! - [`db_retry`]: requests that meet a database fault (failover, restart) retried
+//!   inside the API for a bounded wait, then 503 with `Retry-After`.
 //! - [`protocol`]: checks before any route: target and head size, clean query text, the
 //!   request deadline.
 //! - [`rate_limit`]: token buckets on `/exp` writes, per client address and per process.
@@ -28,6 +30,7 @@ pub mod antidoteinfo;
 pub mod client;
 pub mod cors;
 pub mod curriculum;
+pub mod db_retry;
 pub mod error;
 pub mod jobs;
 pub mod livelesson;
@@ -93,6 +96,8 @@ pub struct AppState {
     /// The schema of the job engine's tables, if not the shared layout (readiness looks
     /// for the engine's migrations there).
     pub engine_schema: Option<Arc<SchemaName>>,
+    /// How long a request that meets a database fault waits for a writable primary.
+    pub writable_wait: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -128,6 +133,7 @@ impl AppState {
             rate_limits: rate_limit::RateLimits::new(&config.rate_limit),
             ui: config.api.ui,
             engine_schema: config.engine_schema.clone().map(Arc::new),
+            writable_wait: config.database.writable_wait(),
         }
     }
 }
@@ -161,8 +167,9 @@ fn routes(state: &AppState) -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// `routes` with the API's middleware. Innermost first: the body limit, the rate limit of
-/// `/exp` writes, the request deadline, the protocol checks, and outermost the error
+/// `routes` with the API's middleware. Innermost first: the body limit, the retry of
+/// requests that met a database fault, the rate limit of `/exp` writes (a retry is not
+/// counted again), the request deadline, the protocol checks, and outermost the error
 /// rendering of the surface, so that every refusal of the others is rendered there too.
 fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let body_limit = state.body_limit;
@@ -173,6 +180,13 @@ fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let request_timeout = state.http.request_timeout();
     routes
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(
+            db_retry::RetryWindow {
+                wait: state.writable_wait,
+                body_limit,
+            },
+            db_retry::retry_database_faults,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             rate_limit::limit_writes,

@@ -1,5 +1,5 @@
-//! Operational endpoints: `/healthz` (process up), `/readyz` (database reachable and every
-//! embedded migration applied), `/metrics` (Prometheus text), `/openapi.json`.
+//! Operational endpoints: `/healthz` (process up), `/readyz` (database reachable and
+//! writable, every embedded migration applied), `/metrics` (Prometheus text), `/openapi.json`.
 
 use std::fmt::Write as _;
 
@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use super::{ApiError, AppJson, AppState};
-use crate::db::{self, DbError};
+use crate::db::{self, DbError, DbFault};
 
 /// Status of a probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -36,18 +36,26 @@ pub async fn healthz() -> AppJson<Probe> {
     AppJson(Probe { status: "ok" })
 }
 
-/// The database answers and its schema is this binary's.
+/// The database answers, takes writes (a primary, not a standby or a demoted primary) and
+/// its schema is this binary's.
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
     responses((status = 200, body = Probe), (status = 503, body = super::error::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, ApiError> {
     let not_ready =
         |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
+    let unavailable = |err: &(dyn std::error::Error + 'static)| {
+        let fault = DbFault::observe(err).unwrap_or(DbFault::Unreachable);
+        tracing::warn!(error = %super::error::chain(err), "readiness: {}", fault.describe());
+        not_ready(match fault {
+            DbFault::ReadOnly => "database not writable (read-only: not the primary)".into(),
+            DbFault::Unreachable | DbFault::Timeout => "database unreachable".into(),
+        })
+    };
     let missing = db::pending_migrations(&state.pool, state.engine_schema.as_deref())
         .await
         .map_err(|err| {
-            if let DbError::Unreachable(_) = err {
-                tracing::warn!(error = %err, "readiness: database unreachable");
-                not_ready("database unreachable".into())
+            if let DbError::Unreachable(source) = &err {
+                unavailable(source)
             } else {
                 tracing::warn!(error = %err, "readiness: reading applied migrations");
                 not_ready("migrations not applied".into())
@@ -55,6 +63,17 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
         })?;
     if !missing.is_empty() {
         return Err(not_ready(format!("pending migrations: {missing:?}")));
+    }
+    // A connection opened before a failover demoted its server reads fine but cannot
+    // write: ask the server.
+    let read_only: bool =
+        sqlx::query_scalar("select current_setting('transaction_read_only') = 'on'")
+            .fetch_one(&state.pool)
+            .await
+            .map_err(|err| unavailable(&err))?;
+    if read_only {
+        let err = sqlx::Error::Io(std::io::Error::other(db::fault::NotPrimary));
+        return Err(unavailable(&err));
     }
     Ok(AppJson(Probe { status: "ready" }))
 }
@@ -149,11 +168,8 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn internal<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> ApiError {
-    move |err| {
-        tracing::error!(error = %err, "{what}");
-        ApiError::internal()
-    }
+fn internal<E: std::error::Error + 'static>(what: &'static str) -> impl FnOnce(E) -> ApiError {
+    move |err| ApiError::from_failure(what, &err)
 }
 
 /// The OpenAPI document of this API, generated from the handlers.

@@ -27,10 +27,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
     }
     let telemetry = super::logging::init(config.log_format)?;
-    let pool = db::connect(
+    let pool = db::connect_with(
         config.database_url.expose(),
         config.database_max_connections,
         config.engine_schema.as_ref(),
+        &config.database.api,
     )
     .await
     .context("connecting to PostgreSQL (set DATABASE_URL)")?;

@@ -37,19 +37,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let telemetry = super::logging::init(config.log_format)?;
     let url = config.database_url.expose();
     let engine_schema = config.engine_schema.as_ref();
-    let pool = db::connect(url, config.database_max_connections, engine_schema)
-        .await
-        .context("connecting to PostgreSQL (set DATABASE_URL)")?;
+    let pool = db::connect_with(
+        url,
+        config.database_max_connections,
+        engine_schema,
+        &config.database.api,
+    )
+    .await
+    .context("connecting to PostgreSQL (set DATABASE_URL)")?;
     if args.migrate {
         db::migrate(&pool, engine_schema)
             .await
             .context("applying migrations")?;
     }
     super::config::apply_pool_settings(&args.config, &config, &pool).await?;
-    let worker_pool = db::connect_worker(
+    let worker_pool = db::connect_worker_with(
         url,
         super::worker::worker_connections(&config),
         engine_schema,
+        &config.database.worker,
     )
     .await
     .context("connecting the worker pool")?;

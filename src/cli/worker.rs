@@ -25,10 +25,11 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     let telemetry = super::logging::init(config.log_format)?;
-    let pool = db::connect_worker(
+    let pool = db::connect_worker_with(
         config.database_url.expose(),
         worker_connections(&config),
         config.engine_schema.as_ref(),
+        &config.database.worker,
     )
     .await
     .context("connecting to PostgreSQL (set DATABASE_URL)")?;
@@ -84,16 +85,17 @@ pub async fn build(
     notifier: Option<Notifier>,
 ) -> anyhow::Result<Worker> {
     let client = kube_client(config).await?;
-    Ok(build_on(config, pool, notifier, client))
+    build_on(config, pool, notifier, client)
 }
 
-/// Like [`build`], on a given Kubernetes client (the demo's embedded kubesim).
+/// Like [`build`], on a given Kubernetes client (the demo's embedded kubesim). Every kind
+/// runs under its contract ([`antidote_scheduler::kinds`]).
 pub fn build_on(
     config: &Config,
     pool: sqlx::PgPool,
     notifier: Option<Notifier>,
     client: kube::Client,
-) -> Worker {
+) -> anyhow::Result<Worker> {
     let backend = Arc::new(KubernetesBackend::new(client, config.backend.clone()));
     let mut registry = Registry::new();
     workflow::register(
@@ -105,6 +107,11 @@ pub fn build_on(
     let gc_config = config.gc();
     gc::register(&mut registry, &backend, gc_config.clone());
     pool::register(&mut registry, Arc::new(config.backend.clone()));
+    config
+        .contracts()
+        .map_err(|message| anyhow::anyhow!("worker.kinds: {message}"))?
+        .apply(&mut registry)
+        .map_err(|missing| anyhow::anyhow!("job kinds without a contract: {missing:?}"))?;
     let mut schedules = gc::schedules(&gc_config);
     schedules.extend(pool::schedules(config.pools.refill_interval()));
     let lease = Duration::from_secs(config.worker.lease_secs);
@@ -118,8 +125,8 @@ pub fn build_on(
         observer: telemetry::job_observer(),
         ..WorkerConfig::default()
     };
-    match notifier {
+    Ok(match notifier {
         Some(notifier) => Worker::with_notifier(pool, registry, worker_config, notifier),
         None => Worker::new(pool, registry, worker_config),
-    }
+    })
 }

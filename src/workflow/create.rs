@@ -19,7 +19,7 @@ use crate::telemetry::attributes::ENDPOINT;
 use super::Args;
 use super::reachability;
 use super::request::missing_images;
-use super::run::{Loaded, Progress, Workflows, backend_step, backend_step_with, store};
+use super::run::{Loaded, Progress, Workflows, backend_step, backend_step_with, durable, store};
 
 impl<B: Backend> Workflows<B> {
     /// The CREATE job.
@@ -105,7 +105,7 @@ impl<B: Backend> Workflows<B> {
                     .endpoint_hosts(&ll)
                     .await
                     .map_err(|e| progress.backend(e))?;
-                let mut tx = ctx.fenced().await?;
+                let mut tx = durable(ctx).await?;
                 livelesson::set_hosts(&mut *tx, id, &hosts)
                     .await
                     .map_err(store)?;

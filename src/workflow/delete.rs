@@ -7,7 +7,7 @@ use crate::queue::{JobContext, JobError};
 use crate::store::livelesson;
 
 use super::Args;
-use super::run::{Progress, Workflows, describe, store};
+use super::run::{Progress, Workflows, describe, durable, store};
 
 impl<B: Backend> Workflows<B> {
     /// The DELETE job.
@@ -39,7 +39,7 @@ impl<B: Backend> Workflows<B> {
         })
         .await?;
         ctx.step("remove-state", || async {
-            let mut tx = ctx.fenced().await?;
+            let mut tx = durable(&ctx).await?;
             livelesson::delete(&mut *tx, id).await.map_err(store)?;
             // The room this frees goes to the first request waiting for capacity.
             if crate::store::pool::any_waiting(&mut *tx)

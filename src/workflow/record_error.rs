@@ -32,6 +32,9 @@ impl EndHook for RecordError {
             };
             let step = ended.step.as_deref().unwrap_or_default();
             tracing::warn!(livelesson = %args.livelesson, step, error = %ended.reason, "livelesson failed");
+            // The engine's final write commits asynchronously on the worker's pool; ERROR
+            // is what the learner sees, so this commit waits for it to be durable.
+            super::run::set_durable(&mut *conn).await?;
             livelesson::set_error(
                 &mut *conn,
                 &args.livelesson,

@@ -151,6 +151,27 @@ pub(crate) async fn describe(
     Ok(())
 }
 
+/// A transaction fenced by `ctx`'s lease whose commit waits for the WAL flush (and the
+/// synchronous standby, where there is one): what a learner or operator sees of a
+/// livelesson (its status, hosts, deletion) survives an unclean PostgreSQL crash and a
+/// failover, although the worker's pool commits its own bookkeeping asynchronously
+/// ([`crate::db::connect_worker`]).
+pub(crate) async fn durable(
+    ctx: &JobContext,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, JobError> {
+    let mut tx = ctx.fenced().await?;
+    set_durable(&mut tx).await.map_err(JobError::transient)?;
+    Ok(tx)
+}
+
+/// Makes the commit of the transaction on `conn` synchronous.
+pub(crate) async fn set_durable(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set local synchronous_commit = on")
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// Store failures are the database's: worth retrying.
 pub(crate) fn store(err: StoreError) -> JobError {
     JobError::transient(err)
@@ -193,7 +214,7 @@ impl<B: Backend> Workflows<B> {
         id: &str,
         status: Status,
     ) -> Result<(), JobError> {
-        let mut tx = ctx.fenced().await?;
+        let mut tx = durable(ctx).await?;
         livelesson::set_status(&mut *tx, id, status)
             .await
             .map_err(store)?;

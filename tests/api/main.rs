@@ -6,6 +6,7 @@
 // `expect` and `unwrap` out of runtime code).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod database_faults;
 mod engine_schema;
 mod exp_contract;
 mod hardening;

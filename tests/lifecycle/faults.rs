@@ -162,3 +162,74 @@ async fn an_engine_error_on_the_last_attempt_records_the_livelesson_error(pool: 
     let _ = stop.send(());
     handle.await.expect("worker");
 }
+
+/// A Kubernetes call that never answers (a hung API server) is stopped at its kind's
+/// attempt timeout from the production table of contracts, retried, and the last
+/// attempt's failure leaves the livelesson in ERROR naming the step that hung.
+#[sqlx::test]
+async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_its_step(
+    pool: PgPool,
+) {
+    use std::collections::BTreeMap;
+
+    use antidote_scheduler::gc;
+    use antidote_scheduler::kinds::{ContractSettings, Contracts};
+    use antidote_scheduler::queue::Worker;
+
+    let lab = Lab::start(pool).await;
+    lab.sim.knobs().hang("create", "namespaces");
+    let mut registry = lab.registry(gc::Config::default());
+    let settings = BTreeMap::from([(
+        CREATE.to_owned(),
+        ContractSettings {
+            timeout_secs: Some(1),
+            retry_base_ms: Some(50),
+            retry_max_ms: Some(100),
+        },
+    )]);
+    let contracts = Contracts::new(&lab.settings, &settings).expect("valid contracts");
+    contracts
+        .apply(&mut registry)
+        .expect("every kind has a contract");
+    let worker = Worker::with_notifier(
+        lab.pool.clone(),
+        registry,
+        worker_config(),
+        lab.queue.notifier().clone(),
+    );
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let began = std::time::Instant::now();
+    let session = lab.session().await;
+    let ll = lab.request(&session, "linux-first-steps", 0).await;
+    let job = lab.job(CREATE, &ll.id).await;
+    let outcomes = all_finished(&mut events, &[job], Duration::from_secs(60)).await;
+    let trail = trail(&lab.pool, job).await;
+    assert_eq!(
+        outcomes.get(&job),
+        Some(&WorkerEvent::Failed(job)),
+        "{trail}"
+    );
+    let attempts: i32 = sqlx::query_scalar("select attempt from jobs_all where id = $1")
+        .bind(job.0)
+        .fetch_one(&lab.pool)
+        .await
+        .expect("attempts");
+    let failed = lab.livelesson(&ll.id).await.expect("livelesson");
+    assert_eq!(failed.status, Status::Error, "{trail}");
+    let error = failed.error.expect("the failure is recorded");
+    assert_eq!(error.step.as_deref(), Some("namespace"), "{trail}");
+    assert!(error.reason.contains("timed out"), "{}", error.reason);
+    assert_eq!(
+        attempts,
+        antidote_scheduler::kinds::LIVELESSON_ATTEMPTS,
+        "{trail}"
+    );
+    println!(
+        "hung namespace creation: {attempts} attempts stopped at their 1 s timeout, ERROR at step namespace after {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    lab.sim.knobs().clear_hangs();
+    let _ = stop.send(());
+    handle.await.expect("worker");
+}

@@ -140,4 +140,21 @@ impl Registry {
     pub fn get(&self, kind: &str) -> Option<&RegisteredKind> {
         self.handlers.get(kind)
     }
+
+    /// The names of the registered kinds.
+    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+
+    /// Runs `kind`'s attempts as `options` say from now on (an application's table of
+    /// contracts applied over its registrations); false when `kind` is not registered.
+    pub fn set_options(&mut self, kind: &str, options: KindOptions) -> bool {
+        match self.handlers.get_mut(kind) {
+            Some(registered) => {
+                registered.options = options;
+                true
+            }
+            None => false,
+        }
+    }
 }

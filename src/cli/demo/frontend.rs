@@ -1,5 +1,9 @@
 //! The demo's front end: what a learner's browser does, over HTTP only. A session, every
-//! lesson requested, polled to READY, one stage change, one kill.
+//! lesson requested, polled to READY, one stage change, one kill. A 503 (the API waited
+//! for the database and gave up: a failover or restart outlasted its wait) is sent again
+//! after its `Retry-After`, as a learner reloads the page. The operator's view beside it
+//! (the step each lesson is at, timings) is read from the database and simply not
+//! refreshed while the database is away.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +14,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use sqlx::PgPool;
 
+use antidote_scheduler::db::DbFault;
 use antidote_scheduler::queue::store as jobs;
 use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
@@ -121,9 +126,8 @@ impl Scenario<'_> {
     /// When the API refuses a request or answers nonsense.
     pub async fn run(&self) -> anyhow::Result<Report> {
         let http = reqwest::Client::new();
-        let session: Created = http
-            .post(format!("{}/exp/livesession", self.base))
-            .send()
+        let session: Created = self
+            .send(|| http.post(format!("{}/exp/livesession", self.base)))
             .await
             .context("POST /exp/livesession")?
             .error_for_status()?
@@ -131,10 +135,12 @@ impl Scenario<'_> {
             .await?;
         let mut ids = Vec::new();
         for (slug, _) in self.lessons {
-            let created: Created = http
-                .post(format!("{}/exp/livelesson", self.base))
-                .json(&serde_json::json!({ "lessonSlug": slug, "sessionId": session.id, "lessonStage": 0 }))
-                .send()
+            let body = serde_json::json!({ "lessonSlug": slug, "sessionId": session.id, "lessonStage": 0 });
+            let created: Created = self
+                .send(|| {
+                    http.post(format!("{}/exp/livelesson", self.base))
+                        .json(&body)
+                })
                 .await
                 .with_context(|| format!("requesting {slug}"))?
                 .error_for_status()
@@ -166,12 +172,14 @@ impl Scenario<'_> {
             (0..ids.len()).find(|&i| outcomes[i].status == "READY" && self.lessons[i].1 > 1)
         {
             let began = Instant::now();
-            http.post(format!("{}/exp/livelesson", self.base))
-                .json(&serde_json::json!({ "lessonSlug": self.lessons[i].0, "sessionId": session.id, "lessonStage": 1 }))
-                .send()
-                .await?
-                .error_for_status()
-                .context("changing stage")?;
+            let body = serde_json::json!({ "lessonSlug": self.lessons[i].0, "sessionId": session.id, "lessonStage": 1 });
+            self.send(|| {
+                http.post(format!("{}/exp/livelesson", self.base))
+                    .json(&body)
+            })
+            .await?
+            .error_for_status()
+            .context("changing stage")?;
             let one = [ids[i].clone()];
             let mut slot = vec![outcomes[i].clone()];
             self.wait(&http, &one, &mut slot, |v| {
@@ -187,16 +195,14 @@ impl Scenario<'_> {
             (0..ids.len()).find(|&i| outcomes[i].status == "READY" && outcomes[i].note.is_empty())
         {
             let began = Instant::now();
-            http.delete(format!("{}/exp/livelesson/{}", self.base, ids[i]))
-                .send()
+            self.send(|| http.delete(format!("{}/exp/livelesson/{}", self.base, ids[i])))
                 .await?
                 .error_for_status()
                 .context("killing a livelesson")?;
             let deadline = Instant::now() + self.timeout;
             loop {
-                let response = http
-                    .get(format!("{}/exp/livelesson/{}", self.base, ids[i]))
-                    .send()
+                let response = self
+                    .send(|| http.get(format!("{}/exp/livelesson/{}", self.base, ids[i])))
                     .await?;
                 if response.status() == reqwest::StatusCode::NOT_FOUND {
                     break;
@@ -208,9 +214,9 @@ impl Scenario<'_> {
             }
             outcomes[i].status = "GONE".into();
             outcomes[i].note = format!("killed, gone in {:.2} s", began.elapsed().as_secs_f64());
-            outcomes[i].steps = jobs::serial_progress(self.pool, &serial_key(&ids[i]))
-                .await?
-                .1;
+            if let Some((_, steps)) = self.progress(&ids[i]).await? {
+                outcomes[i].steps = steps;
+            }
         }
         Ok(Report { outcomes, ids })
     }
@@ -225,7 +231,7 @@ impl Scenario<'_> {
         let mut deleted = 0;
         for id in &report.ids {
             let url = format!("{}/exp/livelesson/{id}", self.base);
-            if http.delete(&url).send().await?.status() == reqwest::StatusCode::NOT_FOUND {
+            if self.send(|| http.delete(&url)).await?.status() == reqwest::StatusCode::NOT_FOUND {
                 continue;
             }
             deleted += 1;
@@ -233,7 +239,7 @@ impl Scenario<'_> {
         let deadline = Instant::now() + self.timeout;
         for id in &report.ids {
             let url = format!("{}/exp/livelesson/{id}", self.base);
-            while http.get(&url).send().await?.status() != reqwest::StatusCode::NOT_FOUND {
+            while self.send(|| http.get(&url)).await?.status() != reqwest::StatusCode::NOT_FOUND {
                 if Instant::now() > deadline {
                     bail!("livelesson {id} was not deleted in time");
                 }
@@ -243,12 +249,78 @@ impl Scenario<'_> {
         Ok(deleted)
     }
 
+    /// Sends the request `make` builds, as a learner's browser does: a 503 is sent again
+    /// after its `Retry-After` (a reload), until the scenario's timeout.
+    async fn send(
+        &self,
+        make: impl Fn() -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let response = make().send().await?;
+            if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE
+                || Instant::now() > deadline
+            {
+                return Ok(response);
+            }
+            let wait = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.parse().ok())
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            self.display.note(&format!(
+                "the API answered 503; reloading in {} s",
+                wait.as_secs()
+            ));
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The step livelesson `id`'s jobs are at and how many they completed (an operator's
+    /// view, from the database); `None` while the database is away.
+    async fn progress(&self, id: &str) -> anyhow::Result<Option<(Option<String>, i64)>> {
+        match jobs::serial_progress(self.pool, &serial_key(id)).await {
+            Ok(progress) => Ok(Some(progress)),
+            Err(err) if DbFault::observe(&err).is_some() => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Notes livelesson `id`'s time to READY and failure reason in `outcome`: an operator's
+    /// view, from the database (learners are told only that the lab failed); left as it
+    /// was while the database is away.
+    async fn timings(&self, id: &str, outcome: &mut Outcome) -> anyhow::Result<()> {
+        let stored = match self.pool.acquire().await {
+            Ok(mut conn) => livelesson::get(&mut conn, id)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(err) => Err(err.into()),
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(err) if DbFault::observe(err.as_ref()).is_some() => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if let Some(stored) = stored {
+            if let (None, Some(ready)) = (outcome.ready_s, stored.ready_at) {
+                outcome.ready_s = Some((ready - stored.created_at).as_seconds_f64());
+            }
+            if let Some(failure) = &stored.error {
+                outcome.note = format!(
+                    "{} (step {})",
+                    failure.reason,
+                    failure.step.as_deref().unwrap_or("?")
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// One poll of livelesson `id`, as the front end makes it; a failed livelesson (an
     /// error answer) reads as status ERROR.
     async fn poll(&self, http: &reqwest::Client, id: &str) -> anyhow::Result<View> {
-        let response = http
-            .get(format!("{}/exp/livelesson/{id}", self.base))
-            .send()
+        let response = self
+            .send(|| http.get(format!("{}/exp/livelesson/{id}", self.base)))
             .await
             .with_context(|| format!("GET /exp/livelesson/{id}"))?;
         let status = response.status();
@@ -279,25 +351,16 @@ impl Scenario<'_> {
             let mut rows = BTreeMap::new();
             for (i, id) in ids.iter().enumerate() {
                 let view = self.poll(http, id).await?;
-                let (step, steps) = jobs::serial_progress(self.pool, &serial_key(id)).await?;
                 let outcome = &mut outcomes[i];
-                // Timings and the failure's reason are an operator's view, from the
-                // database: learners are told only that the lab failed.
-                let mut conn = self.pool.acquire().await?;
-                if let Some(stored) = livelesson::get(&mut conn, id).await? {
-                    if let (None, Some(ready)) = (outcome.ready_s, stored.ready_at) {
-                        outcome.ready_s = Some((ready - stored.created_at).as_seconds_f64());
+                let step = match self.progress(id).await? {
+                    Some((step, steps)) => {
+                        outcome.steps = steps;
+                        step
                     }
-                    if let Some(failure) = &stored.error {
-                        outcome.note = format!(
-                            "{} (step {})",
-                            failure.reason,
-                            failure.step.as_deref().unwrap_or("?")
-                        );
-                    }
-                }
+                    None => Some("(database away)".to_owned()),
+                };
+                self.timings(id, outcome).await?;
                 outcome.status.clone_from(&view.status);
-                outcome.steps = steps;
                 finished[i] = done(&view);
                 rows.insert(
                     i,

@@ -186,15 +186,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     say("kubernetes", &format!("kubesim at {}", sim.url()));
 
     let client = queue::Client::new(pool.clone());
-    let worker_pool = db::connect_worker(
+    let worker_pool = db::connect_worker_with(
         &args.database.database_url,
         super::worker::worker_connections(&config),
         args.database.engine_schema.as_ref(),
+        &config.database.worker,
     )
     .await
     .context("connecting the worker pool")?;
     let worker =
-        super::worker::build_on(&config, worker_pool, Some(client.notifier().clone()), kube);
+        super::worker::build_on(&config, worker_pool, Some(client.notifier().clone()), kube)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the API on 127.0.0.1")?;

@@ -66,6 +66,18 @@ impl Display {
         state.last = rows;
     }
 
+    /// Prints a line of its own (a learner's reload); the table is drawn again below it.
+    pub fn note(&self, text: &str) {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+        state.drawn = 0;
+    }
+
     /// Ends a phase: the next `show` starts below what is drawn.
     pub fn finish(&self) {
         let mut state = self

@@ -1,7 +1,16 @@
 //! Database connection and the embedded migrations, in either layout of the job engine's
 //! objects: beside the application's in the default schema (the shared layout, the
 //! default), or in a schema of their own (`engineSchema`), which every pool opened here
-//! reaches through its `search_path`.
+//! reaches through its `search_path`. Every pool bounds its statements on the server
+//! ([`settings`]) and refuses and evicts connections to a read-only server ([`fault`]).
+//!
+//! - [`settings`]: `database:` of the configuration (timeouts per pool, the API's wait
+//!   for a writable primary).
+//! - [`fault`]: what a failure means (unreachable, read-only, timeout), and the eviction
+//!   of connections to a demoted primary.
+
+pub mod fault;
+pub mod settings;
 
 use std::collections::BTreeSet;
 
@@ -9,6 +18,9 @@ use job_engine::schema::{self, SchemaName};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
+
+pub use fault::DbFault;
+pub use settings::{DatabaseSettings, PoolLimits};
 
 /// The database URL used when `DATABASE_URL` is not set: the local PostgreSQL with trust auth.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/antidote";
@@ -69,6 +81,26 @@ const APPLICATION_HISTORY: &str = "public._sqlx_migrations";
 /// [`DbError::Migrate`] when a migration fails or the applied history diverges;
 /// [`DbError::Layout`] when the database's engine is in the other layout.
 pub async fn migrate(pool: &PgPool, engine_schema: Option<&SchemaName>) -> Result<(), DbError> {
+    // A migration may build an index over a large table: it runs on connections of its own
+    // without the pool's statement and lock timeouts.
+    let unbounded = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(unbounded(&pool.connect_options()))
+        .await
+        .map_err(|e| DbError::Migrate(e.into()))?;
+    let migrated = migrate_on(&unbounded, engine_schema).await;
+    unbounded.close().await;
+    migrated
+}
+
+/// `options` without statement and lock timeouts.
+fn unbounded(options: &PgConnectOptions) -> PgConnectOptions {
+    options
+        .clone()
+        .options([("statement_timeout", "0"), ("lock_timeout", "0")])
+}
+
+async fn migrate_on(pool: &PgPool, engine_schema: Option<&SchemaName>) -> Result<(), DbError> {
     check_layout(pool, engine_schema).await?;
     let Some(engine_schema) = engine_schema else {
         return MIGRATOR.run(pool).await.map_err(DbError::Migrate);
@@ -228,7 +260,8 @@ fn connect_options(
 }
 
 /// Opens a pool of at most `max_connections` to `url`, whose connections find the job
-/// engine's objects in `engine_schema` when one is set.
+/// engine's objects in `engine_schema` when one is set, bounded by the API's default
+/// [`PoolLimits::API`].
 ///
 /// # Errors
 /// [`DbError::InvalidUrl`] or [`DbError::Connect`].
@@ -237,14 +270,38 @@ pub async fn connect(
     max_connections: u32,
     engine_schema: Option<&SchemaName>,
 ) -> Result<PgPool, DbError> {
-    open(connect_options(url, engine_schema)?, max_connections).await
+    connect_with(url, max_connections, engine_schema, &PoolLimits::API).await
 }
 
-async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
+/// Like [`connect`], bounded by `limits`.
+///
+/// # Errors
+/// [`DbError::InvalidUrl`] or [`DbError::Connect`].
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    engine_schema: Option<&SchemaName>,
+    limits: &PoolLimits,
+) -> Result<PgPool, DbError> {
+    open(
+        connect_options(url, engine_schema)?,
+        max_connections,
+        limits,
+    )
+    .await
+}
+
+/// Opens the pool. Each connection carries `limits` as startup parameters, is refused
+/// when it reaches a read-only server, and is closed instead of handed out once this
+/// process has seen a read-only fault after it was opened (a failover demoted its server).
+async fn open(
+    options: PgConnectOptions,
+    max_connections: u32,
+    limits: &PoolLimits,
+) -> Result<PgPool, DbError> {
     let (host, database) = describe(&options);
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .connect_with(options)
+    pool_options(max_connections, limits)
+        .connect_with(bounded(options, limits))
         .await
         .map_err(|source| DbError::Connect {
             host,
@@ -253,15 +310,37 @@ async fn open(options: PgConnectOptions, max_connections: u32) -> Result<PgPool,
         })
 }
 
-/// Opens a pool for job workers: like [`connect`] (`engine_schema` included), with `synchronous_commit` off and
-/// generic plans for prepared statements.
+/// `options` with `limits`' timeouts as startup parameters.
+pub fn bounded(options: PgConnectOptions, limits: &PoolLimits) -> PgConnectOptions {
+    let parameters = limits.startup_parameters();
+    options.options(parameters.iter().map(|(k, v)| (*k, v.as_str())))
+}
+
+/// The options of every pool: at most `max_connections`, `limits`' wait for a connection,
+/// connections to a read-only server refused when opened ([`fault::refuse_read_only`])
+/// and closed instead of handed out once stale ([`fault::is_stale`]).
+pub fn pool_options(max_connections: u32, limits: &PoolLimits) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(limits.acquire_timeout())
+        .after_connect(|conn, _meta| Box::pin(fault::refuse_read_only(conn)))
+        .before_acquire(|_conn, meta| Box::pin(async move { Ok(!fault::is_stale(meta.age)) }))
+}
+
+/// Opens a pool for job workers: like [`connect`] (`engine_schema` included), with
+/// [`PoolLimits::WORKER`], `synchronous_commit` off and generic plans for prepared
+/// statements.
 ///
-/// A worker's own writes (claims, lease renewals, checkpoints, completions) may be lost in
-/// a PostgreSQL crash without breaking any promise: a lost claim or renewal makes the job
-/// runnable again, a lost checkpoint re-runs an idempotent step, a lost completion re-runs
-/// the job, exactly as a worker crash would. Not waiting for the WAL flush on each of them
-/// is what lets a worker keep up with many small jobs. Enqueues and state changes made
-/// for users go through pools opened with [`connect`] and stay synchronous.
+/// A worker's own bookkeeping (claims, lease renewals, checkpoints, completions) may be
+/// lost in an unclean PostgreSQL crash, or a failover, without breaking any promise: a
+/// lost claim or renewal makes the job runnable again, a lost checkpoint re-runs an
+/// idempotent step, a lost completion re-runs the job, exactly as a worker crash would.
+/// Not waiting for the WAL flush (and the synchronous standby) on each of them is what
+/// lets a worker keep up with many small jobs. What a learner or operator sees of a
+/// livelesson (its status, hosts, ERROR, deletion) is written in transactions that set
+/// `synchronous_commit` back on (the workflows' `durable` transactions), and enqueues and
+/// state changes made for users go through pools opened with [`connect`], which keep the
+/// server's default.
 ///
 /// A worker runs the same few statements over and over. PostgreSQL plans a prepared
 /// statement anew at each execution while it estimates its generic plan dearer than the
@@ -276,6 +355,19 @@ pub async fn connect_worker(
     max_connections: u32,
     engine_schema: Option<&SchemaName>,
 ) -> Result<PgPool, DbError> {
+    connect_worker_with(url, max_connections, engine_schema, &PoolLimits::WORKER).await
+}
+
+/// Like [`connect_worker`], bounded by `limits`.
+///
+/// # Errors
+/// [`DbError::InvalidUrl`] or [`DbError::Connect`].
+pub async fn connect_worker_with(
+    url: &str,
+    max_connections: u32,
+    engine_schema: Option<&SchemaName>,
+    limits: &PoolLimits,
+) -> Result<PgPool, DbError> {
     let options = connect_options(url, engine_schema)?;
     open(
         options.options([
@@ -283,6 +375,7 @@ pub async fn connect_worker(
             ("plan_cache_mode", "force_generic_plan"),
         ]),
         max_connections,
+        limits,
     )
     .await
 }
