@@ -22,7 +22,9 @@
 //! - [`observer`]: how measurements reach the application ([`JobObserver`]);
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
-//! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
+//! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail;
+//!   [`fault`]: which database failures are the database's ([`DbFault`]: unreachable,
+//!   read-only, timeout).
 //! - [`config`]: a worker's settings ([`WorkerConfig`]); [`event`]: what it reports
 //!   ([`WorkerEvent`]).
 //! - `testing` (feature `testing`): running one job to its end without a worker loop,
@@ -81,6 +83,7 @@ pub mod ending;
 pub mod error;
 pub mod event;
 mod executor;
+pub mod fault;
 mod finish;
 mod heartbeat;
 mod held;
@@ -112,6 +115,7 @@ pub use context::JobContext;
 pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};
 pub use event::WorkerEvent;
+pub use fault::DbFault;
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use kind::JobKind;
 pub use lease::Lease;
