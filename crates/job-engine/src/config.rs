@@ -25,6 +25,11 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// How often this worker looks for expired leases of any worker. Default 5 s.
     pub rescue_interval: Duration,
+    /// How often the wake-up listener's connection is pinged. Default 5 s.
+    pub listener_ping: Duration,
+    /// How long a ping of a long-lived connection (the wake-up listener's), or opening a
+    /// new one, may take before the connection is given up. Default 2 s.
+    pub ping_timeout: Duration,
     /// How often this worker checks stored schedules. Default 1 s.
     pub periodic_interval: Duration,
     /// Schedules this worker keeps stored (every worker may carry the same list).
@@ -73,6 +78,8 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             rescue_interval: Duration::from_secs(5),
+            listener_ping: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(2),
             periodic_interval: Duration::from_secs(1),
             schedules: Vec::new(),
             shutdown_grace: Duration::from_secs(10),

@@ -21,7 +21,7 @@ use crate::event::{Events, WorkerEvent};
 use crate::executor::Executor;
 use crate::heartbeat::Heartbeat;
 use crate::held::{AbortReason, HeldLeases};
-use crate::notifier::{self, LocalWakers, Notifier};
+use crate::notifier::{self, LocalWakers, Notifier, Ping};
 use crate::periodic::{self, Periodic};
 use crate::registry::Registry;
 use crate::rescuer::Rescuer;
@@ -127,10 +127,14 @@ impl Worker {
         let stop_services = CancellationToken::new();
         let (completions, completions_rx) = mpsc::unbounded_channel::<Completion>();
         let services = vec![
-            tokio::spawn(notifier::listen(
+            tokio::spawn(notifier::listen_with(
                 pool.clone(),
                 notifier.local().clone(),
                 notifier.channel().into(),
+                Ping {
+                    every: config.listener_ping,
+                    timeout: config.ping_timeout,
+                },
                 stop_services.clone(),
             )),
             tokio::spawn(

@@ -9,6 +9,7 @@
 //! - `claim`: the claim scan; `claim_one`: claiming one named job (for the test kit).
 //! - `lease`: a claimed job's fenced writes (complete, fail, release, renew).
 //! - `rescue`: expired leases.
+//! - `health`: whether a long-lived connection's server takes writes; server keepalives.
 //! - `checkpoint`: step outputs and step failures.
 //! - `admin`: cancel and retry.
 //! - `periodic`: schedules and their slots.
@@ -30,6 +31,7 @@ mod claim;
 mod claim_one;
 mod enqueue;
 pub mod figures;
+mod health;
 mod lease;
 mod maintenance;
 mod periodic;
@@ -44,6 +46,7 @@ pub use checkpoint::*;
 pub use claim::*;
 pub use claim_one::*;
 pub use enqueue::*;
+pub use health::*;
 pub use lease::*;
 pub use maintenance::*;
 pub use periodic::*;
