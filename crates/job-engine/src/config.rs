@@ -25,6 +25,9 @@ pub struct WorkerConfig {
     pub heartbeat: Duration,
     /// How often this worker looks for expired leases of any worker. Default 5 s.
     pub rescue_interval: Duration,
+    /// Most jobs one rescue batch takes; a pass takes batches until one comes back short.
+    /// Default 100.
+    pub rescue_batch: usize,
     /// How often the wake-up listener's connection is pinged. Default 5 s.
     pub listener_ping: Duration,
     /// How long a ping of a long-lived connection (the wake-up listener's), or opening a
@@ -78,6 +81,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             rescue_interval: Duration::from_secs(5),
+            rescue_batch: 100,
             listener_ping: Duration::from_secs(5),
             ping_timeout: Duration::from_secs(2),
             periodic_interval: Duration::from_secs(1),

@@ -140,4 +140,13 @@ impl Registry {
     pub fn get(&self, kind: &str) -> Option<&RegisteredKind> {
         self.handlers.get(kind)
     }
+
+    /// The kinds that have an end hook.
+    pub fn hooked_kinds(&self) -> Vec<String> {
+        self.handlers
+            .iter()
+            .filter(|(_, registered)| registered.on_end.is_some())
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
 }

@@ -147,19 +147,14 @@ impl Worker {
                 .run(config.heartbeat, stop_services.clone()),
             ),
             tokio::spawn(
-                Rescuer::new(
-                    pool.clone(),
-                    registry.clone(),
-                    config.observer.clone(),
-                    config.clock.clone(),
-                )
-                .with_events(events.clone())
-                .run(
-                    config.rescue_interval,
-                    notifier.clone(),
-                    config.queue.clone(),
-                    stop_services.clone(),
-                ),
+                Rescuer::configured(pool.clone(), registry.clone(), &config)
+                    .with_events(events.clone())
+                    .run(
+                        config.rescue_interval,
+                        notifier.clone(),
+                        config.queue.clone(),
+                        stop_services.clone(),
+                    ),
             ),
             tokio::spawn(
                 Periodic {
