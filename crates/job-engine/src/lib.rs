@@ -57,7 +57,9 @@
 //!
 //!   held (the leases this worker holds) ◀── heartbeat (renews them; stops lost ones)
 //!                                             → HeartbeatPass { renewed, lost }
-//!   rescuer (expired leases of any worker; end hooks of what it fails) → RescuePass
+//!   rescuer (lost workers' jobs: expired leases, liveness locks free for the grace;
+//!            batches; end hooks of what it fails, each in a savepoint) → RescuePass
+//!   liveness (this worker's advisory lock on a connection of its own; claims wait for it)
 //!   periodic (stored schedules: one job per slot) → PeriodicPass
 //!   maintenance (claim index rebuilds; run by the application's retention pass)
 //!       → Compaction { rebuilt }
@@ -91,6 +93,7 @@ pub mod inspect;
 pub mod job;
 pub mod kind;
 pub mod lease;
+mod liveness;
 pub mod maintenance;
 pub mod notifier;
 pub mod observer;

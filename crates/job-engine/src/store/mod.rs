@@ -8,7 +8,9 @@
 //! - `enqueue`: inserting jobs, waking workers.
 //! - `claim`: the claim scan; `claim_one`: claiming one named job (for the test kit).
 //! - `lease`: a claimed job's fenced writes (complete, fail, release, renew).
-//! - `rescue`: expired leases.
+//! - `rescue`: jobs of lost workers (expired leases, released liveness locks), a batch at
+//!   a time, and the end hooks' failures.
+//! - `liveness`: workers' liveness locks.
 //! - `health`: whether a long-lived connection's server takes writes; server keepalives.
 //! - `checkpoint`: step outputs and step failures.
 //! - `admin`: cancel and retry.
@@ -33,6 +35,7 @@ mod enqueue;
 pub mod figures;
 mod health;
 mod lease;
+mod liveness;
 mod maintenance;
 mod periodic;
 mod read;
@@ -48,6 +51,7 @@ pub use claim_one::*;
 pub use enqueue::*;
 pub use health::*;
 pub use lease::*;
+pub use liveness::*;
 pub use maintenance::*;
 pub use periodic::*;
 pub use read::*;
