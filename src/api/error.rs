@@ -137,7 +137,7 @@ impl ApiError {
     /// 503 when `err` is a database fault (logged as a warning), otherwise 500 (logged as
     /// an error under `what`).
     pub fn from_failure(what: &str, err: &(dyn std::error::Error + 'static)) -> Self {
-        if let Some(fault) = DbFault::observe(err) {
+        if let Some(fault) = crate::db::fault::observe(err) {
             tracing::warn!(error = %chain(err), "{what}: {}", fault.describe());
             return Self::database_unavailable(fault);
         }

@@ -44,11 +44,11 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     let not_ready =
         |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
     let unavailable = |err: &(dyn std::error::Error + 'static)| {
-        let fault = DbFault::observe(err).unwrap_or(DbFault::Unreachable);
+        let fault = db::fault::observe(err).unwrap_or(DbFault::Unreachable);
         tracing::warn!(error = %super::error::chain(err), "readiness: {}", fault.describe());
         not_ready(match fault {
             DbFault::ReadOnly => "database not writable (read-only: not the primary)".into(),
-            DbFault::Unreachable | DbFault::Timeout => "database unreachable".into(),
+            _ => "database unreachable".into(),
         })
     };
     let missing = db::pending_migrations(&state.pool, state.engine_schema.as_deref())

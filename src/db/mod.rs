@@ -19,7 +19,7 @@ use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-pub use fault::DbFault;
+pub use fault::{DbFault, NotPrimary};
 pub use settings::{DatabaseSettings, PoolLimits};
 
 /// The database URL used when `DATABASE_URL` is not set: the local PostgreSQL with trust auth.

@@ -94,7 +94,7 @@ async fn past_the_wait_a_learner_gets_503_with_retry_after_in_the_exp_shape(pool
         // gRPC UNAVAILABLE, in the original gateway's body.
         assert_eq!(reply.grpc(), 14, "{path}: {}", reply.text);
         assert!(
-            reply.message().contains("database is unreachable"),
+            reply.message().contains("database unreachable"),
             "{}",
             reply.text
         );

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+pub use crate::fault::DbFault;
+
 /// Failures of the engine's database work.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -70,6 +72,15 @@ impl QueueError {
         }
     }
 
+    /// What this failure says about the database (unreachable, read-only, a timeout);
+    /// `None` when it is not the database's fault.
+    pub fn fault(&self) -> Option<DbFault> {
+        match self {
+            Self::Database { source, .. } => DbFault::of(source),
+            _ => None,
+        }
+    }
+
     /// The same failure again, for each job of a statement they shared; `None` for
     /// failures that belong to a single job.
     pub(crate) fn shared(&self) -> Option<Self> {
@@ -122,14 +133,23 @@ impl JobError {
     /// Whether this error, returned by attempt `attempt` of `max_attempts`, ends the job
     /// for good (it fails): the one rule the executor applies, for handlers that must
     /// record a final failure of their own before returning it. Permanent errors end it;
-    /// transient errors and the engine's own (all but a lost lease) end it on the last
-    /// attempt; a cancel, a snooze or a lost lease never fail it.
+    /// transient errors and the engine's own end it on the last attempt; a cancel, a
+    /// snooze, a lost lease, or the engine's own database work failing because the
+    /// database is unreachable or read-only ([`DbFault::is_unavailable`]: a failover, a
+    /// restart) never fail it: the attempt is not the job's failure and is not counted.
     pub fn is_final(&self, attempt: i32, max_attempts: i32) -> bool {
         match self {
             Self::Permanent(_) => true,
             Self::Cancelled | Self::Snooze(_) | Self::Queue(QueueError::LeaseLost(_)) => false,
+            err @ Self::Queue(_) if err.is_database_absence() => false,
             Self::Transient(_) | Self::Queue(_) => attempt >= max_attempts,
         }
+    }
+
+    /// Whether this is the engine's own database work failing because the database is
+    /// unreachable or read-only: retried without counting the attempt.
+    pub(crate) fn is_database_absence(&self) -> bool {
+        matches!(self, Self::Queue(err) if err.fault().is_some_and(DbFault::is_unavailable))
     }
 
     /// A short label for metrics and events.

@@ -45,6 +45,12 @@ pub enum WorkerEvent {
         /// Whether it was failed rather than made runnable.
         failed: bool,
     },
+    /// This worker took its liveness lock (`held`), after starting or reconnecting, or
+    /// lost it (its connection failed): it claims nothing until it holds it again.
+    LivenessLock {
+        /// Whether the lock is held now.
+        held: bool,
+    },
     /// This worker's periodic scheduler enqueued the job of a schedule's slot.
     SlotEnqueued {
         /// The schedule's name.

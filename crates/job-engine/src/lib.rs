@@ -22,7 +22,9 @@
 //! - [`observer`]: how measurements reach the application ([`JobObserver`]);
 //!   [`trace`]: span attribute names, stored traceparents, trace ids of attempts;
 //!   `span`: the OpenTelemetry span of one attempt (queue wait, outcome).
-//! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail.
+//! - [`retry`]: backoff of transient failures; [`error`]: how handlers fail;
+//!   [`fault`]: which database failures are the database's ([`DbFault`]: unreachable,
+//!   read-only, timeout).
 //! - [`config`]: a worker's settings ([`WorkerConfig`]); [`event`]: what it reports
 //!   ([`WorkerEvent`]).
 //! - `testing` (feature `testing`): running one job to its end without a worker loop,
@@ -55,7 +57,9 @@
 //!
 //!   held (the leases this worker holds) ◀── heartbeat (renews them; stops lost ones)
 //!                                             → HeartbeatPass { renewed, lost }
-//!   rescuer (expired leases of any worker; end hooks of what it fails) → RescuePass
+//!   rescuer (lost workers' jobs: expired leases, liveness locks free for the grace;
+//!            batches; end hooks of what it fails, each in a savepoint) → RescuePass
+//!   liveness (this worker's advisory lock on a connection of its own; claims wait for it)
 //!   periodic (stored schedules: one job per slot) → PeriodicPass
 //!   maintenance (claim index rebuilds; run by the application's retention pass)
 //!       → Compaction { rebuilt }
@@ -81,6 +85,7 @@ pub mod ending;
 pub mod error;
 pub mod event;
 mod executor;
+pub mod fault;
 mod finish;
 mod heartbeat;
 mod held;
@@ -88,6 +93,7 @@ pub mod inspect;
 pub mod job;
 pub mod kind;
 pub mod lease;
+mod liveness;
 pub mod maintenance;
 pub mod notifier;
 pub mod observer;
@@ -112,6 +118,7 @@ pub use context::JobContext;
 pub use ending::{EndHook, Ended, FailureNote, HookError};
 pub use error::{JobError, QueueError, ResultExt};
 pub use event::WorkerEvent;
+pub use fault::DbFault;
 pub use job::{ClaimKey, ClaimedJob, Enqueued, JobId, JobState, NewJob};
 pub use kind::JobKind;
 pub use lease::Lease;

@@ -6,13 +6,17 @@
 //! coalesced into one. The one exception is an enqueue alone on its client, which sends
 //! its own `NOTIFY` in its statement (`Client::enqueue`): nobody waits behind its lock.
 //! Workers also poll, so a lost notification costs latency, not jobs.
+//!
+//! The listener ([`listen_with`]) pings its connection and opens another when it died
+//! silently or its server stopped taking writes (a failover), then wakes every local
+//! worker once, for the notifications it may have missed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{Notify, mpsc};
 
 use super::store;
@@ -43,6 +47,16 @@ impl LocalWakers {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.entry(queue.to_owned()).or_default().clone()
+    }
+
+    /// Wakes every worker of this process once, whatever its queue: after notifications
+    /// may have been missed.
+    pub fn wake_all(&self) {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.values().for_each(|notify| notify.notify_one());
     }
 
     /// Wakes the workers of `queue` in this process.
@@ -105,54 +119,157 @@ impl Notifier {
     }
 }
 
-/// Listens on `channel` and wakes this process's workers of the named queue. Reconnects
-/// after connection loss; returns when `shutdown` fires.
+/// How the wake-up listener watches its connection: a ping every `every`, answered within
+/// `timeout` by a server that takes writes, or the connection is given up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ping {
+    /// Time between pings. Default 5 s.
+    pub every: Duration,
+    /// Time a ping, or opening a new connection, may take. Default 2 s.
+    pub timeout: Duration,
+}
+
+impl Default for Ping {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Listens on `channel` and wakes this process's workers of the named queue, watching
+/// its connection with the default [`Ping`]. Returns when `shutdown` fires.
 pub async fn listen(
     pool: PgPool,
     local: LocalWakers,
     channel: Arc<str>,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    listen_with(pool, local, channel, Ping::default(), shutdown).await;
+}
+
+/// Listens on `channel` and wakes this process's workers of the named queue, until
+/// `shutdown` fires.
+///
+/// The connection is pinged as `ping` says. One that fails, or does not answer in time
+/// (it died silently: a proxy keeps the client side open when the server is gone), or
+/// whose server takes no writes (a standby, or an old primary after a failover: it gets
+/// none of the new primary's notifications) is dropped and another opened, each on a
+/// pool of its own so that a connection that hangs is never handed to anyone else. Every
+/// waiting worker of this process is woken once after each (re)connection:
+/// notifications sent while nobody listened are lost.
+pub async fn listen_with(
+    pool: PgPool,
+    local: LocalWakers,
+    channel: Arc<str>,
+    ping: Ping,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut delay = Duration::from_millis(100);
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
+        let connected = tokio::select! {
+            () = shutdown.cancelled() => return,
+            connected = connect_listener(&pool, &channel, ping.timeout) => connected,
+        };
+        let mut listener = match connected {
             Ok(listener) => listener,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot open the wake-up listener; retrying");
-                if wait_or_shutdown(&shutdown, Duration::from_secs(1)).await {
+                if wait_or_shutdown(&shutdown, delay).await {
                     return;
                 }
+                delay = (delay * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
-        if let Err(err) = listener.listen(&channel).await {
-            tracing::warn!(error = %err, "cannot LISTEN for wake-ups; retrying");
-            if wait_or_shutdown(&shutdown, Duration::from_secs(1)).await {
-                return;
-            }
-            continue;
-        }
+        delay = Duration::from_millis(100);
+        local.wake_all();
+        let mut ticker = tokio::time::interval(ping.every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
+                // Cancel-safe: a message read in part stays in the connection's buffer.
                 received = listener.try_recv() => match received {
                     Ok(Some(notification)) => local.wake(notification.payload()),
-                    // The connection dropped: notifications may have been missed, so wake
-                    // everyone once; the next try_recv reconnects.
                     Ok(None) => {
-                        let map = local.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        map.values().for_each(|n| n.notify_one());
+                        tracing::warn!("wake-up listener lost its connection; reconnecting");
+                        break;
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "wake-up listener failed; reconnecting");
                         break;
                     }
                 },
+                _ = ticker.tick() => {
+                    match tokio::time::timeout(ping.timeout, store::writable(&mut listener)).await {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => {
+                            tracing::warn!("wake-up listener's server takes no writes; reconnecting");
+                            break;
+                        }
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err, "wake-up listener's ping failed; reconnecting");
+                            break;
+                        }
+                        Err(_) => {
+                            tracing::warn!(timeout = ?ping.timeout, "wake-up listener's ping unanswered; reconnecting");
+                            break;
+                        }
+                    }
+                }
             }
         }
-        if wait_or_shutdown(&shutdown, Duration::from_millis(200)).await {
-            return;
-        }
     }
+}
+
+/// Why a wake-up listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum ListenerError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] super::error::QueueError),
+    #[error("the server takes no writes (a standby, or read-only)")]
+    ReadOnly,
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// A listener on `channel`, on a writable server, opened within `timeout`.
+///
+/// Its connection comes from a pool of one of its own, made anew each time: a listener
+/// dropped while its connection hangs keeps that connection (sqlx unlistens on it before
+/// giving it back, which never completes), and would otherwise keep it from the pool the
+/// application uses, or from the next listener.
+async fn connect_listener(
+    pool: &PgPool,
+    channel: &str,
+    timeout: Duration,
+) -> Result<PgListener, ListenerError> {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(timeout)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    tokio::time::timeout(timeout, async {
+        let mut listener = PgListener::connect_with(&own).await?;
+        // The listener's own reconnection would skip the check below and the wake-up of
+        // every waiter: a lost connection is reported at once instead.
+        listener.eager_reconnect(false);
+        if !store::writable(&mut listener).await? {
+            return Err(ListenerError::ReadOnly);
+        }
+        listener.listen(channel).await?;
+        Ok(listener)
+    })
+    .await
+    .unwrap_or(Err(ListenerError::TimedOut(timeout)))
 }
 
 /// Sleeps for `delay`; true when shutdown fired first.

@@ -26,9 +26,15 @@ pub trait JobObserver: Send + Sync + 'static {
         let _ = kind;
     }
 
-    /// A rescue pass returned `count` jobs whose lease had expired.
+    /// A rescue pass returned `count` jobs of lost workers (expired lease, or worker gone).
     fn leases_rescued(&self, count: usize) {
         let _ = count;
+    }
+
+    /// The end hook of a job of `kind` failed when the rescuer ended the job; its end was
+    /// deferred (see [`crate::rescuer`]) and recorded in the audit trail.
+    fn end_hook_failed(&self, kind: &str) {
+        let _ = kind;
     }
 
     /// The tracer of each attempt's root span, or `None` to make none (spans cost

@@ -1,9 +1,12 @@
 //! Records how an attempt ended: a completion goes to the batching completer; a retry, a
 //! snooze or a hand-back returns the job to the table; a failure for good or a cancel
-//! goes through [`Ending`]. Every write is fenced by the attempt's lease.
+//! goes through [`Ending`]. Every write is fenced by the attempt's lease, and one that
+//! meets a database fault is tried again while the lease lasts (see [`persist`]).
+
+use std::time::{Duration, Instant};
 
 use crate::completer::Completion;
-use crate::error::{JobError, QueueError};
+use crate::error::{JobError, QueueError, chain};
 use crate::event::WorkerEvent;
 use crate::executor::Executor;
 use crate::finish::Ending;
@@ -73,6 +76,7 @@ pub(crate) async fn record(
     let (id, token) = (lease.id, lease.token);
     let number = ending.attempt;
     let (pool, events) = (&executor.pool, &executor.events);
+    let lease_length = executor.config.lease;
     let written = match outcome {
         Ok(()) => {
             span.finish(Outcome::Completed);
@@ -85,7 +89,8 @@ pub(crate) async fn record(
                 return Recorded::Completing;
             }
             // The completer is gone (shutdown raced us): write it ourselves.
-            store::complete_many(pool, &[id.0], &[token])
+            let (ids, tokens) = ([id.0], [token]);
+            persist(lease_length, || store::complete_many(pool, &ids, &tokens))
                 .await
                 .map(|done| {
                     if done.contains(&id) {
@@ -100,23 +105,25 @@ pub(crate) async fn record(
         Err(JobError::Cancelled) => {
             span.finish(Outcome::Cancelled);
             let message = "cancelled at a step boundary";
-            ending
-                .end(pool, lease, JobState::Cancelled, message, message)
-                .await
-                .map(|()| {
-                    events.emit(WorkerEvent::Cancelled(id));
-                    Recorded::Cancelled
-                })
+            persist(lease_length, || {
+                ending.end(pool, lease, JobState::Cancelled, message, message)
+            })
+            .await
+            .map(|()| {
+                events.emit(WorkerEvent::Cancelled(id));
+                Recorded::Cancelled
+            })
         }
         Err(JobError::Snooze(until)) => {
             span.finish(Outcome::Snoozed(until));
-            lease
-                .release(pool, Release::Snooze, until, None)
-                .await
-                .map(|()| {
-                    events.emit(WorkerEvent::Snoozed(id));
-                    Recorded::Snoozed
-                })
+            persist(lease_length, || {
+                lease.release(pool, Release::Snooze, until, None)
+            })
+            .await
+            .map(|()| {
+                events.emit(WorkerEvent::Snoozed(id));
+                Recorded::Snoozed
+            })
         }
         Err(JobError::Queue(QueueError::LeaseLost(_))) => {
             span.finish(Outcome::LeaseLost);
@@ -126,34 +133,52 @@ pub(crate) async fn record(
         }
         Err(JobError::Permanent(message)) => {
             span.finish(Outcome::Failed(&message));
-            ending
-                .fail(pool, events, lease, &message, &message)
-                .await
-                .map(|()| Recorded::Failed)
+            persist(lease_length, || {
+                ending.fail(pool, events, lease, &message, &message)
+            })
+            .await
+            .map(|()| Recorded::Failed)
         }
         Err(err @ (JobError::Transient(_) | JobError::Queue(_))) => {
-            let message = err.to_string();
+            let message = match &err {
+                // The cause in the job's last error: the engine's own message names only
+                // the operation.
+                JobError::Queue(queue) => match queue.fault() {
+                    Some(fault) => format!("{fault}: {}", chain(queue)),
+                    None => chain(queue),
+                },
+                _ => err.to_string(),
+            };
             if err.is_final(number, max_attempts) {
                 let recorded = format!("{message} (attempt {number} of {max_attempts})");
                 span.finish(Outcome::Failed(&recorded));
-                ending
-                    .fail(pool, events, lease, &recorded, &message)
-                    .await
-                    .map(|()| Recorded::Failed)
+                persist(lease_length, || {
+                    ending.fail(pool, events, lease, &recorded, &message)
+                })
+                .await
+                .map(|()| Recorded::Failed)
             } else {
                 let delay = retry.unwrap_or(executor.config.retry).delay(number);
                 let run_at = executor.config.clock.now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+                // The database's absence is not the job's failure: its attempt is not
+                // counted, so a failover on the last attempt does not end the job.
+                let how = if err.is_database_absence() {
+                    Release::Fault
+                } else {
+                    Release::Retry
+                };
                 executor.config.observer.retry_scheduled(&ending.kind);
                 span.finish(Outcome::Retry(&message, run_at));
                 tracing::info!(error = %message, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "transient failure; retry scheduled");
-                lease
-                    .release(pool, Release::Retry, run_at, Some(&message))
-                    .await
-                    .map(|()| {
-                        events.emit(WorkerEvent::RetryScheduled(id));
-                        Recorded::RetryScheduled
-                    })
+                persist(lease_length, || {
+                    lease.release(pool, how, run_at, Some(&message))
+                })
+                .await
+                .map(|()| {
+                    events.emit(WorkerEvent::RetryScheduled(id));
+                    Recorded::RetryScheduled
+                })
             }
         }
     };
@@ -163,6 +188,31 @@ pub(crate) async fn record(
         tracing::warn!(error = %err, "could not record the job's outcome");
         Recorded::NotWritten(err)
     })
+}
+
+/// Runs `write` until it is stored, for at most `lease` (the lease's length): a write that
+/// failed because the database was unreachable, read-only or timed out (a failover, a
+/// restart) is tried again after a short backoff, while the heartbeat keeps the job's
+/// lease, so that the job's outcome lands as soon as the database is back instead of
+/// waiting for its lease to expire. Past `lease` the rescuer owns the job; a write that
+/// finds the lease lost is fenced and stops at once.
+async fn persist<T, F, Fut>(lease: Duration, mut write: F) -> Result<T, QueueError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, QueueError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match write().await {
+            Err(err) if err.fault().is_some() && started.elapsed() + delay < lease => {
+                tracing::warn!(error = %err, "outcome not written; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            written => return written,
+        }
+    }
 }
 
 /// Returns a job stopped by the worker's shutdown to the table, runnable at once, and

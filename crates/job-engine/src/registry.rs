@@ -157,4 +157,13 @@ impl Registry {
             None => false,
         }
     }
+
+    /// The kinds that have an end hook.
+    pub fn hooked_kinds(&self) -> Vec<String> {
+        self.handlers
+            .iter()
+            .filter(|(_, registered)| registered.on_end.is_some())
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
 }

@@ -5,8 +5,8 @@
 //! Two layouts:
 //!
 //! - **Shared** ([`migrate`]): the engine's objects in the connection's default schema,
-//!   its migrations recorded in sqlx's `_sqlx_migrations` table under versions 1, 5, 9 and
-//!   11, the numbers they had when an application shipped them among its own. An
+//!   its migrations recorded in sqlx's `_sqlx_migrations` table under versions 1, 5, 9, 11
+//!   and 12, the numbers they had (or, for 12, keep) among an application's own. An
 //!   application may apply them through its own migrator (linking these files under the
 //!   same versions) or call [`migrate`] before its own migrations. Either way a version
 //!   applied once is not applied again, and the application's own versions are left alone.

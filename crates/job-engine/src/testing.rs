@@ -258,21 +258,17 @@ impl TestRunner {
         })
     }
 
-    /// One pass of the rescuer, with this runner's registry (its end hooks) and
-    /// observer, telling this runner's events of each job it rescued.
+    /// One pass of the rescuer, with this runner's registry (its end hooks), observer
+    /// and settings (batch size, liveness grace, retry policy as the end hooks' backoff),
+    /// telling this runner's events of each job it rescued.
     ///
     /// # Errors
     /// As [`Rescuer::run_once`].
     pub async fn rescue_once(&self) -> Result<RescuePass, QueueError> {
-        Rescuer::new(
-            self.pool.clone(),
-            self.registry.clone(),
-            self.config.observer.clone(),
-            self.config.clock.clone(),
-        )
-        .with_events(self.events.clone())
-        .run_once()
-        .await
+        Rescuer::configured(self.pool.clone(), self.registry.clone(), &self.config)
+            .with_events(self.events.clone())
+            .run_once()
+            .await
     }
 
     /// One pass of the periodic scheduler, telling this runner's events of each slot it

@@ -21,7 +21,8 @@ use crate::event::{Events, WorkerEvent};
 use crate::executor::Executor;
 use crate::heartbeat::Heartbeat;
 use crate::held::{AbortReason, HeldLeases};
-use crate::notifier::{self, LocalWakers, Notifier};
+use crate::liveness::{Liveness, LivenessLock};
+use crate::notifier::{self, LocalWakers, Notifier, Ping};
 use crate::periodic::{self, Periodic};
 use crate::registry::Registry;
 use crate::rescuer::Rescuer;
@@ -126,11 +127,21 @@ impl Worker {
         let held = HeldLeases::default();
         let stop_services = CancellationToken::new();
         let (completions, completions_rx) = mpsc::unbounded_channel::<Completion>();
-        let services = vec![
-            tokio::spawn(notifier::listen(
+        let liveness = config.liveness_lock.then(LivenessLock::default);
+        let mut rescuer = Rescuer::configured(pool.clone(), registry.clone(), &config)
+            .with_events(events.clone());
+        if let Some(lock) = &liveness {
+            rescuer = rescuer.with_liveness(lock.clone());
+        }
+        let mut services = vec![
+            tokio::spawn(notifier::listen_with(
                 pool.clone(),
                 notifier.local().clone(),
                 notifier.channel().into(),
+                Ping {
+                    every: config.listener_ping,
+                    timeout: config.ping_timeout,
+                },
                 stop_services.clone(),
             )),
             tokio::spawn(
@@ -142,21 +153,13 @@ impl Worker {
                 }
                 .run(config.heartbeat, stop_services.clone()),
             ),
-            tokio::spawn(
-                Rescuer::new(
-                    pool.clone(),
-                    registry.clone(),
-                    config.observer.clone(),
-                    config.clock.clone(),
-                )
-                .with_events(events.clone())
-                .run(
-                    config.rescue_interval,
-                    notifier.clone(),
-                    config.queue.clone(),
-                    stop_services.clone(),
-                ),
-            ),
+            tokio::spawn(rescuer.run(
+                config.liveness_interval,
+                config.rescue_interval,
+                notifier.clone(),
+                config.queue.clone(),
+                stop_services.clone(),
+            )),
             tokio::spawn(
                 Periodic {
                     pool: pool.clone(),
@@ -170,6 +173,19 @@ impl Worker {
                 ),
             ),
         ];
+        if let Some(lock) = &liveness {
+            services.push(tokio::spawn(
+                Liveness {
+                    pool: pool.clone(),
+                    worker: id.clone(),
+                    ping: config.liveness_interval,
+                    timeout: config.ping_timeout,
+                    lock: lock.clone(),
+                    events: events.clone(),
+                }
+                .run(stop_services.clone()),
+            ));
+        }
         let completer = tokio::spawn(
             Completer {
                 pool: pool.clone(),
@@ -218,6 +234,15 @@ impl Worker {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut claim_failures = 0u32;
         'claiming: loop {
+            // Without its liveness lock, the worker may be taken for dead at any moment
+            // and its jobs taken over: it claims nothing until it holds the lock again.
+            if let Some(lock) = liveness.as_ref().filter(|lock| !lock.held()) {
+                tokio::select! {
+                    () = &mut shutdown => break 'claiming,
+                    () = lock.wait_held() => {}
+                }
+                continue;
+            }
             let first = tokio::select! {
                 () = &mut shutdown => break 'claiming,
                 permit = slots.clone().acquire_owned() => match permit {

@@ -26,9 +26,9 @@ async fn applied_versions(pool: &PgPool) -> Vec<i64> {
 #[sqlx::test(migrations = false)]
 async fn migrate_builds_the_schema_on_an_empty_database_and_then_changes_nothing(pool: PgPool) {
     job_engine::migrate(&pool).await.expect("first migrate");
-    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11]);
+    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11, 12]);
     job_engine::migrate(&pool).await.expect("second migrate");
-    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11]);
+    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11, 12]);
 
     let enqueued = Client::new(pool.clone())
         .enqueue(&NewJob::new("schema.check", serde_json::json!({})))
@@ -54,7 +54,7 @@ async fn an_applications_own_versions_in_the_shared_history_are_left_alone(pool:
     job_engine::migrate(&pool)
         .await
         .expect("migrate beside the application's versions");
-    assert_eq!(applied_versions(&pool).await, vec![1, 2, 5, 9, 11]);
+    assert_eq!(applied_versions(&pool).await, vec![1, 2, 5, 9, 11, 12]);
 }
 
 /// The engine's tables, views, types, sequences and functions in `schema`.
@@ -100,7 +100,7 @@ async fn an_engine_in_its_own_schema_runs_jobs_and_leaves_public_without_engine_
     // The history lives with the engine's tables; `public` holds nothing of the engine's.
     assert_eq!(
         versions_in(&pool, "jobs._sqlx_migrations").await,
-        vec![1, 5, 9, 11]
+        vec![1, 5, 9, 11, 12]
     );
     assert_eq!(
         engine_objects_in(&pool, "public").await,
@@ -118,6 +118,7 @@ async fn an_engine_in_its_own_schema_runs_jobs_and_leaves_public_without_engine_
         "job_events",
         "job_event_seq",
         "periodic_jobs",
+        "job_workers",
         "job_state",
         "job_events_insert",
     ] {
@@ -235,10 +236,10 @@ async fn two_schemas_hold_two_engines_apart_and_an_application_history_is_left_a
     job_engine::migrate(&pool).await.expect("shared layout");
     let jobs: SchemaName = "jobs".parse().expect("schema name");
     schema::migrate_in(&pool, &jobs).await.expect("own schema");
-    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11]);
+    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11, 12]);
     assert_eq!(
         versions_in(&pool, "jobs._sqlx_migrations").await,
-        vec![1, 5, 9, 11]
+        vec![1, 5, 9, 11, 12]
     );
 
     let in_jobs = PgPoolOptions::new()
@@ -281,7 +282,7 @@ async fn the_job_list_indexes_made_by_an_application_before_are_kept(pool: PgPoo
     job_engine::migrate(&pool)
         .await
         .expect("version 11 over them");
-    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11]);
+    assert_eq!(applied_versions(&pool).await, vec![1, 5, 9, 11, 12]);
     let indexes: Vec<String> = sqlx::query_scalar(
         "select indexname::text from pg_indexes
          where tablename = 'finished_jobs'

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use antidote_scheduler::db::DbFault;
+use antidote_scheduler::db;
 use antidote_scheduler::queue::store as jobs;
 use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
@@ -281,7 +281,7 @@ impl Scenario<'_> {
     async fn progress(&self, id: &str) -> anyhow::Result<Option<(Option<String>, i64)>> {
         match jobs::serial_progress(self.pool, &serial_key(id)).await {
             Ok(progress) => Ok(Some(progress)),
-            Err(err) if DbFault::observe(&err).is_some() => Ok(None),
+            Err(err) if db::fault::observe(&err).is_some() => Ok(None),
             Err(err) => Err(err.into()),
         }
     }
@@ -298,7 +298,7 @@ impl Scenario<'_> {
         };
         let stored = match stored {
             Ok(stored) => stored,
-            Err(err) if DbFault::observe(err.as_ref()).is_some() => return Ok(()),
+            Err(err) if db::fault::observe(err.as_ref()).is_some() => return Ok(()),
             Err(err) => return Err(err),
         };
         if let Some(stored) = stored {

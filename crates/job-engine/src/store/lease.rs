@@ -140,6 +140,10 @@ pub enum Release {
     Snooze,
     /// Graceful shutdown: runnable at once; the attempt does not count.
     HandBack,
+    /// The engine's own database work failed because the database was unreachable or
+    /// read-only: runs again at `run_at`, and the attempt does not count (it was not the
+    /// job's failure). Recorded as a scheduled retry.
+    Fault,
 }
 
 /// Releases a running job (fenced by its token) to run again at `run_at`.
@@ -158,6 +162,7 @@ pub async fn release(
         Release::Retry => (JobState::Retryable, true, "retry_scheduled"),
         Release::Snooze => (JobState::Scheduled, false, "snoozed"),
         Release::HandBack => (JobState::Available, false, "handed_back"),
+        Release::Fault => (JobState::Retryable, false, "retry_scheduled"),
     };
     let released = sqlx::query_scalar!(
         r#"

@@ -8,7 +8,10 @@
 //! - `enqueue`: inserting jobs, waking workers.
 //! - `claim`: the claim scan; `claim_one`: claiming one named job (for the test kit).
 //! - `lease`: a claimed job's fenced writes (complete, fail, release, renew).
-//! - `rescue`: expired leases.
+//! - `rescue`: jobs of lost workers (expired leases, released liveness locks), a batch at
+//!   a time, and the end hooks' failures.
+//! - `liveness`: workers' liveness locks.
+//! - `health`: whether a long-lived connection's server takes writes; server keepalives.
 //! - `checkpoint`: step outputs and step failures.
 //! - `admin`: cancel and retry.
 //! - `periodic`: schedules and their slots.
@@ -30,7 +33,9 @@ mod claim;
 mod claim_one;
 mod enqueue;
 pub mod figures;
+mod health;
 mod lease;
+mod liveness;
 mod maintenance;
 mod periodic;
 mod read;
@@ -44,7 +49,9 @@ pub use checkpoint::*;
 pub use claim::*;
 pub use claim_one::*;
 pub use enqueue::*;
+pub use health::*;
 pub use lease::*;
+pub use liveness::*;
 pub use maintenance::*;
 pub use periodic::*;
 pub use read::*;

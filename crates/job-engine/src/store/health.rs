@@ -1,0 +1,44 @@
+//! The health of a long-lived connection (the wake-up listener's, a worker's liveness
+//! connection): whether its server still takes writes, and asking the server to notice a
+//! vanished client within seconds.
+
+use sqlx::{PgConnection, PgExecutor};
+
+use crate::error::{QueueError, Result};
+
+/// Whether the server behind `executor` takes writes: not a standby or a primary still
+/// in recovery, and not set read-only. A long-lived connection (the wake-up listener, a
+/// liveness lock) that stays on a server which stopped being the primary is useless.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn writable(executor: impl PgExecutor<'_>) -> Result<bool> {
+    sqlx::query_scalar!(
+        r#"select not pg_is_in_recovery()
+                  and current_setting('transaction_read_only') = 'off' as "writable!""#
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(QueueError::db("health check"))
+}
+
+/// Asks the server to notice a vanished client within seconds (its TCP keepalives: 2 s
+/// idle, then 3 probes 1 s apart) instead of the system's default of two hours, so that
+/// the liveness lock of a worker whose host vanished is released. Ignored on a Unix
+/// socket, where there is no TCP.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn keep_alive(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query!(
+        r#"
+        select set_config('tcp_keepalives_idle', '2', false) as idle,
+               set_config('tcp_keepalives_interval', '1', false) as interval,
+               set_config('tcp_keepalives_count', '3', false) as count
+        "#
+    )
+    .fetch_one(conn)
+    .await
+    .map_err(QueueError::db("keepalives"))?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+../crates/job-engine/migrations/0012_worker_liveness.sql
