@@ -33,6 +33,10 @@ impl JobObserver for MetricsObserver {
         metrics().lease_rescues.inc_by(count as u64);
     }
 
+    fn end_hook_failed(&self, kind: &str) {
+        metrics().end_hook_failures.with_label_values(&[kind]).inc();
+    }
+
     fn attempt_tracer(&self) -> Option<BoxedTracer> {
         super::exporting().then(super::tracer)
     }

@@ -11,6 +11,7 @@
 //! | `antidote_step_duration_seconds` | histogram | `kind`, `step`, `outcome` |
 //! | `antidote_job_retries_total` | counter | `kind` |
 //! | `antidote_lease_rescues_total` | counter | |
+//! | `antidote_end_hook_failures_total` | counter | `kind` |
 //! | `antidote_livelesson_time_to_ready_seconds` | histogram | |
 //! | `antidote_pool_time_to_ready_seconds` | histogram | `outcome` (`hit`, `miss`) |
 //! | `antidote_pool_requests_total` | counter | `outcome` (`hit`, `miss`) |
@@ -49,6 +50,8 @@ pub struct Metrics {
     pub retries: IntCounterVec,
     /// Jobs returned to runnable (or failed) after their lease expired.
     pub lease_rescues: IntCounter,
+    /// End hooks that failed in a rescue (the job is retried alone, after a backoff).
+    pub end_hook_failures: IntCounterVec,
     /// Seconds from a learner's request to READY (spares are not counted until taken).
     pub time_to_ready: Histogram,
     /// The same by outcome: `hit` (taken from a pool), `miss` (provisioned on request).
@@ -126,6 +129,11 @@ impl Metrics {
                 "antidote_lease_rescues_total",
                 "Jobs rescued after their lease expired.",
             ),
+            end_hook_failures: counter_vec(
+                "antidote_end_hook_failures_total",
+                "End hooks that failed when the rescuer ended a job; it is retried alone.",
+                &["kind"],
+            ),
             time_to_ready: match Histogram::with_opts(
                 HistogramOpts::new(
                     "antidote_livelesson_time_to_ready_seconds",
@@ -185,7 +193,7 @@ impl Metrics {
                 &["reason"],
             ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(metrics.pool_time_to_ready.clone()),
             Box::new(metrics.pool_requests.clone()),
             Box::new(metrics.pool_spares_created.clone()),
@@ -195,6 +203,7 @@ impl Metrics {
             Box::new(metrics.step_duration.clone()),
             Box::new(metrics.retries.clone()),
             Box::new(metrics.lease_rescues.clone()),
+            Box::new(metrics.end_hook_failures.clone()),
             Box::new(metrics.time_to_ready.clone()),
             Box::new(metrics.kubernetes_api_errors.clone()),
             Box::new(metrics.gc_deleted.clone()),

@@ -494,8 +494,10 @@ pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
     Ok(touched)
 }
 
-/// Requests deletion: marks the livelesson deleting and enqueues DELETE behind any job of
-/// the livelesson already queued or running. Idempotent.
+/// Requests deletion: marks the livelesson deleting, cancels its CREATE or MODIFY (a
+/// queued one at once, a running one through its worker, which stops it at once: a lab
+/// waiting minutes for its endpoints is not finished first) and enqueues DELETE, which
+/// runs as soon as they are gone. Idempotent.
 ///
 /// # Errors
 /// [`RequestError::UnknownLivelesson`] or storage failures.
@@ -507,6 +509,13 @@ pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), Reques
         Some(_) => {}
     }
     if livelesson::mark_deleting(&mut *tx, id).await? {
+        client
+            .cancel_serial_using(
+                &mut tx,
+                &super::serial_key(id),
+                &[super::CREATE, super::MODIFY],
+            )
+            .await?;
         enqueue::<Delete>(client, &mut tx, id, 0).await?;
     }
     tx.commit().await.map_err(db("committing a kill"))?;

@@ -233,3 +233,99 @@ async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_
     let _ = stop.send(());
     handle.await.expect("worker");
 }
+
+/// Killing a livelesson whose CREATE waits for its endpoints (here for ever: the port
+/// never listens, under a 600 s reachability budget) stops the CREATE at once through its
+/// worker, and the DELETE runs straight after: the namespace is gone within seconds. The
+/// worker runs production lease and heartbeat periods, so the stop comes from the cancel
+/// notice, not from a renewal.
+#[sqlx::test]
+async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_at_once(
+    pool: PgPool,
+) {
+    use antidote_scheduler::backend::kubernetes::KubernetesBackend;
+    use antidote_scheduler::queue::{JobState, Registry, Worker, store as jobs};
+    use antidote_scheduler::workflow::{self, request};
+    use k8s_openapi::api::core::v1::Namespace;
+    use kubesim::Behaviour;
+
+    let lab = Lab::start(pool).await;
+    lab.sim
+        .knobs()
+        .set_image_behaviour("*utility*", Behaviour::PortNeverListens(22));
+    let settings = antidote_scheduler::backend::Settings {
+        reachability_timeout: Duration::from_secs(600),
+        ..lab.settings.clone()
+    };
+    let mut registry = Registry::new();
+    workflow::register(
+        &mut registry,
+        Arc::new(KubernetesBackend::new(lab.kube.clone(), settings.clone())),
+        Arc::new(settings),
+    );
+    let config = antidote_scheduler::queue::WorkerConfig {
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_secs(10),
+        ..worker_config()
+    };
+    let worker = Worker::with_notifier(
+        lab.pool.clone(),
+        registry,
+        config,
+        lab.queue.notifier().clone(),
+    );
+    let mut events = worker.subscribe();
+    let (stop, handle) = start(worker);
+    let session = lab.session().await;
+    let ll = lab.request(&session, "linux-first-steps", 0).await;
+    let create = lab.job(CREATE, &ll.id).await;
+    job_engine::testing::wait_for(&mut events, Duration::from_secs(60), |event| {
+        matches!(event, WorkerEvent::StepDone { job, step } if *job == create && step == "hosts")
+    })
+    .await
+    .expect("the CREATE reaches its reachability wait");
+
+    let killed = std::time::Instant::now();
+    request::kill(&lab.pool, &lab.queue, &ll.id)
+        .await
+        .expect("kill");
+    let namespace =
+        antidote_scheduler::backend::kubernetes::resources::namespace_name(&lab.settings, &ll.id);
+    let namespaces: kube::Api<Namespace> = kube::Api::all(lab.kube.clone());
+    let deadline = killed + Duration::from_secs(30);
+    while namespaces
+        .get_opt(&namespace)
+        .await
+        .expect("namespace lookup")
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            trail(&lab.pool, create).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gone = killed.elapsed();
+    let create_state = jobs::job(&lab.pool, create)
+        .await
+        .expect("job")
+        .expect("exists")
+        .state;
+    assert_eq!(
+        create_state,
+        JobState::Cancelled,
+        "{}",
+        trail(&lab.pool, create).await
+    );
+    println!(
+        "kill during a 600 s reachability wait: CREATE cancelled, namespace gone {:.2} s after the kill",
+        gone.as_secs_f64()
+    );
+    assert!(
+        gone < Duration::from_secs(5),
+        "namespace gone {gone:?} after the kill"
+    );
+    let _ = stop.send(());
+    handle.await.expect("worker");
+}

@@ -139,6 +139,36 @@ impl Client {
         self.notifier.notify(queue);
     }
 
+    /// Cancels job `id`: at once when it waits; when it runs, its worker (listening on
+    /// this client's channel) stops it at once ([`store::cancel_in`]).
+    ///
+    /// # Errors
+    /// [`QueueError::NotFound`](super::QueueError::NotFound),
+    /// [`QueueError::InvalidState`](super::QueueError::InvalidState) for finished jobs, or
+    /// [`QueueError::Database`](super::QueueError::Database).
+    pub async fn cancel(&self, id: JobId) -> Result<store::CancelOutcome> {
+        let mut tx = self.pool.begin().await.map_err(QueueError::db("cancel"))?;
+        let outcome = store::cancel_in(&mut tx, id, self.notifier.channel()).await?;
+        tx.commit().await.map_err(QueueError::db("cancel"))?;
+        Ok(outcome)
+    }
+
+    /// Cancels, in the caller's transaction `tx`, every unfinished job of `serial_key`
+    /// whose kind is one of `kinds` ([`store::cancel_serial`]): a resource's provisioning
+    /// stopped when it is deleted, say. The running one's worker is told when `tx`
+    /// commits.
+    ///
+    /// # Errors
+    /// [`QueueError::Database`](super::QueueError::Database).
+    pub async fn cancel_serial_using(
+        &self,
+        tx: &mut PgConnection,
+        serial_key: &str,
+        kinds: &[&str],
+    ) -> Result<Vec<(JobId, store::CancelOutcome)>> {
+        store::cancel_serial(tx, serial_key, kinds, self.notifier.channel()).await
+    }
+
     /// Puts a failed or cancelled job back to run with a fresh attempt budget
     /// ([`store::retry_finished`]) and wakes its queue's workers.
     ///

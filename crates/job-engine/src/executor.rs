@@ -171,7 +171,11 @@ impl Executor {
                     }
                     () = stop.abort.cancelled() => {
                         task.abort();
-                        return self.stopped(attempt, stop.reason()).await;
+                        match stop.reason() {
+                            // Ends cancelled, as at a step boundary.
+                            Some(AbortReason::Cancelled) => Err(JobError::Cancelled),
+                            reason => return self.stopped(attempt, reason).await,
+                        }
                     }
                 }
             }

@@ -1,7 +1,7 @@
-//! Renews the leases of the jobs this worker holds, and stops any job whose lease another
-//! worker took over.
+//! Renews the leases of the jobs this worker holds, stops any job whose lease another
+//! worker took over, and any whose cancel was requested (when its notice was missed).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -60,7 +60,7 @@ impl Heartbeat {
         }
         let ids: Vec<i64> = held.iter().map(|(id, _)| id.0).collect();
         let tokens: Vec<_> = held.iter().map(|(_, token)| *token).collect();
-        let kept: HashSet<JobId> =
+        let kept: HashMap<JobId, bool> =
             store::extend_leases(&self.pool, &ids, &tokens, millis(self.lease), &self.clock)
                 .await?
                 .into_iter()
@@ -69,8 +69,11 @@ impl Heartbeat {
         for (id, token) in held {
             // A job absent from the table finished meanwhile; only a token mismatch on a
             // still-held job means a takeover, which abort() checks.
-            if kept.contains(&id) {
+            if let Some(&cancel_requested) = kept.get(&id) {
                 pass.renewed += 1;
+                if cancel_requested {
+                    self.held.cancel(id);
+                }
             } else {
                 pass.lost += 1;
                 self.held.abort(id, token, AbortReason::LeaseLost);

@@ -15,6 +15,8 @@ use crate::job::JobId;
 pub(crate) enum AbortReason {
     LeaseLost,
     Shutdown,
+    /// Its cancel was requested (the job ends cancelled).
+    Cancelled,
 }
 
 /// How a job's task learns that it was stopped, and why.
@@ -89,6 +91,21 @@ impl HeldLeases {
         if let Some(h) = held.get(&id).filter(|h| h.token == token) {
             h.stop.stop(reason);
         }
+    }
+
+    /// Stops job `id`'s task if it is held here: its cancel was requested. A job stopped
+    /// already for another reason keeps that reason.
+    pub fn cancel(&self, id: JobId) {
+        if let Some(h) = self.lock().get(&id)
+            && h.stop.reason().is_none()
+        {
+            h.stop.stop(AbortReason::Cancelled);
+        }
+    }
+
+    /// Whether a worker still holds this set (not only the process's cancel watch).
+    pub fn in_use(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
     }
 
     /// The claims held now: (job, token).

@@ -19,6 +19,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{Notify, mpsc};
 
+use super::held::HeldLeases;
+use super::job::JobId;
 use super::store;
 
 /// The PostgreSQL channel that carries queue names of new work, unless a notifier is
@@ -35,40 +37,69 @@ pub struct Notifier {
     channel: Arc<str>,
 }
 
-/// Wakers of the workers in this process, by queue.
+/// Wakers of the workers in this process, by queue, and the leases they hold (so that a
+/// cancel notice stops a running job at once).
 #[derive(Clone, Debug, Default)]
-pub struct LocalWakers(Arc<Mutex<HashMap<String, Arc<Notify>>>>);
+pub struct LocalWakers {
+    queues: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    held: Arc<Mutex<Vec<HeldLeases>>>,
+}
 
 impl LocalWakers {
+    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The waker of `queue`, created on first use.
     pub fn get(&self, queue: &str) -> Arc<Notify> {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry(queue.to_owned()).or_default().clone()
+        self.queues().entry(queue.to_owned()).or_default().clone()
     }
 
     /// Wakes every worker of this process once, whatever its queue: after notifications
     /// may have been missed.
     pub fn wake_all(&self) {
-        let map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.values().for_each(|notify| notify.notify_one());
+        self.queues()
+            .values()
+            .for_each(|notify| notify.notify_one());
     }
 
     /// Wakes the workers of `queue` in this process.
     pub fn wake(&self, queue: &str) {
-        let map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(notify) = map.get(queue) {
+        if let Some(notify) = self.queues().get(queue) {
             notify.notify_one();
         }
     }
+
+    /// Lets cancel notices reach the jobs of a worker's `held` leases (workers that have
+    /// stopped since are forgotten).
+    pub(crate) fn watch_cancels(&self, held: HeldLeases) {
+        let mut watched = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        watched.retain(HeldLeases::in_use);
+        watched.push(held);
+    }
+
+    /// Stops job `id` at once if a worker of this process runs it: its cancel was
+    /// requested.
+    pub fn cancel(&self, id: JobId) {
+        let watched = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for held in watched.iter() {
+            held.cancel(id);
+        }
+    }
+}
+
+/// The channel that carries the ids of running jobs whose cancel was requested, beside
+/// wake-up `channel` (workers listen on both).
+pub fn cancel_channel(channel: &str) -> String {
+    format!("{channel}_cancel")
 }
 
 impl Notifier {
@@ -167,6 +198,7 @@ pub async fn listen_with(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let mut delay = Duration::from_millis(100);
+    let cancels = cancel_channel(&channel);
     loop {
         let connected = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -193,6 +225,12 @@ pub async fn listen_with(
                 () = shutdown.cancelled() => return,
                 // Cancel-safe: a message read in part stays in the connection's buffer.
                 received = listener.try_recv() => match received {
+                    Ok(Some(notification)) if notification.channel() == cancels => {
+                        match notification.payload().parse() {
+                            Ok(id) => local.cancel(JobId(id)),
+                            Err(_) => tracing::warn!(payload = notification.payload(), "cancel notice names no job"),
+                        }
+                    }
                     Ok(Some(notification)) => local.wake(notification.payload()),
                     Ok(None) => {
                         tracing::warn!("wake-up listener lost its connection; reconnecting");
@@ -265,7 +303,9 @@ async fn connect_listener(
         if !store::writable(&mut listener).await? {
             return Err(ListenerError::ReadOnly);
         }
-        listener.listen(channel).await?;
+        listener
+            .listen_all([channel, cancel_channel(channel).as_str()])
+            .await?;
         Ok(listener)
     })
     .await

@@ -42,7 +42,7 @@ pub(crate) enum Recorded {
     Snoozed,
     /// The job failed for good.
     Failed,
-    /// The job was cancelled at a step boundary.
+    /// The job was cancelled (at a step boundary, or stopped by its worker).
     Cancelled,
     /// The worker shut down and returned the job to the table.
     HandedBack,
@@ -104,7 +104,7 @@ pub(crate) async fn record(
         }
         Err(JobError::Cancelled) => {
             span.finish(Outcome::Cancelled);
-            let message = "cancelled at a step boundary";
+            let message = "cancelled";
             persist(lease_length, || {
                 ending.end(pool, lease, JobState::Cancelled, message, message)
             })

@@ -152,11 +152,7 @@ impl AttemptSpan {
                 "job.failed",
                 vec![KeyValue::new("error.message", error.to_owned())],
             ),
-            Outcome::Cancelled => (
-                Status::error("cancelled at a step boundary"),
-                "job.cancelled",
-                vec![],
-            ),
+            Outcome::Cancelled => (Status::error("cancelled"), "job.cancelled", vec![]),
             Outcome::Snoozed(until) => (
                 Status::Ok,
                 "job.snoozed",

@@ -114,7 +114,7 @@ pub enum End {
     Completed,
     /// It failed for good (its kind's end hook ran).
     Failed,
-    /// It was cancelled at a step boundary (its kind's end hook ran).
+    /// It was cancelled (its kind's end hook ran).
     Cancelled,
     /// It failed transiently and a retry is scheduled: run it again to run that retry.
     RetryScheduled,

@@ -125,6 +125,8 @@ impl Worker {
             periodic::register(&pool, schedule, &config.clock).await?;
         }
         let held = HeldLeases::default();
+        // Cancel notices reach this worker's running jobs through the listener.
+        notifier.local().watch_cancels(held.clone());
         let stop_services = CancellationToken::new();
         let (completions, completions_rx) = mpsc::unbounded_channel::<Completion>();
         let liveness = config.liveness_lock.then(LivenessLock::default);

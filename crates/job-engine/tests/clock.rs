@@ -126,7 +126,7 @@ async fn a_lease_expires_at_the_clocks_time_and_a_renewal_counts_from_its_own(po
     let kept = store::extend_leases(&pool, &[job.0], &[token], 30_000, &clock)
         .await
         .expect("renew");
-    assert_eq!(kept, vec![job]);
+    assert_eq!(kept, vec![(job, false)]);
     clock.set(after(after(t2, lease), ms));
     assert!(
         rescue().await.expect("rescue").is_empty(),

@@ -1,7 +1,7 @@
-//! Operators' actions on jobs: cancel (at once when not running, at the next step boundary
-//! otherwise) and retry of a finished job.
+//! Operators' and applications' actions on jobs: cancel (at once when not running, through
+//! its worker otherwise) and retry of a finished job.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::clock::Clock;
 use crate::error::{QueueError, Result};
@@ -12,54 +12,73 @@ use crate::job::{JobId, JobState};
 pub enum CancelOutcome {
     /// The job was not running: it is cancelled now.
     Cancelled,
-    /// The job is running: its worker stops at the next step boundary.
+    /// The job is running: its worker is told to stop it (at the next step boundary or
+    /// lease renewal if the notice is lost).
     Requested,
 }
 
-/// Cancels a job: at once when it is waiting, at the next step boundary when it runs.
+/// Cancels a job: at once when it is waiting; when it runs, its worker is told on the
+/// cancel channel of the default wake-up channel ([`crate::notifier::cancel_channel`]) and
+/// stops it at once, or at the next step boundary or lease renewal if the notice is lost.
 ///
 /// # Errors
 /// [`QueueError::NotFound`], [`QueueError::InvalidState`] for finished jobs, or
 /// [`QueueError::Database`].
 pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
     let mut tx = pool.begin().await.map_err(QueueError::db("cancel"))?;
+    let outcome = cancel_in(&mut tx, id, crate::notifier::DEFAULT_CHANNEL).await?;
+    tx.commit().await.map_err(QueueError::db("cancel"))?;
+    Ok(outcome)
+}
+
+/// [`cancel`] in the caller's transaction; a running job's worker is told on the cancel
+/// channel of wake-up `channel` when the transaction commits.
+///
+/// # Errors
+/// As [`cancel`].
+pub async fn cancel_in(conn: &mut PgConnection, id: JobId, channel: &str) -> Result<CancelOutcome> {
     let state = sqlx::query_scalar!(
         r#"select state as "state: JobState" from jobs where id = $1 for update"#,
         id.0
     )
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(QueueError::db("cancel"))?;
-    let outcome = match state {
+    match state {
         None => {
             let finished = sqlx::query_scalar!(
                 r#"select state as "state: JobState" from finished_jobs where id = $1"#,
                 id.0
             )
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(QueueError::db("cancel"))?;
-            return Err(match finished {
+            Err(match finished {
                 Some(state) => QueueError::InvalidState {
                     id,
                     state: state.as_str(),
                     operation: "cancel",
                 },
                 None => QueueError::NotFound(id),
-            });
+            })
         }
         Some(JobState::Running) => {
             sqlx::query!(
                 r#"
-                with upd as (update jobs set cancel_requested = true where id = $1 returning id, attempt)
-                insert into job_event_log (job_id, kind, attempt) select id, 'cancel_requested', attempt from upd
+                with upd as (update jobs set cancel_requested = true where id = $1 returning id, attempt),
+                logged as (
+                    insert into job_event_log (job_id, kind, attempt)
+                    select id, 'cancel_requested', attempt from upd
+                )
+                select pg_notify($2, $1::text)
                 "#,
-                id.0
+                id.0,
+                crate::notifier::cancel_channel(channel),
             )
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(QueueError::db("cancel"))?;
-            CancelOutcome::Requested
+            Ok(CancelOutcome::Requested)
         }
         Some(_) => {
             sqlx::query!(
@@ -78,14 +97,46 @@ pub async fn cancel(pool: &PgPool, id: JobId) -> Result<CancelOutcome> {
                 "#,
                 id.0
             )
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(QueueError::db("cancel"))?;
-            CancelOutcome::Cancelled
+            Ok(CancelOutcome::Cancelled)
         }
-    };
-    tx.commit().await.map_err(QueueError::db("cancel"))?;
-    Ok(outcome)
+    }
+}
+
+/// Cancels, as [`cancel_in`] does, every unfinished job of `serial_key` whose kind is one
+/// of `kinds` (e.g. a resource's provisioning when it is deleted): those waiting at once,
+/// the running one at once through its worker. Returns the jobs and what became of each.
+///
+/// # Errors
+/// [`QueueError::Database`].
+pub async fn cancel_serial(
+    conn: &mut PgConnection,
+    serial_key: &str,
+    kinds: &[&str],
+    channel: &str,
+) -> Result<Vec<(JobId, CancelOutcome)>> {
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    let ids = sqlx::query_scalar!(
+        "select id from jobs where serial_key = $1 and kind = any($2) order by id",
+        serial_key,
+        &kinds,
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(QueueError::db("cancel_serial"))?;
+    let mut cancelled = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = JobId(id);
+        match cancel_in(conn, id, channel).await {
+            Ok(outcome) => cancelled.push((id, outcome)),
+            // Finished since the read (its worker ended it): nothing to cancel.
+            Err(QueueError::NotFound(_) | QueueError::InvalidState { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(cancelled)
 }
 
 /// Puts a failed or cancelled job back to run at `clock`'s now, with a fresh attempt

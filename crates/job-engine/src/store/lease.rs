@@ -206,7 +206,8 @@ pub async fn release(
 }
 
 /// Extends the leases of the given running jobs to `lease_ms` after `clock`'s now.
-/// Returns the ids still held; a missing id means that job's lease was lost.
+/// Returns the ids still held, each with whether its cancel was requested; a missing id
+/// means that job's lease was lost.
 ///
 /// # Errors
 /// [`QueueError::Database`].
@@ -216,15 +217,15 @@ pub async fn extend_leases(
     tokens: &[Uuid],
     lease_ms: i64,
     clock: &Clock,
-) -> Result<Vec<JobId>> {
-    let rows = sqlx::query_scalar!(
+) -> Result<Vec<(JobId, bool)>> {
+    let rows = sqlx::query!(
         r#"
         update jobs j
         set lease_expires_at = coalesce($4::timestamptz, now())
                                + make_interval(secs => $3::float8 / 1000)
         from unnest($1::int8[], $2::uuid[]) as held(id, token)
         where j.id = held.id and j.lease_token = held.token
-        returning j.id
+        returning j.id, j.cancel_requested
         "#,
         ids,
         tokens,
@@ -234,7 +235,10 @@ pub async fn extend_leases(
     .fetch_all(pool)
     .await
     .map_err(QueueError::db("extend_leases"))?;
-    Ok(rows.into_iter().map(JobId).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (JobId(row.id), row.cancel_requested))
+        .collect())
 }
 
 /// Locks the job row for the rest of the caller's transaction if `token` still holds its
