@@ -35,7 +35,11 @@ impl DbFault {
             // A connection that returns what the protocol does not allow is a connection
             // that broke mid-message (a proxy cut it, a failover moved it).
             // A new connection refused because its server cannot write.
-            sqlx::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<NotPrimary>()) => {
+            sqlx::Error::Io(io)
+                if io
+                    .get_ref()
+                    .is_some_and(<dyn std::error::Error + Send + Sync>::is::<NotPrimary>) =>
+            {
                 Some(Self::ReadOnly)
             }
             sqlx::Error::Io(_)

@@ -226,9 +226,10 @@ pub async fn listen_with(
                 // Cancel-safe: a message read in part stays in the connection's buffer.
                 received = listener.try_recv() => match received {
                     Ok(Some(notification)) if notification.channel() == cancels => {
-                        match notification.payload().parse() {
-                            Ok(id) => local.cancel(JobId(id)),
-                            Err(_) => tracing::warn!(payload = notification.payload(), "cancel notice names no job"),
+                        if let Ok(id) = notification.payload().parse() {
+                            local.cancel(JobId(id));
+                        } else {
+                            tracing::warn!(payload = notification.payload(), "cancel notice names no job");
                         }
                     }
                     Ok(Some(notification)) => local.wake(notification.payload()),
