@@ -48,9 +48,107 @@
 // A test's helpers fail the test on a broken expectation.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-// The harness alone; the scenarios come next.
-#![allow(dead_code)]
-
+mod audit;
+mod learners;
 mod pg;
 mod proxy;
+mod report;
+mod scenario;
+mod system;
 mod wait;
+
+use scenario::{Fault, Plan};
+
+/// Runs `plan` alone (the tier's lock) on a runtime of its own.
+fn run(plan: &Plan) {
+    let bins = match pg::Binaries::find() {
+        Ok(bins) => bins,
+        Err(why) if std::env::var("ANTIDOTE_FAILOVER").as_deref() == Ok("require") => {
+            panic!("failover tier required (ANTIDOTE_FAILOVER=require): {why}")
+        }
+        Err(why) => {
+            println!("failover {}: skipped: {why}", plan.name);
+            return;
+        }
+    };
+    let lock = std::env::temp_dir().join("antidote-failover.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .expect("the tier's lock file");
+    lock.lock().expect("the tier's lock");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(scenario::run(&bins, plan));
+    drop(runtime);
+    drop(lock);
+}
+
+#[test]
+fn failover_promote_the_standby_and_move_the_proxy() {
+    run(&Plan {
+        name: "promote",
+        standby: true,
+        faults: vec![Fault::Promote],
+        learners_per_wave: 4,
+    });
+}
+
+#[test]
+fn failover_read_only_old_primary_for_10s_before_the_proxy_moves() {
+    run(&Plan {
+        name: "read-only",
+        standby: true,
+        faults: vec![Fault::ReadOnlyThenPromote],
+        learners_per_wave: 4,
+    });
+}
+
+#[test]
+fn failover_failback_then_failover_again() {
+    run(&Plan {
+        name: "failback",
+        standby: true,
+        faults: vec![
+            Fault::PromoteAndCut,
+            Fault::PromoteAndCut,
+            Fault::PromoteAndCut,
+        ],
+        learners_per_wave: 2,
+    });
+}
+
+#[test]
+fn failover_promote_while_connections_to_the_old_primary_die_silently() {
+    run(&Plan {
+        name: "silent",
+        standby: true,
+        faults: vec![Fault::PromoteAndSilence],
+        learners_per_wave: 4,
+    });
+}
+
+#[test]
+fn failover_restart_postgres_fast_without_standby() {
+    run(&Plan {
+        name: "restart",
+        standby: false,
+        faults: vec![Fault::Restart],
+        learners_per_wave: 4,
+    });
+}
+
+#[test]
+fn failover_sigkill_postgres_crash_recovery_without_standby() {
+    run(&Plan {
+        name: "sigkill",
+        standby: false,
+        faults: vec![Fault::Kill],
+        learners_per_wave: 4,
+    });
+}
