@@ -8,7 +8,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -187,6 +189,7 @@ synchronous_commit = on
 wal_sender_timeout = '5s'
 wal_receiver_status_interval = '1s'
 log_line_prefix = '%m [%p] %a '
+log_timezone = 'UTC'
 log_min_messages = warning
 log_connections = off
 ";
@@ -576,6 +579,25 @@ impl Node {
             },
         )
         .await;
+    }
+
+    /// When the server last logged that it is ready to accept connections (read-write)
+    /// at or after `since`, from its log's millisecond timestamps.
+    pub fn ready_since(&self, since: SystemTime) -> Option<SystemTime> {
+        let since = DateTime::<Utc>::from(since);
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with("database system is ready to accept connections"))
+            .filter_map(|l| {
+                let stamp = l.get(..23)?;
+                let at = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.3f")
+                    .ok()?
+                    .and_utc();
+                (at >= since - chrono::Duration::milliseconds(1)).then_some(at)
+            })
+            .min()
+            .map(SystemTime::from)
     }
 
     /// The last `lines` lines of the server log.

@@ -29,6 +29,11 @@ pub struct Outage {
     pub what: String,
     pub began: Instant,
     pub writable: Instant,
+    /// While the proxy's address led to no server that takes writes (down, stopping, in
+    /// recovery): `/readyz` must say so. A failover whose old primary is still up until
+    /// the proxy moves has none (that server takes writes; only their synchronous
+    /// commits wait).
+    pub unwritable: Option<(Instant, Instant)>,
     /// The wake-up probe after it.
     pub wake_up: Option<WakeUp>,
 }
@@ -284,9 +289,10 @@ pub fn judge(
         let n = i + 1;
         let next = outages.get(i + 1).map_or(end, |o| o.began);
         // /readyz while no writable primary answers: not ready, naming the database.
+        let (down, up) = o.unwritable.unwrap_or((o.writable, o.writable));
         for e in readyz
             .iter()
-            .filter(|e| e.sent >= o.began + READYZ_GRACE && e.answered <= o.writable)
+            .filter(|e| e.sent >= down + READYZ_GRACE && e.answered < up)
         {
             let said = e.json()["message"]
                 .as_str()

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -100,7 +100,19 @@ pub struct Lab {
     proxy: Proxy,
     nodes: Vec<Node>,
     primary: usize,
+    /// The evidence was printed (a failure found by the verdict).
+    reported: bool,
     dir: tempfile::TempDir,
+}
+
+impl Drop for Lab {
+    /// A panic before the verdict (the harness's own expectations) prints the evidence
+    /// too, before the processes and the directory go.
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.reported {
+            println!("{}", self.evidence());
+        }
+    }
 }
 
 impl Lab {
@@ -151,6 +163,7 @@ impl Lab {
             proxy,
             nodes,
             primary: 0,
+            reported: false,
             dir,
         }
     }
@@ -203,9 +216,8 @@ impl Lab {
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
-                "failover harness: a wave's {expected} livelessons were not requested and under way within 60 s (answered {}, {statuses:?}); antidoted log:\n{}",
-                ids.len(),
-                self.antidoted.log_tail(40)
+                "failover harness: a wave's {expected} livelessons were not requested and under way within 60 s (answered {}, {statuses:?})",
+                ids.len()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -216,13 +228,24 @@ impl Lab {
     /// the proxy's address again.
     async fn inflict(&mut self, fault: Fault) -> Outage {
         let old = self.primary;
-        let (holder, waiting) = self.request_in_flight().await;
+        // A failover finds requests under way by itself: from the promotion on, the old
+        // primary's synchronous commits wait for a standby that is gone. A restart or a
+        // crash of a lone server needs one made to wait.
+        let (holder, waiting) = if matches!(fault, Fault::Restart | Fault::Kill) {
+            self.request_in_flight().await
+        } else {
+            (None, 0)
+        };
         let began = Instant::now();
+        let began_wall = SystemTime::now();
+        // When the address stopped leading to a server that takes writes, if it did.
+        let mut down = None;
         let what = match fault {
             Fault::Promote => {
                 let new = 1 - old;
                 self.nodes[new].promote().await;
                 self.nodes[new].wait_writable().await;
+                down = Some(Instant::now());
                 self.nodes[old].stop().await;
                 let cut = self.proxy.point_to(Some(self.nodes[new].port), Move::Cut);
                 self.primary = new;
@@ -254,6 +277,7 @@ impl Lab {
                 let new = 1 - old;
                 self.nodes[new].promote().await;
                 self.nodes[new].wait_writable().await;
+                down = Some(Instant::now());
                 self.nodes[old].restart_read_only().await;
                 let read_only = Instant::now();
                 // The length of the fault, not a wait for an event.
@@ -267,22 +291,36 @@ impl Lab {
                 )
             }
             Fault::Restart => {
+                down = Some(began);
                 self.nodes[old].restart().await;
                 self.nodes[old].wait_writable().await;
                 "pg_ctl restart -m fast".to_owned()
             }
             Fault::Kill => {
+                down = Some(began);
                 self.nodes[old].kill_postmaster().await;
                 self.nodes[old].start().await;
                 self.nodes[old].wait_writable().await;
                 "postmaster SIGKILLed, started again (crash recovery)".to_owned()
             }
         };
-        let writable = Instant::now();
-        // Its server is gone; so is the lock.
-        drop(holder);
+        let mut writable = Instant::now();
+        if matches!(fault, Fault::Restart | Fault::Kill) {
+            // The server took writes from the moment it was ready, a little before this
+            // test's own write went through: its log tells when.
+            if let Some(ready) = self.nodes[old].ready_since(began_wall)
+                && let Ok(after) = ready.duration_since(began_wall)
+            {
+                writable = writable.min(began + after);
+            }
+        }
+        let waiting = if holder.is_some() {
+            format!(" ({waiting} requests waiting on the test's lock)")
+        } else {
+            String::new()
+        };
         println!(
-            "  fault at +{:.1} s ({waiting} requests waiting inside PostgreSQL): {what}; writable primary at the proxy again after {:.1} s",
+            "  fault at +{:.1} s{waiting}: {what}; writable primary at the proxy again after {:.1} s",
             began.duration_since(self.t0).as_secs_f64(),
             writable.duration_since(began).as_secs_f64()
         );
@@ -290,15 +328,16 @@ impl Lab {
             what,
             began,
             writable,
+            unwritable: down.map(|down| (down, writable)),
             wake_up: None,
         }
     }
 
-    /// Makes sure the fault lands on a request under way inside PostgreSQL, as every
-    /// failure of the runs did (a commit cut, a read terminated): a transaction
-    /// of the test's holds a lock on `livesessions` until the fault ends it, so that the
-    /// writer's next `POST /exp/livesession` waits on it. Returns the holder's connection
-    /// and how many backends wait on a lock.
+    /// Makes sure a restart or crash lands on a request under way inside PostgreSQL, as
+    /// every failure of the runs did (a commit cut, a read terminated): a
+    /// transaction of the test's holds a lock on `livesessions`, so that the writer's next
+    /// `POST /exp/livesession` waits on it, until the fault (which follows at once) ends
+    /// it. Returns the holder's connection and how many backends wait on a lock.
     async fn request_in_flight(&self) -> (Option<PgConnection>, i64) {
         let url = self.primary_url();
         let Ok(mut holder) = PgConnection::connect(&url).await else {
@@ -399,10 +438,9 @@ pub async fn run(bins: &Binaries, plan: &Plan) {
     let baseline = audit::wake_up(&lab.primary_url(), Instant::now(), WAKE_UP_BOUND).await;
     assert!(
         baseline.back.is_some(),
-        "failover harness: before any fault, idle enqueue-to-start latency never stayed within {} ms: {}\n{}",
+        "failover harness: before any fault, idle enqueue-to-start latency never stayed within {} ms: {}",
         audit::WOKEN.as_millis(),
-        baseline.describe(),
-        lab.evidence()
+        baseline.describe()
     );
     let lessons = lab.lessons().await;
     let writer = Ticker::start(
@@ -506,6 +544,7 @@ pub async fn run(bins: &Binaries, plan: &Plan) {
             .collect::<Vec<_>>()
             .join("\n");
         println!("{list}\n{}", lab.evidence());
+        lab.reported = true;
         panic!(
             "failover {}: {} failures:\n{list}",
             plan.name,
