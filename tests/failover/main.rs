@@ -40,10 +40,17 @@
 //! and, when it fails, every failure with the scheduler's warnings and errors and
 //! PostgreSQL's last log lines.
 //!
-//! The scenarios run one at a time (a lock file in the temporary directory), each
-//! within about a minute. Without the PostgreSQL binaries the tests say why and pass;
+//! Run it with `cargo nextest run -E 'test(failover)' --success-output immediate` (the
+//! summary lines of passing scenarios shown) or `cargo test --test failover --
+//! --nocapture`. The scenarios run one at a time (a lock file in the temporary
+//! directory, so also across nextest's processes), each within about half a minute when
+//! it passes (a minute and a half when nothing comes back). PostgreSQL comes from
+//! `/usr/lib/postgresql/15/bin` (`ANTIDOTE_FAILOVER_PG_BIN` to change it), run as the
+//! `postgres` user when the test runs as root; one `initdb` is kept as a template under
+//! the temporary directory. Without the binaries the tests say why and pass;
 //! `ANTIDOTE_FAILOVER=require` makes that a failure. `ANTIDOTE_FAILOVER_KEEP=1` keeps each
-//! scenario's directory (data, logs, configuration).
+//! scenario's directory (PostgreSQL data and logs, `antidoted.yaml`, `antidoted.log`);
+//! `ANTIDOTE_FAILOVER_LOG` sets `antidoted`'s `RUST_LOG`.
 
 // A test's helpers fail the test on a broken expectation.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
