@@ -7,7 +7,8 @@
 //!
 //! Only requests whose body has a known length within the body limit are retried (the
 //! body is kept to send again); probes are never retried, since they must tell the truth
-//! at once.
+//! at once. A try still waiting on the database when the window closes is given up and
+//! answered 503 too, so no request waits longer than the window.
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 use super::ApiError;
 use super::surface::Surface;
+use crate::db::DbFault;
 
 /// How long a request is retried, and the largest body kept for it.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +67,13 @@ pub async fn retry_database_faults(
     let mut tries = 1_u32;
     loop {
         let request = Request::from_parts(parts.clone(), Body::from(body.clone()));
-        let response = next.clone().run(request).await;
+        // A try that waits on the database (a connection, a commit) past the window is
+        // given up: the handlers do nothing but database work, so that is a fault too.
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let Ok(response) = tokio::time::timeout(remaining, next.clone().run(request)).await else {
+            tracing::warn!(tries, "request waited for the database past its window");
+            return ApiError::database_unavailable(DbFault::Unreachable).into_response();
+        };
         let fault = response
             .extensions()
             .get::<ApiError>()
