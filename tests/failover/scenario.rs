@@ -240,6 +240,9 @@ impl Lab {
         let began_wall = SystemTime::now();
         // When the address stopped leading to a server that takes writes, if it did.
         let mut down = None;
+        // When the proxy began leading new connections to the new primary: requests may
+        // reach it from then on, before the old node has stopped.
+        let mut moved = None;
         let what = match fault {
             Fault::Promote => {
                 let new = 1 - old;
@@ -247,6 +250,7 @@ impl Lab {
                 self.nodes[new].wait_writable().await;
                 down = Some(Instant::now());
                 self.nodes[old].stop().await;
+                moved = Some(Instant::now());
                 let cut = self.proxy.point_to(Some(self.nodes[new].port), Move::Cut);
                 self.primary = new;
                 format!(
@@ -263,6 +267,7 @@ impl Lab {
                 } else {
                     Move::Silent
                 };
+                moved = Some(Instant::now());
                 let ended = self.proxy.point_to(Some(self.nodes[new].port), how);
                 self.primary = new;
                 self.nodes[old].stop().await;
@@ -282,6 +287,7 @@ impl Lab {
                 let read_only = Instant::now();
                 // The length of the fault, not a wait for an event.
                 tokio::time::sleep_until((read_only + READ_ONLY_FOR).into()).await;
+                moved = Some(Instant::now());
                 let cut = self.proxy.point_to(Some(self.nodes[new].port), Move::Cut);
                 self.primary = new;
                 self.nodes[old].stop().await;
@@ -304,7 +310,7 @@ impl Lab {
                 "postmaster SIGKILLed, started again (crash recovery)".to_owned()
             }
         };
-        let mut writable = Instant::now();
+        let mut writable = moved.unwrap_or_else(Instant::now);
         if matches!(fault, Fault::Restart | Fault::Kill) {
             // The server took writes from the moment it was ready, a little before this
             // test's own write went through: its log tells when.
