@@ -66,12 +66,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     }
     // A connection opened before a failover demoted its server reads fine but cannot
     // write: ask the server.
-    let read_only: bool =
-        sqlx::query_scalar("select current_setting('transaction_read_only') = 'on'")
-            .fetch_one(&state.pool)
-            .await
-            .map_err(|err| unavailable(&err))?;
-    if read_only {
+    let writable = crate::queue::store::writable(&state.pool)
+        .await
+        .map_err(|err| unavailable(&err))?;
+    if !writable {
         let err = sqlx::Error::Io(std::io::Error::other(db::fault::NotPrimary));
         return Err(unavailable(&err));
     }

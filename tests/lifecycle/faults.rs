@@ -174,7 +174,6 @@ async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_
 
     use antidote_scheduler::gc;
     use antidote_scheduler::kinds::{ContractSettings, Contracts};
-    use antidote_scheduler::queue::Worker;
 
     let lab = Lab::start(pool).await;
     lab.sim.knobs().hang("create", "namespaces");
@@ -191,12 +190,7 @@ async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_
     contracts
         .apply(&mut registry)
         .expect("every kind has a contract");
-    let worker = Worker::with_notifier(
-        lab.pool.clone(),
-        registry,
-        worker_config(),
-        lab.queue.notifier().clone(),
-    );
+    let worker = lab.worker_with(registry, worker_config());
     let mut events = worker.subscribe();
     let (stop, handle) = start(worker);
     let began = std::time::Instant::now();
@@ -244,7 +238,7 @@ async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_a
     pool: PgPool,
 ) {
     use antidote_scheduler::backend::kubernetes::KubernetesBackend;
-    use antidote_scheduler::queue::{JobState, Registry, Worker, store as jobs};
+    use antidote_scheduler::queue::{JobState, Registry, store as jobs};
     use antidote_scheduler::workflow::{self, request};
     use k8s_openapi::api::core::v1::Namespace;
     use kubesim::Behaviour;
@@ -268,12 +262,7 @@ async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_a
         heartbeat: Duration::from_secs(10),
         ..worker_config()
     };
-    let worker = Worker::with_notifier(
-        lab.pool.clone(),
-        registry,
-        config,
-        lab.queue.notifier().clone(),
-    );
+    let worker = lab.worker_with(registry, config);
     let mut events = worker.subscribe();
     let (stop, handle) = start(worker);
     let session = lab.session().await;

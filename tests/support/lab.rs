@@ -198,9 +198,14 @@ impl Lab {
     /// A worker running the workflows and GC jobs (production GC settings) in this
     /// process.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
+        self.worker_with(self.registry(gc::Config::default()), config)
+    }
+
+    /// A worker running `registry` in this process, woken by this lab's requests.
+    pub fn worker_with(&self, registry: Registry, config: WorkerConfig) -> Worker {
         Worker::with_notifier(
             self.pool.clone(),
-            self.registry(gc::Config::default()),
+            registry,
             config,
             self.queue.notifier().clone(),
         )

@@ -135,13 +135,7 @@ pub struct NotPrimary;
 /// # Errors
 /// An I/O error carrying [`NotPrimary`], or the check's own failure.
 pub async fn refuse_read_only(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    // `transaction_read_only` is on in a hot standby and where
-    // `default_transaction_read_only` is set: the two ways a demoted primary refuses writes.
-    let read_only: bool =
-        sqlx::query_scalar("select current_setting('transaction_read_only') = 'on'")
-            .fetch_one(&mut *conn)
-            .await?;
-    if read_only {
+    if !crate::store::takes_writes(&mut *conn).await? {
         return Err(sqlx::Error::Io(io::Error::other(NotPrimary)));
     }
     Ok(())

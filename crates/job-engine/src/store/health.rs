@@ -13,13 +13,23 @@ use crate::error::{QueueError, Result};
 /// # Errors
 /// [`QueueError::Database`].
 pub async fn writable(executor: impl PgExecutor<'_>) -> Result<bool> {
+    takes_writes(executor)
+        .await
+        .map_err(QueueError::db("health check"))
+}
+
+/// [`writable`] with the driver's own error, for a pool's `after_connect` check
+/// ([`crate::fault::refuse_read_only`]), which must return it.
+///
+/// # Errors
+/// The driver's.
+pub async fn takes_writes(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select not pg_is_in_recovery()
                   and current_setting('transaction_read_only') = 'off' as "writable!""#
     )
     .fetch_one(executor)
     .await
-    .map_err(QueueError::db("health check"))
 }
 
 /// Asks the server to notice a vanished client within seconds (its TCP keepalives: 2 s
