@@ -62,6 +62,15 @@ pub enum BackendError {
         /// Logs of the job's last pod.
         logs: String,
     },
+    /// A wait ran out of time while the Kubernetes API was failing (unreachable, or its
+    /// storage away): what was awaited may have happened without being seen.
+    #[error("timed out after {seconds} s waiting for {what} while the Kubernetes API was failing")]
+    Unobserved {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        seconds: u64,
+    },
     /// A wait ran out of time.
     #[error("timed out after {seconds} s waiting for {what}")]
     Timeout {
@@ -75,12 +84,14 @@ pub enum BackendError {
 }
 
 impl BackendError {
-    /// Whether trying again later may succeed: API 5xx/429, timeouts of the transport and
-    /// connection failures. Everything else (validation, missing objects, failed pods) is
-    /// permanent.
+    /// Whether trying again later may succeed: API 5xx/429, timeouts of the transport,
+    /// connection failures, and waits that the API's failure left unobserved. Everything
+    /// else (validation, missing objects, failed pods, waits that saw no progress on a
+    /// working API) is permanent.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Api { source, .. } => is_transient_kube(source),
+            Self::Unobserved { .. } => true,
             _ => false,
         }
     }

@@ -68,6 +68,10 @@ pub struct Settings {
     /// Waiting for a deleted namespace to be gone (original: 120 s).
     #[serde(with = "humantime_secs")]
     pub namespace_delete_timeout: Duration,
+    /// One call to the Kubernetes API (the original had none: a call to an API server
+    /// whose etcd is away could hang its lab for minutes).
+    #[serde(with = "humantime_secs")]
+    pub api_call_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -97,6 +101,7 @@ impl Default for Settings {
             job_cleanup_timeout: Duration::from_secs(60),
             config_timeout: Duration::from_secs(600),
             namespace_delete_timeout: Duration::from_secs(120),
+            api_call_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -71,21 +71,63 @@ struct Process {
     name: &'static str,
     child: Child,
     log: PathBuf,
+    /// How it was started, to start it again after a stop.
+    command: (PathBuf, Vec<String>),
 }
 
 impl Process {
     fn spawn(name: &'static str, dir: &Path, binary: &Path, args: &[String]) -> Self {
         let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log).expect("component log file");
+        let command = (binary.to_owned(), args.to_vec());
+        let child = Self::launch(&log, &command);
+        Self {
+            name,
+            child,
+            log,
+            command,
+        }
+    }
+
+    /// Starts the command, appending to the log (a restart keeps what came before).
+    fn launch(log: &Path, (binary, args): &(PathBuf, Vec<String>)) -> Child {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("component log file");
         let err = out.try_clone().expect("component log file");
-        let child = Command::new(binary)
+        Command::new(binary)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        Self { name, child, log }
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
+    }
+
+    /// Stops the process as an init system would (SIGTERM, then SIGKILL after a grace
+    /// period of 10 s: kube-apiserver lets open requests drain for longer) and reaps it.
+    fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(signalled.success(), "kill -TERM {pid} ({})", self.name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.exited().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the same command again, with the same ports, certificates and data.
+    fn restart(&mut self) {
+        self.child = Self::launch(&self.log, &self.command);
     }
 
     /// The last lines of the component's log, for failure messages.
@@ -204,6 +246,10 @@ pub struct Audited {
     pub group: String,
     /// `resource` or `resource/subresource`.
     pub resource: String,
+    /// The object's namespace (`""` for cluster-scoped objects and collections).
+    pub namespace: String,
+    /// The object's name (`""` for a collection; a create's is taken from its body).
+    pub name: String,
     /// The HTTP status of the answer.
     pub code: u16,
 }
@@ -365,6 +411,13 @@ impl ControlPlane {
             &self.tokens.controller_manager,
         );
         self.write_kubeconfig("agent.kubeconfig", &self.tokens.agent);
+        self.wait_apiserver_ready(&mut apiserver).await;
+        self.apiserver = Some(apiserver);
+    }
+
+    /// Waits until the API server answers `/readyz` with `ok` (etcd reachable, its
+    /// post-start hooks done).
+    async fn wait_apiserver_ready(&self, apiserver: &mut Process) {
         let client = self.admin_client().await;
         let deadline = Instant::now() + READY_WITHIN;
         loop {
@@ -372,7 +425,7 @@ impl ControlPlane {
                 .body(Vec::new())
                 .expect("request");
             if client.request_text(ready).await.is_ok_and(|t| t == "ok") {
-                break;
+                return;
             }
             if apiserver.exited().is_some() {
                 apiserver.fail("exited before becoming ready");
@@ -382,6 +435,38 @@ impl ControlPlane {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Stops kube-apiserver (SIGTERM): every client's connection drops and new ones are
+    /// refused until [`ControlPlane::start_apiserver_again`].
+    pub fn stop_apiserver(&mut self) {
+        self.apiserver
+            .as_mut()
+            .expect("the API server runs")
+            .terminate();
+    }
+
+    /// Starts the stopped kube-apiserver again on the same address and waits until it is
+    /// ready.
+    pub async fn start_apiserver_again(&mut self) {
+        let mut apiserver = self.apiserver.take().expect("the API server was started");
+        apiserver.restart();
+        self.wait_apiserver_ready(&mut apiserver).await;
+        self.apiserver = Some(apiserver);
+    }
+
+    /// Stops etcd (SIGTERM): the API server stays up, but its storage is gone until
+    /// [`ControlPlane::start_etcd_again`].
+    pub fn stop_etcd(&mut self) {
+        self.etcd.as_mut().expect("etcd runs").terminate();
+    }
+
+    /// Starts the stopped etcd again on its data directory and waits until the API server
+    /// is ready over it.
+    pub async fn start_etcd_again(&mut self) {
+        self.etcd.as_mut().expect("etcd was started").restart();
+        let mut apiserver = self.apiserver.take().expect("the API server runs");
+        self.wait_apiserver_ready(&mut apiserver).await;
         self.apiserver = Some(apiserver);
     }
 
@@ -507,6 +592,8 @@ impl ControlPlane {
                     } else {
                         format!("{resource}/{sub}")
                     },
+                    namespace: text("/objectRef/namespace"),
+                    name: text("/objectRef/name"),
                     code: event
                         .pointer("/responseStatus/code")
                         .and_then(serde_json::Value::as_u64)

@@ -45,6 +45,8 @@ pub fn settings() -> Settings {
         job_cleanup_timeout: Duration::from_secs(30),
         config_timeout: Duration::from_secs(30),
         namespace_delete_timeout: Duration::from_secs(60),
+        // A call to an API server whose etcd is away fails within the outage tests' time.
+        api_call_timeout: Duration::from_secs(10),
         ..Settings::default()
     }
 }

@@ -15,6 +15,7 @@
 //! - [`differential`]: the same requests to kubesim and kube-apiserver, answers compared.
 //! - [`lab`]: database, prepared cluster, the scheduler's ServiceAccount, the node agent.
 //! - [`lifecycle`]: every example lesson to READY, a stage change, DELETE, crash-resume.
+//! - [`outage`]: kube-apiserver, then etcd, restarted mid-provisioning.
 //! - [`rbac`]: `deploy/`'s ClusterRole is enough and every rule of it is needed.
 //! - [`child`]: the crashing worker process of the crash-resume test.
 
@@ -32,4 +33,5 @@ mod harness;
 mod helpers;
 mod lab;
 mod lifecycle;
+mod outage;
 mod rbac;

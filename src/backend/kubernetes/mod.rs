@@ -2,17 +2,19 @@
 //! and shared watch caches ([`watch`]) that every wait reads.
 //!
 //! Creates are idempotent: an `AlreadyExists` left by an earlier attempt counts as done once
-//! the object's `liveLesson` label shows it is ours. Transient API failures (5xx, 429,
-//! connection loss) are retried a few times in place before the step gives up and the job
-//! engine's backoff takes over.
+//! the object's `liveLesson` label shows it is ours. Every call is bounded and transient
+//! API failures (5xx, 429, connection loss, no answer) are retried briefly in place before
+//! the step gives up and the job engine's backoff takes over ([`calls`]). A wait that runs
+//! out of time while the API was failing is retried too, never taken for a lab that did
+//! not start.
 
 pub mod cached;
+pub mod calls;
 pub mod resources;
 pub mod watch;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +31,9 @@ use tokio::time::Instant;
 
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 
-use super::error::is_transient_kube;
 use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
 use cached::{JobState, PodState, PodSummary};
+use calls::Calls;
 use resources::{LABEL_INSTANCE, LABEL_LIVELESSON, LABEL_MANAGED, YES};
 use watch::Watched;
 
@@ -42,6 +44,7 @@ const LOG_TAIL_LINES: i64 = 200;
 pub struct KubernetesBackend {
     client: Client,
     settings: Arc<Settings>,
+    calls: Calls,
     pods: Watched<Pod>,
     jobs: Watched<Job>,
     namespaces: Watched<Namespace>,
@@ -63,10 +66,12 @@ impl KubernetesBackend {
             "{LABEL_MANAGED}={YES},{LABEL_INSTANCE}={}",
             settings.instance_id
         );
+        let calls = Calls::new(settings.api_call_timeout);
         Self {
-            pods: Watched::start(Api::all(client.clone()), &instance),
-            jobs: Watched::start(Api::all(client.clone()), &instance),
-            namespaces: Watched::start(Api::all(client.clone()), &instance),
+            pods: Watched::start(Api::all(client.clone()), &instance, calls.clone()),
+            jobs: Watched::start(Api::all(client.clone()), &instance, calls.clone()),
+            namespaces: Watched::start(Api::all(client.clone()), &instance, calls.clone()),
+            calls,
             client,
             settings: Arc::new(settings),
         }
@@ -75,6 +80,30 @@ impl KubernetesBackend {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// A wait for `what`, begun at `started`, ran out of `timeout`. When a call or watch
+    /// of this backend failed meanwhile, what was awaited may have happened unseen (the
+    /// node could not report it, or the watch could not deliver it): the failure is
+    /// [`BackendError::Unobserved`], which the next attempt waits out again, rather than a
+    /// final [`BackendError::Timeout`].
+    fn timed_out(
+        &self,
+        started: Instant,
+        what: String,
+        timeout: Duration,
+        logs: String,
+    ) -> BackendError {
+        let seconds = timeout.as_secs();
+        if self.calls.failed_since(started) {
+            BackendError::Unobserved { what, seconds }
+        } else {
+            BackendError::Timeout {
+                what,
+                seconds,
+                logs,
+            }
+        }
     }
 
     fn namespace(&self, livelesson_id: &str) -> String {
@@ -98,10 +127,12 @@ impl KubernetesBackend {
         let name = object.name_any();
         let resource = plural::<K>();
         let params = PostParams::default();
-        match retry(|| api.create(&params, object)).await {
+        match self.calls.run(|| api.create(&params, object)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = retry(|| api.get(&name))
+                let existing = self
+                    .calls
+                    .run(|| api.get(&name))
                     .await
                     .map_err(api_error("get", resource, &name))?;
                 if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
@@ -128,10 +159,10 @@ impl KubernetesBackend {
         );
         let name = object.name_any();
         let params = PostParams::default();
-        match retry(|| api.create(&params, object)).await {
+        match self.calls.run(|| api.create(&params, object)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let existing = retry(|| api.get(&name)).await.map_err(api_error(
+                let existing = self.calls.run(|| api.get(&name)).await.map_err(api_error(
                     "get",
                     "network-attachment-definitions",
                     &name,
@@ -210,7 +241,7 @@ impl Backend for KubernetesBackend {
         let names = std::iter::once(self.settings.tls_cert_name.as_str())
             .chain(self.settings.pull_cred_name.as_deref());
         for name in names {
-            let secret = match retry(|| source.get_opt(name)).await {
+            let secret = match self.calls.run(|| source.get_opt(name)).await {
                 Ok(Some(secret)) => secret,
                 Ok(None) => {
                     return Err(BackendError::MissingSecret {
@@ -282,9 +313,10 @@ impl Backend for KubernetesBackend {
         let namespace = self.namespace(ll.id);
         let wanted = Self::endpoint_pods(ll);
         let timeout = self.settings.pod_ready_timeout;
+        let started = Instant::now();
         let outcome = self
             .pods
-            .wait_for(Instant::now() + timeout, |pods| {
+            .wait_for(started + timeout, |pods| {
                 let mut all_ready = true;
                 for name in &wanted {
                     match pods.get(&(namespace.clone(), name.clone())) {
@@ -332,11 +364,12 @@ impl Backend for KubernetesBackend {
                     }
                 }
                 let names: Vec<&str> = pending.iter().map(|(n, _)| n.as_str()).collect();
-                Err(BackendError::Timeout {
-                    what: format!("pods {} to run", names.join(", ")),
-                    seconds: timeout.as_secs(),
+                Err(self.timed_out(
+                    started,
+                    format!("pods {} to run", names.join(", ")),
+                    timeout,
                     logs,
-                })
+                ))
             }
         }
     }
@@ -346,7 +379,9 @@ impl Backend for KubernetesBackend {
         let api: Api<Service> = self.api(&namespace);
         let selector = format!("{LABEL_LIVELESSON}={}", ll.id);
         let params = ListParams::default().labels(&selector);
-        let services = retry(|| api.list(&params))
+        let services = self
+            .calls
+            .run(|| api.list(&params))
             .await
             .map_err(api_error("list", "services", ""))?;
         let wanted = Self::endpoint_pods(ll);
@@ -387,7 +422,7 @@ impl Backend for KubernetesBackend {
         let api: Api<Job> = self.api(&namespace);
         let params = DeleteParams::background();
         for name in &existing {
-            match retry(|| api.delete(name, &params)).await {
+            match self.calls.run(|| api.delete(name, &params)).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(status)) if status.code == 404 => {}
                 Err(err) => return Err(api_error("delete", "jobs", name)(err)),
@@ -397,7 +432,8 @@ impl Backend for KubernetesBackend {
             return Ok(());
         }
         let timeout = self.settings.job_cleanup_timeout;
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let jobs_gone = self
             .jobs
             .wait_for(deadline, |jobs| {
@@ -419,11 +455,12 @@ impl Backend for KubernetesBackend {
             })
             .await;
         if jobs_gone.is_none() || pods_gone.is_none() {
-            return Err(BackendError::Timeout {
-                what: format!("old configuration jobs of {namespace} to go"),
-                seconds: timeout.as_secs(),
-                logs: String::new(),
-            });
+            return Err(self.timed_out(
+                started,
+                format!("old configuration jobs of {namespace} to go"),
+                timeout,
+                String::new(),
+            ));
         }
         Ok(())
     }
@@ -465,9 +502,10 @@ impl Backend for KubernetesBackend {
             return Ok(());
         }
         let timeout = self.settings.config_timeout;
+        let started = Instant::now();
         let outcome = self
             .jobs
-            .wait_for(Instant::now() + timeout, |jobs| {
+            .wait_for(started + timeout, |jobs| {
                 let mut done = true;
                 for name in &wanted {
                     match jobs.get(&(namespace.clone(), name.clone())) {
@@ -487,11 +525,12 @@ impl Backend for KubernetesBackend {
                 let logs = self.job_logs(&namespace, &job).await;
                 Err(BackendError::JobFailed { job, reason, logs })
             }
-            None => Err(BackendError::Timeout {
-                what: format!("configuration jobs of stage {stage} in {namespace}"),
-                seconds: timeout.as_secs(),
-                logs: String::new(),
-            }),
+            None => Err(self.timed_out(
+                started,
+                format!("configuration jobs of stage {stage} in {namespace}"),
+                timeout,
+                String::new(),
+            )),
         }
     }
 
@@ -499,7 +538,7 @@ impl Backend for KubernetesBackend {
         let name = self.namespace(livelesson_id);
         let api: Api<Namespace> = Api::all(self.client.clone());
         let params = DeleteParams::background();
-        match retry(|| api.delete(&name, &params)).await {
+        match self.calls.run(|| api.delete(&name, &params)).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(err) => Err(api_error("delete", "namespaces", &name)(err)),
@@ -509,15 +548,19 @@ impl Backend for KubernetesBackend {
     async fn wait_namespace_gone(&self, livelesson_id: &str) -> Result<()> {
         let name = self.namespace(livelesson_id);
         let timeout = self.settings.namespace_delete_timeout;
+        let started = Instant::now();
         self.namespaces
-            .wait_for(Instant::now() + timeout, |namespaces| {
+            .wait_for(started + timeout, |namespaces| {
                 (!namespaces.contains_key(&(String::new(), name.clone()))).then_some(())
             })
             .await
-            .ok_or_else(|| BackendError::Timeout {
-                what: format!("namespace {name} to be deleted"),
-                seconds: timeout.as_secs(),
-                logs: String::new(),
+            .ok_or_else(|| {
+                self.timed_out(
+                    started,
+                    format!("namespace {name} to be deleted"),
+                    timeout,
+                    String::new(),
+                )
             })
     }
 
@@ -528,10 +571,11 @@ impl Backend for KubernetesBackend {
             self.settings.instance_id
         );
         let params = ListParams::default().labels(&selector);
-        let list =
-            retry(|| api.list(&params))
-                .await
-                .map_err(api_error("list", "namespaces", ""))?;
+        let list = self
+            .calls
+            .run(|| api.list(&params))
+            .await
+            .map_err(api_error("list", "namespaces", ""))?;
         Ok(list
             .into_iter()
             .filter_map(|ns| {
@@ -607,27 +651,6 @@ impl KubernetesBackend {
         match newest {
             Some(pod) => self.pod_logs(namespace, &pod).await,
             None => String::new(),
-        }
-    }
-}
-
-/// Retries `call` on transient API errors: 5 attempts, 50 ms doubling.
-async fn retry<T, F, Fut>(mut call: F) -> Result<T, kube::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(50);
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Err(err) if attempt < 5 && is_transient_kube(&err) => {
-                tracing::debug!(error = %err, attempt, "transient kubernetes API error; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
-            }
-            other => return other,
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::cached::Cached;
+use super::calls::Calls;
 
 /// (namespace, name) → summary of the object.
 pub type Objects<K> = BTreeMap<(String, String), <K as Cached>::Summary>;
@@ -49,15 +50,16 @@ where
     K: Resource + Cached + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
 {
-    /// Starts watching `api` (all namespaces) for objects matching `labels`.
-    pub fn start(api: Api<K>, labels: &str) -> Self {
+    /// Starts watching `api` (all namespaces) for objects matching `labels`; an
+    /// interruption of the watch counts as a failure of the API in `calls`.
+    pub fn start(api: Api<K>, labels: &str, calls: Calls) -> Self {
         let state = Arc::new(State {
             objects: RwLock::new(BTreeMap::new()),
             synced: std::sync::atomic::AtomicBool::new(false),
             changed: Notify::new(),
         });
         let config = watcher::Config::default().labels(labels);
-        let task = tokio::spawn(run(api, config, state.clone()));
+        let task = tokio::spawn(run(api, config, state.clone(), calls));
         Self { state, task }
     }
 
@@ -102,7 +104,7 @@ where
     }
 }
 
-async fn run<K>(api: Api<K>, config: watcher::Config, state: Arc<State<K>>)
+async fn run<K>(api: Api<K>, config: watcher::Config, state: Arc<State<K>>, calls: Calls)
 where
     K: Resource + Cached + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
@@ -113,6 +115,7 @@ where
         let event = match event {
             Ok(event) => event,
             Err(err) => {
+                calls.failed();
                 tracing::debug!(error = %err, "watch interrupted; it resumes with backoff");
                 continue;
             }
