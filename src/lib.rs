@@ -14,11 +14,15 @@
 //! - [`kinds`]: every production job kind's contract (attempt timeout, attempts, backoff)
 //!   in one table.
 //! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
+//! - [`provision`]: what requests, pools and workflows share: the livelesson jobs, new
+//!   livelesson rows, and the endpoints and hosts derived from a lesson.
 //! - [`queue`]: the durable job engine on PostgreSQL (enqueue, claim, leases, checkpointed
 //!   steps, retries, periodic jobs, audit trail): the workspace crate `job-engine`
 //!   (`crates/job-engine`), re-exported under this path. It knows nothing about lessons.
 //! - [`telemetry`]: tracing and OpenTelemetry set-up, traceparent propagation through jobs,
 //!   Prometheus metrics.
+//! - [`secret`]: a string that never prints (credentials).
+//! - [`startup`]: the composition root: a process's parts built from its configuration.
 //! - [`store`]: SQL for the scheduler's state (curriculum so far), one function per statement.
 //! - [`workflow`]: livelesson workflows (CREATE, MODIFY, DELETE) and the requests that start them.
 #![warn(missing_docs)]
@@ -32,9 +36,12 @@ pub mod db;
 pub mod gc;
 pub mod kinds;
 pub mod pool;
+pub mod provision;
 /// The job engine, the `job-engine` crate of this workspace. Re-exported under its old
 /// path so that `antidote_scheduler::queue::…` keeps naming the same items.
 pub use job_engine as queue;
+pub mod secret;
+pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod workflow;

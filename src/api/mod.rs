@@ -56,15 +56,18 @@ use sqlx::PgPool;
 use tower_http::trace::TraceLayer;
 
 use crate::backend::Settings;
-use crate::config::{Config, HttpSettings, Secret};
 use crate::queue::Client;
 use crate::queue::schema::SchemaName;
+use crate::secret::Secret;
 use crate::workflow::request::Limits;
+use settings::HttpSettings;
 
+pub use crate::curriculum::names::is_lesson_slug;
 pub use error::{ApiError, AppJson, AppPath, AppQuery};
 pub use server::serve;
 
-/// What every handler shares. Cheap to clone.
+/// What every handler shares. Cheap to clone. Built from the configuration by
+/// [`crate::startup`] (`AppState::new`).
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
@@ -112,29 +115,6 @@ impl std::fmt::Debug for AppState {
             .field("api", &self.api)
             .field("http", &self.http)
             .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// State for `config` over `pool`.
-    pub fn new(pool: PgPool, client: Client, config: &Config) -> Self {
-        Self {
-            pool,
-            client,
-            settings: Arc::new(config.backend.clone()),
-            limits: config.limits(),
-            admin_token: Arc::new(config.admin_token.clone()),
-            trusted_proxies: config.trusted_proxies.clone().into(),
-            forwarded_header: config.forwarded_header,
-            ipv6_prefix_length: config.ipv6_prefix_length,
-            body_limit: config.body_limit,
-            api: Arc::new(config.api.clone()),
-            http: config.http.clone(),
-            rate_limits: rate_limit::RateLimits::new(&config.rate_limit),
-            ui: config.api.ui,
-            engine_schema: config.engine_schema.clone().map(Arc::new),
-            writable_wait: config.database.writable_wait(),
-        }
     }
 }
 
@@ -279,11 +259,4 @@ pub fn is_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-/// Whether `slug` has the shape of a lesson slug (`[a-z-]+`, bounded).
-pub fn is_lesson_slug(slug: &str) -> bool {
-    !slug.is_empty()
-        && slug.len() <= 128
-        && slug.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
 }

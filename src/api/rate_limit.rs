@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::settings::RateLimitSettings;
 use super::surface::Surface;
 use super::{ApiError, AppState};
-use crate::config::RateLimitSettings;
 
 /// Checks between two sweeps of the per-address buckets: buckets that refilled completely
 /// are dropped then, so an attacker cycling through addresses cannot grow the map for long.

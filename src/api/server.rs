@@ -37,9 +37,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use super::client::limit_group;
+use super::settings::HttpSettings;
 use super::surface::{Surface, render};
 use super::{ApiError, AppState};
-use crate::config::HttpSettings;
 
 /// The largest `http.maxUriBytes` accepted: a target this long still leaves room in
 /// hyper's read buffer for the headers.

@@ -1,8 +1,10 @@
-//! The API's own settings (`api:` in the configuration file): which browser origins may
-//! call it (CORS) and which built front end it serves.
+//! The API's own settings: which browser origins may call it (CORS) and which built
+//! front end it serves (`api:` in the configuration file), connection hygiene (`http:`)
+//! and the rate limits of `/exp` writes (`rateLimit:`).
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -142,6 +144,86 @@ impl<'de> Deserialize<'de> for CorsOrigins {
                 "\"*\" stands alone (corsOrigins: \"*\"), not inside a list",
             )),
             Form::List(list) => Ok(Self::List(list)),
+        }
+    }
+}
+
+/// Connection hygiene of the HTTP server (ours): what one client may hold open, and for
+/// how long, before it is answered and closed. The defaults suit an API on the internet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Seconds a client has to send a complete request head, counted from the connection's
+    /// start and again from the end of each response: it is also the idle keep-alive
+    /// timeout. The connection is closed when it passes.
+    pub header_timeout_secs: u64,
+    /// Seconds a request may take once its head is read: reading its body and handling
+    /// it. Past that the answer is 408 `request_timeout` and the connection is closed.
+    pub request_timeout_secs: u64,
+    /// Connections one process holds open at once. Past it a connection is answered 503
+    /// `overloaded` and closed; keep it well under the process's descriptor limit, which
+    /// `serve` and `api` raise to the hard limit at start.
+    pub max_connections: usize,
+    /// Connections one client address (IPv6: one network of `ipv6PrefixLength`) holds
+    /// open at once; past it, 503 `overloaded` and closed. Trusted proxies are exempt:
+    /// they carry many clients.
+    pub max_connections_per_address: usize,
+    /// Longest request target (path and query) in bytes; longer is 414 `uri_too_long`.
+    pub max_uri_bytes: usize,
+    /// Largest request head (request line and headers) in bytes; larger is 431
+    /// `header_fields_too_large`.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 1024,
+            max_connections_per_address: 32,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// [`Self::header_timeout_secs`] as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+
+    /// [`Self::request_timeout_secs`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// Token-bucket rate limits on `/exp` writes (ours): `POST` and `DELETE` under `/exp`,
+/// per client address and for the whole process. Refused requests get 429
+/// `rate_limited` with `Retry-After`. Reads (polling) are not limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained writes per minute from one client address (IPv6: one network of
+    /// `ipv6PrefixLength`); 0 disables the per-address limit.
+    pub per_address_per_minute: u32,
+    /// Writes one address may make at once before the sustained rate applies.
+    pub per_address_burst: u32,
+    /// Sustained writes per second from all clients of one process; 0 disables it.
+    pub global_per_second: u32,
+    /// Writes all clients may make at once before the sustained rate applies.
+    pub global_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_address_per_minute: 60,
+            per_address_burst: 20,
+            global_per_second: 100,
+            global_burst: 200,
         }
     }
 }

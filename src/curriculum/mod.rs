@@ -13,13 +13,13 @@ pub mod names;
 pub mod prereqs;
 mod raw;
 mod report;
-mod secret;
 mod source;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub use crate::secret::Secret;
 pub use hash::{ContentHash, content_hash};
 pub use model::{
     Author, Category, Collection, CollectionType, ConfigurationFile, ConfigurationType, Connection,
@@ -27,7 +27,6 @@ pub use model::{
     Presentation, PresentationType, Stage, Tier,
 };
 pub use report::{Problem, Report, Severity, Skipped};
-pub use secret::Secret;
 pub use source::{Dir, Entry, EntryKind, Files, Source};
 pub use validate::{MAX_READY_DELAY_SECS, napalm_driver};
 

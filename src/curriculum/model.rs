@@ -9,7 +9,7 @@ use std::fmt;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use super::secret::Secret;
+use crate::secret::Secret;
 
 /// Declares a closed set of YAML string values with its parser and its list of allowed
 /// values (which validation prints when a value is wrong).

@@ -100,6 +100,13 @@ pub fn instance_id_problem(instance_id: &str) -> Option<String> {
     None
 }
 
+/// Whether `slug` has the shape of a lesson slug (`[a-z-]+`, bounded).
+pub fn is_lesson_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 128
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

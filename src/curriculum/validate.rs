@@ -15,8 +15,8 @@ use super::model::{
 use super::names;
 use super::raw::{RawCollection, RawEndpoint, RawImage, RawLesson, RawMeta, RawStage};
 use super::report::FileProblems;
-use super::secret::Secret;
 use super::source::{self, EntryKind, Source};
+use crate::secret::Secret;
 
 /// Longest accepted `readyDelay`, in seconds (an hour: anything longer is a typo).
 pub const MAX_READY_DELAY_SECS: i64 = 3600;

@@ -23,6 +23,7 @@ pub mod orphans;
 pub mod reconcile;
 pub mod retention;
 pub mod sessions;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -253,11 +254,6 @@ mod tests {
     use std::time::Duration;
 
     use super::{Config, schedules};
-
-    #[test]
-    fn configuration_defaults_are_the_gc_defaults() {
-        assert_eq!(crate::config::Config::default().gc(), Config::default());
-    }
 
     #[test]
     fn every_gc_job_has_a_schedule_with_its_interval() {

@@ -44,9 +44,6 @@ pub enum PoolError {
     /// Jobs could not be enqueued.
     #[error("pool enqueue")]
     Queue(#[from] QueueError),
-    /// A new spare could not be built.
-    #[error("pool spare")]
-    Request(#[from] crate::workflow::request::RequestError),
     /// A transaction could not begin or commit.
     #[error("pool transaction")]
     Transaction(#[source] sqlx::Error),

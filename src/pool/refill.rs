@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 
 use crate::backend::Settings;
+use crate::provision::jobs::{Args, Create, Delete, livelesson_job};
+use crate::provision::rows::{self, NewKind};
 use crate::queue::job::DEFAULT_QUEUE;
 use crate::queue::{notifier, store as jobs};
 use crate::store::curriculum;
 use crate::store::pool::{self as sql, RetireCause};
-use crate::workflow::request::{self, NewKind};
-use crate::workflow::{self, Create, Delete};
 
 use super::{PoolError, Result};
 
@@ -161,7 +161,7 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
                 continue;
             };
             for _ in 0..n {
-                let id = request::insert_livelesson(
+                let id = rows::insert_livelesson(
                     &mut tx,
                     settings,
                     &stored,
@@ -195,12 +195,12 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
     Ok(counts)
 }
 
-fn job<K: crate::queue::JobKind<Args = workflow::Args>>(
+fn job<K: crate::queue::JobKind<Args = Args>>(
     id: &str,
     stage: i32,
     cause: Option<&str>,
 ) -> Result<crate::queue::NewJob> {
-    let job = workflow::livelesson_job::<K>(id, stage)?;
+    let job = livelesson_job::<K>(id, stage)?;
     Ok(crate::queue::NewJob {
         traceparent: cause.map(str::to_owned),
         ..job

@@ -86,12 +86,12 @@ pub fn validate(
     capacity: &CapacityConfig,
 ) -> Result<(), (&'static str, String)> {
     for slug in pools.lessons.keys() {
-        if !crate::api::is_lesson_slug(slug) {
+        if !crate::curriculum::names::is_lesson_slug(slug) {
             return Err(("pools.lessons", format!("{slug:?} is not a lesson slug")));
         }
     }
     for slug in capacity.lessons.keys() {
-        if !crate::api::is_lesson_slug(slug) {
+        if !crate::curriculum::names::is_lesson_slug(slug) {
             return Err(("capacity.lessons", format!("{slug:?} is not a lesson slug")));
         }
     }
@@ -172,33 +172,6 @@ pub async fn apply(db: &PgPool, pools: &PoolConfig, capacity: &CapacityConfig) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pools_and_capacity_are_off_by_default() {
-        let config = crate::config::Config::default();
-        let (global, lessons) = to_store(&config.pools, &config.capacity);
-        assert!(lessons.is_empty(), "no lesson has a pool");
-        assert_eq!(global.max_live, 0, "capacity is unlimited");
-    }
-
-    #[test]
-    fn the_configuration_file_sets_pools_and_capacity_per_lesson() {
-        let yaml = "pools:\n  lessons: { linux-first-steps: 3 }\n  maxAgeMins: 2\n\
-                    capacity:\n  maxLive: 20\n  lessons: { web-automation: 5 }\n";
-        let config = crate::config::Config::from_yaml(yaml, std::path::Path::new("test.yaml"))
-            .expect("valid");
-        let (global, lessons) = to_store(&config.pools, &config.capacity);
-        assert_eq!(global.max_live, 20);
-        assert!((global.max_age_secs - 120.0).abs() < f64::EPSILON);
-        let by_slug: Vec<(&str, i32, i32)> = lessons
-            .iter()
-            .map(|l| (l.lesson_slug.as_str(), l.spares, l.max_live))
-            .collect();
-        assert_eq!(
-            by_slug,
-            [("linux-first-steps", 3, 0), ("web-automation", 0, 5)]
-        );
-    }
 
     #[test]
     fn bad_pool_settings_name_the_setting() {

@@ -25,6 +25,7 @@ pub mod export;
 mod job_observer;
 pub mod metrics;
 pub mod propagation;
+pub mod settings;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::{Status, TracerProvider as _};
@@ -37,7 +38,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::config::LogFormat;
+use settings::LogFormat;
 
 pub use job_engine::trace::CauseIds;
 pub use job_observer::{MetricsObserver, job_observer};

@@ -3,22 +3,19 @@
 //! CREATE, or waiting in line for capacity; MODIFY on a stage change), heartbeats and
 //! kills.
 
-use std::collections::BTreeMap;
-
-use rand::Rng;
 use sqlx::PgPool;
 
 use crate::backend::Settings;
-use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
-use crate::curriculum::{ContentHash, GuideType, Image, Lesson};
+use crate::curriculum::names;
+use crate::curriculum::{ContentHash, Lesson};
 use crate::queue::{Client, JobKind, QueueError};
-use crate::store::livelesson::{
-    self, LiveEndpoint, LivePresentation, Livelesson, NewLivelesson, Status,
-};
+use crate::store::livelesson::{self, Livelesson, Status};
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum, pool};
 
-use super::{Create, Delete, Modify};
+pub use crate::provision::endpoints::{jupyter_domain, live_endpoints, missing_images};
+use crate::provision::jobs::{Args, Create, Delete, Modify, livelesson_job};
+pub use crate::provision::rows::{NewKind, guide, insert_livelesson, random_id};
 
 /// Admission limits (0 means unlimited, as in the original).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -128,15 +125,6 @@ impl Requested {
             | Self::Waiting(ll) => ll,
         }
     }
-}
-
-/// Draws an id of `len` characters from `[a-z0-9]`.
-pub fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 /// Where a session is requested from.
@@ -398,80 +386,6 @@ async fn admit(
     Ok(false)
 }
 
-/// What a new livelesson is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NewKind {
-    /// A learner's request; `admitted` false while it waits for capacity.
-    Learner {
-        /// Capacity admitted it (its CREATE is enqueued).
-        admitted: bool,
-    },
-    /// A spare for the warm pool.
-    Spare,
-}
-
-/// Inserts a new livelesson of `stored` (its current version) at `stage` in
-/// `session_id`, drawing a fresh id. Returns `None` when the session already has an
-/// unfinished livelesson of the lesson. The caller enqueues its CREATE.
-///
-/// # Errors
-/// Storage failures.
-pub async fn insert_livelesson(
-    tx: &mut sqlx::PgConnection,
-    settings: &Settings,
-    stored: &curriculum::StoredLesson,
-    session_id: &str,
-    stage: i32,
-    kind: NewKind,
-    traceparent: Option<&str>,
-) -> Result<Option<String>, RequestError> {
-    let lesson = &stored.lesson;
-    let mut images = BTreeMap::new();
-    for endpoint in &lesson.endpoints {
-        if !images.contains_key(&endpoint.image)
-            && let Some(image) = curriculum::image(&mut *tx, &endpoint.image).await?
-        {
-            images.insert(endpoint.image.clone(), image);
-        }
-    }
-    let (guide_type, guide) = guide(lesson, stage);
-    loop {
-        let id = random_id(names::LIVELESSON_ID_LEN);
-        let endpoints = live_endpoints(settings, lesson, &id);
-        let guide_domain = if lesson.uses_jupyter() {
-            jupyter_domain(settings, &id)
-        } else {
-            String::new()
-        };
-        let new = NewLivelesson {
-            id: &id,
-            session_id,
-            lesson_slug: &lesson.slug,
-            lesson_hash: stored.content_hash.as_str(),
-            stage,
-            guide_type,
-            guide_contents: guide,
-            guide_domain: &guide_domain,
-            images: &images,
-            endpoints: &endpoints,
-            traceparent,
-            spare: kind == NewKind::Spare,
-            admitted: !matches!(kind, NewKind::Learner { admitted: false }),
-        };
-        if livelesson::insert(tx, &new).await? {
-            return Ok(Some(id));
-        }
-        // Either the id was taken (draw again) or the session has the lesson already.
-        if kind != NewKind::Spare
-            && livelesson::find_active_for_update(tx, session_id, &lesson.slug)
-                .await?
-                .is_some()
-        {
-            return Ok(None);
-        }
-    }
-}
-
 /// Keeps a learner's livelesson alive. Returns false for unknown or deleting ones.
 ///
 /// Locks the session before the livelesson, the order of every livelesson request. A
@@ -523,13 +437,13 @@ pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), Reques
     Ok(())
 }
 
-async fn enqueue<K: JobKind<Args = super::Args>>(
+async fn enqueue<K: JobKind<Args = Args>>(
     client: &Client,
     tx: &mut sqlx::PgConnection,
     id: &str,
     stage: i32,
 ) -> Result<(), RequestError> {
-    let mut job = super::livelesson_job::<K>(id, stage)?;
+    let mut job = livelesson_job::<K>(id, stage)?;
     // The worker's spans continue the trace of the request that enqueued the job.
     job.traceparent = crate::telemetry::current_traceparent();
     client.enqueue_using(tx, &job).await?;
@@ -551,86 +465,6 @@ pub fn checked_stage(lesson: &Lesson, stage: i64) -> Result<i32, RequestError> {
             stage,
             stages: lesson.stages.len(),
         })
-}
-
-fn guide(lesson: &Lesson, stage: i32) -> (&'static str, &str) {
-    let index = usize::try_from(stage).unwrap_or(0);
-    let kind = match lesson.stages.get(index).map(|s| s.guide_type) {
-        Some(GuideType::Jupyter) => "jupyter",
-        _ => "markdown",
-    };
-    (kind, lesson.guide(index).unwrap_or(""))
-}
-
-/// The jupyter guide's host for a livelesson.
-pub fn jupyter_domain(settings: &Settings, id: &str) -> String {
-    let namespace = names::namespace(&settings.instance_id, id);
-    format!(
-        "{}.{}",
-        names::ingress_host_label(&namespace, JUPYTER_ENDPOINT, names::JUPYTER_PRESENTATION),
-        settings.heps_domain
-    )
-}
-
-/// The live endpoints of a new livelesson, in provisioning order (the jupyter guide last).
-pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<LiveEndpoint> {
-    let namespace = names::namespace(&settings.instance_id, id);
-    let mut endpoints: Vec<LiveEndpoint> = lesson
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(position, endpoint)| LiveEndpoint {
-            name: endpoint.name.clone(),
-            position: i32::try_from(position).unwrap_or(i32::MAX),
-            image: endpoint.image.clone(),
-            configuration_type: endpoint
-                .configuration_type
-                .map(|kind| kind.as_str().to_owned()),
-            ports: endpoint.ports().into_iter().map(i32::from).collect(),
-            presentations: endpoint
-                .presentations
-                .iter()
-                .map(|p| LivePresentation {
-                    name: p.name.clone(),
-                    port: p.port,
-                    kind: p.kind.as_str().to_owned(),
-                    hep_domain: format!(
-                        "{}.{}",
-                        names::ingress_host_label(&namespace, &endpoint.name, &p.name),
-                        settings.heps_domain
-                    ),
-                })
-                .collect(),
-            host: None,
-            reachable: false,
-        })
-        .collect();
-    if lesson.uses_jupyter() {
-        endpoints.push(LiveEndpoint {
-            name: JUPYTER_ENDPOINT.to_owned(),
-            position: i32::try_from(endpoints.len()).unwrap_or(i32::MAX),
-            image: format!("{}:{}", settings.jupyter_image, settings.platform_image_tag),
-            configuration_type: None,
-            ports: vec![8888],
-            presentations: Vec::new(),
-            host: None,
-            reachable: false,
-        });
-    }
-    endpoints
-}
-
-/// Images a lesson's endpoints use that `images` lacks.
-pub fn missing_images<'a>(lesson: &'a Lesson, images: &BTreeMap<String, Image>) -> Vec<&'a str> {
-    let mut missing: Vec<&str> = lesson
-        .endpoints
-        .iter()
-        .map(|e| e.image.as_str())
-        .filter(|slug| !images.contains_key(*slug))
-        .collect();
-    missing.sort_unstable();
-    missing.dedup();
-    missing
 }
 
 fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> RequestError {

@@ -59,7 +59,7 @@ impl Session {
     /// # Errors
     /// 403 when it is not this session's.
     pub fn check(&self, form: &ActionForm) -> Result<(), UiError> {
-        let expected = crate::config::Secret::new(self.csrf.clone());
+        let expected = crate::secret::Secret::new(self.csrf.clone());
         if expected.matches(&form.csrf) {
             Ok(())
         } else {

@@ -77,7 +77,6 @@
 //! tlsCertName,pullCredName}` live under `backend:` here, because they are the backend's
 //! settings; their environment variables keep the flat names (see [`ENV_OVERRIDES`]).
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,11 +85,20 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::api::client::ForwardedHeader;
-use crate::api::settings::{ApiSettings, CorsOrigins};
+use crate::api::settings::ApiSettings;
 use crate::backend::Settings;
-use crate::curriculum::{Tier, names};
+use crate::curriculum::Tier;
 use crate::db::{DEFAULT_DATABASE_URL, DatabaseSettings};
 use crate::workflow::request::Limits;
+
+mod env;
+mod validate;
+
+pub use crate::api::settings::{HttpSettings, RateLimitSettings};
+pub use crate::gc::settings::GcSettings;
+pub use crate::secret::Secret;
+pub use crate::telemetry::settings::LogFormat;
+pub use env::ENV_OVERRIDES;
 
 /// Why a configuration could not be loaded. Every message names the setting.
 #[derive(Debug, thiserror::Error)]
@@ -128,65 +136,6 @@ pub enum ConfigError {
         /// Why.
         message: String,
     },
-}
-
-/// A configured secret (admin token, database password). `Debug`, `Display` and
-/// `Serialize` all print `***`, so `config print`, logs and spans never show it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The value, for the one place that needs it (comparison, connecting).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-    /// Whether `presented` equals the value, in time independent of where they differ and
-    /// of their lengths (their digests are compared).
-    pub fn matches(&self, presented: &str) -> bool {
-        use sha2::{Digest, Sha256};
-        use subtle::ConstantTimeEq;
-        let expected = Sha256::digest(self.0.as_bytes());
-        let given = Sha256::digest(presented.as_bytes());
-        expected[..].ct_eq(&given[..]).into()
-    }
-    /// Whether no value is set.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "" } else { "***" })
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(if self.0.is_empty() { "" } else { "***" })
-    }
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// How the scheduler reaches Kubernetes.
@@ -231,129 +180,6 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Garbage collection settings (ours; the original hard-coded a 60 s interval).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct GcSettings {
-    /// Seconds between collection runs.
-    pub interval_secs: u64,
-    /// Minutes a livelesson in ERROR stays visible before it is deleted.
-    pub errored_ttl_mins: u64,
-    /// Maximum age in minutes of a persistent session's livelessons.
-    pub persistent_max_age_mins: u64,
-    /// Seconds a namespace without a livelesson row is left alone before deletion.
-    pub orphan_grace_secs: u64,
-    /// Hours finished jobs and their events are kept.
-    pub job_retention_hours: u64,
-    /// Seconds between orphan sweeps.
-    pub orphan_interval_secs: u64,
-    /// Seconds between reconciliations of READY livelessons with the cluster.
-    pub reconcile_interval_secs: u64,
-    /// Seconds between job retention passes.
-    pub retention_interval_secs: u64,
-    /// Rows per expiry or pruning statement.
-    pub batch_size: u32,
-    /// Health checks run at once by reconciliation.
-    pub reconcile_concurrency: usize,
-}
-
-impl Default for GcSettings {
-    fn default() -> Self {
-        Self {
-            interval_secs: 60,
-            errored_ttl_mins: 10,
-            persistent_max_age_mins: 7 * 24 * 60,
-            orphan_grace_secs: 300,
-            job_retention_hours: 7 * 24,
-            orphan_interval_secs: 300,
-            reconcile_interval_secs: 60,
-            retention_interval_secs: 3600,
-            batch_size: 5000,
-            reconcile_concurrency: 8,
-        }
-    }
-}
-
-/// Connection hygiene of the HTTP server (ours): what one client may hold open, and for
-/// how long, before it is answered and closed. The defaults suit an API on the internet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct HttpSettings {
-    /// Seconds a client has to send a complete request head, counted from the connection's
-    /// start and again from the end of each response: it is also the idle keep-alive
-    /// timeout. The connection is closed when it passes.
-    pub header_timeout_secs: u64,
-    /// Seconds a request may take once its head is read: reading its body and handling
-    /// it. Past that the answer is 408 `request_timeout` and the connection is closed.
-    pub request_timeout_secs: u64,
-    /// Connections one process holds open at once. Past it a connection is answered 503
-    /// `overloaded` and closed; keep it well under the process's descriptor limit, which
-    /// `serve` and `api` raise to the hard limit at start.
-    pub max_connections: usize,
-    /// Connections one client address (IPv6: one network of `ipv6PrefixLength`) holds
-    /// open at once; past it, 503 `overloaded` and closed. Trusted proxies are exempt:
-    /// they carry many clients.
-    pub max_connections_per_address: usize,
-    /// Longest request target (path and query) in bytes; longer is 414 `uri_too_long`.
-    pub max_uri_bytes: usize,
-    /// Largest request head (request line and headers) in bytes; larger is 431
-    /// `header_fields_too_large`.
-    pub max_header_bytes: usize,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            header_timeout_secs: 10,
-            request_timeout_secs: 30,
-            max_connections: 1024,
-            max_connections_per_address: 32,
-            max_uri_bytes: 8 * 1024,
-            max_header_bytes: 16 * 1024,
-        }
-    }
-}
-
-impl HttpSettings {
-    /// [`Self::header_timeout_secs`] as a duration.
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_secs(self.header_timeout_secs)
-    }
-
-    /// [`Self::request_timeout_secs`] as a duration.
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_secs)
-    }
-}
-
-/// Token-bucket rate limits on `/exp` writes (ours): `POST` and `DELETE` under `/exp`,
-/// per client address and for the whole process. Refused requests get 429
-/// `rate_limited` with `Retry-After`. Reads (polling) are not limited.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct RateLimitSettings {
-    /// Sustained writes per minute from one client address (IPv6: one network of
-    /// `ipv6PrefixLength`); 0 disables the per-address limit.
-    pub per_address_per_minute: u32,
-    /// Writes one address may make at once before the sustained rate applies.
-    pub per_address_burst: u32,
-    /// Sustained writes per second from all clients of one process; 0 disables it.
-    pub global_per_second: u32,
-    /// Writes all clients may make at once before the sustained rate applies.
-    pub global_burst: u32,
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            per_address_per_minute: 60,
-            per_address_burst: 20,
-            global_per_second: 100,
-            global_burst: 200,
-        }
-    }
-}
-
 /// The effective configuration of one `antidoted` process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -381,6 +207,7 @@ pub struct Config {
     /// because the curriculum is imported into the database).
     pub curriculum_dir: Option<PathBuf>,
     /// PostgreSQL URL (ours; `DATABASE_URL`). The password is redacted when printed.
+    #[serde(serialize_with = "crate::secret::redacted")]
     pub database_url: Secret,
     /// Connections of the API's pool.
     pub database_max_connections: u32,
@@ -393,6 +220,7 @@ pub struct Config {
     /// Server-side timeouts of each pool and the API's wait for a writable primary.
     pub database: DatabaseSettings,
     /// Bearer token of the admin API (`/v1/...`); empty disables it.
+    #[serde(serialize_with = "crate::secret::redacted")]
     pub admin_token: Secret,
     /// Peers whose forwarding header is believed (CIDRs). Others' is ignored.
     pub trusted_proxies: Vec<IpNet>,
@@ -462,261 +290,6 @@ impl Default for Config {
     }
 }
 
-type Setter = fn(&mut Config, &str) -> Result<(), String>;
-
-/// Environment variables that override the file, with the setting each one sets.
-/// `DATABASE_URL` (without prefix) is honoured as well, as sqlx tooling uses it.
-pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
-    ("ANTIDOTE_INSTANCE_ID", "backend.instanceId", |c, v| {
-        c.backend.instance_id = v.into();
-        Ok(())
-    }),
-    ("ANTIDOTE_TIER", "tier", |c, v| {
-        c.tier =
-            Tier::parse(v).ok_or_else(|| format!("expected one of {}", Tier::ALL.join(", ")))?;
-        Ok(())
-    }),
-    ("ANTIDOTE_HEPS_DOMAIN", "backend.hepsDomain", |c, v| {
-        c.backend.heps_domain = v.into();
-        Ok(())
-    }),
-    ("ANTIDOTE_IMAGE_ORG", "backend.imageOrg", |c, v| {
-        c.backend.image_org = v.into();
-        Ok(())
-    }),
-    (
-        "ANTIDOTE_CURRICULUM_VERSION",
-        "backend.curriculumVersion",
-        |c, v| {
-            c.backend.curriculum_version = v.into();
-            Ok(())
-        },
-    ),
-    ("ANTIDOTE_ALWAYS_PULL", "backend.alwaysPull", |c, v| {
-        c.backend.always_pull = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_ALLOW_EGRESS", "backend.allowEgress", |c, v| {
-        c.backend.allow_egress = parse(v)?;
-        Ok(())
-    }),
-    (
-        "ANTIDOTE_SECRETS_NAMESPACE",
-        "backend.secretsNamespace",
-        |c, v| {
-            c.backend.secrets_namespace = v.into();
-            Ok(())
-        },
-    ),
-    ("ANTIDOTE_TLS_CERT_NAME", "backend.tlsCertName", |c, v| {
-        c.backend.tls_cert_name = v.into();
-        Ok(())
-    }),
-    ("ANTIDOTE_PULL_CRED_NAME", "backend.pullCredName", |c, v| {
-        c.backend.pull_cred_name = (!v.is_empty()).then(|| v.to_owned());
-        Ok(())
-    }),
-    ("ANTIDOTE_HTTP_ADDRESS", "httpAddress", |c, v| {
-        c.http_address = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_HTTP_PORT", "httpPort", |c, v| {
-        c.http_port = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_LIVE_SESSION_TTL", "liveSessionTTL", |c, v| {
-        c.live_session_ttl = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_LIVE_LESSON_TTL", "liveLessonTTL", |c, v| {
-        c.live_lesson_ttl = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_LIVE_SESSION_LIMIT", "liveSessionLimit", |c, v| {
-        c.live_session_limit = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_LIVE_LESSON_LIMIT", "liveLessonLimit", |c, v| {
-        c.live_lesson_limit = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_CURRICULUM_DIR", "curriculumDir", |c, v| {
-        c.curriculum_dir = (!v.is_empty()).then(|| PathBuf::from(v));
-        Ok(())
-    }),
-    ("DATABASE_URL", "databaseUrl", |c, v| {
-        c.database_url = Secret::new(v);
-        Ok(())
-    }),
-    ("ANTIDOTE_DATABASE_URL", "databaseUrl", |c, v| {
-        c.database_url = Secret::new(v);
-        Ok(())
-    }),
-    ("ANTIDOTE_ENGINE_SCHEMA", "engineSchema", |c, v| {
-        c.engine_schema = if v.is_empty() {
-            None
-        } else {
-            Some(
-                v.parse()
-                    .map_err(|e: job_engine::schema::SchemaNameError| e.to_string())?,
-            )
-        };
-        Ok(())
-    }),
-    ("ANTIDOTE_ADMIN_TOKEN", "adminToken", |c, v| {
-        c.admin_token = Secret::new(v);
-        Ok(())
-    }),
-    ("ANTIDOTE_TRUSTED_PROXIES", "trustedProxies", |c, v| {
-        c.trusted_proxies = v
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(parse_cidr)
-            .collect::<Result<_, _>>()?;
-        Ok(())
-    }),
-    ("ANTIDOTE_FORWARDED_HEADER", "forwardedHeader", |c, v| {
-        c.forwarded_header = ForwardedHeader::parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_IPV6_PREFIX_LENGTH", "ipv6PrefixLength", |c, v| {
-        c.ipv6_prefix_length = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_BODY_LIMIT", "bodyLimit", |c, v| {
-        c.body_limit = parse(v)?;
-        Ok(())
-    }),
-    (
-        "ANTIDOTE_HTTP_HEADER_TIMEOUT_SECS",
-        "http.headerTimeoutSecs",
-        |c, v| {
-            c.http.header_timeout_secs = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_HTTP_REQUEST_TIMEOUT_SECS",
-        "http.requestTimeoutSecs",
-        |c, v| {
-            c.http.request_timeout_secs = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_HTTP_MAX_CONNECTIONS",
-        "http.maxConnections",
-        |c, v| {
-            c.http.max_connections = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
-        "http.maxConnectionsPerAddress",
-        |c, v| {
-            c.http.max_connections_per_address = parse(v)?;
-            Ok(())
-        },
-    ),
-    ("ANTIDOTE_HTTP_MAX_URI_BYTES", "http.maxUriBytes", |c, v| {
-        c.http.max_uri_bytes = parse(v)?;
-        Ok(())
-    }),
-    (
-        "ANTIDOTE_HTTP_MAX_HEADER_BYTES",
-        "http.maxHeaderBytes",
-        |c, v| {
-            c.http.max_header_bytes = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
-        "rateLimit.perAddressPerMinute",
-        |c, v| {
-            c.rate_limit.per_address_per_minute = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_RATE_LIMIT_PER_ADDRESS_BURST",
-        "rateLimit.perAddressBurst",
-        |c, v| {
-            c.rate_limit.per_address_burst = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_RATE_LIMIT_GLOBAL_PER_SECOND",
-        "rateLimit.globalPerSecond",
-        |c, v| {
-            c.rate_limit.global_per_second = parse(v)?;
-            Ok(())
-        },
-    ),
-    (
-        "ANTIDOTE_RATE_LIMIT_GLOBAL_BURST",
-        "rateLimit.globalBurst",
-        |c, v| {
-            c.rate_limit.global_burst = parse(v)?;
-            Ok(())
-        },
-    ),
-    ("ANTIDOTE_LOG_FORMAT", "logFormat", |c, v| {
-        c.log_format = match v {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            _ => return Err("expected text or json".into()),
-        };
-        Ok(())
-    }),
-    ("ANTIDOTE_CORS_ORIGINS", "api.corsOrigins", |c, v| {
-        c.api.cors_origins = CorsOrigins::parse(v);
-        Ok(())
-    }),
-    ("ANTIDOTE_WEB_ROOT", "api.webRoot", |c, v| {
-        c.api.web_root = (!v.is_empty()).then(|| PathBuf::from(v));
-        Ok(())
-    }),
-    ("ANTIDOTE_API_UI", "api.ui", |c, v| {
-        c.api.ui = parse(v)?;
-        Ok(())
-    }),
-    ("ANTIDOTE_KUBECONFIG", "kubernetes.kubeconfig", |c, v| {
-        c.kubernetes.kubeconfig = (!v.is_empty()).then(|| PathBuf::from(v));
-        Ok(())
-    }),
-    ("ANTIDOTE_IN_CLUSTER", "kubernetes.inCluster", |c, v| {
-        c.kubernetes.in_cluster = parse(v)?;
-        Ok(())
-    }),
-    (
-        "ANTIDOTE_WORKER_CONCURRENCY",
-        "worker.concurrency",
-        |c, v| {
-            c.worker.concurrency = parse(v)?;
-            Ok(())
-        },
-    ),
-];
-
-fn parse<T: std::str::FromStr>(value: &str) -> Result<T, String>
-where
-    T::Err: fmt::Display,
-{
-    value.trim().parse().map_err(|e: T::Err| e.to_string())
-}
-
-/// Accepts `10.0.0.0/8` and a bare address (a /32 or /128).
-fn parse_cidr(value: &str) -> Result<IpNet, String> {
-    value
-        .parse::<IpNet>()
-        .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{value:?} is not a CIDR such as 10.0.0.0/8"))
-}
-
 impl Config {
     /// Loads the file at `path` (if any), applies the environment overrides of
     /// [`ENV_OVERRIDES`] read through `env`, and validates.
@@ -770,141 +343,6 @@ impl Config {
             source,
         })?;
         Self::from_yaml(&text, path)
-    }
-
-    /// Checks every value that would otherwise fail later, naming the setting.
-    ///
-    /// # Errors
-    /// [`ConfigError::Invalid`].
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |setting, message: String| Err(ConfigError::Invalid { setting, message });
-        if let Some(problem) = names::instance_id_problem(&self.backend.instance_id) {
-            return invalid("backend.instanceId", problem);
-        }
-        if self.backend.heps_domain.is_empty() {
-            return invalid("backend.hepsDomain", "must not be empty".into());
-        }
-        if self.http_port == 0 {
-            return invalid("httpPort", "must be between 1 and 65535".into());
-        }
-        if let Err((setting, message)) =
-            crate::pool::settings::validate(&self.pools, &self.capacity)
-        {
-            return invalid(setting, message);
-        }
-        if self.live_session_ttl == 0 {
-            return invalid("liveSessionTTL", "must be at least 1 minute".into());
-        }
-        if self.live_lesson_ttl == 0 {
-            return invalid("liveLessonTTL", "must be at least 1 minute".into());
-        }
-        if self.body_limit < 256 {
-            return invalid("bodyLimit", "must be at least 256 bytes".into());
-        }
-        if !(1..=128).contains(&self.ipv6_prefix_length) {
-            return invalid("ipv6PrefixLength", "must be between 1 and 128".into());
-        }
-        for (setting, value) in [
-            ("http.headerTimeoutSecs", self.http.header_timeout_secs),
-            ("http.requestTimeoutSecs", self.http.request_timeout_secs),
-            ("http.maxConnections", self.http.max_connections as u64),
-            (
-                "http.maxConnectionsPerAddress",
-                self.http.max_connections_per_address as u64,
-            ),
-        ] {
-            if value == 0 {
-                return invalid(setting, "must be at least 1".into());
-            }
-        }
-        // Below these, ordinary requests (a browser's cookies, a 10-character id) fail;
-        // above these, hyper's own limits answer first, without our JSON body.
-        if !(256..=crate::api::server::MAX_URI_BYTES).contains(&self.http.max_uri_bytes) {
-            return invalid(
-                "http.maxUriBytes",
-                format!(
-                    "must be between 256 and {}",
-                    crate::api::server::MAX_URI_BYTES
-                ),
-            );
-        }
-        if !(1024..=crate::api::server::MAX_HEADER_BYTES).contains(&self.http.max_header_bytes) {
-            return invalid(
-                "http.maxHeaderBytes",
-                format!(
-                    "must be between 1024 and {}",
-                    crate::api::server::MAX_HEADER_BYTES
-                ),
-            );
-        }
-        for (setting, rate, burst) in [
-            (
-                "rateLimit.perAddressBurst",
-                self.rate_limit.per_address_per_minute,
-                self.rate_limit.per_address_burst,
-            ),
-            (
-                "rateLimit.globalBurst",
-                self.rate_limit.global_per_second,
-                self.rate_limit.global_burst,
-            ),
-        ] {
-            if rate > 0 && burst == 0 {
-                return invalid(setting, "must be at least 1 while its rate is set".into());
-            }
-        }
-        if let Err(message) = self.contracts() {
-            return invalid("worker.kinds", message);
-        }
-        if let Some((setting, message)) = self.database.problem() {
-            return invalid(setting, message);
-        }
-        if self.database_max_connections == 0 {
-            return invalid("databaseMaxConnections", "must be at least 1".into());
-        }
-        if !self.database_url.expose().starts_with("postgres://")
-            && !self.database_url.expose().starts_with("postgresql://")
-        {
-            return invalid(
-                "databaseUrl",
-                "must be a postgres:// URL, e.g. postgres://postgres@127.0.0.1:5432/antidote"
-                    .into(),
-            );
-        }
-        if self.worker.concurrency == 0 {
-            return invalid("worker.concurrency", "must be at least 1".into());
-        }
-        if self.worker.lease_secs < 3 {
-            return invalid("worker.leaseSecs", "must be at least 3 seconds".into());
-        }
-        if self.worker.poll_interval_ms == 0 {
-            return invalid("worker.pollIntervalMs", "must be at least 1".into());
-        }
-        for (setting, value) in [
-            ("gc.intervalSecs", self.gc.interval_secs),
-            ("gc.orphanIntervalSecs", self.gc.orphan_interval_secs),
-            ("gc.reconcileIntervalSecs", self.gc.reconcile_interval_secs),
-            ("gc.retentionIntervalSecs", self.gc.retention_interval_secs),
-            ("gc.batchSize", u64::from(self.gc.batch_size)),
-            (
-                "gc.reconcileConcurrency",
-                self.gc.reconcile_concurrency as u64,
-            ),
-        ] {
-            if value == 0 {
-                return invalid(setting, "must be at least 1".into());
-            }
-        }
-        if let Err(message) = self.api.validate() {
-            return invalid("api.corsOrigins", message);
-        }
-        if self.kubernetes.in_cluster && self.kubernetes.kubeconfig.is_some() {
-            return invalid(
-                "kubernetes.inCluster",
-                "set either inCluster or kubeconfig, not both".into(),
-            );
-        }
-        Ok(())
     }
 
     /// The admission limits of the request workflow.
@@ -1123,5 +561,36 @@ mod tests {
         assert!(!format!("{config:?}").contains("hunter2"));
         // What is printed parses back (apart from the redacted values).
         Config::from_yaml(&yaml, Path::new("printed.yaml")).expect("round trip");
+    }
+
+    #[test]
+    fn pools_and_capacity_are_off_by_default() {
+        let config = Config::default();
+        let (global, lessons) = crate::pool::settings::to_store(&config.pools, &config.capacity);
+        assert!(lessons.is_empty(), "no lesson has a pool");
+        assert_eq!(global.max_live, 0, "capacity is unlimited");
+    }
+
+    #[test]
+    fn the_configuration_file_sets_pools_and_capacity_per_lesson() {
+        let yaml = "pools:\n  lessons: { linux-first-steps: 3 }\n  maxAgeMins: 2\n\
+                    capacity:\n  maxLive: 20\n  lessons: { web-automation: 5 }\n";
+        let config = Config::from_yaml(yaml, std::path::Path::new("test.yaml")).expect("valid");
+        let (global, lessons) = crate::pool::settings::to_store(&config.pools, &config.capacity);
+        assert_eq!(global.max_live, 20);
+        assert!((global.max_age_secs - 120.0).abs() < f64::EPSILON);
+        let by_slug: Vec<(&str, i32, i32)> = lessons
+            .iter()
+            .map(|l| (l.lesson_slug.as_str(), l.spares, l.max_live))
+            .collect();
+        assert_eq!(
+            by_slug,
+            [("linux-first-steps", 3, 0), ("web-automation", 0, 5)]
+        );
+    }
+
+    #[test]
+    fn configuration_defaults_are_the_gc_defaults() {
+        assert_eq!(Config::default().gc(), crate::gc::Config::default());
     }
 }
