@@ -1,57 +1,158 @@
-//! `kubesim` binary: `serve` runs a simulated cluster and writes a kubeconfig; `bench` measures
-//! scale (namespaces × pods × services through the HTTP API) and descriptor hygiene.
+//! `kubesim` binary: `serve` runs a simulated cluster and writes a kubeconfig; `agent` runs a
+//! node agent against an API server; `bench` measures scale (namespaces × pods × services
+//! through the HTTP API) and descriptor hygiene. The command line is parsed with clap: a
+//! usage error or a failure is one line on stderr and a non-zero exit status.
 
 use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kubesim::agent::ServiceShare;
 use kubesim::{Config, KubeSim};
 use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage:\n  kubesim serve [--kubeconfig PATH] [--port PORT] [--seed N]\n  kubesim agent --kubeconfig PATH --node NAME [--bind-unscheduled] [--services all|none|I/N]\n  kubesim bench [--namespaces N] [--concurrency N]";
+/// A strict simulated Kubernetes control plane and kubelet for tests, served over real HTTP
+/// on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "kubesim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a simulated cluster on 127.0.0.1 and write its kubeconfig (Ctrl-C stops).
+    Serve(ServeArgs),
+    /// Run a node agent (kubelet and kube-proxy) against the API server of a kubeconfig
+    /// (Ctrl-C stops).
+    Agent(AgentArgs),
+    /// Measure scale: namespaces × (3 pods + 3 services) all Running, then deleted, with
+    /// descriptor counts (last line: JSON).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Where to write the kubeconfig.
+    #[arg(long, value_name = "PATH", default_value = "kubesim.kubeconfig")]
+    kubeconfig: PathBuf,
+    /// Port of the API on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Seed for every random choice (default: one from the OS, printed at start).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    /// Kubeconfig of the API server to register with.
+    #[arg(long, value_name = "PATH")]
+    kubeconfig: PathBuf,
+    /// Name of the node the agent registers.
+    #[arg(long, value_name = "NAME")]
+    node: String,
+    /// Also bind unscheduled pods to this node (the agent acts as the scheduler).
+    #[arg(long)]
+    bind_unscheduled: bool,
+    /// Which Services this agent serves: all, none, or share I of N agents.
+    #[arg(long, value_name = "all|none|I/N", default_value = "all", value_parser = parse_share)]
+    services: ServiceShare,
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Namespaces to create, each with 3 pods and 3 services.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    namespaces: usize,
+    /// Requests in flight at once.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    concurrency: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    match args.first().map(String::as_str) {
-        Some("serve") => {
-            let port: u16 = flag("--port").map(|p| p.parse()).transpose()?.unwrap_or(0);
-            let seed = flag("--seed").map(|s| s.parse()).transpose()?;
-            let path = flag("--kubeconfig").unwrap_or_else(|| "kubesim.kubeconfig".into());
-            rt.block_on(serve(port, seed, &path))
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
         }
-        Some("agent") => {
-            let path = flag("--kubeconfig").context("--kubeconfig is required")?;
-            let node = flag("--node").context("--node is required")?;
-            let services = flag("--services").unwrap_or_else(|| "all".into());
-            let bind = args.iter().any(|a| a == "--bind-unscheduled");
-            rt.block_on(agent(&path, &node, &services, bind))
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args.port, args.seed, &args.kubeconfig).await,
+            Command::Agent(args) => {
+                agent(
+                    &args.kubeconfig,
+                    &args.node,
+                    args.services,
+                    args.bind_unscheduled,
+                )
+                .await
+            }
+            Command::Bench(args) => bench(args.namespaces, args.concurrency).await,
         }
-        Some("bench") => {
-            let n: usize = flag("--namespaces")
-                .map(|p| p.parse())
-                .transpose()?
-                .unwrap_or(1000);
-            let c: usize = flag("--concurrency")
-                .map(|p| p.parse())
-                .transpose()?
-                .unwrap_or(32);
-            rt.block_on(bench(n, c))
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
-        _ => bail!("{USAGE}"),
     }
 }
 
-async fn serve(port: u16, seed: Option<u64>, path: &str) -> Result<()> {
+/// `--help` and `--version` print to stdout and exit 0, a bare `kubesim` prints the help to
+/// stderr and exits 2, as clap does; any other parse error is one line on stderr (clap's
+/// message and tips, without the usage block) and exit status 2.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    // Rendered without styles; paragraphs are separated by blank lines, and the usage block
+    // or the pointer to `--help` comes last.
+    let rendered = err.render().to_string();
+    let mut paragraphs: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in rendered.lines().map(str::trim) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join(" "));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        paragraphs.push(current.join(" "));
+    }
+    eprintln!("{}; try '--help'", paragraphs.join("; "));
+    ExitCode::from(2)
+}
+
+async fn serve(port: u16, seed: Option<u64>, path: &Path) -> Result<()> {
     raise_nofile();
     let sim = KubeSim::start(Config {
         bind: ([127, 0, 0, 1], port).into(),
@@ -59,11 +160,13 @@ async fn serve(port: u16, seed: Option<u64>, path: &str) -> Result<()> {
         ..Config::default()
     })
     .await?;
-    std::fs::write(path, sim.kubeconfig_yaml()).with_context(|| format!("writing {path}"))?;
+    std::fs::write(path, sim.kubeconfig_yaml())
+        .with_context(|| format!("writing {}", path.display()))?;
     println!(
-        "kubesim serving {} (seed {}), kubeconfig written to {path}; Ctrl-C stops",
+        "kubesim serving {} (seed {}), kubeconfig written to {}; Ctrl-C stops",
         sim.url(),
-        sim.seed()
+        sim.seed(),
+        path.display()
     );
     tokio::signal::ctrl_c().await?;
     sim.shutdown().await;
@@ -71,10 +174,10 @@ async fn serve(port: u16, seed: Option<u64>, path: &str) -> Result<()> {
 }
 
 /// Runs a node agent against the API server of a kubeconfig until Ctrl-C.
-async fn agent(path: &str, node: &str, services: &str, bind: bool) -> Result<()> {
+async fn agent(path: &Path, node: &str, services: ServiceShare, bind: bool) -> Result<()> {
     raise_nofile();
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {path}"))?;
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
         &kube::config::KubeConfigOptions::default(),
@@ -82,7 +185,7 @@ async fn agent(path: &str, node: &str, services: &str, bind: bool) -> Result<()>
     .await?;
     let client = kube::Client::try_from(config)?;
     let mut config = kubesim::agent::Config::new(node, kubesim::Knobs::new(rand::random()));
-    config.services = parse_share(services)?;
+    config.services = services;
     config.bind_unscheduled = bind.then_some((0, 1));
     let agent = kubesim::agent::Agent::start(client, config).await?;
     println!(
@@ -96,18 +199,16 @@ async fn agent(path: &str, node: &str, services: &str, bind: bool) -> Result<()>
 }
 
 /// `all`, `none` or `I/N`.
-fn parse_share(text: &str) -> Result<kubesim::agent::ServiceShare> {
-    use kubesim::agent::ServiceShare;
+fn parse_share(text: &str) -> Result<ServiceShare, String> {
     Ok(match text {
         "all" => ServiceShare::All,
         "none" => ServiceShare::None,
         _ => {
-            let (index, count) = text
-                .split_once('/')
-                .context("--services takes all, none or I/N")?;
-            let (index, count): (u32, u32) = (index.parse()?, count.parse()?);
+            let (index, count) = text.split_once('/').ok_or("takes all, none or I/N")?;
+            let index: u32 = index.parse().map_err(|e| format!("I: {e}"))?;
+            let count: u32 = count.parse().map_err(|e| format!("N: {e}"))?;
             if index >= count {
-                bail!("--services I/N needs I < N");
+                return Err("I/N needs I < N".into());
             }
             ServiceShare::Shard { index, count }
         }
