@@ -27,6 +27,22 @@ fn the_application_s_modules_depend_on_each_other_without_a_circle() {
     );
 }
 
+#[test]
+fn the_job_engine_s_modules_depend_on_each_other_without_a_circle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/job-engine/src");
+    let graph = graph(&root);
+    assert!(
+        graph.contains_key("store") && graph.contains_key("worker"),
+        "{graph:?}"
+    );
+    let circles = circles(&graph);
+    assert!(
+        circles.is_empty(),
+        "import circles between modules of crates/job-engine/src: {circles:?}\n{}",
+        show(&graph)
+    );
+}
+
 /// Every `.rs` file under `dir`.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -41,9 +57,31 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The top-level module each item re-exported at the crate's root comes from
+/// (`pub use module::{Item, …};` in `lib.rs`), so that `crate::Item` counts as a use of
+/// its module.
+fn root_items(root: &Path) -> BTreeMap<String, String> {
+    let lib = std::fs::read_to_string(root.join("lib.rs")).unwrap_or_default();
+    let mut items = BTreeMap::new();
+    for statement in code_of(&lib).split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let module = leading_ident(path);
+        let names = path.rsplit("::").next().unwrap_or_default();
+        for name in names.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if !name.is_empty() && name != module {
+                items.insert(name.to_owned(), module.clone());
+            }
+        }
+    }
+    items
+}
+
 /// The module graph of the crate rooted at `root` (its `lib.rs` and `main.rs` are the
 /// crate itself, not a module).
 fn graph(root: &Path) -> Graph {
+    let items = root_items(root);
     let mut graph = Graph::new();
     for file in files(root) {
         let relative = file.strip_prefix(root).expect("under the root");
@@ -60,8 +98,9 @@ fn graph(root: &Path) -> Graph {
         let text = std::fs::read_to_string(&file).expect("readable source");
         let uses = graph.entry(first.clone()).or_default();
         for used in referenced_modules(&code_of(&text)) {
-            if used != first {
-                uses.insert(used);
+            let module = items.get(&used).cloned().unwrap_or(used);
+            if module != first {
+                uses.insert(module);
             }
         }
     }
@@ -86,8 +125,9 @@ fn code_of(text: &str) -> String {
     code
 }
 
-/// The top-level modules `code` names through `crate::`: `crate::a::…`, and each first
-/// segment of a group `crate::{a::…, b, c::{…}}`.
+/// The first segments `code` names through `crate::` (a module, or an item of the
+/// crate's root): `crate::a::…`, and each first segment of a group
+/// `crate::{a::…, b, c::{…}}`.
 fn referenced_modules(code: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut rest = code;
@@ -121,8 +161,7 @@ fn referenced_modules(code: &str) -> BTreeSet<String> {
             found.insert(leading_ident(rest));
         }
     }
-    // Items of the crate root (`crate::SomeType`) and `self` are not modules.
-    found.retain(|m| m != "self" && m.chars().next().is_some_and(char::is_lowercase));
+    found.retain(|name| !name.is_empty() && name != "self");
     found
 }
 
@@ -221,7 +260,7 @@ fn the_reader_finds_modules_in_paths_and_groups_but_not_in_comments_or_tests() {
          mod tests { use crate::bench; }\n",
     );
     let found: Vec<String> = referenced_modules(&code).into_iter().collect();
-    assert_eq!(found, ["api", "config", "pool", "store"]);
+    assert_eq!(found, ["Thing", "api", "config", "pool", "store"]);
 }
 
 #[test]

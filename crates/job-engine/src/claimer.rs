@@ -10,11 +10,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::claim_cursor::{ClaimCursor, Scan};
 use crate::clock::Clock;
-use crate::config::millis;
 use crate::dedicated::Dedicated;
 use crate::error::QueueError;
 use crate::executor::Executor;
 use crate::store;
+use crate::store::millis;
 
 /// What one claim did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -119,8 +119,3 @@ impl Default for WorkerConfig {
         }
     }
 }
-
-/// `duration` in whole milliseconds, as the store's statements take lease lengths.
-pub(crate) fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}

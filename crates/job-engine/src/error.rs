@@ -196,3 +196,38 @@ pub fn chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// Finding a fault in a chain of errors reads the engine's own errors, so it lives with
+/// them (the fault itself knows only the driver's).
+impl DbFault {
+    /// The first fault found in `err` or its sources (a `sqlx::Error`, or an I/O error
+    /// of the connection), for errors that wrap the driver's.
+    pub fn in_chain(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut next = Some(err);
+        while let Some(err) = next {
+            if let Some(fault) = Self::of_one(err) {
+                return Some(fault);
+            }
+            next = err.source();
+        }
+        None
+    }
+
+    /// The fault `err` itself reports. The engine's errors keep the driver's error in an
+    /// `Arc`, whose `source` skips the error it holds, so each wrapper is asked directly.
+    fn of_one(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        if let Some(err) = err.downcast_ref::<sqlx::Error>() {
+            Self::of(err)
+        } else if let Some(err) = err.downcast_ref::<std::sync::Arc<sqlx::Error>>() {
+            Self::of(err)
+        } else if let Some(err) = err.downcast_ref::<QueueError>() {
+            err.fault()
+        } else if let Some(JobError::Queue(err)) = err.downcast_ref::<JobError>() {
+            err.fault()
+        } else if err.downcast_ref::<std::io::Error>().is_some() {
+            Some(Self::Unreachable)
+        } else {
+            None
+        }
+    }
+}

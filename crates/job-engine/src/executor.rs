@@ -1,6 +1,6 @@
 //! Runs one claimed job's attempt: holds its lease, calls its handler on a task of its own
 //! under the kind's timeout, stops it when the lease is lost or the worker shuts down, and
-//! hands the result to [`outcome::record`].
+//! hands the result to its outcome's recorder (`outcome::Recorder`).
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use crate::finish::Ending;
 use crate::held::{AbortReason, HeldLeases, Stop};
 use crate::job::ClaimedJob;
 use crate::notifier::Notifier;
-use crate::outcome::{self, Attempt, Recorded};
+use crate::outcome::{Attempt, Recorded, Recorder};
 use crate::registry::{RegisteredKind, Registry};
 use crate::span::{AttemptSpan, Outcome};
 
@@ -46,6 +46,19 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
+    /// What recording an outcome uses of this executor.
+    fn recorder(&self) -> Recorder<'_> {
+        Recorder {
+            pool: &self.pool,
+            config: &self.config,
+            held: &self.held,
+            events: &self.events,
+            completions: &self.completions,
+            completed: &self.completed,
+            notifier: self.notifier.as_ref(),
+        }
+    }
+
     /// Starts `job` on its own task; the permit (a worker slot) is released when the
     /// handler is done, before the completion is written, so the next claim is not held
     /// up by it.
@@ -180,7 +193,7 @@ impl Executor {
                 }
             }
         };
-        outcome::record(self, attempt, result).await
+        self.recorder().record(attempt, result).await
     }
 
     /// Ends an attempt stopped from outside: handed back at shutdown, or abandoned without
@@ -189,7 +202,7 @@ impl Executor {
         let lease = attempt.lease;
         if let Some(AbortReason::Shutdown) = reason {
             attempt.span.finish(Outcome::HandedBack);
-            outcome::hand_back(self, lease).await
+            self.recorder().hand_back(lease).await
         } else {
             attempt.span.finish(Outcome::LeaseLost);
             tracing::warn!("lease lost; job stopped without writing");

@@ -7,9 +7,6 @@
 //! (see [`JobError::is_final`](crate::JobError::is_final)); applications use it to answer
 //! "database unavailable" rather than "internal error", and to name the cause.
 
-use std::io;
-use std::sync::Arc;
-
 /// A fault of the database (or the way to it) rather than of the statement that met it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -73,37 +70,6 @@ impl DbFault {
         }
     }
 
-    /// The first fault found in `err` or its sources (a `sqlx::Error`, or an I/O error
-    /// of the connection), for errors that wrap the driver's.
-    pub fn in_chain(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
-        let mut next = Some(err);
-        while let Some(err) = next {
-            if let Some(fault) = Self::of_one(err) {
-                return Some(fault);
-            }
-            next = err.source();
-        }
-        None
-    }
-
-    /// The fault `err` itself reports. The engine's errors keep the driver's error in an
-    /// `Arc`, whose `source` skips the error it holds, so each wrapper is asked directly.
-    fn of_one(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
-        if let Some(err) = err.downcast_ref::<sqlx::Error>() {
-            Self::of(err)
-        } else if let Some(err) = err.downcast_ref::<Arc<sqlx::Error>>() {
-            Self::of(err)
-        } else if let Some(err) = err.downcast_ref::<crate::QueueError>() {
-            err.fault()
-        } else if let Some(crate::JobError::Queue(err)) = err.downcast_ref::<crate::JobError>() {
-            err.fault()
-        } else if err.downcast_ref::<io::Error>().is_some() {
-            Some(Self::Unreachable)
-        } else {
-            None
-        }
-    }
-
     /// The cause in a few words, for error messages: "database unreachable", "database
     /// is read-only", "database timeout".
     pub fn describe(self) -> &'static str {
@@ -124,22 +90,10 @@ impl DbFault {
 
 /// The error of a new connection that reached a server that cannot write (a standby, or
 /// a primary demoted by a failover that an address still leads to): see
-/// [`refuse_read_only`]. [`DbFault::of`] reads it as [`DbFault::ReadOnly`].
+/// [`crate::store::refuse_read_only`]. [`DbFault::of`] reads it as [`DbFault::ReadOnly`].
 #[derive(Debug, thiserror::Error)]
 #[error("the server is read-only (in recovery or demoted): not the primary")]
 pub struct NotPrimary;
-
-/// A pool's `after_connect` check: a connection that reached a read-only server is
-/// refused before any statement runs on it, so a pool never hands one out.
-///
-/// # Errors
-/// An I/O error carrying [`NotPrimary`], or the check's own failure.
-pub async fn refuse_read_only(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    if !crate::store::takes_writes(&mut *conn).await? {
-        return Err(sqlx::Error::Io(io::Error::other(NotPrimary)));
-    }
-    Ok(())
-}
 
 impl std::fmt::Display for DbFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +104,7 @@ impl std::fmt::Display for DbFault {
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
+    use std::io;
 
     use super::*;
 

@@ -8,11 +8,11 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::config::millis;
 use crate::error::QueueError;
 use crate::held::{AbortReason, HeldLeases};
 use crate::job::JobId;
 use crate::store;
+use crate::store::millis;
 
 /// What one renewal pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

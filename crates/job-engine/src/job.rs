@@ -204,16 +204,6 @@ pub struct ClaimedJob {
     pub key: ClaimKey,
 }
 
-impl ClaimedJob {
-    /// The lease this claim holds, through which its fenced writes go.
-    pub fn lease(&self) -> crate::lease::Lease {
-        crate::lease::Lease {
-            id: self.id,
-            token: self.lease_token,
-        }
-    }
-}
-
 /// A job's place in the claim order: priority, then `run_at`, then id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ClaimKey {

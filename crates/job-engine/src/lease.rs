@@ -10,7 +10,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::error::{QueueError, Result};
-use crate::job::{JobId, JobState};
+use crate::job::{ClaimedJob, JobId, JobState};
 use crate::store::{self, Release};
 
 /// The lease of one claimed job.
@@ -77,5 +77,15 @@ impl Lease {
     /// Whether `err` says this lease was lost.
     pub fn lost(&self, err: &QueueError) -> bool {
         matches!(err, QueueError::LeaseLost(id) if *id == self.id)
+    }
+}
+
+impl ClaimedJob {
+    /// The lease this claim holds, through which its fenced writes go.
+    pub fn lease(&self) -> Lease {
+        Lease {
+            id: self.id,
+            token: self.lease_token,
+        }
     }
 }

@@ -50,7 +50,7 @@ use uuid::Uuid;
 
 use crate::checkpoints;
 use crate::completer::{CompletedCount, Completer};
-use crate::config::{WorkerConfig, millis};
+use crate::config::WorkerConfig;
 use crate::dedicated::Dedicated;
 use crate::error::QueueError;
 use crate::event::{Events, WorkerEvent};
@@ -62,6 +62,7 @@ use crate::periodic::{Periodic, PeriodicPass};
 use crate::registry::Registry;
 use crate::rescuer::{RescuePass, Rescuer};
 use crate::store;
+use crate::store::millis;
 use crate::worker::{RunStats, Worker};
 
 /// Runs `worker` on a task until the sender is used (or dropped): a graceful shutdown.

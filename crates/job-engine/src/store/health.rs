@@ -5,6 +5,7 @@
 use sqlx::{PgConnection, PgExecutor};
 
 use crate::error::{QueueError, Result};
+use crate::fault::NotPrimary;
 
 /// Whether the server behind `executor` takes writes: not a standby or a primary still
 /// in recovery, and not set read-only. A long-lived connection (the wake-up listener, a
@@ -19,7 +20,7 @@ pub async fn writable(executor: impl PgExecutor<'_>) -> Result<bool> {
 }
 
 /// [`writable`] with the driver's own error, for a pool's `after_connect` check
-/// ([`crate::fault::refuse_read_only`]), which must return it.
+/// ([`refuse_read_only`]), which must return it.
 ///
 /// # Errors
 /// The driver's.
@@ -30,6 +31,18 @@ pub async fn takes_writes(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::E
     )
     .fetch_one(executor)
     .await
+}
+
+/// A pool's `after_connect` check: a connection that reached a read-only server is
+/// refused before any statement runs on it, so a pool never hands one out.
+///
+/// # Errors
+/// An I/O error carrying [`NotPrimary`], or the check's own failure.
+pub async fn refuse_read_only(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    if !takes_writes(&mut *conn).await? {
+        return Err(sqlx::Error::Io(std::io::Error::other(NotPrimary)));
+    }
+    Ok(())
 }
 
 /// Asks the server to notice a vanished client within seconds (its TCP keepalives: 2 s

@@ -10,7 +10,7 @@
 
 use sqlx::{PgConnection, PgExecutor};
 
-use crate::config::millis;
+use super::millis;
 use crate::error::{QueueError, Result};
 
 /// The first key of every liveness lock (`pg_advisory_lock(LIVENESS_LOCK_CLASS, key)`):

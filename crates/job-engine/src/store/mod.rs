@@ -70,3 +70,8 @@ pub(crate) fn fenced(id: JobId, rows: i64) -> Result<()> {
     }
 }
 pub use retention::*;
+
+/// `duration` in whole milliseconds, as the store's statements take lease lengths.
+pub(crate) fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::liveness::LIVENESS_LOCK_CLASS;
+use super::millis;
 use crate::clock::Clock;
-use crate::config::millis;
 use crate::error::{QueueError, Result};
 use crate::job::JobId;
 use crate::retry::RetryPolicy;
