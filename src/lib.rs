@@ -29,6 +29,7 @@
 
 pub mod api;
 pub mod backend;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod config;
 pub mod curriculum;

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod api;
+#[cfg(feature = "bench")]
 mod bench;
 mod config;
 mod curriculum;
 mod db;
+#[cfg(feature = "demo")]
 mod demo;
 mod jobs;
 mod logging;
@@ -29,10 +31,12 @@ struct Cli {
 enum Command {
     /// Run everything on this machine: PostgreSQL, an embedded simulated Kubernetes, the
     /// example curriculum, the API and workers, and a front end requesting every lesson.
+    #[cfg(feature = "demo")]
     Demo(demo::Args),
     /// Apply the database migrations embedded in this binary.
     Migrate(migrate::Args),
     /// Run a benchmark and print its figures (last line: JSON).
+    #[cfg(feature = "bench")]
     Bench(bench::Args),
     /// Validate or import a curriculum directory.
     Curriculum(curriculum::Args),
@@ -62,8 +66,10 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            #[cfg(feature = "demo")]
             Command::Demo(args) => demo::run(args).await,
             Command::Migrate(args) => migrate::run(args).await,
+            #[cfg(feature = "bench")]
             Command::Bench(args) => bench::run(args).await,
             Command::Curriculum(args) => curriculum::run(args).await,
             Command::Serve(args) => serve::run(args).await,
