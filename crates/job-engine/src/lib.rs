@@ -71,6 +71,7 @@
 //! States and transitions are drawn in `docs/job-states.md` of the repository.
 //!
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 mod checkpoints;
 mod claim_cursor;

@@ -39,6 +39,8 @@
 //! # }
 //! ```
 
+pub mod child;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -302,4 +304,49 @@ pub async fn run_to_end(
     TestRunner::new(pool.clone(), registry, config)
         .run_to_end(job)
         .await
+}
+
+/// The URL of the database behind `pool` (a `#[sqlx::test]` database), for a worker in a
+/// child process: `DATABASE_URL` with its database name replaced, its query (TLS mode,
+/// options) kept.
+///
+/// # Panics
+/// When `DATABASE_URL` is unset or has no database path, or the database cannot be asked
+/// its name: a test's set-up is broken.
+#[allow(clippy::expect_used, reason = "a test's set-up, which fails the test")]
+pub async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("select current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("current_database");
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for tests");
+    let (without_query, query) = match base.split_once('?') {
+        Some((url, query)) => (url.to_owned(), format!("?{query}")),
+        None => (base.clone(), String::new()),
+    };
+    let prefix = without_query
+        .rsplit_once('/')
+        .map(|(prefix, _)| prefix.to_owned())
+        .expect("DATABASE_URL has a database path");
+    format!("{prefix}/{name}{query}")
+}
+
+/// Waits until `check` returns true, re-checking every 25 ms: for a condition only the
+/// database can tell (work done by other processes or by periodic passes).
+///
+/// # Panics
+/// After `within`, naming `what`.
+pub async fn wait_until<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use antidote_scheduler::queue::{
-    EndHook, Ended, HookError, JobContext, JobError, Registry, ResultExt, Worker,
-};
 use futures::future::BoxFuture;
+use job_engine::{EndHook, Ended, HookError, JobContext, JobError, Registry, ResultExt, Worker};
 use sqlx::PgConnection;
 
 /// Side effects recorded by the test handlers, one row per execution.
@@ -99,8 +97,7 @@ impl EndHook for RecordEnd {
     }
 }
 
-#[path = "../support/child.rs"]
-mod support;
+use job_engine::testing::child as support;
 
 #[test]
 fn worker_process() {

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use antidote_scheduler::queue::{JobId, RetryPolicy, WorkerConfig, WorkerEvent, store};
+use job_engine::{JobId, RetryPolicy, WorkerConfig, WorkerEvent, store};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
@@ -39,9 +39,7 @@ pub async fn wait_for(
         .expect("the awaited worker event did not come in time")
 }
 
-#[path = "../support/wait.rs"]
-mod wait;
-pub use wait::wait_until;
+pub use job_engine::testing::wait_until;
 
 /// The kinds of the job's events, in order.
 pub async fn event_kinds(pool: &PgPool, id: JobId) -> Vec<String> {
@@ -56,9 +54,7 @@ pub async fn event_kinds(pool: &PgPool, id: JobId) -> Vec<String> {
         .collect()
 }
 
-#[path = "../support/db.rs"]
-mod db;
-pub use db::database_url;
+pub use job_engine::testing::database_url;
 
 /// A worker running in a child process (this test binary, re-executed into
 /// `child::worker_process`). Killed on drop.
