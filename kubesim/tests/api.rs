@@ -139,16 +139,25 @@ where
     assert_eq!(got.meta().uid, meta.uid);
     let listed = api.list(&ListParams::default()).await.unwrap();
     assert!(listed.items.iter().any(|i| i.name_any() == name));
-    let mut changed = got.clone();
-    changed
-        .meta_mut()
-        .labels
-        .get_or_insert_default()
-        .insert("updated".into(), "yes".into());
-    let updated = api
-        .replace(&name, &PostParams::default(), &changed)
-        .await
-        .unwrap();
+    // Optimistic concurrency, as every client must handle it: a controller (a pod's
+    // kubelet, say) may write the object between a read and a replace (409 Conflict).
+    let mut updated = None;
+    for _ in 0..10 {
+        let mut changed = api.get(&name).await.unwrap();
+        changed
+            .meta_mut()
+            .labels
+            .get_or_insert_default()
+            .insert("updated".into(), "yes".into());
+        match api.replace(&name, &PostParams::default(), &changed).await {
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            other => {
+                updated = Some(other.unwrap());
+                break;
+            }
+        }
+    }
+    let updated = updated.expect("a replace won within 10 tries");
     let rv2: u64 = updated
         .meta()
         .resource_version
