@@ -15,7 +15,8 @@ use crate::store::{StoreError, curriculum, pool};
 
 pub use crate::provision::endpoints::{jupyter_domain, live_endpoints, missing_images};
 use crate::provision::jobs::{Args, Create, Delete, Modify, livelesson_job};
-pub use crate::provision::rows::{NewKind, guide, insert_livelesson, random_id};
+use crate::provision::rows::guide;
+pub use crate::provision::rows::{NewKind, insert_livelesson, random_id};
 
 /// Admission limits (0 means unlimited, as in the original).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

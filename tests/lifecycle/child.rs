@@ -1,8 +1,7 @@
 //! The body of child worker processes; does nothing unless started by
 //! [`super::helpers::ChildWorker`].
 
-#[path = "../support/child.rs"]
-mod support;
+use job_engine::testing::child as support;
 
 #[test]
 fn worker() {

@@ -64,10 +64,8 @@ pub async fn trail(pool: &PgPool, job: JobId) -> String {
         .unwrap_or_default()
 }
 
-#[path = "../support/db.rs"]
-mod db;
 #[allow(unused_imports)]
-pub use db::database_url;
+pub use job_engine::testing::database_url;
 
 /// A worker in a child process (this test binary re-executed into `child::worker`) that
 /// stops dead after the checkpoint of step `crash_at`, after telling the parent.

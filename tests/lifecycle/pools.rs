@@ -28,9 +28,7 @@ use super::helpers::{
 #[path = "../support/fs.rs"]
 mod fs;
 use fs::copy_dir;
-#[path = "../support/wait.rs"]
-mod wait;
-use wait::wait_until;
+use job_engine::testing::wait_until;
 
 const LESSON: &str = "linux-first-steps";
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use crate::harness::ControlPlane;
 use crate::lab;
 
-#[path = "../support/child.rs"]
-mod support;
+use job_engine::testing::child as support;
 
 #[test]
 fn worker() {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use antidote_scheduler::queue::{JobId, RetryPolicy, WorkerEvent, store as jobs};
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::CREATE;
+use job_engine::testing;
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 
@@ -176,19 +177,14 @@ async fn step_done(
     which: impl Fn(JobId) -> bool,
     step: &str,
 ) -> JobId {
-    tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            match events.recv().await {
-                Ok(WorkerEvent::StepDone { job, step: done }) if which(job) && done == step => {
-                    return job;
-                }
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
-            }
-        }
+    let done = testing::wait_for(events, Duration::from_secs(120), |event| {
+        matches!(event, WorkerEvent::StepDone { job, step: done } if which(*job) && done == step)
     })
-    .await
-    .unwrap_or_else(|_| panic!("no job completed {step} in time"))
+    .await;
+    match done {
+        Some(WorkerEvent::StepDone { job, .. }) => job,
+        _ => panic!("no job completed {step} in time"),
+    }
 }
 
 /// Waits until one of `jobs` has a failed attempt scheduled for retry.
@@ -196,15 +192,14 @@ async fn retry_scheduled(
     events: &mut broadcast::Receiver<WorkerEvent>,
     jobs: &[JobId],
 ) -> Option<JobId> {
-    tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            match events.recv().await {
-                Ok(WorkerEvent::RetryScheduled(job)) if jobs.contains(&job) => return job,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("worker stopped"),
-            }
-        }
-    })
-    .await
-    .ok()
+    let retried = testing::wait_for(
+        events,
+        Duration::from_secs(120),
+        |event| matches!(event, WorkerEvent::RetryScheduled(job) if jobs.contains(job)),
+    )
+    .await;
+    match retried {
+        Some(WorkerEvent::RetryScheduled(job)) => Some(job),
+        _ => None,
+    }
 }
