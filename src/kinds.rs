@@ -73,7 +73,7 @@ impl Contracts {
         backend: &BackendSettings,
         settings: &BTreeMap<String, ContractSettings>,
     ) -> Result<Self, String> {
-        let mut contracts = Self::defaults(backend);
+        let mut contracts = Self::for_backend(backend);
         for (kind, set) in settings {
             let Some(contract) = contracts.0.get_mut(kind.as_str()) else {
                 return Err(format!(
@@ -97,7 +97,9 @@ impl Contracts {
         Ok(contracts)
     }
 
-    fn defaults(backend: &BackendSettings) -> Self {
+    /// The defaults of the table above, the livelesson kinds' timeouts from `backend`'s
+    /// budgets.
+    pub fn for_backend(backend: &BackendSettings) -> Self {
         // What the workflow's own bounded waits may take, plus room for its other calls
         // (each bounded by the client's timeouts).
         let slack = Duration::from_secs(300);
@@ -186,7 +188,7 @@ impl Contracts {
 
 impl Default for Contracts {
     fn default() -> Self {
-        Self::defaults(&BackendSettings::default())
+        Self::for_backend(&BackendSettings::default())
     }
 }
 

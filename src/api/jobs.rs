@@ -236,7 +236,7 @@ pub async fn cancel(
     AppPath(id): AppPath<String>,
 ) -> Result<AppJson<CancelResult>, ApiError> {
     let id = job_id(&id)?;
-    let outcome = match queue_store::cancel(&state.pool, id).await? {
+    let outcome = match state.client.cancel(id).await? {
         CancelOutcome::Cancelled => "cancelled",
         CancelOutcome::Requested => "requested",
     };

@@ -74,6 +74,41 @@ pub struct Settings {
     pub api_call_timeout: Duration,
 }
 
+impl Settings {
+    /// The namespace of livelesson `livelesson_id`: `<instanceId>-<id>`.
+    pub fn namespace(&self, livelesson_id: &str) -> String {
+        crate::curriculum::names::namespace(&self.instance_id, livelesson_id)
+    }
+
+    /// The host of an http presentation:
+    /// `<namespace>-<endpoint>-<presentation>.<hepsDomain>`.
+    pub fn presentation_host(
+        &self,
+        livelesson_id: &str,
+        endpoint: &str,
+        presentation: &str,
+    ) -> String {
+        let namespace = self.namespace(livelesson_id);
+        format!(
+            "{}.{}",
+            crate::curriculum::names::ingress_host_label(&namespace, endpoint, presentation),
+            self.heps_domain
+        )
+    }
+
+    /// The jupyter guide's host: `<namespace>-jupyterlabguide-web.<hepsDomain>`.
+    pub fn guide_domain(&self, livelesson_id: &str) -> String {
+        use crate::curriculum::names::{JUPYTER_ENDPOINT, JUPYTER_PRESENTATION};
+        self.presentation_host(livelesson_id, JUPYTER_ENDPOINT, JUPYTER_PRESENTATION)
+    }
+
+    /// The jupyter guide's image, `<jupyterImage>:<platformImageTag>` (a reference, not an
+    /// image slug of the curriculum).
+    pub fn jupyter_image_ref(&self) -> String {
+        format!("{}:{}", self.jupyter_image, self.platform_image_tag)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

@@ -88,7 +88,7 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     seed(pool, params).await?;
     let config = gc::Config::default();
     let started = Instant::now();
-    let counts = expiry::run_once(pool, &config).await?;
+    let counts = expiry::run_once(&crate::queue::Client::new(pool.clone()), &config).await?;
     let db_seconds = started.elapsed().as_secs_f64();
     let delete_jobs = figures::unfinished_of_kind(pool, "livelesson.delete")
         .await

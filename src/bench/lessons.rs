@@ -32,9 +32,10 @@ use tracing::Instrument;
 use crate::backend::Settings;
 use crate::backend::kubernetes::KubernetesBackend;
 use crate::curriculum::{self, Options};
-use crate::queue::{Client, Registry, Worker, WorkerConfig};
+use crate::queue::{Client, Worker, WorkerConfig};
+use crate::startup::JobSettings;
 use crate::store;
-use crate::workflow::{self, request};
+use crate::workflow::request;
 
 use super::statements::StatementCounter;
 use super::{quantile, round2};
@@ -258,15 +259,13 @@ pub trait ProvisioningWorker {
 
 /// The worker the benchmark measures: livelesson workflows only (no GC schedules), on
 /// `pool` (from [`crate::db::connect_worker`]) and `kube`.
-pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Worker {
+pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Result<Worker> {
     let settings = settings();
-    let mut registry = Registry::new();
-    workflow::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(kube, settings.clone())),
-        Arc::new(settings),
-    );
-    Worker::new(
+    let backend = Arc::new(KubernetesBackend::new(kube, settings.clone()));
+    let registry = JobSettings::new(settings)
+        .registry(backend)
+        .map_err(|err| LessonsError::Worker(crate::queue::error::chain(&err)))?;
+    Ok(Worker::new(
         pool,
         registry,
         WorkerConfig {
@@ -275,7 +274,7 @@ pub fn worker(pool: PgPool, kube: kube::Client, concurrency: usize) -> Worker {
             observer: crate::telemetry::job_observer(),
             ..WorkerConfig::default()
         },
-    )
+    ))
 }
 
 const LESSON: &str = r"name: Bench pair

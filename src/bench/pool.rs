@@ -25,7 +25,8 @@ use sqlx::PgPool;
 use crate::backend::Settings;
 use crate::backend::kubernetes::KubernetesBackend;
 use crate::curriculum::{self, Options};
-use crate::queue::{Client, Registry, Worker, WorkerConfig};
+use crate::queue::{Client, Worker, WorkerConfig};
+use crate::startup::JobSettings;
 use crate::store;
 use crate::store::pool::{GlobalSettings, LessonSettings};
 use crate::workflow::request::{self, Requested};
@@ -106,6 +107,9 @@ pub enum BenchError {
     /// The worker failed.
     #[error("worker")]
     Worker(#[from] crate::queue::QueueError),
+    /// The worker could not be put together.
+    #[error("worker set-up")]
+    Startup(#[from] crate::startup::StartupError),
 }
 
 /// Lessons of the bench: every lesson of the curriculum, requested in turn.
@@ -202,10 +206,9 @@ pub async fn run(
     tx.commit().await?;
 
     let client = Client::new(pool.clone());
-    let mut registry = Registry::new();
     let backend = Arc::new(KubernetesBackend::new(kube.clone(), settings.clone()));
-    crate::workflow::register(&mut registry, backend, Arc::new(settings.clone()));
-    crate::pool::register(&mut registry, Arc::new(settings.clone()));
+    let registry = JobSettings::new(settings.clone()).registry(backend)?;
+    // The refill pass only, every second: the benchmark measures takes and refills.
     let worker = Worker::with_notifier(
         worker_pool.clone(),
         registry,

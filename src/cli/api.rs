@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use antidote_scheduler::api::{self, AppState};
-use antidote_scheduler::{db, queue};
+use antidote_scheduler::config::Config;
+use antidote_scheduler::{db, queue, startup};
+use tokio::net::TcpListener;
 
 use super::config::ConfigArgs;
 
@@ -23,36 +25,42 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
-    if let Some(dir) = &config.api.web_root {
-        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
-    }
     let telemetry = super::logging::init(config.log_format)?;
-    let pool = db::connect_with(
-        config.database_url.expose(),
-        config.database_max_connections,
-        config.engine_schema.as_ref(),
-        &config.database.api,
-    )
-    .await
-    .context("connecting to PostgreSQL (set DATABASE_URL)")?;
-    if args.migrate {
-        db::migrate(&pool, config.engine_schema.as_ref())
-            .await
-            .context("applying migrations")?;
-    }
-    super::config::apply_pool_settings(&args.config, &config, &pool).await?;
-    let address = SocketAddr::new(config.http_address, config.http_port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {address} (httpAddress, httpPort)"))?;
-    tracing::info!(%address, "API listening");
-    let state = AppState::new(pool.clone(), queue::Client::new(pool), &config);
+    let (client, listener) = prepare(&args.config, &config, args.migrate).await?;
+    tracing::info!(address = %listener.local_addr()?, "API listening");
+    let state = AppState::new(client.pool().clone(), client, &config);
     api::serve(listener, state, shutdown_signal())
         .await
         .context("serving the API")?;
     tracing::info!("API stopped");
     telemetry.shutdown();
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `api` and `serve` do before serving: check the web root, open the API's pool
+/// (migrating first when `migrate`) and its job client, store the pools and capacity
+/// settings (again on SIGHUP), and bind the HTTP listener.
+pub async fn prepare(
+    args: &ConfigArgs,
+    config: &Config,
+    migrate: bool,
+) -> anyhow::Result<(queue::Client, TcpListener)> {
+    if let Some(dir) = &config.api.web_root {
+        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
+    }
+    let pool = startup::api_pool(config).await?;
+    if migrate {
+        db::migrate(&pool, config.engine_schema.as_ref())
+            .await
+            .context("applying migrations")?;
+    }
+    let client = queue::Client::new(pool);
+    super::config::apply_pool_settings(args, config, &client).await?;
+    let address = SocketAddr::new(config.http_address, config.http_port);
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address} (httpAddress, httpPort)"))?;
+    Ok((client, listener))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -62,23 +62,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 pub async fn apply_pool_settings(
     args: &ConfigArgs,
     config: &Config,
-    db: &sqlx::PgPool,
+    client: &antidote_scheduler::queue::Client,
 ) -> anyhow::Result<()> {
-    use antidote_scheduler::pool::settings;
-    settings::apply(db, &config.pools, &config.capacity)
+    use antidote_scheduler::pool::apply_settings;
+    apply_settings(client, &config.pools, &config.capacity)
         .await
         .context("storing the pools and capacity settings")?;
     #[cfg(unix)]
     {
         let args = args.clone();
-        let db = db.clone();
+        let client = client.clone();
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("listening for SIGHUP")?;
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 match args.load() {
                     Ok(config) => {
-                        match settings::apply(&db, &config.pools, &config.capacity).await {
+                        match apply_settings(&client, &config.pools, &config.capacity).await {
                             Ok(()) => tracing::info!(
                                 pools = ?config.pools,
                                 capacity = ?config.capacity,

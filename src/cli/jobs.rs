@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use antidote_scheduler::queue::store::{self, CancelOutcome, JobFilter, JobRecord};
-use antidote_scheduler::queue::{Clock, JobId, JobState, notifier};
+use antidote_scheduler::queue::{Client, JobId, JobState};
 use antidote_scheduler::workflow::serial_key;
 
 use super::db::DatabaseArgs;
@@ -127,18 +127,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Retry { id } => {
-            let queue = store::retry_finished(&pool, JobId(id), &Clock::database())
+            Client::new(pool.clone())
+                .retry(JobId(id))
                 .await
                 .with_context(|| format!("retrying job {id}"))?;
-            // This process exits at once: wake the workers now rather than through the
-            // debounced notifier, so the job does not wait for their next poll.
-            store::notify(&pool, notifier::DEFAULT_CHANNEL, &queue)
-                .await
-                .with_context(|| format!("waking the workers of queue {queue}"))?;
             println!("job {id} is available again");
         }
         Command::Cancel { id } => {
-            match store::cancel(&pool, JobId(id))
+            match Client::new(pool.clone())
+                .cancel(JobId(id))
                 .await
                 .with_context(|| format!("cancelling job {id}"))?
             {

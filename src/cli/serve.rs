@@ -1,14 +1,13 @@
 //! `antidoted serve`: the API and the job workers in one process, stopped together on
 //! SIGINT or SIGTERM (the worker hands unfinished jobs back).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use antidote_scheduler::api::{self, AppState};
-use antidote_scheduler::{db, queue};
+use antidote_scheduler::startup;
 
 use super::config::ConfigArgs;
 
@@ -31,43 +30,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.web_root.clone() {
         config.api.web_root = Some(dir);
     }
-    if let Some(dir) = &config.api.web_root {
-        api::web_root::check(dir).map_err(|problem| anyhow::anyhow!("api.webRoot: {problem}"))?;
-    }
     let telemetry = super::logging::init(config.log_format)?;
-    let url = config.database_url.expose();
-    let engine_schema = config.engine_schema.as_ref();
-    let pool = db::connect_with(
-        url,
-        config.database_max_connections,
-        engine_schema,
-        &config.database.api,
-    )
-    .await
-    .context("connecting to PostgreSQL (set DATABASE_URL)")?;
-    if args.migrate {
-        db::migrate(&pool, engine_schema)
-            .await
-            .context("applying migrations")?;
-    }
-    super::config::apply_pool_settings(&args.config, &config, &pool).await?;
-    let worker_pool = db::connect_worker_with(
-        url,
-        super::worker::worker_connections(&config),
-        engine_schema,
-        &config.database.worker,
-    )
-    .await
-    .context("connecting the worker pool")?;
-    let client = queue::Client::new(pool.clone());
-    let worker =
-        super::worker::build(&config, worker_pool, Some(client.notifier().clone())).await?;
-
-    let address = SocketAddr::new(config.http_address, config.http_port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {address} (httpAddress, httpPort)"))?;
-    tracing::info!(%address, worker = worker.id(), "serving");
+    let (client, listener) = super::api::prepare(&args.config, &config, args.migrate).await?;
+    let worker_pool = startup::worker_pool(&config).await?;
+    let kube = startup::kube_client(&config).await?;
+    let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
+    tracing::info!(address = %listener.local_addr()?, worker = worker.id(), "serving");
 
     let stop = CancellationToken::new();
     let signal = {
@@ -80,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let api_stop = stop.clone();
     let api = tokio::spawn(api::serve(
         listener,
-        AppState::new(pool, client, &config),
+        AppState::new(client.pool().clone(), client, &config),
         async move { api_stop.cancelled().await },
     ));
     let worker_stop = stop.clone();

@@ -566,7 +566,7 @@ mod tests {
     #[test]
     fn pools_and_capacity_are_off_by_default() {
         let config = Config::default();
-        let (global, lessons) = crate::pool::settings::to_store(&config.pools, &config.capacity);
+        let (global, lessons) = crate::pool::apply::to_store(&config.pools, &config.capacity);
         assert!(lessons.is_empty(), "no lesson has a pool");
         assert_eq!(global.max_live, 0, "capacity is unlimited");
     }
@@ -576,7 +576,7 @@ mod tests {
         let yaml = "pools:\n  lessons: { linux-first-steps: 3 }\n  maxAgeMins: 2\n\
                     capacity:\n  maxLive: 20\n  lessons: { web-automation: 5 }\n";
         let config = Config::from_yaml(yaml, std::path::Path::new("test.yaml")).expect("valid");
-        let (global, lessons) = crate::pool::settings::to_store(&config.pools, &config.capacity);
+        let (global, lessons) = crate::pool::apply::to_store(&config.pools, &config.capacity);
         assert_eq!(global.max_live, 20);
         assert!((global.max_age_secs - 120.0).abs() < f64::EPSILON);
         let by_slug: Vec<(&str, i32, i32)> = lessons

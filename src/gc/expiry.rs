@@ -5,10 +5,8 @@
 //! MODIFY in progress has finished, and it removes the namespace before the state: the
 //! original deleted state first and leaked namespaces when the namespace delete failed.
 
-use sqlx::PgPool;
-
 use crate::queue::job::DEFAULT_QUEUE;
-use crate::queue::{NewJob, notifier, store as jobs};
+use crate::queue::{Client, NewJob};
 use crate::store::gc::{self as sql, ExpiryCause};
 use crate::workflow;
 
@@ -44,25 +42,22 @@ pub fn delete_job(id: &str) -> Result<NewJob> {
 ///
 /// # Errors
 /// [`GcError`] when a statement fails; batches committed before stay done.
-pub async fn run_once(pool: &PgPool, config: &Config) -> Result<Counts> {
+pub async fn run_once(client: &Client, config: &Config) -> Result<Counts> {
     let mut counts = Counts::default();
     loop {
-        let batch = run_batch(pool, config, &mut counts).await?;
+        let batch = run_batch(client, config, &mut counts).await?;
         if batch < config.batch() {
             break;
         }
     }
     if counts.enqueued > 0 {
-        // Workers poll anyway; the wake-up only saves latency.
-        if let Err(err) = jobs::notify(pool, notifier::DEFAULT_CHANNEL, DEFAULT_QUEUE).await {
-            tracing::debug!(error = %err, "wake-up after expiry not sent");
-        }
+        client.wake(DEFAULT_QUEUE);
     }
     Ok(counts)
 }
 
-async fn run_batch(pool: &PgPool, config: &Config, counts: &mut Counts) -> Result<i64> {
-    let mut tx = pool.begin().await.map_err(GcError::Transaction)?;
+async fn run_batch(client: &Client, config: &Config, counts: &mut Counts) -> Result<i64> {
+    let mut tx = client.pool().begin().await.map_err(GcError::Transaction)?;
     let expired = sql::expire_livelessons(
         &mut tx,
         secs(config.livelesson_ttl),
@@ -88,7 +83,7 @@ async fn run_batch(pool: &PgPool, config: &Config, counts: &mut Counts) -> Resul
         .collect::<Result<Vec<_>>>()?;
     // Marking deleting and enqueueing commit together: a crash between them can neither
     // hide a livelesson from requests without deleting it, nor delete one still in use.
-    let enqueued = jobs::enqueue_many(&mut tx, &new_jobs, &crate::queue::Clock::database()).await?;
+    let enqueued = client.enqueue_many_using(&mut tx, &new_jobs).await?;
     tx.commit().await.map_err(GcError::Transaction)?;
     for e in &expired {
         match e.cause {

@@ -141,7 +141,9 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: &Arc<B>, config: C
         registry.register(EXPIRE, move |ctx: JobContext| {
             let config = config.clone();
             async move {
-                let counts = expiry::run_once(ctx.pool(), &config).await.map_err(fail)?;
+                let counts = expiry::run_once(ctx.client(), &config)
+                    .await
+                    .map_err(fail)?;
                 crate::telemetry::metrics()
                     .gc_deleted
                     .inc_by(counts.expired());

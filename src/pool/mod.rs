@@ -9,8 +9,9 @@
 //!
 //! # Layout
 //!
-//! - [`settings`]: the `pools:` and `capacity:` configuration and how it is applied to
-//!   the database (at start and on SIGHUP) so that every process uses the same numbers.
+//! - [`settings`]: the `pools:` and `capacity:` configuration and its validation.
+//! - [`apply`]: storing those settings (at start and on SIGHUP) so that every process uses
+//!   the same numbers.
 //! - [`refill`] (`pool.refill`): one pass under the capacity lock: admit the waiting line,
 //!   retire failed, aged and unwanted spares (a failure backs its lesson off), and create
 //!   the spares each lesson lacks, exactly once across all workers.
@@ -20,6 +21,7 @@
 //! rights on every kind) to the path that must answer at once, while nothing selects by
 //! session. The session lives in the state only.
 
+pub mod apply;
 pub mod refill;
 pub mod settings;
 
@@ -30,6 +32,7 @@ use crate::backend::Settings;
 use crate::queue::{JobContext, JobError, NewJob, QueueError, Registry, Schedule};
 use crate::store::StoreError;
 
+pub use apply::apply_settings;
 pub use settings::PoolConfig;
 
 /// Job kind of the refill pass.
@@ -75,7 +78,7 @@ pub fn register(registry: &mut Registry, settings: Arc<Settings>) {
     registry.register(REFILL, move |ctx: JobContext| {
         let settings = settings.clone();
         async move {
-            let counts = refill::run_once(ctx.pool(), &settings)
+            let counts = refill::run_once(ctx.client(), &settings)
                 .await
                 .map_err(JobError::transient)?;
             if counts.changed() {

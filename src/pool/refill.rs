@@ -13,13 +13,11 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::PgPool;
-
 use crate::backend::Settings;
 use crate::provision::jobs::{Args, Create, Delete, livelesson_job};
 use crate::provision::rows::{self, NewKind};
+use crate::queue::Client;
 use crate::queue::job::DEFAULT_QUEUE;
-use crate::queue::{notifier, store as jobs};
 use crate::store::curriculum;
 use crate::store::pool::{self as sql, RetireCause};
 
@@ -51,9 +49,13 @@ impl Counts {
 ///
 /// # Errors
 /// [`PoolError`] when a statement fails; nothing of the pass is then committed.
-pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
+pub async fn run_once(client: &Client, settings: &Settings) -> Result<Counts> {
     let mut counts = Counts::default();
-    let mut tx = pool.begin().await.map_err(PoolError::Transaction)?;
+    let mut tx = client
+        .pool()
+        .begin()
+        .await
+        .map_err(PoolError::Transaction)?;
     sql::lock_capacity(&mut *tx).await?;
     let global = sql::global_settings(&mut *tx).await?;
     let cause = crate::telemetry::current_traceparent();
@@ -184,13 +186,11 @@ pub async fn run_once(pool: &PgPool, settings: &Settings) -> Result<Counts> {
     }
 
     if !new_jobs.is_empty() {
-        jobs::enqueue_many(&mut tx, &new_jobs, &crate::queue::Clock::database()).await?;
+        client.enqueue_many_using(&mut tx, &new_jobs).await?;
     }
     tx.commit().await.map_err(PoolError::Transaction)?;
-    if !new_jobs.is_empty()
-        && let Err(err) = jobs::notify(pool, notifier::DEFAULT_CHANNEL, DEFAULT_QUEUE).await
-    {
-        tracing::debug!(error = %err, "wake-up after a refill not sent");
+    if !new_jobs.is_empty() {
+        client.wake(DEFAULT_QUEUE);
     }
     Ok(counts)
 }

@@ -1,26 +1,17 @@
-//! What a livelesson's endpoints are, derived once from its lesson and the backend's
-//! settings: their order, ports, presentations and host names, and the jupyter guide's.
+//! What a livelesson's endpoints are, derived from its lesson and the backend's settings:
+//! their order, ports and presentations, and the jupyter guide's. Host names and the
+//! jupyter image come from [`Settings`]'s own methods, which the backend uses too, so each
+//! is derived in one place.
 
 use std::collections::BTreeMap;
 
 use crate::backend::Settings;
-use crate::curriculum::names::{self, JUPYTER_ENDPOINT};
+use crate::curriculum::names::JUPYTER_ENDPOINT;
 use crate::curriculum::{Image, Lesson};
 use crate::store::livelesson::{LiveEndpoint, LivePresentation};
 
-/// The jupyter guide's host for a livelesson.
-pub fn jupyter_domain(settings: &Settings, id: &str) -> String {
-    let namespace = names::namespace(&settings.instance_id, id);
-    format!(
-        "{}.{}",
-        names::ingress_host_label(&namespace, JUPYTER_ENDPOINT, names::JUPYTER_PRESENTATION),
-        settings.heps_domain
-    )
-}
-
 /// The live endpoints of a new livelesson, in provisioning order (the jupyter guide last).
 pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<LiveEndpoint> {
-    let namespace = names::namespace(&settings.instance_id, id);
     let mut endpoints: Vec<LiveEndpoint> = lesson
         .endpoints
         .iter()
@@ -29,9 +20,7 @@ pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<Liv
             name: endpoint.name.clone(),
             position: i32::try_from(position).unwrap_or(i32::MAX),
             image: endpoint.image.clone(),
-            configuration_type: endpoint
-                .configuration_type
-                .map(|kind| kind.as_str().to_owned()),
+            configuration_type: endpoint.configuration_type,
             ports: endpoint.ports().into_iter().map(i32::from).collect(),
             presentations: endpoint
                 .presentations
@@ -39,12 +28,8 @@ pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<Liv
                 .map(|p| LivePresentation {
                     name: p.name.clone(),
                     port: p.port,
-                    kind: p.kind.as_str().to_owned(),
-                    hep_domain: format!(
-                        "{}.{}",
-                        names::ingress_host_label(&namespace, &endpoint.name, &p.name),
-                        settings.heps_domain
-                    ),
+                    kind: p.kind,
+                    hep_domain: settings.presentation_host(id, &endpoint.name, &p.name),
                 })
                 .collect(),
             host: None,
@@ -55,7 +40,7 @@ pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<Liv
         endpoints.push(LiveEndpoint {
             name: JUPYTER_ENDPOINT.to_owned(),
             position: i32::try_from(endpoints.len()).unwrap_or(i32::MAX),
-            image: format!("{}:{}", settings.jupyter_image, settings.platform_image_tag),
+            image: settings.jupyter_image_ref(),
             configuration_type: None,
             ports: vec![8888],
             presentations: Vec::new(),

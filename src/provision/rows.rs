@@ -11,7 +11,7 @@ use crate::curriculum::{GuideType, Lesson, names};
 use crate::store::livelesson::{self, NewLivelesson};
 use crate::store::{StoreError, curriculum};
 
-use super::endpoints::{jupyter_domain, live_endpoints};
+use super::endpoints::live_endpoints;
 
 /// Draws an id of `len` characters from `[a-z0-9]`.
 pub fn random_id(len: usize) -> String {
@@ -63,7 +63,7 @@ pub async fn insert_livelesson(
         let id = random_id(names::LIVELESSON_ID_LEN);
         let endpoints = live_endpoints(settings, lesson, &id);
         let guide_domain = if lesson.uses_jupyter() {
-            jupyter_domain(settings, &id)
+            settings.guide_domain(&id)
         } else {
             String::new()
         };
@@ -96,13 +96,13 @@ pub async fn insert_livelesson(
     }
 }
 
-/// The guide of `lesson` at `stage`: its type as stored (`jupyter` or `markdown`) and its
+/// The guide of `lesson` at `stage`: its type (markdown when the stage has none) and its
 /// text.
-pub fn guide(lesson: &Lesson, stage: i32) -> (&'static str, &str) {
+pub fn guide(lesson: &Lesson, stage: i32) -> (GuideType, &str) {
     let index = usize::try_from(stage).unwrap_or(0);
-    let kind = match lesson.stages.get(index).map(|s| s.guide_type) {
-        Some(GuideType::Jupyter) => "jupyter",
-        _ => "markdown",
-    };
+    let kind = lesson
+        .stages
+        .get(index)
+        .map_or(GuideType::Markdown, |s| s.guide_type);
     (kind, lesson.guide(index).unwrap_or(""))
 }

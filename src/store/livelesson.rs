@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 
-use crate::curriculum::Image;
+use crate::curriculum::{ConfigurationType, GuideType, Image, PresentationType};
 
 use super::{Result, db};
 
@@ -50,9 +50,9 @@ pub struct LivePresentation {
     pub name: String,
     /// Port.
     pub port: u16,
-    /// `ssh` or `http`.
+    /// A terminal or a web page.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: PresentationType,
     /// Ingress host of an http presentation (`<ns>-<ep>-<pres>.<hepsDomain>`).
     pub hep_domain: String,
 }
@@ -67,8 +67,8 @@ pub struct LiveEndpoint {
     pub position: i32,
     /// Image slug (or the jupyter image reference for the guide endpoint).
     pub image: String,
-    /// `napalm`, `python`, `ansible`, or none.
-    pub configuration_type: Option<String>,
+    /// How it is configured at each stage, if it is.
+    pub configuration_type: Option<ConfigurationType>,
     /// Presentation ports then additional ports.
     pub ports: Vec<i32>,
     /// Presentations.
@@ -107,8 +107,8 @@ pub struct Livelesson {
     pub status: Status,
     /// 0-based stage.
     pub current_stage: i32,
-    /// `markdown` or `jupyter`.
-    pub guide_type: String,
+    /// The current stage's guide format.
+    pub guide_type: GuideType,
     /// Guide text of the current stage.
     pub guide_contents: String,
     /// Jupyter guide host, or empty.
@@ -158,7 +158,7 @@ pub struct NewLivelesson<'a> {
     /// Requested stage.
     pub stage: i32,
     /// Guide type of that stage.
-    pub guide_type: &'a str,
+    pub guide_type: GuideType,
     /// Guide text of that stage.
     pub guide_contents: &'a str,
     /// Jupyter host or empty.
@@ -195,7 +195,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
         new.lesson_slug,
         new.lesson_hash,
         new.stage,
-        new.guide_type,
+        new.guide_type.as_str(),
         new.guide_contents,
         new.guide_domain,
         images,
@@ -216,7 +216,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
     let kinds: Vec<Option<String>> = new
         .endpoints
         .iter()
-        .map(|e| e.configuration_type.clone())
+        .map(|e| e.configuration_type.map(|kind| kind.as_str().to_owned()))
         .collect();
     let ports: Vec<serde_json::Value> = new
         .endpoints
@@ -297,7 +297,7 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>
     .map_err(db("reading a livelesson"))?;
     let Some(row) = row else { return Ok(None) };
     let endpoints = endpoints(&mut *conn, id).await?;
-    Ok(Some(assemble(row, endpoints)))
+    assemble(row, endpoints).map(Some)
 }
 
 /// The W3C traceparent of the request that created livelesson `id` (`None` when unknown
@@ -337,12 +337,22 @@ pub async fn find_active_for_update(
     }
 }
 
-/// Locks a livelesson row for the caller's transaction; returns its status, whether a
-/// delete was requested and whether it is a spare.
+/// A livelesson row held for the caller's transaction ([`lock`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locked {
+    /// Its status.
+    pub status: Status,
+    /// A delete was requested.
+    pub deleting: bool,
+    /// It is a spare of a warm pool (nobody's yet).
+    pub spare: bool,
+}
+
+/// Locks a livelesson row for the caller's transaction; `None` if there is none.
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<(Status, bool, bool)>> {
+pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Locked>> {
     let row = sqlx::query!(
         r#"select status as "status: Status", deleting, spare from livelessons where id = $1 for update"#,
         id
@@ -350,7 +360,11 @@ pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<(Status, b
     .fetch_optional(&mut *conn)
     .await
     .map_err(db("locking a livelesson"))?;
-    Ok(row.map(|r| (r.status, r.deleting, r.spare)))
+    Ok(row.map(|r| Locked {
+        status: r.status,
+        deleting: r.deleting,
+        spare: r.spare,
+    }))
 }
 
 /// Unfinished livelessons of a session.
@@ -377,35 +391,51 @@ async fn endpoints(conn: &mut PgConnection, id: &str) -> Result<Vec<LiveEndpoint
     .fetch_all(&mut *conn)
     .await
     .map_err(db("reading live endpoints"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| LiveEndpoint {
-            name: r.name,
-            position: r.position,
-            image: r.image,
-            configuration_type: r.configuration_type,
-            ports: r.ports,
-            presentations: r.presentations.0,
-            host: r.host,
-            reachable: r.reachable,
+    rows.into_iter()
+        .map(|r| {
+            Ok(LiveEndpoint {
+                configuration_type: r
+                    .configuration_type
+                    .map(|text| {
+                        ConfigurationType::parse(&text)
+                            .ok_or_else(|| undecodable("a configuration type", &text))
+                    })
+                    .transpose()?,
+                name: r.name,
+                position: r.position,
+                image: r.image,
+                ports: r.ports,
+                presentations: r.presentations.0,
+                host: r.host,
+                reachable: r.reachable,
+            })
         })
-        .collect())
+        .collect()
 }
 
-fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Livelesson {
+/// A stored value no enum of this version knows (written by a newer one).
+fn undecodable(what: &str, text: &str) -> super::StoreError {
+    super::StoreError::Database {
+        operation: "reading a livelesson",
+        source: sqlx::Error::Decode(format!("unknown {what} {text:?}").into()),
+    }
+}
+
+fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Result<Livelesson> {
     let error = row.error_reason.map(|reason| LivelessonError {
         reason,
         step: row.error_step,
         logs: row.error_logs,
     });
-    Livelesson {
+    Ok(Livelesson {
         id: row.id,
         session_id: row.session_id,
         lesson_slug: row.lesson_slug,
         lesson_hash: row.lesson_hash,
         status: row.status,
         current_stage: row.current_stage,
-        guide_type: row.guide_type,
+        guide_type: GuideType::parse(&row.guide_type)
+            .ok_or_else(|| undecodable("a guide type", &row.guide_type))?,
         guide_contents: row.guide_contents,
         guide_domain: row.guide_domain,
         healthy_tests: row.healthy_tests,
@@ -422,7 +452,7 @@ fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Livelesson {
         admitted: row.admitted,
         waiting_since: row.waiting_since,
         endpoints,
-    }
+    })
 }
 
 /// Sets the status (READY also records `ready_at` the first time).
@@ -567,7 +597,7 @@ pub async fn set_stage(
     executor: impl PgExecutor<'_>,
     id: &str,
     stage: i32,
-    guide_type: &str,
+    guide_type: GuideType,
     guide_contents: &str,
 ) -> Result<()> {
     sqlx::query!(
@@ -577,7 +607,7 @@ pub async fn set_stage(
            where id = $1"#,
         id,
         stage,
-        guide_type,
+        guide_type.as_str(),
         guide_contents
     )
     .execute(executor)

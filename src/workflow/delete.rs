@@ -46,13 +46,10 @@ impl<B: Backend> Workflows<B> {
                 .await
                 .map_err(store)?
             {
-                crate::queue::store::enqueue(
-                    &mut tx,
-                    &crate::pool::refill_job(&format!("freed:{id}")),
-                    ctx.clock(),
-                )
-                .await
-                .map_err(JobError::transient)?;
+                ctx.client()
+                    .enqueue_using(&mut tx, &crate::pool::refill_job(&format!("freed:{id}")))
+                    .await
+                    .map_err(JobError::transient)?;
             }
             tx.commit().await.map_err(JobError::transient)?;
             Ok(())

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::backend::Settings;
 use crate::backend::reachability::{Probe, ProbeError, probe};
+use crate::curriculum::PresentationType;
 use crate::queue::{JobContext, JobError};
 use crate::store::livelesson::{self, LiveEndpoint};
 
@@ -80,10 +81,9 @@ async fn check(endpoint: &LiveEndpoint, host: &str, timeout: Duration) -> Result
             .presentations
             .iter()
             .map(|p| {
-                let kind = match p.kind.as_str() {
-                    "ssh" => Probe::Ssh,
-                    "http" => Probe::Http,
-                    _ => Probe::Tcp,
+                let kind = match p.kind {
+                    PresentationType::Ssh => Probe::Ssh,
+                    PresentationType::Http => Probe::Http,
                 };
                 (p.port, kind)
             })

@@ -13,7 +13,7 @@ use crate::store::livelesson::{self, Livelesson, Status};
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum, pool};
 
-pub use crate::provision::endpoints::{jupyter_domain, live_endpoints, missing_images};
+pub use crate::provision::endpoints::{live_endpoints, missing_images};
 use crate::provision::jobs::{Args, Create, Delete, Modify, livelesson_job};
 use crate::provision::rows::guide;
 pub use crate::provision::rows::{NewKind, insert_livelesson, random_id};
@@ -418,10 +418,10 @@ pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
 /// [`RequestError::UnknownLivelesson`] or storage failures.
 pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), RequestError> {
     let mut tx = pool.begin().await.map_err(db("starting a kill"))?;
-    match livelesson::lock(&mut tx, id).await? {
-        // A spare is nobody's to kill: the /exp API does not know it.
-        None | Some((_, _, true)) => return Err(RequestError::UnknownLivelesson(id.to_owned())),
-        Some(_) => {}
+    let locked = livelesson::lock(&mut tx, id).await?;
+    // A spare is nobody's to kill: the /exp API does not know it.
+    if locked.is_none_or(|row| row.spare) {
+        return Err(RequestError::UnknownLivelesson(id.to_owned()));
     }
     if livelesson::mark_deleting(&mut *tx, id).await? {
         client

@@ -52,7 +52,7 @@ async fn inactive_livelesson_is_marked_deleting_with_a_serialised_delete_job(poo
     lab.age_activity(&stale.id, 31).await;
     lab.age_activity(&fresh.id, 29).await;
 
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.inactive, 1);
@@ -79,7 +79,7 @@ async fn inactive_livelesson_is_marked_deleting_with_a_serialised_delete_job(poo
     assert!(delete_job_keys(&lab.pool, &fresh.id).await.is_none());
 
     // A second pass finds nothing new; a kill afterwards reuses the queued job.
-    let again = expiry::run_once(&lab.pool, &gc_config())
+    let again = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(again.expired(), 0);
@@ -110,7 +110,7 @@ async fn a_heartbeat_prevents_expiry(pool: PgPool) {
             .expect("heartbeat")
     );
 
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.expired(), 0);
@@ -134,7 +134,7 @@ async fn persistent_sessions_are_exempt_from_the_ttl_until_the_maximum_age(pool:
         .await
         .expect("age");
 
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(
@@ -150,7 +150,7 @@ async fn persistent_sessions_are_exempt_from_the_ttl_until_the_maximum_age(pool:
     .execute(&lab.pool)
     .await
     .expect("age");
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.persistent_max_age, 1);
@@ -175,7 +175,7 @@ async fn an_errored_livelesson_is_released_after_the_error_ttl(pool: PgPool) {
     assert!(errored_at.is_some(), "the trigger stamps errored_at");
 
     // While the error is fresh, the learner sees it and cannot request the lesson again.
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.expired(), 0);
@@ -196,7 +196,7 @@ async fn an_errored_livelesson_is_released_after_the_error_ttl(pool: PgPool) {
         .execute(&lab.pool)
         .await
         .expect("age");
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.errored, 1);
@@ -409,7 +409,7 @@ async fn a_livelesson_expiring_during_its_create_is_deleted_after_the_create(poo
         .expect("hook");
 
     lab.age_activity(&ll.id, 45).await;
-    let counts = expiry::run_once(&lab.pool, &gc_config())
+    let counts = expiry::run_once(&lab.queue, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.enqueued, 1);

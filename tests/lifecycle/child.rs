@@ -11,9 +11,9 @@ fn worker() {
             .expect("kubesim url");
         let kube = kube::Client::try_from(kube::Config::new(url)).expect("kube client");
         let settings = super::helpers::settings();
-        let mut registry = super::helpers::registry(kube, &settings);
-        // Refill passes, which takes and deletions enqueue (the chaos run with pools on).
-        antidote_scheduler::pool::register(&mut registry, std::sync::Arc::new(settings));
+        // The production registry: refill passes too, which takes and deletions enqueue
+        // (the chaos run with pools on).
+        let registry = super::helpers::registry(kube, &settings);
         super::helpers::crashing_worker(pool, registry)
             .run(futures::future::pending::<()>())
             .await

@@ -237,9 +237,8 @@ async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_
 async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_at_once(
     pool: PgPool,
 ) {
-    use antidote_scheduler::backend::kubernetes::KubernetesBackend;
-    use antidote_scheduler::queue::{JobState, Registry, store as jobs};
-    use antidote_scheduler::workflow::{self, request};
+    use antidote_scheduler::queue::{JobState, store as jobs};
+    use antidote_scheduler::workflow::request;
     use k8s_openapi::api::core::v1::Namespace;
     use kubesim::Behaviour;
 
@@ -251,12 +250,7 @@ async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_a
         reachability_timeout: Duration::from_secs(600),
         ..lab.settings.clone()
     };
-    let mut registry = Registry::new();
-    workflow::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(lab.kube.clone(), settings.clone())),
-        Arc::new(settings),
-    );
+    let registry = super::helpers::registry(lab.kube.clone(), &settings);
     let config = antidote_scheduler::queue::WorkerConfig {
         lease: Duration::from_secs(30),
         heartbeat: Duration::from_secs(10),

@@ -252,7 +252,10 @@ async fn every_example_lesson_reaches_ready_with_the_objects_it_needs(pool: PgPo
         .livelesson(&ids["notebook-automation"])
         .await
         .expect("ll");
-    assert_eq!(notebook.guide_type, "jupyter");
+    assert_eq!(
+        notebook.guide_type,
+        antidote_scheduler::curriculum::GuideType::Jupyter
+    );
     assert_eq!(
         notebook.guide_domain,
         format!("{notebook_ns}-jupyterlabguide-web.localhost")

@@ -7,12 +7,11 @@
 use antidote_scheduler::backend::Backend as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::gc;
-use antidote_scheduler::pool::{self, refill};
+use antidote_scheduler::pool::refill;
 use antidote_scheduler::queue::{JobId, Worker, WorkerConfig, WorkerEvent};
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::store::pool::{self as pool_sql, GlobalSettings, LessonSettings};
@@ -117,10 +116,9 @@ fn empty(slug: &str) -> LessonSettings {
     }
 }
 
-/// A worker running the workflows and the refill pass.
+/// A worker running the production registry (the workflows and the refill pass).
 fn pool_worker(lab: &Lab, config: WorkerConfig) -> Worker {
-    let mut registry = registry(lab.kube.clone(), &lab.settings);
-    pool::register(&mut registry, Arc::new(lab.settings.clone()));
+    let registry = registry(lab.kube.clone(), &lab.settings);
     Worker::with_notifier(
         lab.pool.clone(),
         registry,
@@ -135,7 +133,7 @@ async fn request_outcome(lab: &Lab, session: &str, lesson: &str, stage: i64) -> 
 }
 
 async fn refill_now(lab: &Lab) -> refill::Counts {
-    refill::run_once(&lab.pool, &lab.settings)
+    refill::run_once(&lab.queue, &lab.settings)
         .await
         .expect("refill pass")
 }
@@ -494,7 +492,9 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
     .await
     .expect("age activity");
     let config = gc::Config::default();
-    let expired = gc::expiry::run_once(&pool, &config).await.expect("expiry");
+    let expired = gc::expiry::run_once(&lab.queue, &config)
+        .await
+        .expect("expiry");
     assert_eq!(expired.inactive, 1);
     assert!(lab.livelesson(taken).await.unwrap().deleting);
     assert!(!lab.livelesson(idle).await.unwrap().deleting);

@@ -569,8 +569,7 @@ async fn a_gc_delete_is_caused_by_its_run_and_linked_to_the_first_trace(pool: Pg
     let collector = Collector::get();
     let lab = Lab::start(pool).await;
     let router = router(&lab);
-    let mut registry = helpers::registry(lab.kube.clone(), &lab.settings);
-    gc::register(&mut registry, &lab.backend, gc::Config::default());
+    let registry = helpers::registry(lab.kube.clone(), &lab.settings);
     let worker = Worker::with_notifier(
         lab.pool.clone(),
         registry,

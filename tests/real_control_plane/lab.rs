@@ -4,7 +4,6 @@
 //! `deploy/`'s ClusterRole, and the node agent running the pods in this process.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use antidote_scheduler::backend::Settings;
@@ -13,7 +12,6 @@ use antidote_scheduler::curriculum::{self, Options};
 use antidote_scheduler::queue::{Client as Queue, JobId, Registry, Worker, WorkerConfig};
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
-use antidote_scheduler::workflow;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -188,15 +186,9 @@ impl Lab {
         })
     }
 
-    /// The workflows on a backend with the scheduler's identity.
+    /// The production registry on a backend with the scheduler's identity.
     pub fn registry(&self) -> Registry {
-        let mut registry = Registry::new();
-        workflow::register(
-            &mut registry,
-            Arc::new(self.backend()),
-            Arc::new(self.settings.clone()),
-        );
-        registry
+        helpers::registry(self.scheduler.clone(), &self.settings)
     }
 
     /// A backend with the scheduler's identity.

@@ -1,7 +1,7 @@
 //! The lab of the lifecycle, GC, observability and deploy tests, and what the real
 //! control plane's lab shares with it: a `#[sqlx::test]` database with the example
 //! curriculum, kubesim on loopback with the secrets livelessons copy, workers running the
-//! real workflows and GC jobs through kube-rs; test-sized settings; requesting a
+//! production registry (workflows, GC, pool refill) through kube-rs; test-sized settings; requesting a
 //! livelesson as the API does; waiting for a job's end.
 
 // Each test crate uses part of the lab.
@@ -16,13 +16,15 @@ use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, ContentHash, Options};
 use antidote_scheduler::gc;
+use antidote_scheduler::kinds::{ContractSettings, Contracts};
 use antidote_scheduler::queue::{
     Client, JobId, Registry, RetryPolicy, Worker, WorkerConfig, WorkerEvent,
 };
+use antidote_scheduler::startup::JobSettings;
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
+use antidote_scheduler::workflow::request;
 use antidote_scheduler::workflow::request::Requested;
-use antidote_scheduler::workflow::{self, request};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::PostParams;
@@ -136,15 +138,34 @@ pub async fn wait_finished(
     .await
 }
 
-/// Registers the workflows on a backend talking to `client`.
+/// The production job kinds' settings sized for tests: `backend`, `gc`, a refill every
+/// second, and every kind backing off from 100 ms to 1 s (as [`worker_config`]'s retry).
+pub fn job_settings(backend: Settings, gc: gc::Config) -> JobSettings {
+    let quick = Contracts::default()
+        .iter()
+        .map(|(kind, _)| {
+            let settings = ContractSettings {
+                timeout_secs: None,
+                retry_base_ms: Some(100),
+                retry_max_ms: Some(1000),
+            };
+            (kind.to_owned(), settings)
+        })
+        .collect();
+    JobSettings {
+        contracts: Contracts::new(&backend, &quick).expect("valid contracts"),
+        gc,
+        refill_interval: Duration::from_secs(1),
+        backend,
+    }
+}
+
+/// The production registry (every kind under its contract, GC with production settings)
+/// on a backend talking to `client`.
 pub fn registry(client: kube::Client, settings: &Settings) -> Registry {
-    let mut registry = Registry::new();
-    workflow::register(
-        &mut registry,
-        Arc::new(KubernetesBackend::new(client, settings.clone())),
-        Arc::new(settings.clone()),
-    );
-    registry
+    job_settings(settings.clone(), gc::Config::default())
+        .registry(Arc::new(KubernetesBackend::new(client, settings.clone())))
+        .expect("every kind has a contract")
 }
 
 /// Database, curriculum and kubesim.
@@ -183,20 +204,15 @@ impl Lab {
         }
     }
 
-    /// The workflows and the GC jobs (with `gc_config`) on this lab's backend.
+    /// The production registry on this lab's backend, GC with `gc_config`.
     pub fn registry(&self, gc_config: gc::Config) -> Registry {
-        let mut registry = Registry::new();
-        workflow::register(
-            &mut registry,
-            self.backend.clone(),
-            Arc::new(self.settings.clone()),
-        );
-        gc::register(&mut registry, &self.backend, gc_config);
-        registry
+        job_settings(self.settings.clone(), gc_config)
+            .registry(self.backend.clone())
+            .expect("every kind has a contract")
     }
 
-    /// A worker running the workflows and GC jobs (production GC settings) in this
-    /// process.
+    /// A worker running the production registry (production GC settings) in this
+    /// process; no schedules unless `config` has them.
     pub fn worker(&self, config: WorkerConfig) -> Worker {
         self.worker_with(self.registry(gc::Config::default()), config)
     }

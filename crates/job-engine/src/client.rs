@@ -178,8 +178,10 @@ impl Client {
     /// completed jobs), or [`QueueError::Database`](super::QueueError::Database).
     pub async fn retry(&self, id: JobId) -> Result<()> {
         let queue = store::retry_finished(&self.pool, id, &self.clock).await?;
-        self.wake(&queue);
-        Ok(())
+        // Retries are rare and their callers may exit at once (a command line): wake the
+        // workers now rather than through the debounced notifier.
+        self.notifier.local().wake(&queue);
+        store::notify(&self.pool, self.notifier.channel(), &queue).await
     }
 }
 

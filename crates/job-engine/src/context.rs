@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 
 use super::checkpoints::{Checkpoints, Mark, Stored};
+use super::client::Client;
 use super::clock::Clock;
 use super::config::{StepHook, WorkerConfig};
 use super::ending::FailureNote;
@@ -26,6 +27,7 @@ use super::store;
 pub struct JobContext {
     job: ClaimedJob,
     pool: PgPool,
+    client: Client,
     worker: Arc<str>,
     checkpoints: Checkpoints,
     snooze_threshold: Duration,
@@ -51,10 +53,13 @@ impl std::fmt::Debug for JobContext {
 
 impl JobContext {
     /// The context of `job`'s attempt on `worker`, with the worker's `config` (its snooze
-    /// threshold, step hook and observer); each stored step is told on `events`.
+    /// threshold, step hook and observer) and `client` (its clock and notifier); each
+    /// stored step is told on `events`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         job: ClaimedJob,
         pool: PgPool,
+        client: Client,
         worker: Arc<str>,
         checkpoints: Checkpoints,
         config: &WorkerConfig,
@@ -65,6 +70,7 @@ impl JobContext {
             has_steps: job.has_steps,
             job,
             pool,
+            client,
             worker,
             checkpoints,
             snooze_threshold: config.snooze_threshold,
@@ -124,6 +130,14 @@ impl JobContext {
     /// follow-up jobs or reason about due times the way the engine does.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// A client going by the worker's clock and waking through its notifier: jobs a
+    /// handler enqueues (in its own transaction with [`Client::enqueue_using`], then
+    /// [`Client::wake`] after the commit) are due when the worker's clock says, and wake
+    /// workers on the worker's channel.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The database pool, for handlers that keep state of their own.

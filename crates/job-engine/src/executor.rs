@@ -11,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::Instrument;
 
 use crate::checkpoints::Checkpoints;
+use crate::client::Client;
 use crate::completer::{CompletedCount, Completion};
 use crate::config::WorkerConfig;
 use crate::context::JobContext;
@@ -43,6 +44,8 @@ pub(crate) struct Executor {
     pub completed: CompletedCount,
     /// Wakes the queue's workers after a hand-back; `None` when nothing else is waiting.
     pub notifier: Option<Notifier>,
+    /// What handlers enqueue through: the worker's clock and notifier.
+    pub client: Client,
 }
 
 impl Executor {
@@ -149,6 +152,7 @@ impl Executor {
                 let ctx = JobContext::new(
                     job,
                     self.pool.clone(),
+                    self.client.clone(),
                     self.worker.clone(),
                     self.checkpoints.clone(),
                     &self.config,

@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::checkpoints;
+use crate::client::Client;
 use crate::completer::{CompletedCount, Completer};
 use crate::config::WorkerConfig;
 use crate::dedicated::Dedicated;
@@ -212,6 +213,7 @@ impl TestRunner {
             checkpoints,
             completed: completed.clone(),
             notifier: None,
+            client: Client::new(self.pool.clone()).with_clock(self.config.clock.clone()),
         };
         // The handler's checkpoints are written while it runs, by a writer that stops
         // when the attempt is over.

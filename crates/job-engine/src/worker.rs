@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::checkpoints;
 use crate::claimer::Claimer;
+use crate::client::Client;
 use crate::completer::{CompletedCount, Completer, Completion};
 use crate::config::WorkerConfig;
 use crate::error::QueueError;
@@ -220,6 +221,8 @@ impl Worker {
             config.clock.clone(),
             Arc::new(Executor {
                 worker: id.clone(),
+                client: Client::with_notifier(pool.clone(), notifier.clone())
+                    .with_clock(config.clock.clone()),
                 pool,
                 registry,
                 config,

@@ -252,7 +252,7 @@ pub async fn cancel(
 ) -> Result<Redirect, UiError> {
     session.check_form(form)?;
     let id = job_id(&id)?;
-    match queue_store::cancel(&state.pool, id).await {
+    match state.client.cancel(id).await {
         Ok(outcome) => {
             tracing::info!(job = %id, ?outcome, "dashboard: job cancel");
             Ok(back(

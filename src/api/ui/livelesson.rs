@@ -173,7 +173,7 @@ fn endpoints(ll: &Livelesson) -> Markup {
                         tr data-endpoint=(endpoint.name) {
                             td { (endpoint.name) }
                             td.mono { (endpoint.image) }
-                            td { (endpoint.configuration_type.as_deref().unwrap_or("–")) }
+                            td { (endpoint.configuration_type.map_or("–", |kind| kind.as_str())) }
                             td.mono { (endpoint.host.as_deref().unwrap_or("–")) }
                             td { @if endpoint.reachable { span.badge.ll-READY { "yes" } } @else { span.badge { "no" } } }
                             td.mono { (endpoint.ports.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")) }

@@ -211,7 +211,7 @@ impl LiveLesson {
                         .map(|p| LivePresentation {
                             name: p.name,
                             port: i32::from(p.port),
-                            kind: p.kind,
+                            kind: p.kind.as_str().to_owned(),
                             hep_domain: p.hep_domain,
                         })
                         .collect(),
@@ -228,7 +228,7 @@ impl LiveLesson {
             live_endpoints,
             current_stage: ll.current_stage,
             guide_contents: ll.guide_contents,
-            guide_type: ll.guide_type,
+            guide_type: ll.guide_type.as_str().to_owned(),
             guide_domain: ll.guide_domain,
             status: ll.status.as_str().to_owned(),
             error: ll.error.is_some(),

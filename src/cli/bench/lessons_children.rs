@@ -97,7 +97,7 @@ pub(super) async fn lessons_worker(args: LessonsWorkerArgs) -> anyhow::Result<Ex
     .await
     .context("loading the kubeconfig")?;
     let kube = kube::Client::try_from(kube_config).context("building the Kubernetes client")?;
-    let worker = lessons_bench::worker(pool, kube, args.concurrency);
+    let worker = lessons_bench::worker(pool, kube, args.concurrency)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker.run(async {
         let _ = stopped.await;

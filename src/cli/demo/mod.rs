@@ -24,7 +24,7 @@ use antidote_scheduler::api::settings::CorsOrigins;
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
 use antidote_scheduler::curriculum::{self, Options, Tier};
-use antidote_scheduler::{db, queue, store};
+use antidote_scheduler::{queue, startup, store};
 
 use super::db::DatabaseArgs;
 
@@ -91,6 +91,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.backend.instance_id = "demo".into();
     // The database's layout is the command line's (`--engine-schema` or its variable).
     config.engine_schema = args.database.engine_schema.clone();
+    config.database_url =
+        antidote_scheduler::config::Secret::new(args.database.database_url.clone());
     config.worker.concurrency = config.worker.concurrency.max(32);
     // A front end on another origin (a developer's own server) may call the demo's API,
     // as the original allowed any origin.
@@ -186,16 +188,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     say("kubernetes", &format!("kubesim at {}", sim.url()));
 
     let client = queue::Client::new(pool.clone());
-    let worker_pool = db::connect_worker_with(
-        &args.database.database_url,
-        super::worker::worker_connections(&config),
-        args.database.engine_schema.as_ref(),
-        &config.database.worker,
-    )
-    .await
-    .context("connecting the worker pool")?;
-    let worker =
-        super::worker::build_on(&config, worker_pool, Some(client.notifier().clone()), kube)?;
+    let worker_pool = startup::worker_pool(&config).await?;
+    let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the API on 127.0.0.1")?;

@@ -22,7 +22,7 @@ use super::files::{
 use super::network::nad_name;
 use super::{
     Error, LABEL_CONFIG_POD, LABEL_LIVELESSON, LABEL_MANAGED, LABEL_POD_NAME, Result, YES,
-    namespace_name, object_meta,
+    object_meta,
 };
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::names::{self, JUPYTER_ENDPOINT, JUPYTER_PRESENTATION};
@@ -101,7 +101,7 @@ pub fn pod(settings: &Settings, ll: &Livelesson<'_>, endpoint: &Endpoint) -> Res
 pub fn jupyter_pod(settings: &Settings, ll: &Livelesson<'_>) -> Pod {
     let shape = PodShape {
         name: JUPYTER_ENDPOINT.to_owned(),
-        image: format!("{}:{}", settings.jupyter_image, settings.platform_image_tag),
+        image: settings.jupyter_image_ref(),
         flavor: JUPYTER_FLAVOR,
         forwarding: false,
         ports: vec![container_port(format!("http-{JUPYTER_PORT}"), JUPYTER_PORT)],
@@ -271,17 +271,12 @@ pub fn ingress_host(
     endpoint: &str,
     presentation: &str,
 ) -> String {
-    let ns = namespace_name(settings, ll_id);
-    format!(
-        "{}.{}",
-        names::ingress_host_label(&ns, endpoint, presentation),
-        settings.heps_domain
-    )
+    settings.presentation_host(ll_id, endpoint, presentation)
 }
 
 /// Host of the jupyter guide, `<namespace>-jupyterlabguide-web.<heps_domain>`.
 pub fn guide_domain(settings: &Settings, ll_id: &str) -> String {
-    ingress_host(settings, ll_id, JUPYTER_ENDPOINT, JUPYTER_PRESENTATION)
+    settings.guide_domain(ll_id)
 }
 
 /// One ingress per http presentation of the endpoint, in presentation order.

@@ -45,7 +45,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::backend::{Livelesson, Settings};
-use crate::curriculum::names;
 
 pub use endpoint::{
     container_port_name, guide_domain, ingress_host, ingresses, jupyter_ingress, jupyter_pod,
@@ -119,7 +118,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The livelesson's namespace, `<instanceId>-<livelessonId>`.
 pub fn namespace_name(settings: &Settings, livelesson_id: &str) -> String {
-    names::namespace(&settings.instance_id, livelesson_id)
+    settings.namespace(livelesson_id)
 }
 
 /// Labels on every object of the livelesson: instance, livelesson, lesson slug, managed
