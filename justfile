@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", "/var/tmp/anti
 export DATABASE_URL := env_var_or_default("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote")
 
 # The pinned cargo-deny of `just deny` and CI.
-cargo_deny_version := "0.18.3"
+cargo_deny_version := "0.18.9"
 
 # Lists the recipes.
 default:
@@ -29,11 +29,14 @@ test:
     cargo nextest run --workspace
     cargo test --doc --workspace
 
-# Licences and sources of every dependency (deny.toml).
+# Licences and sources of every dependency, then security advisories offline against the
+# snapshot of RustSec's database that scripts/advisory-db.sh installs (deny.toml).
 deny:
     @cargo deny --version 2>/dev/null | grep -qx "cargo-deny {{cargo_deny_version}}" \
         || cargo install --locked cargo-deny@{{cargo_deny_version}}
     cargo deny check licenses sources bans
+    bash scripts/advisory-db.sh >/dev/null
+    cargo deny check --disable-fetch advisories
 
 # Refreshes the offline query cache (.sqlx/) from a migrated database.
 sqlx-prepare:

@@ -1,11 +1,13 @@
 //! Deployment manifests: every document under `deploy/` is a valid Kubernetes object with
 //! no field the typed API would drop, and the ClusterRole grants exactly what the backend
-//! used while CREATE, MODIFY and DELETE ran against kubesim.
+//! used while CREATE, MODIFY and DELETE ran against kubesim. The Helm chart renders the
+//! same objects where the two overlap, each as strictly checked ([`chart`]).
 
 // A test's helpers fail the test on a broken expectation (the workspace lints keep
 // `expect` and `unwrap` out of runtime code).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod chart;
 #[allow(dead_code)]
 #[path = "../lifecycle/helpers.rs"]
 mod helpers;
@@ -18,7 +20,10 @@ use antidote_scheduler::queue::{NewJob, WorkerEvent};
 use antidote_scheduler::workflow::{self, CREATE, DELETE, MODIFY, request};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, PodSpec, Probe, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kubesim::Behaviour;
@@ -49,15 +54,21 @@ fn documents() -> Vec<(String, Value)> {
             .expect("file name")
             .to_string_lossy()
             .into_owned();
-        for doc in serde_norway::Deserializer::from_str(&text) {
-            let value = Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{name}: not YAML for JSON: {e}"));
-            if !value.is_null() {
-                docs.push((name.clone(), value));
-            }
+        for value in yaml_documents(&name, &text) {
+            docs.push((name.clone(), value));
         }
     }
     docs
+}
+
+/// The non-empty documents of a YAML stream, as JSON values.
+fn yaml_documents(source: &str, text: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|doc| {
+            Value::deserialize(doc).unwrap_or_else(|e| panic!("{source}: not YAML for JSON: {e}"))
+        })
+        .filter(|value| !value.is_null())
+        .collect()
 }
 
 /// Deserializes `value` as `T` and checks that re-serializing keeps every field: the
@@ -105,31 +116,7 @@ fn every_manifest_is_a_known_kubernetes_object_without_unknown_fields() {
     let docs = documents();
     let mut kinds = BTreeSet::new();
     for (file, doc) in &docs {
-        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
-        match kind.as_str() {
-            "Namespace" => drop(strict::<Namespace>(file, doc)),
-            "ServiceAccount" => drop(strict::<ServiceAccount>(file, doc)),
-            "ClusterRole" => drop(strict::<ClusterRole>(file, doc)),
-            "ClusterRoleBinding" => drop(strict::<ClusterRoleBinding>(file, doc)),
-            "ConfigMap" => {
-                let map = strict::<ConfigMap>(file, doc);
-                // The embedded configuration file must load as the app loads it.
-                let data = map.data.unwrap_or_default();
-                let config = data.get("antidote.yaml").expect("antidote.yaml key");
-                let dir = tempfile::tempdir().expect("tempdir");
-                let path = dir.path().join("antidote.yaml");
-                std::fs::write(&path, config).expect("write");
-                antidote_scheduler::config::Config::load(Some(&path), |_| None)
-                    .unwrap_or_else(|e| panic!("{file}: the configuration is invalid: {e}"));
-            }
-            "Secret" => drop(strict::<Secret>(file, doc)),
-            "Deployment" => check_deployment(&strict::<Deployment>(file, doc)),
-            "Job" => drop(strict::<Job>(file, doc)),
-            "Service" => drop(strict::<Service>(file, doc)),
-            "PodDisruptionBudget" => drop(strict::<PodDisruptionBudget>(file, doc)),
-            other => panic!("{file}: unexpected kind {other:?}"),
-        }
-        kinds.insert(kind);
+        kinds.insert(check_object(file, doc));
     }
     for wanted in [
         "Namespace",
@@ -161,10 +148,82 @@ fn every_manifest_is_a_known_kubernetes_object_without_unknown_fields() {
     assert_eq!(listed, files, "kustomization resources and deploy/ files");
 }
 
+/// Checks one object strictly as its kind's type ([`strict`]) and what each kind must hold;
+/// returns its kind. Shared by `deploy/` and the chart's renders.
+fn check_object(file: &str, doc: &Value) -> String {
+    let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+    match kind.as_str() {
+        "Namespace" => drop(strict::<Namespace>(file, doc)),
+        "ServiceAccount" => drop(strict::<ServiceAccount>(file, doc)),
+        "ClusterRole" => drop(strict::<ClusterRole>(file, doc)),
+        "ClusterRoleBinding" => drop(strict::<ClusterRoleBinding>(file, doc)),
+        "ConfigMap" => check_config_map(file, &strict::<ConfigMap>(file, doc)),
+        "Secret" => drop(strict::<Secret>(file, doc)),
+        "Deployment" => check_deployment(&strict::<Deployment>(file, doc)),
+        "Job" => {
+            let job = strict::<Job>(file, doc);
+            let spec = job.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+            check_pod(spec.expect("the Job's pod spec"));
+        }
+        "Service" => drop(strict::<Service>(file, doc)),
+        "PodDisruptionBudget" => drop(strict::<PodDisruptionBudget>(file, doc)),
+        "NetworkPolicy" => drop(strict::<NetworkPolicy>(file, doc)),
+        "ServiceMonitor" => chart::check_service_monitor(file, doc),
+        other => panic!("{file}: unexpected kind {other:?}"),
+    }
+    kind
+}
+
+/// The embedded configuration file must load as the app loads it.
+fn check_config_map(file: &str, map: &ConfigMap) {
+    let data = map.data.clone().unwrap_or_default();
+    let config = data.get("antidote.yaml").expect("antidote.yaml key");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("antidote.yaml");
+    std::fs::write(&path, config).expect("write");
+    antidote_scheduler::config::Config::load(Some(&path), |_| None)
+        .unwrap_or_else(|e| panic!("{file}: the configuration is invalid: {e}"));
+}
+
+/// A Deployment of `antidoted serve`, `api` or `worker`: replicas, probes where it serves
+/// HTTP (a worker serves none), and what every pod must hold ([`check_pod`]).
 fn check_deployment(deployment: &Deployment) {
     let spec = deployment.spec.as_ref().expect("spec");
     assert!(spec.replicas.unwrap_or(1) >= 2, "at least two replicas");
     let pod = spec.template.spec.as_ref().expect("pod spec");
+    check_pod(pod);
+    let container = &pod.containers[0];
+    let role = container.args.as_deref().map(|a| a[0].as_str());
+    let probe_path = |probe: &Option<Probe>| {
+        probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    match role {
+        Some("serve" | "api") => {
+            assert_eq!(
+                probe_path(&container.liveness_probe).as_deref(),
+                Some("/healthz")
+            );
+            assert_eq!(
+                probe_path(&container.readiness_probe).as_deref(),
+                Some("/readyz")
+            );
+        }
+        Some("worker") => {
+            // `antidoted worker` listens on nothing: an HTTP probe would kill it.
+            assert!(container.ports.is_none(), "a worker has no port");
+            assert!(container.liveness_probe.is_none() && container.readiness_probe.is_none());
+        }
+        other => panic!("a Deployment runs serve, api or worker, not {other:?}"),
+    }
+}
+
+/// Every pod: non-root with the runtime's seccomp profile, each container read-only,
+/// without privilege escalation or capabilities, with requests and limits, and the
+/// database URL from a Secret.
+fn check_pod(pod: &PodSpec) {
     let pod_security = pod.security_context.as_ref().expect("pod securityContext");
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(
@@ -174,50 +233,34 @@ fn check_deployment(deployment: &Deployment) {
             .map(|s| s.type_.as_str()),
         Some("RuntimeDefault")
     );
-    let container = &pod.containers[0];
-    assert_eq!(
-        container.args.as_deref().map(|a| a[0].as_str()),
-        Some("serve")
-    );
-    let security = container
-        .security_context
-        .as_ref()
-        .expect("securityContext");
-    assert_eq!(security.read_only_root_filesystem, Some(true));
-    assert_eq!(security.allow_privilege_escalation, Some(false));
-    assert_eq!(
-        security.capabilities.as_ref().and_then(|c| c.drop.clone()),
-        Some(vec!["ALL".to_owned()])
-    );
-    let probe_path = |probe: &Option<k8s_openapi::api::core::v1::Probe>| {
-        probe
+    for container in &pod.containers {
+        let security = container
+            .security_context
             .as_ref()
-            .and_then(|p| p.http_get.as_ref())
-            .and_then(|h| h.path.clone())
-    };
-    assert_eq!(
-        probe_path(&container.liveness_probe).as_deref(),
-        Some("/healthz")
-    );
-    assert_eq!(
-        probe_path(&container.readiness_probe).as_deref(),
-        Some("/readyz")
-    );
-    let resources = container.resources.as_ref().expect("resources");
-    assert!(resources.requests.is_some() && resources.limits.is_some());
-    let database = container
-        .env
-        .as_ref()
-        .and_then(|env| env.iter().find(|e| e.name == "DATABASE_URL"))
-        .expect("DATABASE_URL");
-    assert!(
-        database
-            .value_from
+            .expect("securityContext");
+        assert_eq!(security.read_only_root_filesystem, Some(true));
+        assert_eq!(security.allow_privilege_escalation, Some(false));
+        assert_eq!(security.run_as_non_root, Some(true));
+        assert_eq!(
+            security.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_owned()])
+        );
+        let resources = container.resources.as_ref().expect("resources");
+        assert!(resources.requests.is_some() && resources.limits.is_some());
+        let database = container
+            .env
             .as_ref()
-            .and_then(|v| v.secret_key_ref.as_ref())
-            .is_some(),
-        "DATABASE_URL comes from a Secret"
-    );
+            .and_then(|env| env.iter().find(|e| e.name == "DATABASE_URL"))
+            .expect("DATABASE_URL");
+        assert!(
+            database
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+                .is_some(),
+            "DATABASE_URL comes from a Secret"
+        );
+    }
 }
 
 /// (verb, apiGroup, resource) granted by the ClusterRole.
