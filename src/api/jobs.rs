@@ -10,10 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppJson, AppPath, AppQuery, AppState, is_id};
-use crate::queue::store::{
-    self as queue_store, CancelOutcome, JobEvent, JobFilter, JobRecord, StepRecord,
-};
-use crate::queue::{JobId, JobState};
+use crate::queue::inspect::{self as queue_store, JobEvent, JobFilter, JobRecord, StepRecord};
+use crate::queue::{CancelOutcome, JobId, JobState};
 use crate::workflow::request::Shown;
 use crate::workflow::serial_key;
 

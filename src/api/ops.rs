@@ -66,7 +66,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     }
     // A connection opened before a failover demoted its server reads fine but cannot
     // write: ask the server.
-    let writable = crate::queue::store::writable(&state.pool)
+    let writable = crate::queue::inspect::writable(&state.pool)
         .await
         .map_err(|err| unavailable(&err))?;
     if !writable {

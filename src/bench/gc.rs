@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::gc::{self, expiry};
-use crate::queue::store::figures;
+use crate::queue::bench::figures;
 
 /// Benchmark size.
 #[derive(Debug, Clone, Copy)]

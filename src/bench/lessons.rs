@@ -336,7 +336,7 @@ pub async fn run<W: ProvisioningWorker, A: NodeAgents>(
         .execute(pool)
         .await
         .map_err(|e| LessonsError::Database("emptying the database", e))?;
-    crate::queue::store::tables::truncate_all(pool)
+    crate::queue::bench::tables::truncate_all(pool)
         .await
         .map_err(|e| LessonsError::Database("emptying the database", super::engine_error(e)))?;
     let dir = tempfile::tempdir().map_err(|e| LessonsError::Write("a temporary directory", e))?;

@@ -29,7 +29,7 @@ pub(crate) async fn reset_with_bench_lesson(pool: &PgPool) -> Result<(), sqlx::E
     )
     .execute(pool)
     .await?;
-    crate::queue::store::tables::truncate_all(pool)
+    crate::queue::bench::tables::truncate_all(pool)
         .await
         .map_err(engine_error)?;
     sqlx::query(

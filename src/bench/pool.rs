@@ -122,7 +122,7 @@ async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
     sqlx::query("truncate live_endpoints, livelessons, livesessions, pool_lessons")
         .execute(pool)
         .await?;
-    crate::queue::store::tables::truncate_all(pool)
+    crate::queue::bench::tables::truncate_all(pool)
         .await
         .map_err(super::engine_error)?;
     let loaded = curriculum::load(dir, &Options::default());

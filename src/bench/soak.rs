@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::queue::store::{figures, tables};
+use crate::queue::bench::{figures, tables};
 use crate::queue::{Client, NewJob, maintenance};
 
 use super::queue::{NOOP, Workers, reset, wait_done};

@@ -13,11 +13,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Secret};
-use crate::queue::inspect::{self, JobPageFilter};
-use crate::queue::store::synthetic::{
+use crate::queue::bench::synthetic::{
     self, FinishedTemplate, SyntheticHistory, UnfinishedTemplate,
 };
-use crate::queue::store::{figures, tables};
+use crate::queue::bench::{figures, tables};
+use crate::queue::inspect::{self, JobPageFilter};
 use crate::queue::{Client, JobId, JobState};
 
 /// Benchmark size.

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use antidote_scheduler::queue::store::{self, CancelOutcome, JobFilter, JobRecord};
-use antidote_scheduler::queue::{Client, JobId, JobState};
+use antidote_scheduler::queue::inspect::{self as store, JobFilter, JobRecord};
+use antidote_scheduler::queue::{CancelOutcome, Client, JobId, JobState};
 use antidote_scheduler::workflow::serial_key;
 
 use super::db::DatabaseArgs;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use job_engine::fault::{DbFault, NotPrimary};
-pub use job_engine::store::refuse_read_only;
+pub use job_engine::refuse_read_only;
 
 /// The fault of the first database error in `err`'s chain of causes, if any. A read-only
 /// fault also marks every connection opened so far stale ([`is_stale`]), so that the pools

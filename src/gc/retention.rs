@@ -4,7 +4,7 @@
 
 use sqlx::PgPool;
 
-use crate::queue::store::{self as jobs, Pruned};
+use crate::queue::maintenance::{self as jobs, Pruned};
 
 use super::{Config, Result, secs};
 

@@ -1,6 +1,6 @@
 //! SQL of garbage collection: set-based statements that pick expired livelessons and
 //! sessions, find the livelessons behind namespaces, flag unhealthy livelessons. (Pruning
-//! finished jobs is the job engine's: `queue::store::prune_finished`.) One small function per statement.
+//! finished jobs is the job engine's: `queue::maintenance::prune_finished`.) One small function per statement.
 
 use sqlx::{PgConnection, PgExecutor};
 

@@ -237,7 +237,8 @@ async fn a_hung_kubernetes_call_times_out_and_the_last_attempt_records_error_at_
 async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_at_once(
     pool: PgPool,
 ) {
-    use antidote_scheduler::queue::{JobState, store as jobs};
+    use antidote_scheduler::queue::JobState;
+    use antidote_scheduler::queue::inspect as jobs;
     use antidote_scheduler::workflow::request;
     use k8s_openapi::api::core::v1::Namespace;
     use kubesim::Behaviour;

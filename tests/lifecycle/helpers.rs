@@ -45,7 +45,7 @@ pub async fn all_finished(
 
 /// The audit trail of a job as one line, for failure messages.
 pub async fn trail(pool: &PgPool, job: JobId) -> String {
-    antidote_scheduler::queue::store::events(pool, job)
+    antidote_scheduler::queue::inspect::events(pool, job)
         .await
         .map(|events| {
             events

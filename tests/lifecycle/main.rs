@@ -16,7 +16,8 @@ mod pools;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use antidote_scheduler::queue::{WorkerEvent, store as jobs};
+use antidote_scheduler::queue::WorkerEvent;
+use antidote_scheduler::queue::inspect as jobs;
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::{CREATE, DELETE, MODIFY, request};
 use k8s_openapi::api::batch::v1::Job;

@@ -409,10 +409,8 @@ async fn failures_hand_backs_and_cancels_end_with_their_own_status(pool: PgPool)
     let cancelled = request_livelesson(&router, "linux-first-steps").await;
     let cancelled_job = lab.job(CREATE, &cancelled).await;
     gate.reached(cancelled_job).await;
-    let outcome = queue::store::cancel(&lab.pool, cancelled_job)
-        .await
-        .expect("cancel");
-    assert_eq!(outcome, queue::store::CancelOutcome::Requested);
+    let outcome = lab.queue.cancel(cancelled_job).await.expect("cancel");
+    assert_eq!(outcome, queue::CancelOutcome::Requested);
     gate.release(cancelled_job);
 
     // Handed back: the worker stops while the job waits at the gate.

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use antidote_scheduler::queue::{JobId, RetryPolicy, WorkerEvent, store as jobs};
+use antidote_scheduler::queue::inspect as jobs;
+use antidote_scheduler::queue::{JobId, RetryPolicy, WorkerEvent};
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::CREATE;
 use job_engine::testing;

@@ -140,7 +140,7 @@ impl Client {
     }
 
     /// Cancels job `id`: at once when it waits; when it runs, its worker (listening on
-    /// this client's channel) stops it at once ([`store::cancel_in`]).
+    /// this client's channel) stops it at once (`store::cancel_in`).
     ///
     /// # Errors
     /// [`QueueError::NotFound`](super::QueueError::NotFound),
@@ -154,7 +154,7 @@ impl Client {
     }
 
     /// Cancels, in the caller's transaction `tx`, every unfinished job of `serial_key`
-    /// whose kind is one of `kinds` ([`store::cancel_serial`]): a resource's provisioning
+    /// whose kind is one of `kinds` (`store::cancel_serial`): a resource's provisioning
     /// stopped when it is deleted, say. The running one's worker is told when `tx`
     /// commits.
     ///
@@ -170,7 +170,7 @@ impl Client {
     }
 
     /// Puts a failed or cancelled job back to run with a fresh attempt budget
-    /// ([`store::retry_finished`]) and wakes its queue's workers.
+    /// (`store::retry_finished`) and wakes its queue's workers.
     ///
     /// # Errors
     /// [`QueueError::NotFound`](super::QueueError::NotFound),

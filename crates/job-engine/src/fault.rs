@@ -90,7 +90,7 @@ impl DbFault {
 
 /// The error of a new connection that reached a server that cannot write (a standby, or
 /// a primary demoted by a failover that an address still leads to): see
-/// [`crate::store::refuse_read_only`]. [`DbFault::of`] reads it as [`DbFault::ReadOnly`].
+/// [`crate::refuse_read_only`]. [`DbFault::of`] reads it as [`DbFault::ReadOnly`].
 #[derive(Debug, thiserror::Error)]
 #[error("the server is read-only (in recovery or demoted): not the primary")]
 pub struct NotPrimary;

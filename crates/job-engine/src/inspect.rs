@@ -1,11 +1,17 @@
-//! Read models of the queue for operators' views (the dashboard): pages of jobs under
-//! filters, job counts by state and kind, the last hour's throughput and wait, and the
-//! workers holding leases. Reads go through `jobs_all` where they can, so that a change of
+//! Read models of the queue for operators' views (the dashboard, the admin API, the
+//! command line): one job with its steps and audit trail, lists of jobs, a serial key's
+//! progress, whether the server takes writes, pages of jobs under filters, job counts by
+//! state and kind, the last hour's throughput and wait, and the workers holding leases. Reads go through `jobs_all` where they can, so that a change of
 //! how finished jobs are stored stays inside the view.
 //!
 //! The job page's statement has optional filters (`$n is null or ...`). It runs with
 //! `plan_cache_mode = force_custom_plan`, so that PostgreSQL plans it with the parameters'
 //! values every time: a cached generic plan cannot pick the index the filters at hand need.
+
+pub use crate::store::{
+    JobEvent, JobFilter, JobRecord, StepRecord, events, job, list_jobs, serial_progress, steps,
+    writable,
+};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -13,10 +13,12 @@
 //!   hook; [`ending`]: what an end hook learns ([`Ended`]) and a handler's [`FailureNote`].
 //! - [`lease`]: a claimed job's [`Lease`], through which its fenced writes go.
 //! - [`context`]: what a handler sees: arguments, [`JobContext::step`], durable timers.
-//! - [`store`]: every SQL statement of the engine, a file per concern (enqueue, claim, a
-//!   claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads, index
-//!   maintenance, retention, whole-table operations, benchmark figures, synthetic
-//!   history); [`inspect`]: read models for operators' views.
+//! - `store` (private): every SQL statement of the engine, a file per concern (enqueue,
+//!   claim, a claimed job's fenced writes, rescue, checkpoints, admin, periodic, reads,
+//!   index maintenance, retention, whole-table operations, benchmark figures, synthetic
+//!   history). Applications reach it only through [`Client`], [`JobContext`], [`Lease`],
+//!   the read models of [`inspect`], [`maintenance`] and (feature `bench`) `bench`'s
+//!   fixtures; the test kit (`testing`) exposes it whole to the engine's own tests.
 //! - [`schema`]: the engine's migrations, [`migrate`] (beside an application's tables) and
 //!   `migrate_in` (a schema of its own, reached through `connect_options`).
 //! - [`observer`]: how measurements reach the application ([`JobObserver`]);
@@ -73,6 +75,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "bench")]
+pub mod bench;
 mod checkpoints;
 mod claim_cursor;
 mod claimer;
@@ -105,7 +109,16 @@ pub mod rescuer;
 pub mod retry;
 pub mod schema;
 mod span;
+// Private to the engine; the test kit re-exports it whole (`testing::store`), which needs
+// it public in that build (hidden from the documentation). Some statements serve only the
+// test kit (a job claimed by name) and the benchmarks' fixtures (`bench`): a build without
+// those features leaves them unused.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub mod store;
+#[cfg(not(feature = "testing"))]
+#[allow(dead_code)]
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
@@ -128,4 +141,5 @@ pub use periodic::Schedule;
 pub use registry::{KindOptions, Registry};
 pub use retry::RetryPolicy;
 pub use schema::migrate;
+pub use store::{CancelOutcome, refuse_read_only};
 pub use worker::{RunStats, Worker};

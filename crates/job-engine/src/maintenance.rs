@@ -1,5 +1,6 @@
-//! Keeps the claim table small: rebuilds its indexes when vacuum has left them mostly
-//! empty pages.
+//! Keeps the claim table small: prunes finished jobs past their retention
+//! ([`prune_finished`]) and rebuilds the claim table's indexes when vacuum has left them
+//! mostly empty pages.
 //!
 //! Every claimed and finished job leaves index entries behind, which vacuum normally
 //! removes and whose pages the indexes reuse. While a long transaction pins vacuum (a
@@ -7,6 +8,8 @@
 //! the throughput; afterwards vacuum empties the pages but an index file never shrinks.
 //! A rebuild (`REINDEX ... CONCURRENTLY`, which blocks neither claims nor writes) brings
 //! them back to the size of the live rows.
+
+pub use crate::store::{Pruned, prune_finished};
 
 use sqlx::PgPool;
 

@@ -9,7 +9,7 @@
 //! short (or a cap of batches). The end hook of each failed job runs in a savepoint of its
 //! own with the job's final write: a hook that fails rolls back that job alone, which is
 //! recorded in the audit trail (`end_hook_failed`), reported to the observer, and deferred
-//! by a backoff ([`store::defer_end`]): its final write and hook are tried again later,
+//! by a backoff (`store::defer_end`): its final write and hook are tried again later,
 //! while the rest of the batch commits. The end hook is how the application learns that a
 //! job ended (a lesson shown as failed, capacity given back), so a job is never ended
 //! without it; a hook that keeps failing is retried at the backoff's cap, in sight in the

@@ -41,6 +41,12 @@
 
 pub mod child;
 
+/// The engine's SQL, one function per statement, for the engine's own tests of what a
+/// statement does (a claim, a liveness check) and for applications' tests that read a
+/// job's raw state. Not an API: applications go through [`crate::Client`],
+/// [`crate::JobContext`] and [`crate::inspect`].
+pub use crate::store;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,7 +70,6 @@ use crate::outcome::Recorded;
 use crate::periodic::{Periodic, PeriodicPass};
 use crate::registry::Registry;
 use crate::rescuer::{RescuePass, Rescuer};
-use crate::store;
 use crate::store::millis;
 use crate::worker::{RunStats, Worker};
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use job_engine::store::{self, LIVENESS_LOCK_CLASS, RescueCause};
+use job_engine::testing::store::{self, LIVENESS_LOCK_CLASS, RescueCause};
 use job_engine::{
     Client, Clock, JobContext, JobId, JobState, NewJob, Observer, Registry, Worker, WorkerConfig,
     WorkerEvent, rescuer::Rescuer, testing,

@@ -14,7 +14,8 @@ use super::page::{self, Notice, Section, Tone, UiError};
 use super::session::{ActionForm, Session};
 use super::{redact, timeline};
 use crate::api::AppState;
-use crate::queue::store::{self as queue_store, CancelOutcome, JobEvent, JobRecord};
+use crate::queue::CancelOutcome;
+use crate::queue::inspect::{self as queue_store, JobEvent, JobRecord};
 use crate::queue::{JobId, JobState, QueueError};
 
 /// The page's query: the outcome of the action that led here, if any.

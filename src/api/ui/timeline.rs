@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::page;
 use crate::queue::JobState;
-use crate::queue::store::{JobEvent, JobRecord, StepRecord};
+use crate::queue::inspect::{JobEvent, JobRecord, StepRecord};
 
 /// How a run of a step ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use antidote_scheduler::db;
-use antidote_scheduler::queue::store as jobs;
+use antidote_scheduler::queue::inspect as jobs;
 use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
 

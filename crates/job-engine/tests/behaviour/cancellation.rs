@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use job_engine::store::{self, CancelOutcome};
+use job_engine::testing::store::{self, CancelOutcome};
 use job_engine::{Client, JobContext, JobState, NewJob, Registry, WorkerEvent};
 use sqlx::PgPool;
 use tokio::sync::Notify;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use job_engine::store;
+use job_engine::testing::store;
 use job_engine::{Client, Clock, NewJob};
 use sqlx::PgPool;
 

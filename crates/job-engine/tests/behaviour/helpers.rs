@@ -4,7 +4,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use job_engine::{JobId, RetryPolicy, WorkerConfig, WorkerEvent, store};
+use job_engine::testing::store;
+use job_engine::{JobId, RetryPolicy, WorkerConfig, WorkerEvent};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 

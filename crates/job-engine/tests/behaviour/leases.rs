@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use job_engine::store::{self, CheckpointRow};
+use job_engine::testing::store::{self, CheckpointRow};
 use job_engine::{
     Client, Clock, JobState, NewJob, Observer, Registry, Worker, WorkerEvent, rescuer,
 };

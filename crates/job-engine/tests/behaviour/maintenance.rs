@@ -1,7 +1,7 @@
 //! Maintenance: compaction rebuilds claim indexes that vacuum left mostly empty, and the
 //! rebuilt indexes serve claims.
 
-use job_engine::store;
+use job_engine::testing::store;
 use job_engine::{Client, Clock, NewJob};
 use sqlx::PgPool;
 

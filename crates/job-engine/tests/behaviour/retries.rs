@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use job_engine::store;
+use job_engine::testing::store;
 use job_engine::{
     Client, JobContext, JobError, JobState, KindOptions, NewJob, Registry, RetryPolicy, WorkerEvent,
 };

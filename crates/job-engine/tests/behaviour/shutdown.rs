@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use job_engine::store;
+use job_engine::testing::store;
 use job_engine::{Client, JobContext, JobState, NewJob, Registry, Worker, WorkerEvent};
 use sqlx::PgPool;
 use tokio::sync::Notify;

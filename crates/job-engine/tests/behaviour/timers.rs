@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use job_engine::store;
+use job_engine::testing::store;
 use job_engine::{Client, JobContext, JobState, NewJob, Registry, WorkerEvent};
 use sqlx::PgPool;
 
