@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Runs the image built by scripts/image.sh the way a container runtime does: `umoci unpack`
+# makes an OCI runtime bundle of it and Debian's `crun` runs its entrypoint, as user 65532
+# on a read-only root filesystem, with no capabilities. The container shares the host's
+# network namespace (its PostgreSQL and kubesim listen on 127.0.0.1), and gets a kubeconfig
+# bind-mounted read-only. It checks:
+#
+#   1. `antidoted version` prints the version;
+#   2. `antidoted migrate` applies the migrations to $DATABASE_URL, and `antidoted
+#      curriculum import` stores the example curriculum the image carries;
+#   3. `antidoted serve` answers /readyz with 200 and takes a livelesson request, whose
+#      CREATE a worker of the container claims;
+#   4. SIGTERM stops it within its shutdown grace, with exit status 0, leaving no job
+#      claimed (finished, or handed back to run again).
+#
+# Environment: DATABASE_URL (a database this script may migrate and write), KUBESIM (the
+# kubesim binary; default: built with cargo), ANTIDOTE_IMAGE_DIR (as scripts/image.sh).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+layout="$(bash "$here/image.sh" layout-dir)"
+tag="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/Cargo.toml" | head -n1)"
+url="${DATABASE_URL:?DATABASE_URL must name a database to migrate}"
+port=18086
+
+command -v crun >/dev/null || {
+    echo "image-smoke: crun is not installed (apt-get install crun)" >&2
+    exit 1
+}
+log() { printf 'image-smoke: %s\n' "$*" >&2; }
+
+work="$(mktemp -d)"
+name="antidote-smoke-$$"
+cleanup() {
+    crun kill "$name" KILL 2>/dev/null || true
+    crun delete --force "$name" 2>/dev/null || true
+    [ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+bundle="$work/bundle"
+umoci unpack --image "$layout:$tag" "$bundle" >/dev/null
+
+# A kubeconfig the container reads: kubesim on loopback.
+kubesim="${KUBESIM:-}"
+if [ -z "$kubesim" ]; then
+    (cd "$repo" && cargo build -q --bin kubesim -p kubesim)
+    kubesim="${CARGO_TARGET_DIR:-$repo/target}/debug/kubesim"
+fi
+"$kubesim" serve --kubeconfig "$work/kubeconfig" >"$work/kubesim.log" 2>&1 &
+sim_pid=$!
+for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done
+[ -s "$work/kubeconfig" ] || { cat "$work/kubesim.log" >&2; exit 1; }
+chmod 0644 "$work/kubeconfig"
+cat >"$work/config.yaml" <<CONFIG
+httpAddress: 127.0.0.1
+httpPort: $port
+kubernetes:
+  kubeconfig: /etc/antidote/kubeconfig
+worker:
+  shutdownGraceSecs: 5
+CONFIG
+chmod 0644 "$work/config.yaml"
+
+# The runtime configuration: what `docker run --read-only --cap-drop ALL --network host
+# --user 65532 -v kubeconfig:/etc/antidote/kubeconfig:ro` would give, for `args`.
+configure() {
+    python3 - "$bundle/config.json" "$url" "$work" "$@" <<'EOF'
+import json, sys
+path, url, work, *args = sys.argv[1:]
+config = json.load(open(path))
+process = config["process"]
+process["terminal"] = False
+process["args"] = ["/usr/local/bin/antidoted", *args]
+process["user"] = {"uid": 65532, "gid": 65532}
+process["env"] = [e for e in process.get("env", []) if not e.startswith(("DATABASE_URL=", "ANTIDOTE_"))] + [
+    f"DATABASE_URL={url}",
+    "ANTIDOTE_CONFIG=/etc/antidote/config.yaml",
+]
+caps = process.setdefault("capabilities", {})
+for key in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+    caps[key] = []
+process["noNewPrivileges"] = True
+config["root"]["readonly"] = True
+config["mounts"] = [m for m in config.get("mounts", []) if not m["destination"].startswith("/etc/antidote")] + [
+    {"destination": f"/etc/antidote/{file}", "type": "bind", "source": f"{work}/{file}",
+     "options": ["rbind", "ro"]}
+    for file in ("kubeconfig", "config.yaml")
+] + [
+    {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+     "options": ["nosuid", "nodev", "mode=1777", "size=16m"]},
+]
+linux = config.setdefault("linux", {})
+linux["namespaces"] = [n for n in linux.get("namespaces", []) if n["type"] != "network"]
+json.dump(config, open(path, "w"), indent=2)
+EOF
+}
+
+configure version
+out="$(crun run --bundle "$bundle" "$name")"
+log "version: $out"
+grep -q "$tag" <<<"$out" || { log "version does not name $tag"; exit 1; }
+
+configure migrate
+crun run --bundle "$bundle" "$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+log "migrate: done"
+configure curriculum import /usr/share/antidote/example-curriculum
+crun run --bundle "$bundle" "$name" >"$work/import.log" 2>&1 || { cat "$work/import.log" >&2; exit 1; }
+log "curriculum import: $(tail -n1 "$work/import.log")"
+
+configure serve
+crun run --bundle "$bundle" "$name" >"$work/serve.log" 2>&1 &
+serve_pid=$!
+ready=""
+for _ in $(seq 300); do
+    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+        ready=yes
+        break
+    fi
+    kill -0 "$serve_pid" 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$ready" ] || { cat "$work/serve.log" >&2; log "serve never answered /readyz"; exit 1; }
+log "serve: /readyz 200"
+
+# A learner's request: the container's worker claims its CREATE.
+session="$(curl -fsS -X POST "http://127.0.0.1:$port/exp/livesession" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ID"])')"
+lesson="$(psql "$url" -Atc "select slug from curriculum_lessons order by slug limit 1")"
+curl -fsS -X POST "http://127.0.0.1:$port/exp/livelesson" \
+    -H 'content-type: application/json' \
+    -d "{\"lessonSlug\":\"$lesson\",\"sessionId\":\"$session\",\"lessonStage\":0}" >/dev/null
+log "requested $lesson in session $session"
+
+started=$(date +%s)
+crun kill "$name" TERM
+status=0
+wait "$serve_pid" || status=$?
+took=$(($(date +%s) - started))
+log "serve: stopped by SIGTERM in ${took} s, exit status $status"
+[ "$status" -eq 0 ] || { cat "$work/serve.log" >&2; exit 1; }
+[ "$took" -le 15 ] || { log "took longer than the grace (5 s) allows"; exit 1; }
+claimed="$(psql "$url" -Atc "select count(*) from jobs where state = 'running'")"
+[ "$claimed" -eq 0 ] || { log "$claimed jobs still claimed after shutdown"; exit 1; }
+log "no job left claimed"
