@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the image built by scripts/image.sh the way a container runtime does: `umoci unpack`
 # makes an OCI runtime bundle of it and Debian's `crun` runs its entrypoint, as user 65532
-# on a read-only root filesystem, with no capabilities. The container shares the host's
+# on a read-only root filesystem, with no capabilities and no new privileges. The container shares the host's
 # network namespace (its PostgreSQL and kubesim listen on 127.0.0.1), and gets a kubeconfig
 # bind-mounted read-only. It checks:
 #
@@ -30,11 +30,21 @@ command -v crun >/dev/null || {
 }
 log() { printf 'image-smoke: %s\n' "$*" >&2; }
 
+# crun refuses a "hybrid" cgroup layout (v1 controllers beside a cgroup2 mount that holds a
+# controller too), which this machine kind has: it runs in a mount namespace of its own in
+# which the cgroup2 mount is hidden, with no cgroup of its own (`--cgroup-manager=disabled`:
+# no resource limits, which this check does not need). The host's mounts are untouched.
+runtime() {
+    unshare --mount --propagation private sh -c \
+        'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+         exec crun --cgroup-manager=disabled "$@"' crun "$@"
+}
+
 work="$(mktemp -d)"
 name="antidote-smoke-$$"
 cleanup() {
-    crun kill "$name" KILL 2>/dev/null || true
-    crun delete --force "$name" 2>/dev/null || true
+    runtime kill "$name" KILL 2>/dev/null || true
+    runtime delete --force "$name" 2>/dev/null || true
     [ -n "${sim_pid:-}" ] && kill "$sim_pid" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -99,19 +109,19 @@ EOF
 }
 
 configure version
-out="$(crun run --bundle "$bundle" "$name")"
+out="$(runtime run --bundle "$bundle" "$name")"
 log "version: $out"
 grep -q "$tag" <<<"$out" || { log "version does not name $tag"; exit 1; }
 
 configure migrate
-crun run --bundle "$bundle" "$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
+runtime run --bundle "$bundle" "$name" >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log" >&2; exit 1; }
 log "migrate: done"
 configure curriculum import /usr/share/antidote/example-curriculum
-crun run --bundle "$bundle" "$name" >"$work/import.log" 2>&1 || { cat "$work/import.log" >&2; exit 1; }
+runtime run --bundle "$bundle" "$name" >"$work/import.log" 2>&1 || { cat "$work/import.log" >&2; exit 1; }
 log "curriculum import: $(tail -n1 "$work/import.log")"
 
 configure serve
-crun run --bundle "$bundle" "$name" >"$work/serve.log" 2>&1 &
+runtime run --bundle "$bundle" "$name" >"$work/serve.log" 2>&1 &
 serve_pid=$!
 ready=""
 for _ in $(seq 300); do
@@ -134,7 +144,7 @@ curl -fsS -X POST "http://127.0.0.1:$port/exp/livelesson" \
 log "requested $lesson in session $session"
 
 started=$(date +%s)
-crun kill "$name" TERM
+runtime kill "$name" TERM
 status=0
 wait "$serve_pid" || status=$?
 took=$(($(date +%s) - started))
@@ -143,4 +153,5 @@ log "serve: stopped by SIGTERM in ${took} s, exit status $status"
 [ "$took" -le 15 ] || { log "took longer than the grace (5 s) allows"; exit 1; }
 claimed="$(psql "$url" -Atc "select count(*) from jobs where state = 'running'")"
 [ "$claimed" -eq 0 ] || { log "$claimed jobs still claimed after shutdown"; exit 1; }
-log "no job left claimed"
+log "no job left claimed; the livelesson's jobs: $(psql "$url" -Atc \
+    "select string_agg(kind || ' ' || state, ', ' order by id) from jobs_all where kind like 'livelesson.%'")"

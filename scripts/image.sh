@@ -118,7 +118,8 @@ cp "$sbom" "$rootfs/usr/share/antidote/sbom.cdx.json"
 log "assembling the OCI image with umoci"
 umoci init --layout "$layout"
 umoci new --image "$layout:$tag"
-umoci insert --image "$layout:$tag" --no-history "$rootfs" /
+umoci insert --image "$layout:$tag" --history.created_by "scripts/image.sh: the rootfs" \
+    --history.comment "antidoted, its shared libraries, CA bundle, passwd, example curriculum, SBOM" "$rootfs" /
 created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 umoci config --image "$layout:$tag" --no-history \
     --config.user 65532:65532 \
