@@ -64,6 +64,13 @@ sim_pid=$!
 for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done
 [ -s "$work/kubeconfig" ] || { cat "$work/kubesim.log" >&2; exit 1; }
 chmod 0644 "$work/kubeconfig"
+# What an operator prepares before the first lab: the secrets namespace and the TLS secret
+# every livelesson copies (the defaults `prod` and `tls-certificate`).
+server="$(sed -n 's/^ *server: //p' "$work/kubeconfig")"
+curl -fsS -X POST "$server/api/v1/namespaces" -H 'content-type: application/json' \
+    -d '{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"prod"}}' >/dev/null
+curl -fsS -X POST "$server/api/v1/namespaces/prod/secrets" -H 'content-type: application/json' \
+    -d '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"tls-certificate"},"type":"kubernetes.io/tls","stringData":{"tls.crt":"certificate","tls.key":"key"}}' >/dev/null
 cat >"$work/config.yaml" <<CONFIG
 httpAddress: 127.0.0.1
 httpPort: $port
@@ -143,6 +150,14 @@ curl -fsS -X POST "http://127.0.0.1:$port/exp/livelesson" \
     -d "{\"lessonSlug\":\"$lesson\",\"sessionId\":\"$session\",\"lessonStage\":0}" >/dev/null
 log "requested $lesson in session $session"
 
+# Stop it while its worker holds the CREATE (claimed, provisioning), so that shutdown has a
+# running job to finish or hand back.
+for _ in $(seq 100); do
+    running="$(psql "$url" -Atc "select count(*) from jobs where state = 'running'")"
+    [ "$running" -gt 0 ] && break
+    sleep 0.1
+done
+log "jobs running at SIGTERM: $running"
 started=$(date +%s)
 runtime kill "$name" TERM
 status=0
