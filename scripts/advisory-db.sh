@@ -11,23 +11,38 @@
 #
 # Environment:
 #   ANTIDOTE_ADVISORY_DB_SNAPSHOT  the snapshot (default: ../shared/advisory-db beside the
-#                                  repository): a copy of rustsec/advisory-db whose
-#                                  SNAPSHOT.md names its commit and date
+#                                  repository, else /work/shared/advisory-db, where this
+#                                  machine kind keeps it for clones made elsewhere): a copy
+#                                  of rustsec/advisory-db whose SNAPSHOT.md names its
+#                                  commit and date
 #   ANTIDOTE_ADVISORY_DBS          db-path (default /var/tmp/antidote-advisory-dbs; deny.toml
 #                                  reads the same variable with the same default)
-# Fails, saying so, when the snapshot is missing. Idempotent: a copy made from the same
-# snapshot commit is kept.
+# Fails, saying so, when the snapshot is missing and no copy was installed before (an
+# installed copy is then used as it is). Idempotent: a copy made from the same snapshot
+# commit is kept.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-snapshot="${ANTIDOTE_ADVISORY_DB_SNAPSHOT:-$repo/../shared/advisory-db}"
 dbs="${ANTIDOTE_ADVISORY_DBS:-/var/tmp/antidote-advisory-dbs}"
 # cargo-deny's folder for https://github.com/RustSec/advisory-db (its default URL).
 db="$dbs/advisory-db-3157b0e258782691"
+stamp="$db/.git/antidote-snapshot"
 
 log() { printf 'advisory-db: %s\n' "$*" >&2; }
 
-if [ ! -d "$snapshot/crates" ] || [ ! -f "$snapshot/SNAPSHOT.md" ]; then
+is_snapshot() { [ -d "$1/crates" ] && [ -f "$1/SNAPSHOT.md" ]; }
+if [ -n "${ANTIDOTE_ADVISORY_DB_SNAPSHOT:-}" ]; then
+    snapshot="$ANTIDOTE_ADVISORY_DB_SNAPSHOT"
+else
+    snapshot="$repo/../shared/advisory-db"
+    is_snapshot "$snapshot" || snapshot=/work/shared/advisory-db
+fi
+if ! is_snapshot "$snapshot"; then
+    if [ -f "$stamp" ]; then
+        log "no snapshot found; using the copy installed before ($(cat "$stamp"))"
+        echo "$dbs"
+        exit 0
+    fi
     log "no advisory database snapshot at $snapshot (a copy of rustsec/advisory-db with"
     log "crates/ and SNAPSHOT.md); set ANTIDOTE_ADVISORY_DB_SNAPSHOT to where it is"
     exit 1
@@ -40,7 +55,6 @@ if [ -z "$commit" ] || [ -z "$date" ]; then
     exit 1
 fi
 
-stamp="$db/.git/antidote-snapshot"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$commit" ]; then
     echo "$dbs"
     exit 0
