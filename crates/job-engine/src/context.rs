@@ -26,14 +26,13 @@ use super::store;
 /// checkpointed: on a later attempt they are skipped and their stored output returned.
 pub struct JobContext {
     job: ClaimedJob,
-    pool: PgPool,
+    /// The worker's pool, clock and notifier.
     client: Client,
     worker: Arc<str>,
     checkpoints: Checkpoints,
     snooze_threshold: Duration,
     step_hook: Option<StepHook>,
     events: Events,
-    clock: Clock,
     observer: Observer,
     note: Arc<FailureNote>,
     has_steps: bool,
@@ -53,12 +52,10 @@ impl std::fmt::Debug for JobContext {
 
 impl JobContext {
     /// The context of `job`'s attempt on `worker`, with the worker's `config` (its snooze
-    /// threshold, step hook and observer) and `client` (its clock and notifier); each
-    /// stored step is told on `events`.
-    #[allow(clippy::too_many_arguments)]
+    /// threshold, step hook and observer) and `client` (its pool, clock and notifier);
+    /// each stored step is told on `events`.
     pub(crate) fn new(
         job: ClaimedJob,
-        pool: PgPool,
         client: Client,
         worker: Arc<str>,
         checkpoints: Checkpoints,
@@ -69,14 +66,12 @@ impl JobContext {
         Self {
             has_steps: job.has_steps,
             job,
-            pool,
             client,
             worker,
             checkpoints,
             snooze_threshold: config.snooze_threshold,
             step_hook: config.step_hook.clone(),
             events,
-            clock: config.clock.clone(),
             observer: config.observer.clone(),
             note,
             annotations: Mutex::new(Vec::new()),
@@ -129,7 +124,7 @@ impl JobContext {
     /// The worker's clock ([`crate::WorkerConfig::clock`]), for handlers that enqueue
     /// follow-up jobs or reason about due times the way the engine does.
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.client.clock()
     }
 
     /// A client going by the worker's clock and waking through its notifier: jobs a
@@ -142,7 +137,7 @@ impl JobContext {
 
     /// The database pool, for handlers that keep state of their own.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.client.pool()
     }
 
     /// Begins a transaction fenced by this job's lease: writes made in it commit only if
@@ -152,7 +147,8 @@ impl JobContext {
     /// [`QueueError::LeaseLost`] or [`QueueError::Database`].
     pub async fn fenced(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, QueueError> {
         let mut tx = self
-            .pool
+            .client
+            .pool()
             .begin()
             .await
             .map_err(QueueError::db("begin fenced"))?;
@@ -279,7 +275,7 @@ impl JobContext {
                 }
                 if let Err(write) = job
                     .lease()
-                    .step_failed(&self.pool, name, job.attempt, &self.worker, &text)
+                    .step_failed(self.client.pool(), name, job.attempt, &self.worker, &text)
                     .await
                 {
                     tracing::warn!(job_id = %job.id, step = name, error = %write, "could not record the step failure");
@@ -303,10 +299,10 @@ impl JobContext {
                 let span = chrono::Duration::from_std(duration)
                     .map_err(|e| JobError::Permanent(format!("timer {name} too long: {e}")))?;
                 // PostgreSQL keeps microseconds; so must the stored deadline.
-                Ok((self.clock.now() + span).trunc_subsecs(6))
+                Ok((self.client.clock().now() + span).trunc_subsecs(6))
             })
             .await?;
-        let remaining = (deadline - self.clock.now())
+        let remaining = (deadline - self.client.clock().now())
             .to_std()
             .unwrap_or(Duration::ZERO);
         if remaining.is_zero() {
@@ -359,7 +355,7 @@ impl JobContext {
             .completed
             .get_or_try_init(|| async {
                 let map = if self.has_steps {
-                    store::load_steps(&self.pool, self.job.id).await?
+                    store::load_steps(self.client.pool(), self.job.id).await?
                 } else {
                     HashMap::new()
                 };

@@ -44,7 +44,8 @@ pub(crate) struct Executor {
     pub completed: CompletedCount,
     /// Wakes the queue's workers after a hand-back; `None` when nothing else is waiting.
     pub notifier: Option<Notifier>,
-    /// What handlers enqueue through: the worker's clock and notifier.
+    /// What handlers see of the worker: its pool, clock and notifier (the clock is
+    /// `config.clock`).
     pub client: Client,
 }
 
@@ -151,7 +152,6 @@ impl Executor {
             Some(RegisteredKind { handler, .. }) => {
                 let ctx = JobContext::new(
                     job,
-                    self.pool.clone(),
                     self.client.clone(),
                     self.worker.clone(),
                     self.checkpoints.clone(),
