@@ -121,7 +121,7 @@ pub async fn worker_pool(config: &Config) -> Result<PgPool, StartupError> {
 }
 
 /// Connections a worker pool needs: one per running job plus its services.
-pub fn worker_connections(config: &Config) -> u32 {
+fn worker_connections(config: &Config) -> u32 {
     u32::try_from(config.worker.concurrency)
         .unwrap_or(u32::MAX)
         .saturating_add(4)

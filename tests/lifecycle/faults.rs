@@ -273,8 +273,7 @@ async fn killing_a_livelesson_during_reachability_stops_its_create_and_deletes_a
     request::kill(&lab.pool, &lab.queue, &ll.id)
         .await
         .expect("kill");
-    let namespace =
-        antidote_scheduler::backend::kubernetes::resources::namespace_name(&lab.settings, &ll.id);
+    let namespace = lab.settings.namespace(&ll.id);
     let namespaces: kube::Api<Namespace> = kube::Api::all(lab.kube.clone());
     let deadline = killed + Duration::from_secs(30);
     while namespaces

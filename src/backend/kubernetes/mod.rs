@@ -107,7 +107,7 @@ impl KubernetesBackend {
     }
 
     fn namespace(&self, livelesson_id: &str) -> String {
-        resources::namespace_name(&self.settings, livelesson_id)
+        self.settings.namespace(livelesson_id)
     }
 
     fn api<K>(&self, namespace: &str) -> Api<K>

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{
     LABEL_INSTANCE, LABEL_LESSON_SLUG, LABEL_LIVELESSON, LABEL_MANAGED_BY, Livelesson, Result,
-    Settings, config_credentials_secret, endpoint, files, job, namespace_name, objects,
+    Settings, config_credentials_secret, endpoint, files, job, objects,
 };
 
 /// Every object a livelesson can create, serialised as sent to the API server.
@@ -42,7 +42,7 @@ impl Objects {
 /// without a configurable endpoint, so that the secret is checked for every lesson.
 fn build(settings: &Settings, ll: &Livelesson<'_>) -> Result<Objects, String> {
     let mut objects = Objects {
-        ns: namespace_name(settings, ll.id),
+        ns: settings.namespace(ll.id),
         all: Vec::new(),
         pods: Vec::new(),
         services: Vec::new(),

@@ -264,21 +264,6 @@ fn build_service(settings: &Settings, ll: &Livelesson<'_>, name: &str, ports: &[
     }
 }
 
-/// Host of an http presentation: `<namespace>-<endpoint>-<presentation>.<heps_domain>`.
-pub fn ingress_host(
-    settings: &Settings,
-    ll_id: &str,
-    endpoint: &str,
-    presentation: &str,
-) -> String {
-    settings.presentation_host(ll_id, endpoint, presentation)
-}
-
-/// Host of the jupyter guide, `<namespace>-jupyterlabguide-web.<heps_domain>`.
-pub fn guide_domain(settings: &Settings, ll_id: &str) -> String {
-    settings.guide_domain(ll_id)
-}
-
 /// One ingress per http presentation of the endpoint, in presentation order.
 pub fn ingresses(settings: &Settings, ll: &Livelesson<'_>, endpoint: &Endpoint) -> Vec<Ingress> {
     endpoint
@@ -289,7 +274,7 @@ pub fn ingresses(settings: &Settings, ll: &Livelesson<'_>, endpoint: &Endpoint) 
         .collect()
 }
 
-/// The jupyter guide's ingress `jupyterlabguide-web` on [`guide_domain`].
+/// The jupyter guide's ingress `jupyterlabguide-web` on [`Settings::guide_domain`].
 pub fn jupyter_ingress(settings: &Settings, ll: &Livelesson<'_>) -> Ingress {
     build_ingress(
         settings,
@@ -307,7 +292,7 @@ fn build_ingress(
     presentation: &str,
     port: u16,
 ) -> Ingress {
-    let host = ingress_host(settings, ll.id, endpoint, presentation);
+    let host = settings.presentation_host(ll.id, endpoint, presentation);
     // Local domains have no certificate worth redirecting to.
     let local = matches!(
         settings.heps_domain.as_str(),
@@ -752,7 +737,7 @@ mod tests {
 
         let ing = jupyter_ingress(&fx.settings, &ll);
         assert_eq!(ing.metadata.name.as_deref(), Some("jupyterlabguide-web"));
-        let domain = guide_domain(&fx.settings, ll.id);
+        let domain = fx.settings.guide_domain(ll.id);
         assert_eq!(domain, "antidote-abcde12345-jupyterlabguide-web.localhost");
         let rule = &ing.spec.as_ref().unwrap().rules.as_ref().unwrap()[0];
         assert_eq!(rule.host.as_deref(), Some(domain.as_str()));

@@ -47,8 +47,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::backend::{Livelesson, Settings};
 
 pub use endpoint::{
-    container_port_name, guide_domain, ingress_host, ingresses, jupyter_ingress, jupyter_pod,
-    jupyter_service, pod, service,
+    container_port_name, ingresses, jupyter_ingress, jupyter_pod, jupyter_service, pod, service,
 };
 pub use files::{
     copy_files_init_container, files_volume_mount, lesson_file_items, lesson_files, pod_volumes,
@@ -116,11 +115,6 @@ pub enum Error {
 /// Result of the builders that can fail.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The livelesson's namespace, `<instanceId>-<livelessonId>`.
-pub fn namespace_name(settings: &Settings, livelesson_id: &str) -> String {
-    settings.namespace(livelesson_id)
-}
-
 /// Labels on every object of the livelesson: instance, livelesson, lesson slug, managed
 /// markers. Not the session (the original's `liveSession`): a spare of a warm pool is
 /// provisioned before it has a learner and changes session when taken, so the session is
@@ -166,7 +160,7 @@ pub(crate) fn object_meta(
     );
     ObjectMeta {
         name: Some(name.into()),
-        namespace: Some(namespace_name(settings, ll.id)),
+        namespace: Some(settings.namespace(ll.id)),
         labels: Some(labels),
         ..ObjectMeta::default()
     }
@@ -177,7 +171,7 @@ pub(crate) fn object_meta(
 /// No `lastAccessed`/`created` labels: the original never updated `lastAccessed`, and the
 /// database, not the cluster, holds activity times (the builders take no clock).
 pub fn namespace(settings: &Settings, ll: &Livelesson<'_>) -> Namespace {
-    let name = namespace_name(settings, ll.id);
+    let name = settings.namespace(ll.id);
     let mut meta = object_meta(settings, ll, name.clone(), &[(LABEL_NAME, &name)]);
     // A namespace is cluster-scoped.
     meta.namespace = None;
@@ -191,7 +185,7 @@ pub fn namespace(settings: &Settings, ll: &Livelesson<'_>) -> Namespace {
 /// (TCP and UDP 53 anywhere) only. Configuration pods are exempt so they can fetch
 /// packages. The caller skips it when `allow_egress` is set.
 pub fn network_policy(settings: &Settings, ll: &Livelesson<'_>) -> NetworkPolicy {
-    let ns = namespace_name(settings, ll.id);
+    let ns = settings.namespace(ll.id);
     let requirement = |key: &str, operator: &str| LabelSelectorRequirement {
         key: key.to_owned(),
         operator: operator.to_owned(),

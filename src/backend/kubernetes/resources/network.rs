@@ -5,7 +5,7 @@ use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{namespace_name, object_meta};
+use super::object_meta;
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::{Connection, names};
 
@@ -38,7 +38,7 @@ pub fn bridge_name(namespace: &str, index: usize) -> String {
 /// One NAD per connection, in connection order; `spec.config` is the CNI bridge config
 /// with host-local IPAM on the connection's subnet (or `default_subnet`).
 pub fn network_attachments(settings: &Settings, ll: &Livelesson<'_>) -> Vec<DynamicObject> {
-    let ns = namespace_name(settings, ll.id);
+    let ns = settings.namespace(ll.id);
     let resource = nad_api_resource();
     ll.lesson
         .connections
