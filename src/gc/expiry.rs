@@ -4,6 +4,9 @@
 //! The DELETE job shares the livelesson's serial key, so it runs only after a CREATE or
 //! MODIFY in progress has finished, and it removes the namespace before the state: the
 //! original deleted state first and leaked namespaces when the namespace delete failed.
+//!
+//! Ages are measured by the client's clock: the worker's, which is the database's `now()`
+//! in production and a test clock that tests move instead of rewriting timestamps.
 
 use crate::queue::job::DEFAULT_QUEUE;
 use crate::queue::{Client, NewJob};
@@ -60,6 +63,7 @@ async fn run_batch(client: &Client, config: &Config, counts: &mut Counts) -> Res
     let mut tx = client.pool().begin().await.map_err(GcError::Transaction)?;
     let expired = sql::expire_livelessons(
         &mut tx,
+        client.clock().statement_time(),
         secs(config.livelesson_ttl),
         secs(config.errored_ttl),
         secs(config.persistent_max_age),

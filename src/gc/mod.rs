@@ -159,7 +159,7 @@ pub fn register<B: Backend>(registry: &mut Registry, backend: &Arc<B>, config: C
         registry.register(SESSIONS, move |ctx: JobContext| {
             let config = config.clone();
             async move {
-                let deleted = sessions::run_once(ctx.pool(), &config)
+                let deleted = sessions::run_once(ctx.client(), &config)
                     .await
                     .map_err(fail)?;
                 crate::telemetry::metrics().gc_deleted.inc_by(deleted);

@@ -2,6 +2,7 @@
 //! sessions, find the livelessons behind namespaces, flag unhealthy livelessons. (Pruning
 //! finished jobs is the job engine's: `queue::maintenance::prune_finished`.) One small function per statement.
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use super::{Result, db};
@@ -27,7 +28,8 @@ pub struct Expired {
 }
 
 /// Marks up to `limit` expired livelessons deleting and returns them, in the caller's
-/// transaction (which must enqueue their DELETE jobs before committing).
+/// transaction (which must enqueue their DELETE jobs before committing). Ages are measured
+/// to `now`: the engine clock's statement time, `None` for the database's `now()`.
 ///
 /// Expired means: not a spare (the pool's refill retires those), not already deleting, and
 /// either in ERROR for `errored_ttl_secs`, or in
@@ -40,6 +42,7 @@ pub struct Expired {
 /// [`super::StoreError::Database`].
 pub async fn expire_livelessons(
     conn: &mut PgConnection,
+    now: Option<DateTime<Utc>>,
     ttl_secs: f64,
     errored_ttl_secs: f64,
     persistent_max_age_secs: f64,
@@ -54,12 +57,12 @@ pub async fn expire_livelessons(
                    select case
                        when l.status = 'ERROR'
                             and coalesce(l.errored_at, l.last_active_at)
-                                < now() - make_interval(secs => $2) then 'errored'
+                                < coalesce($5::timestamptz, now()) - make_interval(secs => $2) then 'errored'
                        when s.persistent
-                            and l.created_at < now() - make_interval(secs => $3)
+                            and l.created_at < coalesce($5::timestamptz, now()) - make_interval(secs => $3)
                             then 'persistent'
                        when not s.persistent
-                            and l.last_active_at < now() - make_interval(secs => $1)
+                            and l.last_active_at < coalesce($5::timestamptz, now()) - make_interval(secs => $1)
                             then 'inactive'
                    end as cause
                ) c
@@ -76,7 +79,8 @@ pub async fn expire_livelessons(
         ttl_secs,
         errored_ttl_secs,
         persistent_max_age_secs,
-        limit
+        limit,
+        now
     )
     .fetch_all(&mut *conn)
     .await
@@ -94,8 +98,8 @@ pub async fn expire_livelessons(
         .collect())
 }
 
-/// Deletes up to `limit` sessions inactive for `ttl_secs` that have no livelesson, and
-/// returns their ids.
+/// Deletes up to `limit` sessions inactive for `ttl_secs` (to `now`, as for livelessons)
+/// that have no livelesson, and returns their ids.
 ///
 /// No race with a livelesson being created for the session: `request_livelesson` locks the
 /// session row `for update` before inserting, and this statement locks it too (`skip
@@ -110,13 +114,14 @@ pub async fn expire_livelessons(
 /// [`super::StoreError::Database`].
 pub async fn expire_sessions(
     executor: impl PgExecutor<'_>,
+    now: Option<DateTime<Utc>>,
     ttl_secs: f64,
     limit: i64,
 ) -> Result<Vec<String>> {
     sqlx::query_scalar!(
         r#"with picked as (
                select s.id from livesessions s
-               where s.last_active_at < now() - make_interval(secs => $1)
+               where s.last_active_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)
                  and not exists (select 1 from livelessons l where l.session_id = s.id)
                order by s.last_active_at
                limit $2
@@ -125,11 +130,12 @@ pub async fn expire_sessions(
            delete from livesessions s
            using picked
            where s.id = picked.id
-             and s.last_active_at < now() - make_interval(secs => $1)
+             and s.last_active_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1)
              and not exists (select 1 from livelessons l where l.session_id = s.id)
            returning s.id"#,
         ttl_secs,
-        limit
+        limit,
+        now
     )
     .fetch_all(executor)
     .await

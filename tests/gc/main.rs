@@ -1,6 +1,8 @@
 //! Garbage collection tests: each rule's `run_once` against a real PostgreSQL, kubesim
-//! through the production kube-rs client, and workers running the real workflows. Time is
-//! moved by rewriting timestamps in SQL, never by sleeping.
+//! through the production kube-rs client, and workers running the real workflows. Time
+//! passes with the engine's clock (`Lab::later`: a client whose test clock stands ahead of
+//! the database), never by sleeping; timestamps are rewritten only where rows need pasts
+//! of their own (one idle, another not).
 
 // A test's helpers fail the test on a broken expectation (the workspace lints keep
 // `expect` and `unwrap` out of runtime code).
@@ -127,14 +129,9 @@ async fn persistent_sessions_are_exempt_from_the_ttl_until_the_maximum_age(pool:
             .expect("persist")
     );
     let ll = lab.request(&session, LESSON, 0).await;
-    lab.age_activity(&ll.id, 6 * 24 * 60).await;
-    sqlx::query("update livelessons set created_at = now() - interval '6 days' where id = $1")
-        .bind(&ll.id)
-        .execute(&lab.pool)
-        .await
-        .expect("age");
 
-    let counts = expiry::run_once(&lab.queue, &gc_config())
+    let six_days = lab.later(Duration::from_secs(6 * 24 * 3600)).await;
+    let counts = expiry::run_once(&six_days, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(
@@ -143,14 +140,8 @@ async fn persistent_sessions_are_exempt_from_the_ttl_until_the_maximum_age(pool:
         "inactive but persistent and younger than the cap"
     );
 
-    sqlx::query(
-        "update livelessons set created_at = now() - interval '7 days 1 minute' where id = $1",
-    )
-    .bind(&ll.id)
-    .execute(&lab.pool)
-    .await
-    .expect("age");
-    let counts = expiry::run_once(&lab.queue, &gc_config())
+    let past_the_cap = lab.later(Duration::from_secs(7 * 24 * 3600 + 60)).await;
+    let counts = expiry::run_once(&past_the_cap, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.persistent_max_age, 1);
@@ -191,12 +182,7 @@ async fn an_errored_livelesson_is_released_after_the_error_ttl(pool: PgPool) {
     .await;
     assert!(matches!(refused, Err(request::RequestError::Failed { .. })));
 
-    sqlx::query("update livelessons set errored_at = now() - interval '11 minutes' where id = $1")
-        .bind(&ll.id)
-        .execute(&lab.pool)
-        .await
-        .expect("age");
-    let counts = expiry::run_once(&lab.queue, &gc_config())
+    let counts = expiry::run_once(&lab.later(Duration::from_secs(11 * 60)).await, &gc_config())
         .await
         .expect("expiry");
     assert_eq!(counts.errored, 1);
@@ -221,7 +207,7 @@ async fn an_inactive_empty_session_is_deleted_and_one_with_livelessons_is_kept(p
     .await
     .expect("age");
 
-    let deleted = sessions::run_once(&lab.pool, &gc_config())
+    let deleted = sessions::run_once(&lab.queue, &gc_config())
         .await
         .expect("sessions");
     assert_eq!(deleted, 1);
@@ -249,12 +235,8 @@ async fn an_inactive_empty_session_is_deleted_and_one_with_livelessons_is_kept(p
 async fn session_expiry_never_races_a_livelesson_request(pool: PgPool) {
     let lab = Lab::start(pool).await;
     let session = lab.session().await;
-    let age = "update livesessions set last_active_at = now() - interval '25 hours' where id = $1";
-    sqlx::query(age)
-        .bind(&session)
-        .execute(&lab.pool)
-        .await
-        .expect("age");
+    // A day and an hour later, by the engine's clock: the session is idle past its TTL.
+    let later = lab.later(Duration::from_secs(25 * 3600)).await;
 
     // A request holds the session lock (as request_livelesson does first): expiry skips
     // the session instead of deleting it under the request or waiting for it.
@@ -265,7 +247,7 @@ async fn session_expiry_never_races_a_livelesson_request(pool: PgPool) {
         .expect("session exists");
     let deleted = tokio::time::timeout(
         Duration::from_secs(5),
-        sessions::run_once(&lab.pool, &gc_config()),
+        sessions::run_once(&later, &gc_config()),
     )
     .await
     .expect("expiry does not block on the request's lock")
@@ -275,13 +257,8 @@ async fn session_expiry_never_races_a_livelesson_request(pool: PgPool) {
 
     // The request then creates its livelesson: the session is no longer empty nor idle.
     lab.request(&session, LESSON, 0).await;
-    sqlx::query(age)
-        .bind(&session)
-        .execute(&lab.pool)
-        .await
-        .expect("age");
     assert_eq!(
-        sessions::run_once(&lab.pool, &gc_config())
+        sessions::run_once(&later, &gc_config())
             .await
             .expect("sessions"),
         0
@@ -295,13 +272,9 @@ async fn session_expiry_never_races_a_livelesson_request(pool: PgPool) {
 
     // The other order: expiry deletes first, and the request finds no session.
     let gone = lab.session().await;
-    sqlx::query(age)
-        .bind(&gone)
-        .execute(&lab.pool)
-        .await
-        .expect("age");
+    let later = lab.later(Duration::from_secs(25 * 3600)).await;
     assert_eq!(
-        sessions::run_once(&lab.pool, &gc_config())
+        sessions::run_once(&later, &gc_config())
             .await
             .expect("sessions"),
         1

@@ -483,16 +483,10 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
     let session = lab.session().await;
     let outcome = request_outcome(&lab, &session, LESSON, 0).await;
     assert_eq!(&outcome.livelesson().id, taken);
-    // Long inactive, both: the spare is not expired, the learner's lab is.
-    sqlx::query(
-        "update livelessons set last_active_at = now() - interval '2 days' where id = any($1)",
-    )
-    .bind([idle.clone(), taken.clone()])
-    .execute(&pool)
-    .await
-    .expect("age activity");
+    // Two days later, both long inactive: the spare is not expired, the learner's lab is.
     let config = gc::Config::default();
-    let expired = gc::expiry::run_once(&lab.queue, &config)
+    let two_days_later = lab.later(Duration::from_secs(2 * 24 * 3600)).await;
+    let expired = gc::expiry::run_once(&two_days_later, &config)
         .await
         .expect("expiry");
     assert_eq!(expired.inactive, 1);

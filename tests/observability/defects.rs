@@ -567,26 +567,29 @@ async fn a_gc_delete_is_caused_by_its_run_and_linked_to_the_first_trace(pool: Pg
     let collector = Collector::get();
     let lab = Lab::start(pool).await;
     let router = router(&lab);
-    let registry = helpers::registry(lab.kube.clone(), &lab.settings);
-    let worker = Worker::with_notifier(
-        lab.pool.clone(),
-        registry,
-        worker_config(),
-        lab.queue.notifier().clone(),
-    );
-    let (stop, worker) = start(worker);
+    let worker = |config: WorkerConfig| {
+        Worker::with_notifier(
+            lab.pool.clone(),
+            helpers::registry(lab.kube.clone(), &lab.settings),
+            config,
+            lab.queue.notifier().clone(),
+        )
+    };
+    let (stop, running) = start(worker(worker_config()));
     let id = request_livelesson(&router, "linux-first-steps").await;
     let create = lab.job(CREATE, &id).await;
     wait_ready(&lab, &id, Duration::from_secs(60)).await;
+    let _ = stop.send(());
+    let _ = running.await;
 
-    // Inactive for an hour: the next expiry run deletes it.
-    sqlx::query("update livelessons set last_active_at = now() - interval '1 hour' where id = $1")
-        .bind(&id)
-        .execute(&lab.pool)
-        .await
-        .expect("age the livelesson");
-    let run = lab
-        .queue
+    // An hour later by the engine's clock: the livelesson has been inactive for that long,
+    // and the next expiry run (by a worker going by that clock) deletes it.
+    let later = lab.later(Duration::from_secs(3600)).await;
+    let (stop, worker) = start(worker(WorkerConfig {
+        clock: later.clock().clone(),
+        ..worker_config()
+    }));
+    let run = later
         .enqueue(&NewJob::new(gc::EXPIRE, serde_json::json!({})))
         .await
         .expect("enqueue an expiry run")

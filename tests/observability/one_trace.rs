@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use antidote_scheduler::queue::{JobId, StepHook};
+use antidote_scheduler::queue::{JobId, StepHook, WorkerConfig};
 use antidote_scheduler::telemetry;
 use antidote_scheduler::workflow::CREATE;
 use kubesim::InjectedError;
@@ -66,7 +66,7 @@ async fn a_livelesson_request_is_one_trace_without_secrets_and_shows_in_metrics(
     };
     // One slot: the frozen attempt holds it until its lost lease aborts it, so this worker
     // cannot claim the job again while the frozen attempt still runs.
-    let first = lab.worker(antidote_scheduler::queue::WorkerConfig {
+    let first = lab.worker(WorkerConfig {
         step_hook: Some(hook),
         concurrency: 1,
         ..worker_config()
@@ -99,35 +99,15 @@ async fn a_livelesson_request_is_one_trace_without_secrets_and_shows_in_metrics(
     tokio::time::timeout(Duration::from_secs(30), stuck.notified())
         .await
         .expect("the first worker reached endpoint:vqfx-1");
-    let second = lab.worker(worker_config());
+    // A second worker going by a clock an hour ahead: by its time the frozen worker's lease
+    // has long run out (the frozen worker's heartbeat renews it by the database's time
+    // only), so its rescuer takes the job over and it resumes the job.
+    let later = lab.later(Duration::from_secs(3600)).await;
+    let second = lab.worker(WorkerConfig {
+        clock: later.clock().clone(),
+        ..worker_config()
+    });
     let (stop_second, second) = start(second);
-    // The frozen worker's lease runs out, as if it had stopped heartbeating: expired again
-    // and again (its heartbeat would renew it) until a rescuer takes the job from it.
-    let token: Option<uuid::Uuid> =
-        sqlx::query_scalar("select lease_token from jobs where id = $1")
-            .bind(job.0)
-            .fetch_one(&lab.pool)
-            .await
-            .expect("lease token");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let expired = sqlx::query(
-                "update jobs set lease_expires_at = now() - interval '1 second' \
-                 where id = $1 and lease_token = $2",
-            )
-            .bind(job.0)
-            .bind(token)
-            .execute(&lab.pool)
-            .await
-            .expect("expire the lease");
-            if expired.rows_affected() == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the job was rescued");
     wait_ready(&lab, &id, Duration::from_secs(60)).await;
     let attempts: i32 = sqlx::query_scalar("select attempt from jobs_all where id = $1")
         .bind(job.0)
