@@ -11,6 +11,7 @@
 //! - [`db`]: connecting to PostgreSQL and the embedded migrations.
 //! - [`gc`]: garbage collection and reconciliation as periodic jobs (expiry, empty
 //!   sessions, orphan namespaces, unhealthy READY livelessons, job retention).
+//! - [`ids`]: what names a livelesson and a session (`LivelessonId`, `SessionId`).
 //! - [`kinds`]: every production job kind's contract (attempt timeout, attempts, backoff)
 //!   in one table.
 //! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
@@ -35,6 +36,7 @@ pub mod config;
 pub mod curriculum;
 pub mod db;
 pub mod gc;
+pub mod ids;
 pub mod kinds;
 pub mod pool;
 pub mod provision;

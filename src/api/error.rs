@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::db::DbFault;
+use crate::ids::SessionId;
 use crate::queue::QueueError;
 use crate::workflow::request::RequestError;
 
@@ -201,11 +202,11 @@ impl ApiError {
     }
 
     /// The unknown-session error of the original's front-end contract.
-    pub fn unknown_session(status: StatusCode, id: &str) -> Self {
+    pub fn unknown_session(status: StatusCode, id: &SessionId) -> Self {
         Self::new(
             status,
             "unknown_session",
-            RequestError::UnknownSession(id.to_owned()).to_string(),
+            RequestError::UnknownSession(id.clone()).to_string(),
         )
     }
 }

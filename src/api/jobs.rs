@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppJson, AppPath, AppQuery, AppState, is_id};
+use crate::ids::LivelessonId;
 use crate::queue::inspect::{self as queue_store, JobEvent, JobFilter, JobRecord, StepRecord};
 use crate::queue::{CancelOutcome, JobId, JobState};
 use crate::workflow::request::Shown;
@@ -63,7 +64,7 @@ impl JobQuery {
             )));
         }
         let serial = match self.livelesson {
-            Some(id) if is_id(&id) => Some(serial_key(&id)),
+            Some(id) if is_id(&id) => Some(serial_key(&LivelessonId::from(id))),
             Some(id) => {
                 return Err(ApiError::bad_request(format!(
                     "{} is not a livelesson id",

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use super::wire::live::{LiveLesson, LiveLessonId, LiveLessonRequest};
 use super::wire::{ExpJson, GatewayError};
 use super::{ApiError, AppJson, AppPath, AppState, is_id, is_lesson_slug};
+use crate::ids::{LivelessonId, SessionId};
 use crate::store::livelesson::{self, Status};
 use crate::workflow::request::{self, RequestError};
 
@@ -24,7 +25,9 @@ impl LiveLessonRequest {
     /// [`RequestError::UnknownLesson`] for a slug that cannot exist.
     pub fn check(&self) -> Result<(), RequestError> {
         if !is_id(&self.session_id) {
-            return Err(RequestError::UnknownSession(self.session_id.clone()));
+            return Err(RequestError::UnknownSession(SessionId::from(
+                self.session_id.as_str(),
+            )));
         }
         if !is_lesson_slug(&self.lesson_slug) {
             return Err(RequestError::UnknownLesson(self.lesson_slug.clone()));
@@ -62,13 +65,13 @@ pub async fn request_livelesson(
         &state.client,
         &state.settings,
         state.limits,
-        &body.session_id,
+        &SessionId::from(body.session_id.as_str()),
         &body.lesson_slug,
         body.lesson_stage,
     )
     .await?;
     Ok(AppJson(LiveLessonId {
-        id: requested.livelesson().id.clone(),
+        id: requested.livelesson().id.to_string(),
     }))
 }
 
@@ -84,9 +87,9 @@ pub async fn request_livelesson(
               (status = 409, description = "code 9: the livelesson failed", body = GatewayError)))]
 pub async fn show(
     State(state): State<AppState>,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<LivelessonId>,
 ) -> Result<AppJson<LiveLesson>, ApiError> {
-    if !is_id(&id) {
+    if !is_id(id.as_str()) {
         return Err(RequestError::UnknownLivelesson(id).into());
     }
     let mut conn = state
@@ -125,9 +128,9 @@ pub async fn show(
               (status = 429, description = "code 8: rate limited", body = GatewayError)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<LivelessonId>,
 ) -> Result<StatusCode, ApiError> {
-    if !is_id(&id) || !request::heartbeat(&state.pool, &id).await? {
+    if !is_id(id.as_str()) || !request::heartbeat(&state.pool, &id).await? {
         return Err(RequestError::UnknownLivelesson(id).into());
     }
     Ok(StatusCode::NO_CONTENT)
@@ -142,9 +145,9 @@ pub async fn heartbeat(
               (status = 429, description = "code 8: rate limited", body = GatewayError)))]
 pub async fn kill(
     State(state): State<AppState>,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<LivelessonId>,
 ) -> Result<StatusCode, ApiError> {
-    if !is_id(&id) {
+    if !is_id(id.as_str()) {
         return Err(RequestError::UnknownLivelesson(id).into());
     }
     request::kill(&state.pool, &state.client, &id).await?;

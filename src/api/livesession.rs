@@ -10,6 +10,7 @@ use super::client::{ClientIp, limit_key};
 use super::wire::live::LiveSession;
 use super::wire::{Empty, ExpJson, GatewayError};
 use super::{ApiError, AppJson, AppPath, AppState, is_id};
+use crate::ids::SessionId;
 use crate::store::livesession;
 use crate::workflow::request::{self, SessionSource};
 
@@ -50,9 +51,9 @@ pub async fn create(
               (status = 404, description = "code 5: unknown session", body = GatewayError)))]
 pub async fn show(
     State(state): State<AppState>,
-    AppPath(id): AppPath<String>,
+    AppPath(id): AppPath<SessionId>,
 ) -> Result<AppJson<LiveSession>, ApiError> {
-    if !is_id(&id) {
+    if !is_id(id.as_str()) {
         return Err(ApiError::unknown_session(StatusCode::NOT_FOUND, &id));
     }
     livesession::get(&state.pool, &id)

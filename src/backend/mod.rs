@@ -19,6 +19,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::curriculum::{Image, Lesson};
+use crate::ids::{LivelessonId, SessionId};
 
 pub use error::BackendError;
 pub use settings::Settings;
@@ -32,7 +33,7 @@ pub struct NamespaceInfo {
     /// Namespace name.
     pub name: String,
     /// The livelesson id from its label.
-    pub livelesson_id: String,
+    pub livelesson_id: LivelessonId,
     /// Creation time.
     pub created_at: Option<DateTime<Utc>>,
     /// Whether it is already terminating.
@@ -96,9 +97,15 @@ pub trait Backend: Send + Sync + 'static {
         stage: usize,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Deletes the livelesson's namespace (everything inside cascades).
-    fn delete_namespace(&self, livelesson_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn delete_namespace(
+        &self,
+        livelesson_id: &LivelessonId,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Waits until the namespace no longer exists.
-    fn wait_namespace_gone(&self, livelesson_id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn wait_namespace_gone(
+        &self,
+        livelesson_id: &LivelessonId,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Every livelesson namespace of this instance.
     fn list_namespaces(&self) -> impl Future<Output = Result<Vec<NamespaceInfo>>> + Send;
     /// The livelesson's infrastructure health.
@@ -110,9 +117,9 @@ pub trait Backend: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct Livelesson<'a> {
     /// The livelesson id (`[a-z0-9]{10}`).
-    pub id: &'a str,
+    pub id: &'a LivelessonId,
     /// The livesession it belongs to.
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     /// The pinned lesson version, files included.
     pub lesson: &'a Lesson,
     /// Image definitions by slug (every image the lesson's endpoints use).

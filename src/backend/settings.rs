@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::ids::LivelessonId;
 use serde::{Deserialize, Serialize};
 
 /// Settings of the Kubernetes backend.
@@ -76,15 +77,15 @@ pub struct Settings {
 
 impl Settings {
     /// The namespace of livelesson `livelesson_id`: `<instanceId>-<id>`.
-    pub fn namespace(&self, livelesson_id: &str) -> String {
-        crate::curriculum::names::namespace(&self.instance_id, livelesson_id)
+    pub fn namespace(&self, livelesson_id: &LivelessonId) -> String {
+        crate::curriculum::names::namespace(&self.instance_id, livelesson_id.as_str())
     }
 
     /// The host of an http presentation:
     /// `<namespace>-<endpoint>-<presentation>.<hepsDomain>`.
     pub fn presentation_host(
         &self,
-        livelesson_id: &str,
+        livelesson_id: &LivelessonId,
         endpoint: &str,
         presentation: &str,
     ) -> String {
@@ -97,7 +98,7 @@ impl Settings {
     }
 
     /// The jupyter guide's host: `<namespace>-jupyterlabguide-web.<hepsDomain>`.
-    pub fn guide_domain(&self, livelesson_id: &str) -> String {
+    pub fn guide_domain(&self, livelesson_id: &LivelessonId) -> String {
         use crate::curriculum::names::{JUPYTER_ENDPOINT, JUPYTER_PRESENTATION};
         self.presentation_host(livelesson_id, JUPYTER_ENDPOINT, JUPYTER_PRESENTATION)
     }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::inspect::{self as store, JobFilter, JobRecord};
 use antidote_scheduler::queue::{CancelOutcome, Client, JobId, JobState};
 use antidote_scheduler::workflow::serial_key;
@@ -73,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let filter = JobFilter {
                 state,
                 kind,
-                serial_key: livelesson.as_deref().map(serial_key),
+                serial_key: livelesson.map(|id| serial_key(&LivelessonId::from(id))),
                 limit: limit.max(1),
             };
             let jobs = store::list_jobs(&pool, &filter)

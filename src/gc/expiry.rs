@@ -14,6 +14,7 @@ use crate::store::gc::{self as sql, ExpiryCause};
 use crate::workflow;
 
 use super::{Config, GcError, Result, secs};
+use crate::ids::LivelessonId;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,7 +38,7 @@ impl Counts {
 
 /// The DELETE job of `id`, shaped exactly as `request::kill` enqueues it, so that a kill
 /// and an expiry of the same livelesson share one pending job.
-pub fn delete_job(id: &str) -> Result<NewJob> {
+pub fn delete_job(id: &LivelessonId) -> Result<NewJob> {
     Ok(workflow::livelesson_job::<workflow::Delete>(id, 0)?)
 }
 

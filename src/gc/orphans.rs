@@ -12,6 +12,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use crate::backend::Backend;
+use crate::ids::LivelessonId;
 use crate::store::gc as sql;
 
 use super::{Config, Result};
@@ -43,12 +44,12 @@ pub async fn run_once<B: Backend>(pool: &PgPool, backend: &B, config: &Config) -
         namespaces: namespaces.len() as u64,
         ..Counts::default()
     };
-    let ids: Vec<String> = namespaces
+    let ids: Vec<LivelessonId> = namespaces
         .iter()
         .filter(|ns| !ns.terminating)
         .map(|ns| ns.livelesson_id.clone())
         .collect();
-    let existing: HashSet<String> = sql::existing_livelessons(pool, &ids)
+    let existing: HashSet<LivelessonId> = sql::existing_livelessons(pool, &ids)
         .await?
         .into_iter()
         .collect();

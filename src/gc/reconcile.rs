@@ -11,6 +11,7 @@ use crate::curriculum::ContentHash;
 use crate::store::{curriculum, gc as sql, livelesson};
 
 use super::{Config, Result};
+use crate::ids::LivelessonId;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,7 +53,7 @@ pub async fn run_once<B: Backend>(pool: &PgPool, backend: &B, config: &Config) -
         let Some(last) = ids.last() else {
             return Ok(counts);
         };
-        after = last.clone();
+        after = last.to_string();
         let outcomes: Vec<Outcome> = futures::stream::iter(ids)
             .map(|id| async move { check(pool, backend, &id).await })
             .buffer_unordered(config.reconcile_concurrency.max(1))
@@ -76,17 +77,17 @@ pub async fn run_once<B: Backend>(pool: &PgPool, backend: &B, config: &Config) -
     }
 }
 
-async fn check<B: Backend>(pool: &PgPool, backend: &B, id: &str) -> Outcome {
+async fn check<B: Backend>(pool: &PgPool, backend: &B, id: &LivelessonId) -> Outcome {
     match try_check(pool, backend, id).await {
         Ok(outcome) => outcome,
         Err(err) => {
-            tracing::warn!(livelesson = id, error = %super::chain(&err), "health check failed");
+            tracing::warn!(livelesson = %id, error = %super::chain(&err), "health check failed");
             Outcome::Failed
         }
     }
 }
 
-async fn try_check<B: Backend>(pool: &PgPool, backend: &B, id: &str) -> Result<Outcome> {
+async fn try_check<B: Backend>(pool: &PgPool, backend: &B, id: &LivelessonId) -> Result<Outcome> {
     let mut conn = pool.acquire().await.map_err(super::GcError::Transaction)?;
     let Some(row) = livelesson::get(&mut conn, id).await? else {
         return Ok(Outcome::Gone);
@@ -125,7 +126,7 @@ async fn try_check<B: Backend>(pool: &PgPool, backend: &B, id: &str) -> Result<O
     };
     // Conditional on READY and not deleting: a stage change or a kill since the check wins.
     if sql::mark_unhealthy(pool, id, &reason).await? {
-        tracing::warn!(livelesson = id, %reason, "livelesson marked ERROR");
+        tracing::warn!(livelesson = %id, %reason, "livelesson marked ERROR");
         Ok(outcome)
     } else {
         Ok(Outcome::Gone)

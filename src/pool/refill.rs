@@ -22,6 +22,7 @@ use crate::store::curriculum;
 use crate::store::pool::{self as sql, RetireCause};
 
 use super::{PoolError, Result};
+use crate::ids::{LivelessonId, SessionId};
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -167,7 +168,7 @@ pub async fn run_once(client: &Client, settings: &Settings) -> Result<Counts> {
                     &mut tx,
                     settings,
                     &stored,
-                    sql::POOL_SESSION,
+                    &SessionId::from(sql::POOL_SESSION),
                     0,
                     NewKind::Spare,
                     cause.as_deref(),
@@ -196,7 +197,7 @@ pub async fn run_once(client: &Client, settings: &Settings) -> Result<Counts> {
 }
 
 fn job<K: crate::queue::JobKind<Args = Args>>(
-    id: &str,
+    id: &LivelessonId,
     stage: i32,
     cause: Option<&str>,
 ) -> Result<crate::queue::NewJob> {

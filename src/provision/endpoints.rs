@@ -8,10 +8,15 @@ use std::collections::BTreeMap;
 use crate::backend::Settings;
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 use crate::curriculum::{Image, Lesson};
+use crate::ids::LivelessonId;
 use crate::store::livelesson::{LiveEndpoint, LivePresentation};
 
 /// The live endpoints of a new livelesson, in provisioning order (the jupyter guide last).
-pub fn live_endpoints(settings: &Settings, lesson: &Lesson, id: &str) -> Vec<LiveEndpoint> {
+pub fn live_endpoints(
+    settings: &Settings,
+    lesson: &Lesson,
+    id: &LivelessonId,
+) -> Vec<LiveEndpoint> {
     let mut endpoints: Vec<LiveEndpoint> = lesson
         .endpoints
         .iter()

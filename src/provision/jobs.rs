@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::LivelessonId;
 use crate::queue::{JobKind, NewJob};
 
 /// Provisioning: a livelesson's CREATE job.
@@ -44,14 +45,14 @@ pub const DELETE: &str = Delete::NAME;
 #[serde(deny_unknown_fields)]
 pub struct Args {
     /// The livelesson.
-    pub livelesson: String,
+    pub livelesson: LivelessonId,
     /// Target stage (CREATE and MODIFY).
     pub stage: i32,
 }
 
 /// Every job of one livelesson shares this serial key, so they run one at a time, in
 /// the order they were requested.
-pub fn serial_key(livelesson_id: &str) -> String {
+pub fn serial_key(livelesson_id: &LivelessonId) -> String {
     format!("livelesson:{livelesson_id}")
 }
 
@@ -67,7 +68,7 @@ pub const MAX_ATTEMPTS: i32 = 8;
 /// [`QueueError::Arguments`](crate::queue::QueueError::Arguments), which cannot happen for
 /// these arguments but is not hidden.
 pub fn livelesson_job<K: JobKind<Args = Args>>(
-    id: &str,
+    id: &LivelessonId,
     stage: i32,
 ) -> Result<NewJob, crate::queue::QueueError> {
     let args = Args {

@@ -4,23 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use rand::Rng;
-
 use crate::backend::Settings;
-use crate::curriculum::{GuideType, Lesson, names};
+use crate::curriculum::{GuideType, Lesson};
+use crate::ids::{LivelessonId, SessionId};
 use crate::store::livelesson::{self, NewLivelesson};
 use crate::store::{StoreError, curriculum};
 
 use super::endpoints::live_endpoints;
-
-/// Draws an id of `len` characters from `[a-z0-9]`.
-pub fn random_id(len: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
-}
 
 /// What a new livelesson is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +34,11 @@ pub async fn insert_livelesson(
     tx: &mut sqlx::PgConnection,
     settings: &Settings,
     stored: &curriculum::StoredLesson,
-    session_id: &str,
+    session_id: &SessionId,
     stage: i32,
     kind: NewKind,
     traceparent: Option<&str>,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<LivelessonId>, StoreError> {
     let lesson = &stored.lesson;
     let mut images = BTreeMap::new();
     for endpoint in &lesson.endpoints {
@@ -60,7 +50,7 @@ pub async fn insert_livelesson(
     }
     let (guide_type, guide) = guide(lesson, stage);
     loop {
-        let id = random_id(names::LIVELESSON_ID_LEN);
+        let id = LivelessonId::random();
         let endpoints = live_endpoints(settings, lesson, &id);
         let guide_domain = if lesson.uses_jupyter() {
             settings.guide_domain(&id)

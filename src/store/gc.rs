@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 
 use super::{Result, db};
+use crate::ids::LivelessonId;
 
 /// Why a livelesson expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +23,7 @@ pub enum ExpiryCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
     /// Livelesson id.
-    pub id: String,
+    pub id: LivelessonId,
     /// Which rule expired it.
     pub cause: ExpiryCause,
 }
@@ -88,7 +89,7 @@ pub async fn expire_livelessons(
     Ok(rows
         .into_iter()
         .map(|row| Expired {
-            id: row.id,
+            id: row.id.into(),
             cause: match row.cause.as_str() {
                 "errored" => ExpiryCause::Errored,
                 "persistent" => ExpiryCause::PersistentMaxAge,
@@ -148,12 +149,17 @@ pub async fn expire_sessions(
 /// [`super::StoreError::Database`].
 pub async fn existing_livelessons(
     executor: impl PgExecutor<'_>,
-    ids: &[String],
-) -> Result<Vec<String>> {
-    sqlx::query_scalar!("select id from livelessons where id = any($1)", ids)
-        .fetch_all(executor)
-        .await
-        .map_err(db("finding livelessons of namespaces"))
+    ids: &[LivelessonId],
+) -> Result<Vec<LivelessonId>> {
+    let ids: Vec<&str> = ids.iter().map(LivelessonId::as_str).collect();
+    let found = sqlx::query_scalar!(
+        "select id from livelessons where id = any($1)",
+        &ids as &[&str]
+    )
+    .fetch_all(executor)
+    .await
+    .map_err(db("finding livelessons of namespaces"))?;
+    Ok(found.into_iter().map(LivelessonId::from).collect())
 }
 
 /// Up to `limit` READY, not deleting livelessons with an id after `after`, in id order
@@ -165,9 +171,9 @@ pub async fn ready_livelessons(
     executor: impl PgExecutor<'_>,
     after: &str,
     limit: i64,
-) -> Result<Vec<String>> {
+) -> Result<Vec<LivelessonId>> {
     sqlx::query_scalar!(
-        r#"select id from livelessons
+        r#"select id as "id: LivelessonId" from livelessons
            where status = 'READY' and not deleting and id > $1
            order by id limit $2"#,
         after,
@@ -184,12 +190,16 @@ pub async fn ready_livelessons(
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn mark_unhealthy(executor: impl PgExecutor<'_>, id: &str, reason: &str) -> Result<bool> {
+pub async fn mark_unhealthy(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+    reason: &str,
+) -> Result<bool> {
     let done = sqlx::query!(
         r#"update livelessons
            set status = 'ERROR', error_reason = $2, error_step = 'reconcile', error_logs = null
            where id = $1 and status = 'READY' and not deleting"#,
-        id,
+        id.as_str(),
         reason
     )
     .execute(executor)

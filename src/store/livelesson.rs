@@ -10,6 +10,8 @@ use sqlx::{PgConnection, PgExecutor};
 
 use crate::curriculum::{ConfigurationType, GuideType, Image, PresentationType};
 
+use crate::ids::{LivelessonId, SessionId};
+
 use super::{Result, db};
 
 /// Where a livelesson is in its life.
@@ -96,9 +98,9 @@ pub struct LivelessonError {
 #[serde(rename_all = "camelCase")]
 pub struct Livelesson {
     /// `[a-z0-9]{10}`.
-    pub id: String,
+    pub id: LivelessonId,
     /// Owning session.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Lesson slug.
     pub lesson_slug: String,
     /// Pinned lesson version.
@@ -148,9 +150,9 @@ pub struct Livelesson {
 #[derive(Debug, Clone)]
 pub struct NewLivelesson<'a> {
     /// Fresh id.
-    pub id: &'a str,
+    pub id: &'a LivelessonId,
     /// Session.
-    pub session_id: &'a str,
+    pub session_id: &'a SessionId,
     /// Lesson slug.
     pub lesson_slug: &'a str,
     /// Pinned version.
@@ -190,8 +192,8 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
                    case when $13 then null else clock_timestamp() end)
            on conflict do nothing
            returning id"#,
-        new.id,
-        new.session_id,
+        new.id.as_str(),
+        new.session_id.as_str(),
         new.lesson_slug,
         new.lesson_hash,
         new.stage,
@@ -235,7 +237,7 @@ pub async fn insert(conn: &mut PgConnection, new: &NewLivelesson<'_>) -> Result<
                   array(select jsonb_array_elements_text(ports)::int4), presentations
            from unnest($2::text[], $3::int4[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
                 as t(name, position, image, kind, ports, presentations)"#,
-        new.id,
+        new.id.as_str(),
         &names,
         &positions,
         &images,
@@ -280,7 +282,7 @@ struct Row {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>> {
+pub async fn get(conn: &mut PgConnection, id: &LivelessonId) -> Result<Option<Livelesson>> {
     let row = sqlx::query_as!(
         Row,
         r#"select id, session_id, lesson_slug, lesson_hash, status as "status: Status",
@@ -290,7 +292,7 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>
                   last_active_at, ready_at, spare, pool_hit, requested_at, admitted,
                   waiting_since
            from livelessons where id = $1"#,
-        id
+        id.as_str()
     )
     .fetch_optional(&mut *conn)
     .await
@@ -305,11 +307,14 @@ pub async fn get(conn: &mut PgConnection, id: &str) -> Result<Option<Livelesson>
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn first_trace(conn: &mut PgConnection, id: &str) -> Result<Option<String>> {
-    let traceparent = sqlx::query_scalar!("select traceparent from livelessons where id = $1", id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db("reading a livelesson's first trace"))?;
+pub async fn first_trace(conn: &mut PgConnection, id: &LivelessonId) -> Result<Option<String>> {
+    let traceparent = sqlx::query_scalar!(
+        "select traceparent from livelessons where id = $1",
+        id.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db("reading a livelesson's first trace"))?;
     Ok(traceparent.flatten())
 }
 
@@ -320,19 +325,19 @@ pub async fn first_trace(conn: &mut PgConnection, id: &str) -> Result<Option<Str
 /// [`super::StoreError::Database`].
 pub async fn find_active_for_update(
     conn: &mut PgConnection,
-    session_id: &str,
+    session_id: &SessionId,
     lesson_slug: &str,
 ) -> Result<Option<Livelesson>> {
     let id = sqlx::query_scalar!(
         "select id from livelessons where session_id = $1 and lesson_slug = $2 and not deleting for update",
-        session_id,
+        session_id.as_str(),
         lesson_slug
     )
     .fetch_optional(&mut *conn)
     .await
     .map_err(db("finding a livelesson"))?;
     match id {
-        Some(id) => get(conn, &id).await,
+        Some(id) => get(conn, &LivelessonId::from(id)).await,
         None => Ok(None),
     }
 }
@@ -352,10 +357,10 @@ pub struct Locked {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Locked>> {
+pub async fn lock(conn: &mut PgConnection, id: &LivelessonId) -> Result<Option<Locked>> {
     let row = sqlx::query!(
         r#"select status as "status: Status", deleting, spare from livelessons where id = $1 for update"#,
-        id
+        id.as_str()
     )
     .fetch_optional(&mut *conn)
     .await
@@ -371,22 +376,25 @@ pub async fn lock(conn: &mut PgConnection, id: &str) -> Result<Option<Locked>> {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn count_for_session(executor: impl PgExecutor<'_>, session_id: &str) -> Result<i64> {
+pub async fn count_for_session(
+    executor: impl PgExecutor<'_>,
+    session_id: &SessionId,
+) -> Result<i64> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from livelessons where session_id = $1 and not deleting"#,
-        session_id
+        session_id.as_str()
     )
     .fetch_one(executor)
     .await
     .map_err(db("counting livelessons"))
 }
 
-async fn endpoints(conn: &mut PgConnection, id: &str) -> Result<Vec<LiveEndpoint>> {
+async fn endpoints(conn: &mut PgConnection, id: &LivelessonId) -> Result<Vec<LiveEndpoint>> {
     let rows = sqlx::query!(
         r#"select name, position, image, configuration_type, ports,
                   presentations as "presentations: Json<Vec<LivePresentation>>", host, reachable
            from live_endpoints where livelesson_id = $1 order by position"#,
-        id
+        id.as_str()
     )
     .fetch_all(&mut *conn)
     .await
@@ -428,8 +436,8 @@ fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Result<Livelesson> {
         logs: row.error_logs,
     });
     Ok(Livelesson {
-        id: row.id,
-        session_id: row.session_id,
+        id: row.id.into(),
+        session_id: row.session_id.into(),
         lesson_slug: row.lesson_slug,
         lesson_hash: row.lesson_hash,
         status: row.status,
@@ -459,14 +467,18 @@ fn assemble(row: Row, endpoints: Vec<LiveEndpoint>) -> Result<Livelesson> {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn set_status(executor: impl PgExecutor<'_>, id: &str, status: Status) -> Result<()> {
+pub async fn set_status(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+    status: Status,
+) -> Result<()> {
     sqlx::query!(
         r#"update livelessons
            set status = $2,
                ready_at = case when $2 = 'READY'::livelesson_status then coalesce(ready_at, now())
                                else ready_at end
            where id = $1"#,
-        id,
+        id.as_str(),
         status as Status
     )
     .execute(executor)
@@ -483,13 +495,13 @@ pub async fn set_status(executor: impl PgExecutor<'_>, id: &str, status: Status)
 /// [`super::StoreError::Database`].
 pub async fn mark_learner_ready(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &LivelessonId,
 ) -> Result<Option<(f64, bool)>> {
     let row = sqlx::query!(
         r#"update livelessons set learner_ready_at = now()
            where id = $1 and not spare and learner_ready_at is null and status = 'READY'
            returning extract(epoch from now() - requested_at)::float8 as "waited!", pool_hit"#,
-        id
+        id.as_str()
     )
     .fetch_optional(executor)
     .await
@@ -507,7 +519,7 @@ pub const MAX_ERROR_LOGS: usize = 50_000;
 /// [`super::StoreError::Database`].
 pub async fn set_error(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &LivelessonId,
     step: &str,
     reason: &str,
     logs: Option<&str>,
@@ -517,7 +529,7 @@ pub async fn set_error(
         r#"update livelessons
            set status = 'ERROR', error_reason = $2, error_step = $3, error_logs = $4
            where id = $1"#,
-        id,
+        id.as_str(),
         reason,
         step,
         logs
@@ -546,7 +558,7 @@ pub fn tail_on_char_boundary(text: &str, max: usize) -> &str {
 /// [`super::StoreError::Database`].
 pub async fn set_hosts(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &LivelessonId,
     hosts: &BTreeMap<String, String>,
 ) -> Result<()> {
     let names: Vec<String> = hosts.keys().cloned().collect();
@@ -555,7 +567,7 @@ pub async fn set_hosts(
         r#"update live_endpoints e set host = t.host
            from unnest($2::text[], $3::text[]) as t(name, host)
            where e.livelesson_id = $1 and e.name = t.name"#,
-        id,
+        id.as_str(),
         &names,
         &values
     )
@@ -569,7 +581,11 @@ pub async fn set_hosts(
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn set_reachable(executor: impl PgExecutor<'_>, id: &str, endpoint: &str) -> Result<()> {
+pub async fn set_reachable(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+    endpoint: &str,
+) -> Result<()> {
     sqlx::query!(
         r#"with e as (
                update live_endpoints set reachable = true
@@ -580,7 +596,7 @@ pub async fn set_reachable(executor: impl PgExecutor<'_>, id: &str, endpoint: &s
            -- once, and a recount from the statement's snapshot would miss the others.
            update livelessons set healthy_tests = healthy_tests + (select count(*) from e)
            where id = $1"#,
-        id,
+        id.as_str(),
         endpoint
     )
     .execute(executor)
@@ -595,7 +611,7 @@ pub async fn set_reachable(executor: impl PgExecutor<'_>, id: &str, endpoint: &s
 /// [`super::StoreError::Database`].
 pub async fn set_stage(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &LivelessonId,
     stage: i32,
     guide_type: GuideType,
     guide_contents: &str,
@@ -605,7 +621,7 @@ pub async fn set_stage(
            set current_stage = $2, guide_type = $3, guide_contents = $4,
                status = 'CONFIGURATION', last_active_at = now()
            where id = $1"#,
-        id,
+        id.as_str(),
         stage,
         guide_type.as_str(),
         guide_contents
@@ -624,7 +640,7 @@ pub async fn set_stage(
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+pub async fn touch(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<bool> {
     let touched = sqlx::query_scalar!(
         r#"with l as (
                update livelessons set last_active_at = now()
@@ -634,7 +650,7 @@ pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
                where id in (select session_id from l)
            )
            select count(*) as "n!" from l"#,
-        id
+        id.as_str()
     )
     .fetch_one(executor)
     .await
@@ -646,10 +662,10 @@ pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn mark_deleting(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+pub async fn mark_deleting(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<bool> {
     let done = sqlx::query!(
         "update livelessons set deleting = true where id = $1 and not deleting",
-        id
+        id.as_str()
     )
     .execute(executor)
     .await
@@ -661,8 +677,8 @@ pub async fn mark_deleting(executor: impl PgExecutor<'_>, id: &str) -> Result<bo
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn delete(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
-    let done = sqlx::query!("delete from livelessons where id = $1", id)
+pub async fn delete(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<bool> {
+    let done = sqlx::query!("delete from livelessons where id = $1", id.as_str())
         .execute(executor)
         .await
         .map_err(db("deleting a livelesson"))?;
@@ -673,10 +689,10 @@ pub async fn delete(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn exists(executor: impl PgExecutor<'_>, id: &str) -> Result<bool> {
+pub async fn exists(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<bool> {
     sqlx::query_scalar!(
         r#"select exists(select 1 from livelessons where id = $1) as "e!""#,
-        id
+        id.as_str()
     )
     .fetch_one(executor)
     .await

@@ -5,13 +5,14 @@ use serde::Serialize;
 use sqlx::PgExecutor;
 
 use super::{Result, db};
+use crate::ids::{LivelessonId, SessionId};
 
 /// A learner's session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Livesession {
     /// `[a-z0-9]{10}`.
-    pub id: String,
+    pub id: SessionId,
     /// Client address, when known.
     pub source_ip: Option<String>,
     /// Exempt from livelesson expiry (bounded by a maximum age).
@@ -29,7 +30,7 @@ pub struct Livesession {
 /// [`super::StoreError::Database`].
 pub async fn insert(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &SessionId,
     source_ip: Option<&str>,
     source_key: Option<&str>,
 ) -> Result<Option<Livesession>> {
@@ -38,7 +39,7 @@ pub async fn insert(
         r#"insert into livesessions (id, source_ip, source_key) values ($1, $2, $3)
            on conflict (id) do nothing
            returning id, source_ip, persistent, created_at, last_active_at"#,
-        id,
+        id.as_str(),
         source_ip,
         source_key
     )
@@ -51,11 +52,11 @@ pub async fn insert(
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn get(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Livesession>> {
+pub async fn get(executor: impl PgExecutor<'_>, id: &SessionId) -> Result<Option<Livesession>> {
     sqlx::query_as!(
         Livesession,
         "select id, source_ip, persistent, created_at, last_active_at from livesessions where id = $1",
-        id
+        id.as_str()
     )
     .fetch_optional(executor)
     .await
@@ -67,11 +68,11 @@ pub async fn get(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Lives
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn lock(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Livesession>> {
+pub async fn lock(executor: impl PgExecutor<'_>, id: &SessionId) -> Result<Option<Livesession>> {
     sqlx::query_as!(
         Livesession,
         "select id, source_ip, persistent, created_at, last_active_at from livesessions where id = $1 for update",
-        id
+        id.as_str()
     )
     .fetch_optional(executor)
     .await
@@ -90,13 +91,13 @@ pub async fn lock(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<Live
 /// [`super::StoreError::Database`].
 pub async fn lock_of_livelesson(
     executor: impl PgExecutor<'_>,
-    livelesson_id: &str,
+    livelesson_id: &LivelessonId,
 ) -> Result<Option<String>> {
     sqlx::query_scalar!(
         "select s.id from livesessions s
          where s.id = (select l.session_id from livelessons l where l.id = $1)
          for update of s",
-        livelesson_id
+        livelesson_id.as_str()
     )
     .fetch_optional(executor)
     .await
@@ -139,10 +140,10 @@ pub async fn count_from(executor: impl PgExecutor<'_>, source_key: &str) -> Resu
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<()> {
+pub async fn touch(executor: impl PgExecutor<'_>, id: &SessionId) -> Result<()> {
     sqlx::query!(
         "update livesessions set last_active_at = now() where id = $1",
-        id
+        id.as_str()
     )
     .execute(executor)
     .await
@@ -156,12 +157,12 @@ pub async fn touch(executor: impl PgExecutor<'_>, id: &str) -> Result<()> {
 /// [`super::StoreError::Database`].
 pub async fn set_persistent(
     executor: impl PgExecutor<'_>,
-    id: &str,
+    id: &SessionId,
     persistent: bool,
 ) -> Result<bool> {
     let done = sqlx::query!(
         "update livesessions set persistent = $2 where id = $1",
-        id,
+        id.as_str(),
         persistent
     )
     .execute(executor)

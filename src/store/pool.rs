@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor};
 
 use super::{Result, db};
+use crate::ids::{LivelessonId, SessionId};
 
 /// The reserved session spares belong to until a learner takes one.
 pub const POOL_SESSION: &str = "pool";
@@ -145,10 +146,10 @@ pub async fn take_spare(
     conn: &mut PgConnection,
     slug: &str,
     hash: &str,
-    session_id: &str,
+    session_id: &SessionId,
     max_age_secs: f64,
     ready_now: bool,
-) -> Result<Option<String>> {
+) -> Result<Option<LivelessonId>> {
     sqlx::query_scalar!(
         r#"with picked as (
                select id from livelessons
@@ -163,10 +164,10 @@ pub async fn take_spare(
                last_active_at = now(),
                learner_ready_at = case when $5 then now() end
            from picked where l.id = picked.id
-           returning l.id"#,
+           returning l.id as "id: LivelessonId""#,
         slug,
         hash,
-        session_id,
+        session_id.as_str(),
         max_age_secs,
         ready_now,
     )
@@ -192,7 +193,7 @@ pub enum RetireCause {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retired {
     /// Livelesson id.
-    pub id: String,
+    pub id: LivelessonId,
     /// Its lesson.
     pub lesson_slug: String,
     /// Why.
@@ -242,7 +243,7 @@ pub async fn retire_spares(conn: &mut PgConnection, max_age_secs: f64) -> Result
     Ok(rows
         .into_iter()
         .map(|r| Retired {
-            id: r.id,
+            id: r.id.into(),
             lesson_slug: r.lesson_slug,
             cause: match r.cause.as_str() {
                 "failed" => RetireCause::Failed,
@@ -427,7 +428,7 @@ pub async fn usage(executor: impl PgExecutor<'_>, slug: &str) -> Result<Usage> {
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn give_way(conn: &mut PgConnection, slug: &str) -> Result<Option<String>> {
+pub async fn give_way(conn: &mut PgConnection, slug: &str) -> Result<Option<LivelessonId>> {
     sqlx::query_scalar!(
         r#"with picked as (
                select id from livelessons
@@ -437,7 +438,7 @@ pub async fn give_way(conn: &mut PgConnection, slug: &str) -> Result<Option<Stri
            )
            update livelessons l set deleting = true
            from picked where l.id = picked.id
-           returning l.id"#,
+           returning l.id as "id: LivelessonId""#,
         slug
     )
     .fetch_optional(&mut *conn)
@@ -449,7 +450,7 @@ pub async fn give_way(conn: &mut PgConnection, slug: &str) -> Result<Option<Stri
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Waiting {
     /// Livelesson id.
-    pub id: String,
+    pub id: LivelessonId,
     /// Its lesson.
     pub lesson_slug: String,
     /// Its requested stage.
@@ -478,12 +479,12 @@ pub async fn waiting_line(executor: impl PgExecutor<'_>, limit: i64) -> Result<V
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn admit(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<f64>> {
+pub async fn admit(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<Option<f64>> {
     let waited = sqlx::query_scalar!(
         r#"update livelessons set admitted = true
            where id = $1 and not admitted and not deleting
            returning extract(epoch from now() - waiting_since)::float8 as "waited!""#,
-        id
+        id.as_str()
     )
     .fetch_optional(executor)
     .await
@@ -495,14 +496,17 @@ pub async fn admit(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<f64
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn place_in_line(executor: impl PgExecutor<'_>, id: &str) -> Result<Option<i64>> {
+pub async fn place_in_line(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+) -> Result<Option<i64>> {
     sqlx::query_scalar!(
         r#"select (select count(*) from livelessons w
                    where not w.admitted and not w.deleting
                      and (w.waiting_since, w.id) <= (l.waiting_since, l.id)) as "place!"
            from livelessons l
            where l.id = $1 and not l.admitted and not l.deleting"#,
-        id
+        id.as_str()
     )
     .fetch_optional(executor)
     .await

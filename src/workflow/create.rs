@@ -136,7 +136,7 @@ impl<B: Backend> Workflows<B> {
         progress.at("status:READY");
         ctx.step("status:READY", || self.set_status(ctx, id, Status::Ready))
             .await?;
-        tracing::info!(livelesson = id, "livelesson READY");
+        tracing::info!(livelesson = %id, "livelesson READY");
         Ok(())
     }
 

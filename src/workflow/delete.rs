@@ -13,7 +13,7 @@ impl<B: Backend> Workflows<B> {
     /// The DELETE job.
     pub(crate) async fn delete(&self, ctx: JobContext) -> Result<(), JobError> {
         let args: Args = ctx.args()?;
-        let id = args.livelesson.as_str();
+        let id = &args.livelesson;
         {
             // Only to describe the spans: a livelesson already gone is deleted all the same.
             let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
@@ -55,7 +55,7 @@ impl<B: Backend> Workflows<B> {
             Ok(())
         })
         .await?;
-        tracing::info!(livelesson = id, "livelesson deleted");
+        tracing::info!(livelesson = %id, "livelesson deleted");
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ use crate::queue::{JobContext, JobError};
 use crate::store::livelesson::{self, LiveEndpoint};
 
 use super::run::store;
+use crate::ids::LivelessonId;
 
 /// Pause between rounds of probes of one endpoint.
 const PROBE_INTERVAL: Duration = Duration::from_millis(200);
@@ -24,7 +25,7 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 /// has both already, so the step reads nothing back from the database.
 pub(crate) async fn wait_reachable(
     ctx: &JobContext,
-    id: &str,
+    id: &LivelessonId,
     endpoints: &[LiveEndpoint],
     hosts: &BTreeMap<String, String>,
     settings: &Settings,

@@ -13,10 +13,11 @@ use crate::store::livelesson::{self, Livelesson, Status};
 use crate::store::livesession::{self, Livesession};
 use crate::store::{StoreError, curriculum, pool};
 
+use crate::ids::{LivelessonId, SessionId};
 pub use crate::provision::endpoints::{live_endpoints, missing_images};
 use crate::provision::jobs::{Args, Create, Delete, Modify, livelesson_job};
 use crate::provision::rows::guide;
-pub use crate::provision::rows::{NewKind, insert_livelesson, random_id};
+pub use crate::provision::rows::{NewKind, insert_livelesson};
 
 /// Admission limits (0 means unlimited, as in the original).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,14 +32,14 @@ pub struct Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     /// The session does not exist (the front end then creates a new one).
-    #[error("Invalid session ID {}; please request a new session", Shown(.0))]
-    UnknownSession(String),
+    #[error("Invalid session ID {}; please request a new session", Shown(.0.as_str()))]
+    UnknownSession(SessionId),
     /// No such lesson in the curriculum.
     #[error("unknown lesson {}", Shown(.0))]
     UnknownLesson(String),
     /// No such livelesson.
-    #[error("unknown livelesson {}", Shown(.0))]
-    UnknownLivelesson(String),
+    #[error("unknown livelesson {}", Shown(.0.as_str()))]
+    UnknownLivelesson(LivelessonId),
     /// The stage index is past the lesson's last stage.
     #[error("stage {stage} is out of range: lesson {lesson:?} has {stages} stages (0 to {last})", last = stages.saturating_sub(1))]
     StageOutOfRange {
@@ -53,7 +54,7 @@ pub enum RequestError {
     #[error("livelesson {id} is currently busy ({status}); try again when it is READY")]
     Busy {
         /// Livelesson id.
-        id: String,
+        id: LivelessonId,
         /// Its status.
         status: &'static str,
     },
@@ -66,7 +67,7 @@ pub enum RequestError {
     )]
     Failed {
         /// Livelesson id.
-        id: String,
+        id: LivelessonId,
         /// Why, for operators (not part of the message).
         reason: String,
     },
@@ -163,7 +164,7 @@ pub async fn create_session(
     loop {
         let inserted = livesession::insert(
             &mut *tx,
-            &random_id(10),
+            &SessionId::random(),
             source.map(|s| s.address),
             source.map(|s| s.key),
         )
@@ -188,7 +189,7 @@ pub async fn request_livelesson(
     client: &Client,
     settings: &Settings,
     limits: Limits,
-    session_id: &str,
+    session_id: &SessionId,
     lesson_slug: &str,
     stage: i64,
 ) -> Result<Requested, RequestError> {
@@ -199,7 +200,7 @@ pub async fn request_livelesson(
     // The session row lock serialises requests of one session, and session expiry.
     livesession::lock(&mut *tx, session_id)
         .await?
-        .ok_or_else(|| RequestError::UnknownSession(session_id.to_owned()))?;
+        .ok_or_else(|| RequestError::UnknownSession(session_id.clone()))?;
 
     if let Some(existing) =
         livelesson::find_active_for_update(&mut tx, session_id, lesson_slug).await?
@@ -300,7 +301,7 @@ pub async fn request_livelesson(
         // Impossible under the session lock: a concurrent request created the lesson's
         // livelesson.
         return Err(RequestError::Busy {
-            id: String::new(),
+            id: LivelessonId::from(String::new()),
             status: Status::Initialized.as_str(),
         });
     };
@@ -329,7 +330,7 @@ async fn take_spare(
     client: &Client,
     tx: &mut sqlx::PgConnection,
     stored: &curriculum::StoredLesson,
-    session_id: &str,
+    session_id: &SessionId,
     stage: i32,
     admission: &pool::Admission,
 ) -> Result<Option<Livelesson>, RequestError> {
@@ -380,7 +381,7 @@ async fn admit(
         tracing::info!(livelesson = %spare, lesson = lesson_slug, "spare gives way to a waiting learner");
         enqueue::<Delete>(client, tx, &spare, 0).await?;
     }
-    let trigger = format!("wait:{}", random_id(names::LIVELESSON_ID_LEN));
+    let trigger = format!("wait:{}", crate::ids::random_text(names::LIVELESSON_ID_LEN));
     client
         .enqueue_using(tx, &crate::pool::refill_job(&trigger))
         .await?;
@@ -396,7 +397,7 @@ async fn admit(
 ///
 /// # Errors
 /// Storage failures.
-pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
+pub async fn heartbeat(pool: &PgPool, id: &LivelessonId) -> Result<bool, RequestError> {
     let mut tx = pool.begin().await.map_err(db("starting a heartbeat"))?;
     if livesession::lock_of_livelesson(&mut *tx, id)
         .await?
@@ -416,12 +417,12 @@ pub async fn heartbeat(pool: &PgPool, id: &str) -> Result<bool, RequestError> {
 ///
 /// # Errors
 /// [`RequestError::UnknownLivelesson`] or storage failures.
-pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), RequestError> {
+pub async fn kill(pool: &PgPool, client: &Client, id: &LivelessonId) -> Result<(), RequestError> {
     let mut tx = pool.begin().await.map_err(db("starting a kill"))?;
     let locked = livelesson::lock(&mut tx, id).await?;
     // A spare is nobody's to kill: the /exp API does not know it.
     if locked.is_none_or(|row| row.spare) {
-        return Err(RequestError::UnknownLivelesson(id.to_owned()));
+        return Err(RequestError::UnknownLivelesson(id.clone()));
     }
     if livelesson::mark_deleting(&mut *tx, id).await? {
         client
@@ -441,7 +442,7 @@ pub async fn kill(pool: &PgPool, client: &Client, id: &str) -> Result<(), Reques
 async fn enqueue<K: JobKind<Args = Args>>(
     client: &Client,
     tx: &mut sqlx::PgConnection,
-    id: &str,
+    id: &LivelessonId,
     stage: i32,
 ) -> Result<(), RequestError> {
     let mut job = livelesson_job::<K>(id, stage)?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::backend::{self, Backend, BackendError, Settings};
 use crate::curriculum::{ContentHash, Lesson};
+use crate::ids::LivelessonId;
 use crate::queue::{FailureNote, JobContext, JobError};
 use crate::store::StoreError;
 use crate::store::curriculum;
@@ -139,7 +140,7 @@ pub(crate) async fn describe(
     }
     span.record(SESSION_ID, row.session_id.as_str());
     span.record(LESSON_SLUG, row.lesson_slug.as_str());
-    ctx.annotate(SESSION_ID, &row.session_id);
+    ctx.annotate(SESSION_ID, row.session_id.as_str());
     ctx.annotate(LESSON_SLUG, &row.lesson_slug);
     if ctx.kind() != super::CREATE {
         // CREATE's own cause is that trace already.
@@ -182,7 +183,7 @@ impl<B: Backend> Workflows<B> {
     pub(crate) async fn load(
         &self,
         ctx: &JobContext,
-        id: &str,
+        id: &LivelessonId,
     ) -> Result<Option<Loaded>, JobError> {
         let mut conn = ctx.pool().acquire().await.map_err(JobError::transient)?;
         let Some(row) = livelesson::get(&mut conn, id).await.map_err(store)? else {
@@ -211,7 +212,7 @@ impl<B: Backend> Workflows<B> {
     pub(crate) async fn set_status(
         &self,
         ctx: &JobContext,
-        id: &str,
+        id: &LivelessonId,
         status: Status,
     ) -> Result<(), JobError> {
         let mut tx = durable(ctx).await?;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use antidote_scheduler::api::settings::{ApiSettings, CorsOrigins};
 use antidote_scheduler::config::Config;
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::store;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -353,7 +354,7 @@ async fn item7_a_failed_livelesson_is_an_error_the_learner_reads(pool: PgPool) {
     let id = created.body["id"].as_str().expect("id").to_owned();
     store::livelesson::set_error(
         &server.pool,
-        &id,
+        &LivelessonId::from(id.as_str()),
         "wait_pods",
         "pod linux1: ImagePullBackOff",
         Some("registry said no"),
@@ -492,17 +493,21 @@ async fn ready_livelesson(server: &Server) -> Value {
         ("vqfx-2".to_owned(), "127.0.0.13".to_owned()),
     ]
     .into();
-    store::livelesson::set_hosts(&mut *tx, &id, &hosts)
+    store::livelesson::set_hosts(&mut *tx, &LivelessonId::from(id.as_str()), &hosts)
         .await
         .expect("hosts");
     for endpoint in hosts.keys() {
-        store::livelesson::set_reachable(&mut *tx, &id, endpoint)
+        store::livelesson::set_reachable(&mut *tx, &LivelessonId::from(id.as_str()), endpoint)
             .await
             .expect("reachable");
     }
-    store::livelesson::set_status(&mut *tx, &id, store::livelesson::Status::Ready)
-        .await
-        .expect("status");
+    store::livelesson::set_status(
+        &mut *tx,
+        &LivelessonId::from(id.as_str()),
+        store::livelesson::Status::Ready,
+    )
+    .await
+    .expect("status");
     tx.commit().await.expect("commit");
     let ll = get(server, &format!("/exp/livelesson/{id}")).await;
     assert_eq!(ll.status, 200, "{}", ll.text);

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use antidote_scheduler::config::Config;
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::store;
 use axum::http::StatusCode;
 use sqlx::PgPool;
@@ -142,7 +143,7 @@ async fn a_failed_livelesson_is_an_error_for_the_learner_and_refuses_requests(po
         .to_owned();
     store::livelesson::set_error(
         &app.pool,
-        &id,
+        &LivelessonId::from(id.as_str()),
         "wait_reachable",
         "endpoint linux1 unreachable",
         Some("log tail"),

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use antidote_scheduler::backend::Backend;
 use antidote_scheduler::gc::{self, expiry, orphans, reconcile, retention, sessions};
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::{JobId, StepHook, WorkerConfig, WorkerEvent};
 use antidote_scheduler::store::livelesson::{self, Status};
 use antidote_scheduler::store::livesession;
@@ -68,7 +69,7 @@ async fn inactive_livelesson_is_marked_deleting_with_a_serialised_delete_job(poo
     );
     assert!(!lab.livelesson(&fresh.id).await.expect("row").deleting);
 
-    let (serial, unique, attempts, args) = delete_job_keys(&lab.pool, &stale.id)
+    let (serial, unique, attempts, args) = delete_job_keys(&lab.pool, stale.id.as_str())
         .await
         .expect("DELETE enqueued");
     assert_eq!(serial, format!("livelesson:{}", stale.id));
@@ -78,7 +79,11 @@ async fn inactive_livelesson_is_marked_deleting_with_a_serialised_delete_job(poo
         args,
         serde_json::json!({"livelesson": stale.id, "stage": 0})
     );
-    assert!(delete_job_keys(&lab.pool, &fresh.id).await.is_none());
+    assert!(
+        delete_job_keys(&lab.pool, fresh.id.as_str())
+            .await
+            .is_none()
+    );
 
     // A second pass finds nothing new; a kill afterwards reuses the queued job.
     let again = expiry::run_once(&lab.queue, &gc_config())
@@ -306,8 +311,8 @@ async fn an_orphan_namespace_is_swept_and_others_survive(pool: PgPool) {
         .expect("deleting");
     let orphan = make_namespace(&lab.kube, "test", "orphan0001").await;
     let foreign = make_namespace(&lab.kube, "other", "foreign001").await;
-    let with_state = make_namespace(&lab.kube, "test", &live.id).await;
-    let with_deleting_state = make_namespace(&lab.kube, "test", &dying.id).await;
+    let with_state = make_namespace(&lab.kube, "test", live.id.as_str()).await;
+    let with_deleting_state = make_namespace(&lab.kube, "test", dying.id.as_str()).await;
 
     // Within the grace period nothing is touched.
     let young = orphans::run_once(&lab.pool, &*lab.backend, &gc_config())
@@ -335,7 +340,7 @@ async fn an_orphan_namespace_is_swept_and_others_survive(pool: PgPool) {
     assert!(namespace_alive(&lab.kube, &with_state).await);
     assert!(namespace_alive(&lab.kube, &with_deleting_state).await);
     lab.backend
-        .wait_namespace_gone("orphan0001")
+        .wait_namespace_gone(&LivelessonId::from("orphan0001"))
         .await
         .expect("orphan namespace gone");
 

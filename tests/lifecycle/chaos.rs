@@ -618,7 +618,7 @@ async fn chaos(pool: PgPool, spares: Option<i32>) {
         .expect("sweep");
     let namespaces = backend.list_namespaces().await.expect("namespaces");
     let live: Vec<_> = namespaces.iter().filter(|n| !n.terminating).collect();
-    let by_livelesson: BTreeSet<&String> = live.iter().map(|n| &n.livelesson_id).collect();
+    let by_livelesson: BTreeSet<&str> = live.iter().map(|n| n.livelesson_id.as_str()).collect();
     let jobs: Vec<(String, String, i64)> = sqlx::query_as(
         "select kind, args->>'livelesson', count(*) from jobs_all
          where kind like 'livelesson.%' group by 1, 2",
@@ -652,7 +652,7 @@ async fn chaos(pool: PgPool, spares: Option<i32>) {
     // Leaked: a namespace without state after the GC pass.
     let leaked = by_livelesson
         .iter()
-        .filter(|id| !present.contains(id.as_str()))
+        .filter(|id| !present.contains(**id))
         .count();
     let unfinished: i64 = sqlx::query_scalar("select count(*) from jobs")
         .fetch_one(&pool)

@@ -16,6 +16,7 @@ mod pools;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::WorkerEvent;
 use antidote_scheduler::queue::inspect as jobs;
 use antidote_scheduler::store::livelesson::Status;
@@ -38,7 +39,7 @@ pub(crate) const LESSONS: [&str; 4] = [
     "notebook-automation",
 ];
 
-async fn provision_all(lab: &Lab, within: Duration) -> Vec<(String, String)> {
+async fn provision_all(lab: &Lab, within: Duration) -> Vec<(String, LivelessonId)> {
     let worker = lab.worker(worker_config());
     let mut events = worker.subscribe();
     let (stop, handle) = start(worker);
@@ -85,7 +86,7 @@ async fn provision_all(lab: &Lab, within: Duration) -> Vec<(String, String)> {
 async fn every_example_lesson_reaches_ready_with_the_objects_it_needs(pool: PgPool) {
     let lab = Lab::start(pool).await;
     let created = provision_all(&lab, Duration::from_secs(60)).await;
-    let ids: BTreeMap<String, String> = created.into_iter().collect();
+    let ids: BTreeMap<String, LivelessonId> = created.into_iter().collect();
 
     // web-automation: python and ansible jobs, an http presentation, forwarding, legacy.
     let web = &ids["web-automation"];
@@ -250,7 +251,7 @@ async fn every_example_lesson_reaches_ready_with_the_objects_it_needs(pool: PgPo
         .await
         .expect("jupyter ingress");
     let notebook = lab
-        .livelesson(&ids["notebook-automation"])
+        .livelesson(&LivelessonId::from(ids["notebook-automation"].as_str()))
         .await
         .expect("ll");
     assert_eq!(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::gc;
+use antidote_scheduler::ids::{LivelessonId, SessionId};
 use antidote_scheduler::pool::refill;
 use antidote_scheduler::queue::{JobId, Worker, WorkerConfig, WorkerEvent};
 use antidote_scheduler::store::livelesson::Status;
@@ -127,7 +128,7 @@ fn pool_worker(lab: &Lab, config: WorkerConfig) -> Worker {
     )
 }
 
-async fn request_outcome(lab: &Lab, session: &str, lesson: &str, stage: i64) -> Requested {
+async fn request_outcome(lab: &Lab, session: &SessionId, lesson: &str, stage: i64) -> Requested {
     super::helpers::request_outcome(&lab.pool, &lab.queue, &lab.settings, session, lesson, stage)
         .await
 }
@@ -139,7 +140,7 @@ async fn refill_now(lab: &Lab) -> refill::Counts {
 }
 
 /// Spares not being deleted, oldest first.
-async fn spares(pool: &PgPool) -> Vec<String> {
+async fn spares(pool: &PgPool) -> Vec<LivelessonId> {
     sqlx::query_scalar(
         "select id from livelessons where spare and not deleting order by created_at, id",
     )
@@ -148,7 +149,7 @@ async fn spares(pool: &PgPool) -> Vec<String> {
     .expect("spares")
 }
 
-async fn create_jobs(lab: &Lab, ids: &[String]) -> Vec<JobId> {
+async fn create_jobs(lab: &Lab, ids: &[LivelessonId]) -> Vec<JobId> {
     let mut jobs = Vec::new();
     for id in ids {
         jobs.push(lab.job(CREATE, id).await);
@@ -175,7 +176,7 @@ async fn run_until_done(lab: &Lab, jobs: &[JobId]) {
 }
 
 /// Fills the lesson's pool and runs the spares' CREATEs to READY; returns their ids.
-pub(crate) async fn ready_spares(lab: &Lab) -> Vec<String> {
+pub(crate) async fn ready_spares(lab: &Lab) -> Vec<LivelessonId> {
     let counts = refill_now(lab).await;
     let ids = spares(&lab.pool).await;
     assert_eq!(usize::try_from(counts.created).expect("count"), ids.len());
@@ -192,7 +193,7 @@ pub(crate) async fn ready_spares(lab: &Lab) -> Vec<String> {
 #[sqlx::test]
 async fn fifty_concurrent_requests_for_ten_spares_give_ten_learners_distinct_spares(pool: PgPool) {
     let lab = lab_with(&pool, &Settings::pool(LESSON, 10)).await;
-    let spare_ids: BTreeSet<String> = ready_spares(&lab).await.into_iter().collect();
+    let spare_ids: BTreeSet<LivelessonId> = ready_spares(&lab).await.into_iter().collect();
     assert_eq!(spare_ids.len(), 10);
 
     let mut sessions = Vec::new();
@@ -291,7 +292,10 @@ async fn a_spare_taken_at_stage_two_reaches_ready_at_stage_two(pool: PgPool) {
     assert_eq!(ll.status, Status::Configuration);
     let modify = lab.job(MODIFY, &spare).await;
     run_until_done(&lab, &[modify]).await;
-    let ll = lab.livelesson(&spare).await.expect("livelesson");
+    let ll = lab
+        .livelesson(&LivelessonId::from(spare.as_str()))
+        .await
+        .expect("livelesson");
     assert_eq!(ll.status, Status::Ready);
     assert_eq!(ll.current_stage, 2);
     assert_eq!(ll.session_id, session);
@@ -413,7 +417,7 @@ async fn spares_past_the_maximum_age_are_replaced_and_never_handed_out_meanwhile
         ..Settings::default()
     };
     apply(&pool, &settings).await;
-    let old: BTreeSet<String> = ready_spares(&lab).await.into_iter().collect();
+    let old: BTreeSet<LivelessonId> = ready_spares(&lab).await.into_iter().collect();
     // Every spare is now past the maximum age.
     settings.max_age_secs = 0.001;
     apply(&pool, &settings).await;
@@ -613,7 +617,7 @@ async fn a_waiting_learner_makes_a_spare_of_another_lesson_give_way(pool: PgPool
     let Requested::Waiting(second) = second else {
         panic!("the cluster is full: {second:?}");
     };
-    let giving_way: Vec<String> =
+    let giving_way: Vec<LivelessonId> =
         sqlx::query_scalar("select id from livelessons where spare and deleting order by id")
             .fetch_all(&pool)
             .await

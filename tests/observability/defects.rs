@@ -10,6 +10,7 @@ mod fs;
 use fs::copy_dir;
 
 use antidote_scheduler::gc;
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::{self, JobId, NewJob, StepHook, Worker, WorkerConfig};
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::{CREATE, DELETE, MODIFY, request};
@@ -430,7 +431,7 @@ async fn failures_hand_backs_and_cancels_end_with_their_own_status(pool: PgPool)
     let (stop, worker) = start(lab.worker(worker_config()));
     wait_status(&lab, &failed, Status::Error, Duration::from_secs(60)).await;
     let reason = lab
-        .livelesson(&failed)
+        .livelesson(&LivelessonId::from(failed.as_str()))
         .await
         .and_then(|ll| ll.error)
         .expect("an error record")
@@ -490,7 +491,7 @@ async fn modify_and_delete_spans_describe_their_livelesson(pool: PgPool) {
     request_in(&router, &session, "router-configuration", 1).await;
     let modify = lab.job(MODIFY, &id).await;
     wait_completed(&lab, modify).await;
-    request::kill(&lab.pool, &lab.queue, &id)
+    request::kill(&lab.pool, &lab.queue, &LivelessonId::from(id.as_str()))
         .await
         .expect("kill");
     let delete = lab.job(DELETE, &id).await;

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::CREATE;
 use axum::Router;
@@ -103,7 +104,10 @@ async fn request_livelesson(router: &Router, lesson: &str) -> String {
 async fn wait_status(lab: &Lab, id: &str, status: Status, within: Duration) {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let ll = lab.livelesson(id).await.expect("livelesson");
+        let ll = lab
+            .livelesson(&LivelessonId::from(id))
+            .await
+            .expect("livelesson");
         if ll.status == status {
             return;
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use antidote_scheduler::backend::kubernetes::resources::objects::{Object, livelesson_objects};
 use antidote_scheduler::backend::{Livelesson, Settings};
 use antidote_scheduler::curriculum::{self, Curriculum, Options};
+use antidote_scheduler::ids::{LivelessonId, SessionId};
 use axum::http::{Method, Request};
 use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -223,9 +224,10 @@ fn lesson_objects(
 ) -> Vec<Object> {
     let lesson = curriculum.lesson(slug).expect("lesson");
     let images = curriculum.images_of(lesson);
+    let (id, session_id) = (LivelessonId::from(id), SessionId::from("session01"));
     let ll = Livelesson {
-        id,
-        session_id: "session01",
+        id: &id,
+        session_id: &session_id,
         lesson,
         images: &images,
     };

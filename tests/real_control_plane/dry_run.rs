@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use antidote_scheduler::backend::kubernetes::resources::objects::{Object, livelesson_objects};
 use antidote_scheduler::backend::{Livelesson, Settings};
 use antidote_scheduler::curriculum::{self, Options, Tier};
+use antidote_scheduler::ids::{LivelessonId, SessionId};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::PostParams;
 use kube::core::{DynamicObject, Request};
@@ -68,8 +69,8 @@ async fn real_control_plane_dry_run_accepts_every_object_of_every_lesson() {
             let id = format!("dry{index}{n:06}");
             let images = curriculum.images_of(lesson);
             let ll = Livelesson {
-                id: &id,
-                session_id: "session01",
+                id: &LivelessonId::from(id),
+                session_id: &SessionId::from("session01"),
                 lesson,
                 images: &images,
             };

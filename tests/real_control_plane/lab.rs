@@ -9,6 +9,7 @@ use std::time::Duration;
 use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, Options};
+use antidote_scheduler::ids::{LivelessonId, SessionId};
 use antidote_scheduler::queue::{Client as Queue, JobId, Registry, Worker, WorkerConfig};
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
@@ -206,11 +207,11 @@ impl Lab {
         )
     }
 
-    pub async fn session(&self) -> String {
+    pub async fn session(&self) -> SessionId {
         helpers::new_session(&self.pool).await
     }
 
-    pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
+    pub async fn request(&self, session: &SessionId, lesson: &str, stage: i64) -> Livelesson {
         helpers::request_lesson(
             &self.pool,
             &self.queue,
@@ -222,7 +223,7 @@ impl Lab {
         .await
     }
 
-    pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
+    pub async fn livelesson(&self, id: &LivelessonId) -> Option<Livelesson> {
         helpers::read_livelesson(&self.pool, id).await
     }
 
@@ -268,7 +269,7 @@ impl Lab {
     }
 
     /// The newest job of `kind` for livelesson `id`.
-    pub async fn job(&self, kind: &str, id: &str) -> JobId {
+    pub async fn job(&self, kind: &str, id: impl AsRef<str>) -> JobId {
         helpers::newest_job(&self.pool, kind, id).await
     }
 }

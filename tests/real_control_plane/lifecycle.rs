@@ -158,7 +158,7 @@ async fn real_control_plane_a_worker_killed_at_a_create_step_boundary_is_resumed
     let crash_at = "config-start:0";
     let session = lab.session().await;
     let ll = lab.request(&session, "router-configuration", 0).await;
-    let job = lab.job(CREATE, &ll.id).await;
+    let job = lab.job(CREATE, ll.id.as_str()).await;
     let mut child = ChildWorker::spawn_for(
         &url,
         ("CHILD_KUBECONFIG", lab.scheduler_kubeconfig.as_os_str()),

@@ -67,7 +67,7 @@ async fn outage(pool: PgPool, outage: Outage) {
     let mut creates = Vec::new();
     for lesson in LESSONS {
         let id = lab.request(&before, lesson, 0).await.id;
-        creates.push((lesson, id.clone(), lab.job(CREATE, &id).await));
+        creates.push((lesson, id.clone(), lab.job(CREATE, id.as_str()).await));
     }
     let first = creates[0].2;
     let underway = step_done(&mut events, |job| job == first, "namespace").await;
@@ -87,7 +87,7 @@ async fn outage(pool: PgPool, outage: Outage) {
     let mut met = Vec::new();
     for lesson in LESSONS {
         let id = lab.request(&during, lesson, 0).await.id;
-        let job = lab.job(CREATE, &id).await;
+        let job = lab.job(CREATE, id.as_str()).await;
         met.push(job);
         creates.push((lesson, id, job));
     }

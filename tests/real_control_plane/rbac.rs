@@ -128,7 +128,7 @@ async fn run_operations(
         .request(&lab.session().await, "linux-first-steps", 0)
         .await
         .id;
-    let job = lab.job(CREATE, &crashing).await;
+    let job = lab.job(CREATE, crashing.as_str()).await;
     let outcomes = all_finished(events, &[job], Duration::from_secs(60)).await;
     lab.knobs.clear_behaviours();
     let error = lab
@@ -147,7 +147,7 @@ async fn run_operations(
     ids.push(crashing);
 
     lab.request(&session, "router-configuration", 1).await;
-    let modify = lab.job(MODIFY, &ids[0]).await;
+    let modify = lab.job(MODIFY, ids[0].as_str()).await;
     completed(lab, events, &[modify], "MODIFY", Duration::from_secs(120)).await?;
 
     // An orphan: a namespace of this instance whose livelesson the store does not know.

@@ -16,6 +16,7 @@ use antidote_scheduler::backend::Settings;
 use antidote_scheduler::backend::kubernetes::KubernetesBackend;
 use antidote_scheduler::curriculum::{self, ContentHash, Options};
 use antidote_scheduler::gc;
+use antidote_scheduler::ids::{LivelessonId, SessionId};
 use antidote_scheduler::kinds::{ContractSettings, Contracts};
 use antidote_scheduler::queue::{
     Client, Clock, JobId, Registry, RetryPolicy, Worker, WorkerConfig, WorkerEvent,
@@ -227,11 +228,11 @@ impl Lab {
         )
     }
 
-    pub async fn session(&self) -> String {
+    pub async fn session(&self) -> SessionId {
         new_session(&self.pool).await
     }
 
-    pub async fn request(&self, session: &str, lesson: &str, stage: i64) -> Livelesson {
+    pub async fn request(&self, session: &SessionId, lesson: &str, stage: i64) -> Livelesson {
         request_lesson(
             &self.pool,
             &self.queue,
@@ -243,17 +244,17 @@ impl Lab {
         .await
     }
 
-    pub async fn livelesson(&self, id: &str) -> Option<Livelesson> {
+    pub async fn livelesson(&self, id: &LivelessonId) -> Option<Livelesson> {
         read_livelesson(&self.pool, id).await
     }
 
     /// The newest job of `kind` for livelesson `id`.
-    pub async fn job(&self, kind: &str, id: &str) -> JobId {
+    pub async fn job(&self, kind: &str, id: impl AsRef<str>) -> JobId {
         newest_job(&self.pool, kind, id).await
     }
 
     /// Like [`Lab::job`], `None` when there is none.
-    pub async fn try_job(&self, kind: &str, id: &str) -> Option<JobId> {
+    pub async fn try_job(&self, kind: &str, id: impl AsRef<str>) -> Option<JobId> {
         try_newest_job(&self.pool, kind, id).await
     }
 
@@ -271,11 +272,11 @@ impl Lab {
 
     /// Moves a livelesson's activity clock back by `minutes`: for rows that need pasts of
     /// their own (one idle, another not); [`Lab::later`] moves everything's time at once.
-    pub async fn age_activity(&self, id: &str, minutes: i64) {
+    pub async fn age_activity(&self, id: impl AsRef<str>, minutes: i64) {
         sqlx::query(
             "update livelessons set last_active_at = now() - make_interval(mins => $2::int) where id = $1",
         )
-        .bind(id)
+        .bind(id.as_ref())
         .bind(minutes)
         .execute(&self.pool)
         .await
@@ -284,7 +285,7 @@ impl Lab {
 }
 
 /// A new livesession.
-pub async fn new_session(pool: &PgPool) -> String {
+pub async fn new_session(pool: &PgPool) -> SessionId {
     request::create_session(pool, None, request::Limits::default())
         .await
         .expect("session")
@@ -296,7 +297,7 @@ pub async fn request_lesson(
     pool: &PgPool,
     queue: &Client,
     settings: &Settings,
-    session: &str,
+    session: &SessionId,
     lesson: &str,
     stage: i64,
 ) -> Livelesson {
@@ -312,7 +313,7 @@ pub async fn request_outcome(
     pool: &PgPool,
     queue: &Client,
     settings: &Settings,
-    session: &str,
+    session: &SessionId,
     lesson: &str,
     stage: i64,
 ) -> Requested {
@@ -330,22 +331,22 @@ pub async fn request_outcome(
 }
 
 /// Livelesson `id` as stored.
-pub async fn read_livelesson(pool: &PgPool, id: &str) -> Option<Livelesson> {
+pub async fn read_livelesson(pool: &PgPool, id: &LivelessonId) -> Option<Livelesson> {
     let mut conn = pool.acquire().await.expect("connection");
     store::livelesson::get(&mut conn, id).await.expect("read")
 }
 
 /// The newest job of `kind` for livelesson `id`.
-pub async fn newest_job(pool: &PgPool, kind: &str, id: &str) -> JobId {
+pub async fn newest_job(pool: &PgPool, kind: &str, id: impl AsRef<str>) -> JobId {
     try_newest_job(pool, kind, id).await.expect("job exists")
 }
 
 /// Like [`newest_job`], `None` when there is none.
-pub async fn try_newest_job(pool: &PgPool, kind: &str, id: &str) -> Option<JobId> {
+pub async fn try_newest_job(pool: &PgPool, kind: &str, id: impl AsRef<str>) -> Option<JobId> {
     let job: Option<i64> = sqlx::query_scalar(
         "select id from jobs_all where unique_key = $1 order by id desc limit 1",
     )
-    .bind(format!("{kind}:{id}"))
+    .bind(format!("{kind}:{}", id.as_ref()))
     .fetch_optional(pool)
     .await
     .expect("job lookup");

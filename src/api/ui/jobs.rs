@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::page::{self, JOB_STATES, Section, UiError};
 use super::session::Session;
 use crate::api::{AppState, is_id};
+use crate::ids::LivelessonId;
 use crate::queue::JobId;
 use crate::queue::inspect::{self, JobLine, JobPageFilter};
 use crate::workflow::serial_key;
@@ -102,7 +103,7 @@ impl ListQuery {
                 ));
             }
             (serial, None) => serial,
-            (None, Some(id)) if is_id(id) => Some(serial_key(id)),
+            (None, Some(id)) if is_id(id) => Some(serial_key(&LivelessonId::from(id))),
             (None, Some(id)) => {
                 return Err(UiError::bad_request(format!(
                     "{id:?} is not a livelesson id (ten lowercase letters and digits)"

@@ -14,6 +14,7 @@ use super::job::PageQuery;
 use super::page::{self, Notice, Section, Tone, UiError};
 use super::session::{ActionForm, Session};
 use crate::api::{AppState, is_id};
+use crate::ids::LivelessonId;
 use crate::queue::inspect as queue_store;
 use crate::queue::inspect::{self, JobPageFilter};
 use crate::store::livelesson::{self, Livelesson, Status};
@@ -23,9 +24,9 @@ use crate::workflow::serial_key;
 /// Most jobs listed for one livelesson.
 const JOBS: i64 = 100;
 
-fn checked_id(id: &str) -> Result<&str, UiError> {
-    if is_id(id) {
-        Ok(id)
+fn checked_id(id: String) -> Result<LivelessonId, UiError> {
+    if is_id(&id) {
+        Ok(LivelessonId::from(id))
     } else {
         Err(UiError::not_found(format!("no livelesson {id:?}")))
     }
@@ -39,8 +40,8 @@ pub async fn page(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Markup, UiError> {
     let query = page::query(query)?;
-    let id = checked_id(&id)?;
-    let key = serial_key(id);
+    let id = checked_id(id)?;
+    let key = serial_key(&id);
     let found = {
         let mut conn = state.pool.acquire().await.map_err(|source| {
             UiError::from(crate::store::StoreError::Database {
@@ -48,7 +49,7 @@ pub async fn page(
                 source,
             })
         })?;
-        livelesson::get(&mut conn, id).await?
+        livelesson::get(&mut conn, &id).await?
     };
     let jobs = inspect::job_page(
         &state.pool,
@@ -200,10 +201,10 @@ pub async fn kill(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, UiError> {
     session.check_form(form)?;
-    let id = checked_id(&id)?;
-    match request::kill(&state.pool, &state.client, id).await {
+    let id = checked_id(id)?;
+    match request::kill(&state.pool, &state.client, &id).await {
         Ok(()) => {
-            tracing::info!(livelesson = id, "dashboard: livelesson killed");
+            tracing::info!(livelesson = %id, "dashboard: livelesson killed");
             Ok(Redirect::to(&format!(
                 "/ui/livelessons/{id}?notice=kill-requested"
             )))

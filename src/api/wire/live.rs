@@ -26,7 +26,7 @@ pub struct LiveSession {
 impl From<Livesession> for LiveSession {
     fn from(session: Livesession) -> Self {
         Self {
-            id: session.id,
+            id: session.id.into(),
             source_ip: session.source_ip.unwrap_or_default(),
             persistent: session.persistent,
         }
@@ -221,8 +221,8 @@ impl LiveLesson {
             })
             .collect();
         Self {
-            id: ll.id,
-            session_id: ll.session_id,
+            id: ll.id.into(),
+            session_id: ll.session_id.into(),
             antidote_id: antidote_id.to_owned(),
             lesson_slug: ll.lesson_slug,
             live_endpoints,

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 
 use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
+use crate::ids::LivelessonId;
 use cached::{JobState, PodState, PodSummary};
 use calls::Calls;
 use resources::{LABEL_INSTANCE, LABEL_LIVELESSON, LABEL_MANAGED, YES};
@@ -106,7 +107,7 @@ impl KubernetesBackend {
         }
     }
 
-    fn namespace(&self, livelesson_id: &str) -> String {
+    fn namespace(&self, livelesson_id: &LivelessonId) -> String {
         self.settings.namespace(livelesson_id)
     }
 
@@ -135,14 +136,16 @@ impl KubernetesBackend {
                     .run(|| api.get(&name))
                     .await
                     .map_err(api_error("get", resource, &name))?;
-                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
+                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str)
+                    == Some(ll.id.as_str())
+                {
                     Ok(())
                 } else {
                     Err(BackendError::NotOurs {
                         kind: resource,
                         namespace: existing.namespace().unwrap_or_default(),
                         name,
-                        livelesson: ll.id.to_owned(),
+                        livelesson: ll.id.to_string(),
                     })
                 }
             }
@@ -167,14 +170,16 @@ impl KubernetesBackend {
                     "network-attachment-definitions",
                     &name,
                 ))?;
-                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str) == Some(ll.id) {
+                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str)
+                    == Some(ll.id.as_str())
+                {
                     Ok(())
                 } else {
                     Err(BackendError::NotOurs {
                         kind: "network-attachment-definitions",
                         namespace,
                         name,
-                        livelesson: ll.id.to_owned(),
+                        livelesson: ll.id.to_string(),
                     })
                 }
             }
@@ -534,7 +539,7 @@ impl Backend for KubernetesBackend {
         }
     }
 
-    async fn delete_namespace(&self, livelesson_id: &str) -> Result<()> {
+    async fn delete_namespace(&self, livelesson_id: &LivelessonId) -> Result<()> {
         let name = self.namespace(livelesson_id);
         let api: Api<Namespace> = Api::all(self.client.clone());
         let params = DeleteParams::background();
@@ -545,7 +550,7 @@ impl Backend for KubernetesBackend {
         }
     }
 
-    async fn wait_namespace_gone(&self, livelesson_id: &str) -> Result<()> {
+    async fn wait_namespace_gone(&self, livelesson_id: &LivelessonId) -> Result<()> {
         let name = self.namespace(livelesson_id);
         let timeout = self.settings.namespace_delete_timeout;
         let started = Instant::now();
@@ -579,7 +584,7 @@ impl Backend for KubernetesBackend {
         Ok(list
             .into_iter()
             .filter_map(|ns| {
-                let livelesson_id = ns.labels().get(LABEL_LIVELESSON)?.clone();
+                let livelesson_id = LivelessonId::from(ns.labels().get(LABEL_LIVELESSON)?.as_str());
                 Some(NamespaceInfo {
                     name: ns.name_any(),
                     livelesson_id,

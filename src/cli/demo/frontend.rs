@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use antidote_scheduler::db;
+use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::inspect as jobs;
 use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
@@ -279,7 +280,7 @@ impl Scenario<'_> {
     /// The step livelesson `id`'s jobs are at and how many they completed (an operator's
     /// view, from the database); `None` while the database is away.
     async fn progress(&self, id: &str) -> anyhow::Result<Option<(Option<String>, i64)>> {
-        match jobs::serial_progress(self.pool, &serial_key(id)).await {
+        match jobs::serial_progress(self.pool, &serial_key(&LivelessonId::from(id))).await {
             Ok(progress) => Ok(Some(progress)),
             Err(err) if db::fault::observe(&err).is_some() => Ok(None),
             Err(err) => Err(err.into()),
@@ -291,7 +292,7 @@ impl Scenario<'_> {
     /// was while the database is away.
     async fn timings(&self, id: &str, outcome: &mut Outcome) -> anyhow::Result<()> {
         let stored = match self.pool.acquire().await {
-            Ok(mut conn) => livelesson::get(&mut conn, id)
+            Ok(mut conn) => livelesson::get(&mut conn, &LivelessonId::from(id))
                 .await
                 .map_err(anyhow::Error::from),
             Err(err) => Err(err.into()),

@@ -104,9 +104,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The dashboard needs an admin token. Without a configured one the demo makes a random
     // one that nobody is shown: its browser signs in with one-time links instead.
     if config.admin_token.is_empty() {
-        config.admin_token = antidote_scheduler::config::Secret::new(
-            antidote_scheduler::workflow::request::random_id(40),
-        );
+        config.admin_token =
+            antidote_scheduler::config::Secret::new(antidote_scheduler::ids::random_text(40));
     }
 
     say(

@@ -184,7 +184,7 @@ fn same_node_affinity(ll: &Livelesson<'_>) -> Affinity {
             required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
                 label_selector: Some(LabelSelector {
                     match_labels: Some(BTreeMap::from([
-                        (LABEL_LIVELESSON.to_owned(), ll.id.to_owned()),
+                        (LABEL_LIVELESSON.to_owned(), ll.id.to_string()),
                         (LABEL_MANAGED.to_owned(), YES.to_owned()),
                     ])),
                     match_expressions: Some(vec![LabelSelectorRequirement {
@@ -243,7 +243,7 @@ fn build_service(settings: &Settings, ll: &Livelesson<'_>, name: &str, ports: &[
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(BTreeMap::from([
-                (LABEL_LIVELESSON.to_owned(), ll.id.to_owned()),
+                (LABEL_LIVELESSON.to_owned(), ll.id.to_string()),
                 (LABEL_POD_NAME.to_owned(), name.to_owned()),
             ])),
             ports: Some(

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::{Curriculum, Image, Lesson, Options, load};
+use crate::ids::{LivelessonId, SessionId};
 
 /// Livelesson id used by every fixture.
 pub const LL_ID: &str = "abcde12345";
@@ -16,6 +17,8 @@ pub struct Fixture {
     pub settings: Settings,
     pub curriculum: Curriculum,
     images: BTreeMap<String, BTreeMap<String, Image>>,
+    livelesson_id: LivelessonId,
+    session_id: SessionId,
 }
 
 impl Fixture {
@@ -47,6 +50,8 @@ impl Fixture {
             settings,
             curriculum,
             images,
+            livelesson_id: LivelessonId::from(LL_ID),
+            session_id: SessionId::from(SESSION_ID),
         }
     }
 
@@ -54,8 +59,8 @@ impl Fixture {
     pub fn livelesson(&self, slug: &str) -> Livelesson<'_> {
         let lesson = self.curriculum.lesson(slug).expect("lesson exists");
         Livelesson {
-            id: LL_ID,
-            session_id: SESSION_ID,
+            id: &self.livelesson_id,
+            session_id: &self.session_id,
             lesson,
             images: &self.images[slug],
         }

@@ -121,7 +121,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// kept in the scheduler's state only (see [`crate::pool`]).
 pub fn common_labels(settings: &Settings, ll: &Livelesson<'_>) -> BTreeMap<String, String> {
     [
-        (LABEL_LIVELESSON, ll.id),
+        (LABEL_LIVELESSON, ll.id.as_str()),
         (LABEL_LESSON_SLUG, ll.lesson.slug.as_str()),
         (LABEL_MANAGED, YES),
         (LABEL_INSTANCE, settings.instance_id.as_str()),

@@ -21,13 +21,14 @@ use super::fixture::images_of;
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::names::MAX_INSTANCE_ID_LEN;
 use crate::curriculum::{Curriculum, Files, Options, load_from};
+use crate::ids::{LivelessonId, SessionId};
 
 /// One generated curriculum: one lesson, its images, and the ids of one livelesson.
 #[derive(Debug, Clone)]
 struct Case {
     instance_id: String,
-    livelesson_id: String,
-    session_id: String,
+    livelesson_id: LivelessonId,
+    session_id: SessionId,
     files: Files,
 }
 
@@ -310,8 +311,8 @@ fn case() -> impl Strategy<Value = Case> {
                 files.insert(format!("{dir}/lesson.meta.yaml"), lesson.to_string());
                 Case {
                     instance_id,
-                    livelesson_id,
-                    session_id,
+                    livelesson_id: livelesson_id.into(),
+                    session_id: session_id.into(),
                     files,
                 }
             },

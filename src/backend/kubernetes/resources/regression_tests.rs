@@ -7,6 +7,7 @@ use super::check;
 use super::fixture::images_of;
 use crate::backend::{Livelesson, Settings};
 use crate::curriculum::{Files, Loaded, Options, load_from};
+use crate::ids::{LivelessonId, SessionId};
 
 const META: &str = "name: c\ndescription: d\nwebsite: https://example.com\naVer: 1\ngitRoot: g\n";
 
@@ -55,9 +56,13 @@ fn object_problems(loaded: &Loaded) -> Vec<String> {
         .unwrap_or_else(|| panic!("loads: {:?}", errors(loaded)));
     let lesson = &curriculum.lessons[0];
     let images: BTreeMap<_, _> = images_of(curriculum, lesson);
+    let (id, session_id) = (
+        LivelessonId::from("abcde12345"),
+        SessionId::from("sess000001"),
+    );
     let ll = Livelesson {
-        id: "abcde12345",
-        session_id: "sess000001",
+        id: &id,
+        session_id: &session_id,
         lesson,
         images: &images,
     };
