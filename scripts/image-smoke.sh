@@ -10,8 +10,9 @@
 #      curriculum import` stores the example curriculum the image carries;
 #   3. `antidoted serve` answers /readyz with 200 and takes a livelesson request, whose
 #      CREATE a worker of the container claims;
-#   4. SIGTERM stops it within its shutdown grace, with exit status 0, leaving no job
-#      claimed (finished, or handed back to run again).
+#   4. SIGTERM, while its worker provisions a lab whose pods start 30 s late, stops it
+#      within its shutdown grace with exit status 0 and hands the CREATE back (runnable
+#      again, the attempt not counted).
 #
 # Environment: DATABASE_URL (a database this script may migrate and write), KUBESIM (the
 # kubesim binary; default: built with cargo), ANTIDOTE_IMAGE_DIR (as scripts/image.sh).
@@ -59,7 +60,9 @@ if [ -z "$kubesim" ]; then
     (cd "$repo" && cargo build -q --bin kubesim -p kubesim)
     kubesim="${CARGO_TARGET_DIR:-$repo/target}/debug/kubesim"
 fi
-"$kubesim" serve --kubeconfig "$work/kubeconfig" >"$work/kubesim.log" 2>&1 &
+# Pods start 30 s late, so the CREATE is still provisioning when SIGTERM comes.
+"$kubesim" serve --kubeconfig "$work/kubeconfig" --pod-start-latency-secs 30 \
+    >"$work/kubesim.log" 2>&1 &
 sim_pid=$!
 for _ in $(seq 100); do [ -s "$work/kubeconfig" ] && break; sleep 0.1; done
 [ -s "$work/kubeconfig" ] || { cat "$work/kubesim.log" >&2; exit 1; }
@@ -168,5 +171,15 @@ log "serve: stopped by SIGTERM in ${took} s, exit status $status"
 [ "$took" -le 15 ] || { log "took longer than the grace (5 s) allows"; exit 1; }
 claimed="$(psql "$url" -Atc "select count(*) from jobs where state = 'running'")"
 [ "$claimed" -eq 0 ] || { log "$claimed jobs still claimed after shutdown"; exit 1; }
+# kubesim starts pods 30 s late: the CREATE cannot have finished within the 5 s grace, so
+# shutdown must have handed it back (runnable at once, the attempt not counted).
+create="$(psql "$url" -Atc "select state || ' ' || attempt || ' ' ||
+    (select count(*) from job_events e where e.job_id = j.id and e.kind = 'handed_back')
+    from jobs_all j where kind = 'livelesson.create'")"
+[ "$create" = "available 0 1" ] || {
+    log "the CREATE was not handed back (state, attempt, handed_back events: $create)"
+    exit 1
+}
+log "the CREATE was handed back: available again, the attempt not counted"
 log "no job left claimed; the livelesson's jobs: $(psql "$url" -Atc \
     "select string_agg(kind || ' ' || state, ', ' order by id) from jobs_all where kind like 'livelesson.%'")"

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kubesim::agent::ServiceShare;
-use kubesim::{Config, KubeSim};
+use kubesim::{Behaviour, Config, KubeSim};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,6 +47,10 @@ struct ServeArgs {
     /// Seed for every random choice (default: one from the OS, printed at start).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Extra seconds every pod's containers take to start (as image pulls and boots on a
+    /// real cluster do).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pod_start_latency_secs: f64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,7 +96,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args.port, args.seed, &args.kubeconfig).await,
+            Command::Serve(args) => serve(&args).await,
             Command::Agent(args) => {
                 agent(
                     &args.kubeconfig,
@@ -152,14 +156,21 @@ fn usage_error(err: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn serve(port: u16, seed: Option<u64>, path: &Path) -> Result<()> {
+async fn serve(args: &ServeArgs) -> Result<()> {
     raise_nofile();
+    let latency = Duration::try_from_secs_f64(args.pod_start_latency_secs)
+        .context("--pod-start-latency-secs: a number of seconds, 0 or more")?;
     let sim = KubeSim::start(Config {
-        bind: ([127, 0, 0, 1], port).into(),
-        seed,
+        bind: ([127, 0, 0, 1], args.port).into(),
+        seed: args.seed,
         ..Config::default()
     })
     .await?;
+    if !latency.is_zero() {
+        sim.knobs()
+            .set_global_behaviour(Behaviour::SlowStart(latency));
+    }
+    let path = &args.kubeconfig;
     std::fs::write(path, sim.kubeconfig_yaml())
         .with_context(|| format!("writing {}", path.display()))?;
     println!(
