@@ -604,6 +604,21 @@ impl ControlPlane {
             .collect()
     }
 
+    /// The CA that signed the API server's serving certificate (valid for 127.0.0.1 and
+    /// localhost): what a pod finds as `ca.crt` beside its ServiceAccount token.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The API server's port on 127.0.0.1 (`KUBERNETES_SERVICE_PORT` of in-cluster
+    /// clients).
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .expect("the API server's URL ends with its port")
+    }
+
     /// The kubeconfig of the cluster administrator (`system:masters`).
     pub fn admin_kubeconfig(&self) -> PathBuf {
         self.dir.path().join("admin.kubeconfig")

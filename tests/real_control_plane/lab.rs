@@ -14,7 +14,7 @@ use antidote_scheduler::queue::{Client as Queue, JobId, Registry, Worker, Worker
 use antidote_scheduler::store;
 use antidote_scheduler::store::livelesson::Livelesson;
 use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -115,16 +115,34 @@ pub async fn apply_deploy_rbac(admin: &Client) {
 /// A bound token of the scheduler's ServiceAccount, from the TokenRequest API, as the
 /// kubelet would mount it into the scheduler's pod.
 pub async fn scheduler_token(admin: &Client) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), SCHEDULER_NAMESPACE);
+    account_token(admin, SCHEDULER_NAMESPACE, SCHEDULER_ACCOUNT).await
+}
+
+/// A bound token of ServiceAccount `namespace/account` from the TokenRequest API (the
+/// API server's audience, an hour long), as the kubelet requests one for a pod's
+/// projected token volume.
+pub async fn account_token(admin: &Client, namespace: &str, account: &str) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), namespace);
     let request: TokenRequest = serde_json::from_value(json!({
         "spec": {"audiences": [], "expirationSeconds": 3600}
     }))
     .expect("token request");
     let answer: TokenRequest = accounts
-        .create_subresource("token", SCHEDULER_ACCOUNT, &PostParams::default(), &request)
+        .create_subresource("token", account, &PostParams::default(), &request)
         .await
-        .expect("token issued");
+        .unwrap_or_else(|e| panic!("token of {namespace}/{account} issued: {e}"));
     answer.status.expect("token status").token
+}
+
+/// Starts a control plane for `test` (`None`: skipped, the binaries are absent), with the
+/// tests' log output set up.
+pub async fn start_plane(test: &str) -> Option<ControlPlane> {
+    // RUST_LOG=kubesim=debug shows what the node agent does.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    ControlPlane::start_or_skip(test).await
 }
 
 /// Database, curriculum, control plane, scheduler identity and node agent.
@@ -138,6 +156,8 @@ pub struct Lab {
     pub queue: Queue,
     pub knobs: Knobs,
     pub agent: Option<Agent>,
+    /// The secrets of the secrets namespace, which every livelesson copies.
+    pub secrets: Vec<Secret>,
     // Dropped last: everything above talks to it.
     pub plane: ControlPlane,
 }
@@ -145,12 +165,19 @@ pub struct Lab {
 impl Lab {
     /// `None` when the control plane's binaries are absent (the test is skipped).
     pub async fn start(pool: PgPool, test: &str) -> Option<Self> {
-        // RUST_LOG=kubesim=debug shows what the node agent does.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let plane = ControlPlane::start_or_skip(test).await?;
+        let plane = start_plane(test).await?;
+        apply_deploy_rbac(&plane.admin_client().await).await;
+        let mut lab = Self::on(pool, plane).await;
+        lab.start_agent().await;
+        Some(lab)
+    }
+
+    /// The lab on `plane`, where the scheduler's namespace, ServiceAccount and RBAC
+    /// ([`SCHEDULER_NAMESPACE`], [`SCHEDULER_ACCOUNT`]) are already installed (by
+    /// [`apply_deploy_rbac`], or by the applied Helm chart): the example curriculum
+    /// imported, the cluster prepared, a token of the account. No node agent runs until
+    /// [`Lab::start_agent`]: until then no pod is scheduled.
+    pub async fn on(pool: PgPool, plane: ControlPlane) -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("example-curriculum");
         let loaded = curriculum::load(&dir, &Options::default());
         let curriculum = loaded.valid().expect("the example curriculum is valid");
@@ -159,32 +186,36 @@ impl Lab {
             .expect("import");
         let admin = plane.admin_client().await;
         let settings = settings();
-        cluster::prepare(&admin, &settings).await;
-        apply_deploy_rbac(&admin).await;
+        let secrets = cluster::prepare(&admin, &settings).await;
         let token = scheduler_token(&admin).await;
         let scheduler_kubeconfig = plane.kubeconfig_with_token("scheduler", &token);
         let scheduler = ControlPlane::client_from(&scheduler_kubeconfig).await;
-        let knobs = Knobs::new(7);
-        let agent_client = ControlPlane::client_from(&plane.agent_kubeconfig()).await;
-        let mut config = kubesim::agent::Config::new("antidote-agent", knobs.clone());
-        // No kube-scheduler runs: the agent binds pods to itself, and it is the only
-        // kube-proxy of the test's service range.
-        config.bind_unscheduled = Some((0, 1));
-        config.services = ServiceShare::All;
-        let agent = Agent::start(agent_client, config)
-            .await
-            .expect("the node agent registers");
-        Some(Self {
+        Self {
             queue: Queue::new(pool.clone()),
             pool,
             admin,
             scheduler,
             scheduler_kubeconfig,
             settings,
-            knobs,
-            agent: Some(agent),
+            knobs: Knobs::new(7),
+            agent: None,
+            secrets,
             plane,
-        })
+        }
+    }
+
+    /// Starts the node agent, which binds every pod to itself (no kube-scheduler runs),
+    /// runs it and serves the test's service range (it is the only kube-proxy).
+    pub async fn start_agent(&mut self) {
+        assert!(self.agent.is_none(), "one node agent");
+        let agent_client = ControlPlane::client_from(&self.plane.agent_kubeconfig()).await;
+        let mut config = kubesim::agent::Config::new("antidote-agent", self.knobs.clone());
+        config.bind_unscheduled = Some((0, 1));
+        config.services = ServiceShare::All;
+        let agent = Agent::start(agent_client, config)
+            .await
+            .expect("the node agent registers");
+        self.agent = Some(agent);
     }
 
     /// The production registry on a backend with the scheduler's identity.

@@ -17,6 +17,12 @@
 //! - [`lifecycle`]: every example lesson to READY, a stage change, DELETE, crash-resume.
 //! - [`outage`]: kube-apiserver, then etcd, restarted mid-provisioning.
 //! - [`rbac`]: `deploy/`'s ClusterRole is enough and every rule of it is needed.
+//! - [`install`]: the Helm chart and the kustomize base applied (after a strict dry run);
+//!   `antidoted` run from them as its pods run, in-cluster: every lesson created and
+//!   deleted through `serve`, and a rolling restart of `worker` pods that loses nothing.
+//! - [`incluster`]: `antidoted` run as the kubelet runs a rendered container: its
+//!   arguments, environment and ConfigMap, the ServiceAccount token in a mount namespace
+//!   of its own, its user and read-only root.
 //! - [`child`]: the crashing worker process of the crash-resume test.
 
 // A test's helpers fail the test on a broken expectation (the workspace lints keep
@@ -31,6 +37,8 @@ mod harness;
 #[allow(dead_code)]
 #[path = "../lifecycle/helpers.rs"]
 mod helpers;
+mod incluster;
+mod install;
 mod lab;
 mod lifecycle;
 mod outage;
