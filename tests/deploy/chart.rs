@@ -9,8 +9,7 @@
 //! `ANTIDOTE_DEPLOY_TOOLS=require` (CI sets it): then they fail.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -21,75 +20,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{check_object, strict, yaml_documents};
+use super::deploy_tools::{self, chart_dir, kustomize_build, optional_values, root, tools};
+use super::{check_object, strict};
 
 /// The release name and namespace the chart is rendered with: those of `deploy/`.
 const RELEASE: &str = "antidote-scheduler";
 const NAMESPACE: &str = "antidote-system";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn chart_dir() -> PathBuf {
-    root().join("deploy/helm/antidote-scheduler")
-}
-
-/// The directory of the pinned helm and kustomize, or `None` when they are not built and
-/// not required (`ANTIDOTE_DEPLOY_TOOLS=require` makes their absence a failure).
-fn tools() -> Option<PathBuf> {
-    let script = root().join("scripts/deploy-tools.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("bin-dir")
-        .output()
-        .expect("runs scripts/deploy-tools.sh");
-    assert!(out.status.success(), "deploy-tools.sh bin-dir: {out:?}");
-    let dir = PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8").trim());
-    // The stamp is written last, after both binaries were built at the pinned versions.
-    if dir.join(".complete").is_file() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("ANTIDOTE_DEPLOY_TOOLS").as_deref() != Ok("require"),
-        "no helm and kustomize in {} (ANTIDOTE_DEPLOY_TOOLS=require): run \
-         `bash scripts/deploy-tools.sh` to build them",
-        dir.display()
-    );
-    eprintln!(
-        "skipped: no helm and kustomize in {} (run `bash scripts/deploy-tools.sh`; \
-         ANTIDOTE_DEPLOY_TOOLS=require makes this a failure)",
-        dir.display()
-    );
-    None
-}
-
-/// Runs a tool; its stdout, or its stderr as the error.
-fn run(program: &Path, args: &[&str]) -> Result<String, String> {
-    // helm keeps no state for `template`, but give it a home of its own anyway.
-    let home = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(root())
-        .env("HELM_CACHE_HOME", home.path().join("cache"))
-        .env("HELM_CONFIG_HOME", home.path().join("config"))
-        .env("HELM_DATA_HOME", home.path().join("data"))
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).expect("UTF-8"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 /// `helm template` of the chart as `deploy/` would be installed, with `extra` arguments.
 fn helm_template(tools: &Path, extra: &[&str]) -> Result<Vec<Value>, String> {
-    let chart = chart_dir();
-    let chart = chart.to_str().expect("UTF-8 path");
-    let mut args = vec!["template", RELEASE, chart, "--namespace", NAMESPACE];
-    args.extend_from_slice(extra);
-    run(&tools.join("helm"), &args).map(|text| yaml_documents("helm template", &text))
+    deploy_tools::helm_template(tools, RELEASE, NAMESPACE, extra)
 }
 
 fn chart(tools: &Path, extra: &[&str]) -> Objects {
@@ -99,22 +39,8 @@ fn chart(tools: &Path, extra: &[&str]) -> Objects {
     )
 }
 
-fn optional_values() -> String {
-    chart_dir()
-        .join("ci/optional-values.yaml")
-        .to_str()
-        .expect("UTF-8 path")
-        .to_owned()
-}
-
 fn kustomize(tools: &Path) -> Objects {
-    let deploy = root().join("deploy");
-    let text = run(
-        &tools.join("kustomize"),
-        &["build", deploy.to_str().expect("UTF-8 path")],
-    )
-    .unwrap_or_else(|e| panic!("kustomize build deploy/: {e}"));
-    Objects::new("kustomize", yaml_documents("kustomize build", &text))
+    Objects::new("kustomize", kustomize_build(tools))
 }
 
 /// One render: its objects by (kind, name).
@@ -258,7 +184,7 @@ fn assert_same_pod(what: &str, chart: &PodSpec, kustomize: &PodSpec) {
 
 #[test]
 fn chart_renders_what_kustomize_renders_where_they_overlap() {
-    let Some(tools) = tools() else { return };
+    let Some(tools) = tools("deploy") else { return };
     let chart = chart(&tools, &[]);
     let kustomize = kustomize(&tools);
     kustomize.check_all();
@@ -397,7 +323,7 @@ fn chart_renders_what_kustomize_renders_where_they_overlap() {
 
 #[test]
 fn chart_with_every_optional_part_renders_checked_objects() {
-    let Some(tools) = tools() else { return };
+    let Some(tools) = tools("deploy") else { return };
     let values = optional_values();
     let chart = chart(&tools, &["--values", &values]);
     let kinds = chart.check_all();
@@ -521,7 +447,7 @@ fn chart_with_every_optional_part_renders_checked_objects() {
 
 #[test]
 fn chart_refuses_secrets_in_values_and_a_release_without_workers() {
-    let Some(tools) = tools() else { return };
+    let Some(tools) = tools("deploy") else { return };
     for (why, args) in [
         (
             "a database URL in the configuration",

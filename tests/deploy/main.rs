@@ -8,6 +8,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod chart;
+#[path = "../support/deploy_tools.rs"]
+mod deploy_tools;
 #[allow(dead_code)]
 #[path = "../lifecycle/helpers.rs"]
 mod helpers;
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use antidote_scheduler::queue::{NewJob, WorkerEvent};
 use antidote_scheduler::workflow::{self, CREATE, DELETE, MODIFY, request};
+use deploy_tools::yaml_documents;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
@@ -27,7 +30,6 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kubesim::Behaviour;
-use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -59,16 +61,6 @@ fn documents() -> Vec<(String, Value)> {
         }
     }
     docs
-}
-
-/// The non-empty documents of a YAML stream, as JSON values.
-fn yaml_documents(source: &str, text: &str) -> Vec<Value> {
-    serde_norway::Deserializer::from_str(text)
-        .map(|doc| {
-            Value::deserialize(doc).unwrap_or_else(|e| panic!("{source}: not YAML for JSON: {e}"))
-        })
-        .filter(|value| !value.is_null())
-        .collect()
 }
 
 /// Deserializes `value` as `T` and checks that re-serializing keeps every field: the

@@ -108,12 +108,7 @@ impl Process {
     /// Stops the process as an init system would (SIGTERM, then SIGKILL after a grace
     /// period of 10 s: kube-apiserver lets open requests drain for longer) and reaps it.
     fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let signalled = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(signalled.success(), "kill -TERM {pid} ({})", self.name);
+        sigterm(&self.child, self.name);
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.exited().is_none() {
             if Instant::now() > deadline {
@@ -719,4 +714,14 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// Sends SIGTERM to `child` (`name` for the failure message).
+pub fn sigterm(child: &std::process::Child, name: &str) {
+    let pid = child.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(signalled.success(), "kill -TERM {pid} ({name})");
 }

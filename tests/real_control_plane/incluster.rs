@@ -476,12 +476,7 @@ impl Pod {
     /// exit status and how long the process took to end.
     pub async fn terminate(&mut self) -> (ExitStatus, Duration) {
         let started = Instant::now();
-        let pid = self.child.id().to_string();
-        let signalled = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(signalled.success(), "kill -TERM {pid} ({})", self.name);
+        crate::harness::sigterm(&self.child, &self.name);
         let deadline = started + self.grace;
         loop {
             if let Some(status) = self.exited() {

@@ -31,6 +31,8 @@
 
 mod child;
 mod cluster;
+#[path = "../support/deploy_tools.rs"]
+mod deploy_tools;
 mod differential;
 mod dry_run;
 mod harness;
