@@ -19,7 +19,8 @@
 //!   passwords); [`antidoteinfo`]: build and curriculum versions.
 //! - [`jobs`]: the admin API over the job queue, behind a bearer token; [`pools`]: warm
 //!   pools and capacity (`/v1/pools`), behind it too.
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`; [`worker_probes`]: the
+//!   same probes and the process's metrics for `antidoted worker`, which serves no API.
 //! - [`client`]: who the client is (peer address, or the right-most untrusted hop of the
 //!   forwarding header), and how addresses are grouped for limits.
 //! - [`settings`], [`cors`], [`web_root`]: allowed browser origins, and the built front
@@ -45,6 +46,7 @@ pub mod surface;
 pub mod ui;
 pub mod web_root;
 pub mod wire;
+pub mod worker_probes;
 
 use std::sync::Arc;
 

@@ -9,10 +9,12 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::OpenApi;
 
 use super::{ApiError, AppJson, AppState};
 use crate::db::{self, DbError, DbFault};
+use crate::queue::schema::SchemaName;
 
 /// Status of a probe.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -41,6 +43,20 @@ pub async fn healthz() -> AppJson<Probe> {
 #[utoipa::path(get, path = "/readyz", tag = "ops", operation_id = "readyz",
     responses((status = 200, body = Probe), (status = 503, body = super::error::ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, ApiError> {
+    check_ready(&state.pool, state.engine_schema.as_deref()).await?;
+    Ok(AppJson(Probe { status: "ready" }))
+}
+
+/// What `/readyz` checks, for the API's processes and the workers' alike: the database
+/// answers, takes writes, and holds every migration of this binary (the engine's in
+/// `engine_schema` when it has its own).
+///
+/// # Errors
+/// `503 not_ready` naming what is missing.
+pub async fn check_ready(
+    pool: &PgPool,
+    engine_schema: Option<&SchemaName>,
+) -> Result<(), ApiError> {
     let not_ready =
         |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message);
     let unavailable = |err: &(dyn std::error::Error + 'static)| {
@@ -51,7 +67,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
             _ => "database unreachable".into(),
         })
     };
-    let missing = db::pending_migrations(&state.pool, state.engine_schema.as_deref())
+    let missing = db::pending_migrations(pool, engine_schema)
         .await
         .map_err(|err| {
             if let DbError::Unreachable(source) = &err {
@@ -66,14 +82,14 @@ pub async fn readyz(State(state): State<AppState>) -> Result<AppJson<Probe>, Api
     }
     // A connection opened before a failover demoted its server reads fine but cannot
     // write: ask the server.
-    let writable = crate::queue::inspect::writable(&state.pool)
+    let writable = crate::queue::inspect::writable(pool)
         .await
         .map_err(|err| unavailable(&err))?;
     if !writable {
         let err = sqlx::Error::Io(std::io::Error::other(db::fault::NotPrimary));
         return Err(unavailable(&err));
     }
-    Ok(AppJson(Probe { status: "ready" }))
+    Ok(())
 }
 
 /// Prometheus metrics: jobs by state and kind, livelessons by status (counted at scrape),

@@ -12,6 +12,7 @@ mod curriculum;
 mod db;
 #[cfg(feature = "demo")]
 mod demo;
+mod halves;
 mod jobs;
 mod logging;
 mod migrate;

@@ -3,9 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-use tokio_util::sync::CancellationToken;
-
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::startup;
 
@@ -37,41 +34,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
     tracing::info!(address = %listener.local_addr()?, worker = worker.id(), "serving");
 
-    let stop = CancellationToken::new();
-    let signal = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            super::api::shutdown_signal().await;
-            stop.cancel();
-        })
-    };
-    let api_stop = stop.clone();
-    let api = tokio::spawn(api::serve(
-        listener,
-        AppState::new(client.pool().clone(), client, &config),
-        async move { api_stop.cancelled().await },
-    ));
-    let worker_stop = stop.clone();
-    let worker = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
-
-    // Either half ending on its own is a failure: stop the other one too.
-    let (api_result, worker_result) = tokio::join!(
-        async {
-            let result = api.await;
-            stop.cancel();
-            result
-        },
-        async {
-            let result = worker.await;
-            stop.cancel();
-            result
-        }
-    );
-    signal.abort();
-    api_result.context("API task")?.context("serving the API")?;
-    let stats = worker_result
-        .context("worker task")?
-        .context("running the worker")?;
+    let state = AppState::new(client.pool().clone(), client, &config);
+    let stats = super::halves::run(
+        |stop| api::serve(listener, state, async move { stop.cancelled().await }),
+        worker,
+    )
+    .await?;
     tracing::info!(?stats, "stopped");
     telemetry.shutdown();
     Ok(ExitCode::SUCCESS)

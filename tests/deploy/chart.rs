@@ -404,14 +404,13 @@ fn chart_with_every_optional_part_renders_checked_objects() {
             (role == "api").then_some(false),
             "{role}: automountServiceAccountToken"
         );
-        if role != "worker" {
-            // The kustomize base's ports and probes, on the configured port.
-            let mut expected = reference.clone();
-            for port in expected.ports.iter_mut().flatten() {
-                port.container_port = 9000;
-            }
-            assert_same_serving(role, container, &expected);
+        // The kustomize base's ports and probes, on the configured port: the worker's
+        // port answers the same probes (and /metrics), though no Service selects it.
+        let mut expected = reference.clone();
+        for port in expected.ports.iter_mut().flatten() {
+            port.container_port = 9000;
         }
+        assert_same_serving(role, container, &expected);
         let pdb = chart.get::<PodDisruptionBudget>(
             "PodDisruptionBudget",
             &deployment.metadata.name.clone().expect("name"),

@@ -192,24 +192,20 @@ fn check_deployment(deployment: &Deployment) {
             .and_then(|p| p.http_get.as_ref())
             .and_then(|h| h.path.clone())
     };
-    match role {
-        Some("serve" | "api") => {
-            assert_eq!(
-                probe_path(&container.liveness_probe).as_deref(),
-                Some("/healthz")
-            );
-            assert_eq!(
-                probe_path(&container.readiness_probe).as_deref(),
-                Some("/readyz")
-            );
-        }
-        Some("worker") => {
-            // `antidoted worker` listens on nothing: an HTTP probe would kill it.
-            assert!(container.ports.is_none(), "a worker has no port");
-            assert!(container.liveness_probe.is_none() && container.readiness_probe.is_none());
-        }
-        other => panic!("a Deployment runs serve, api or worker, not {other:?}"),
-    }
+    // Every role listens: the API's roles for requests and probes, `antidoted worker` for
+    // its probes and /metrics only.
+    assert!(
+        matches!(role, Some("serve" | "api" | "worker")),
+        "a Deployment runs serve, api or worker, not {role:?}"
+    );
+    assert_eq!(
+        probe_path(&container.liveness_probe).as_deref(),
+        Some("/healthz")
+    );
+    assert_eq!(
+        probe_path(&container.readiness_probe).as_deref(),
+        Some("/readyz")
+    );
 }
 
 /// Every pod: non-root with the runtime's seccomp profile, each container read-only,

@@ -52,9 +52,14 @@ pub(super) async fn all_held(pool: &PgPool, jobs: &[JobId], name: &str, step: &s
     usize::try_from(held).expect("a count") == jobs.len()
 }
 
-/// Starts worker pod `name` and waits until it has registered.
+/// Starts worker pod `name` and waits until it has registered; its probes and metrics
+/// then answer on its port (a port of its own: pods here share the host's network, where
+/// a cluster gives each pod its own address).
 pub(super) async fn start_worker(lab: &Lab, container: &Container, name: &str) -> Pod {
-    let mut pod = Pod::start(name, container, &lab.plane, &lab.admin).await;
+    let port = free_port();
+    let mut container = container.clone();
+    container.edit_config("antidote.yaml", |c| c["httpPort"] = serde_json::json!(port));
+    let mut pod = Pod::start(name, &container, &lab.plane, &lab.admin).await;
     wait_until(
         &format!("worker {name} registered"),
         Duration::from_secs(60),
@@ -62,7 +67,20 @@ pub(super) async fn start_worker(lab: &Lab, container: &Container, name: &str) -
         async || registered(&lab.pool, name).await,
     )
     .await;
-    pod.assert_arranged(container);
+    pod.assert_arranged(&container);
+    let probe = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let answer = http.get(probe(path)).send().await.expect(path);
+        assert_eq!(answer.status(), 200, "{name} {path}");
+    }
+    let metrics = http.get(probe("/metrics")).send().await.expect("/metrics");
+    assert_eq!(metrics.status(), 200, "{name} /metrics");
+    let metrics = metrics.text().await.expect("metrics text");
+    assert!(
+        !metrics.contains("antidote_livelessons{"),
+        "{name}: this process's series, not the API's database-wide gauges: {metrics}"
+    );
     pod
 }
 
