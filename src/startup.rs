@@ -79,6 +79,7 @@ impl AppState {
             ui: config.api.ui,
             engine_schema: config.engine_schema.clone().map(Arc::new),
             writable_wait: config.database.writable_wait(),
+            lifetime: Arc::new(config.lifetime_policy()),
         }
     }
 }

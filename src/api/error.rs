@@ -240,6 +240,9 @@ impl From<RequestError> for ApiError {
             RequestError::Limit(_) => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "limit_reached", message)
             }
+            RequestError::NotExtendable { .. } => {
+                Self::new(StatusCode::CONFLICT, "not_extendable", message)
+            }
             RequestError::Store(_) | RequestError::Queue(_) => {
                 Self::from_failure("request failed", &err)
             }

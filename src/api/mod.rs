@@ -14,7 +14,8 @@
 //! - [`rate_limit`]: token buckets on `/exp` writes, per client address and per process.
 //! - [`wire`]: the `/exp` compatibility surface's JSON shapes and error body, exactly as
 //!   antidote-core's gateway served them.
-//! - [`livesession`], [`livelesson`]: what learners request.
+//! - [`livesession`], [`livelesson`]: what learners request; [`lifetime`]: a lab's
+//!   schedule, extension and termination (ours).
 //! - [`curriculum`]: read-only lessons, prerequisites, collections, images (never with
 //!   passwords); [`antidoteinfo`]: build and curriculum versions.
 //! - [`jobs`]: the admin API over the job queue, behind a bearer token; [`pools`]: warm
@@ -34,6 +35,7 @@ pub mod curriculum;
 pub mod db_retry;
 pub mod error;
 pub mod jobs;
+pub mod lifetime;
 pub mod livelesson;
 pub mod livesession;
 pub mod ops;
@@ -103,6 +105,8 @@ pub struct AppState {
     pub engine_schema: Option<Arc<SchemaName>>,
     /// How long a request that meets a database fault waits for a writable primary.
     pub writable_wait: std::time::Duration,
+    /// How a learner's lab schedule is computed (inactivity, hard deadline, extensions).
+    pub lifetime: Arc<crate::workflow::lifetime::Policy>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -140,6 +144,7 @@ fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .merge(livesession::router())
         .merge(livelesson::router())
+        .merge(lifetime::router())
         .merge(curriculum::router())
         .merge(antidoteinfo::router())
         .merge(jobs::router(state.clone()))

@@ -250,6 +250,8 @@ pub struct Config {
     pub worker: WorkerSettings,
     /// Garbage collection.
     pub gc: GcSettings,
+    /// A learner's lab lifetime: hard deadline and extensions.
+    pub lifetime: crate::workflow::lifetime::LifetimeSettings,
     /// Warm pools of spare livelessons (default: none).
     pub pools: crate::pool::PoolConfig,
     /// Capacity admission (default: unlimited).
@@ -284,6 +286,7 @@ impl Default for Config {
             kubernetes: KubernetesAccess::default(),
             worker: WorkerSettings::default(),
             gc: GcSettings::default(),
+            lifetime: crate::workflow::lifetime::LifetimeSettings::default(),
             pools: crate::pool::PoolConfig::default(),
             capacity: crate::pool::settings::CapacityConfig::default(),
         }
@@ -378,6 +381,7 @@ impl Config {
             livelesson_ttl: self.live_lesson_ttl(),
             errored_ttl: minutes(self.gc.errored_ttl_mins),
             persistent_max_age: minutes(self.gc.persistent_max_age_mins),
+            max_age: minutes(self.lifetime.max_age_mins),
             session_ttl: self.live_session_ttl(),
             orphan_grace: Duration::from_secs(self.gc.orphan_grace_secs),
             job_retention: Duration::from_secs(self.gc.job_retention_hours.saturating_mul(3600)),
@@ -387,6 +391,18 @@ impl Config {
             retention_interval: Duration::from_secs(self.gc.retention_interval_secs),
             batch_size: self.gc.batch_size,
             reconcile_concurrency: self.gc.reconcile_concurrency,
+        }
+    }
+
+    /// The rules a learner's lab schedule is computed by.
+    pub fn lifetime_policy(&self) -> crate::workflow::lifetime::Policy {
+        let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        crate::workflow::lifetime::Policy {
+            inactivity: self.live_lesson_ttl(),
+            max_age: minutes(self.lifetime.max_age_mins),
+            persistent_max_age: minutes(self.gc.persistent_max_age_mins),
+            overtime: minutes(self.lifetime.overtime_mins),
+            max_extensions: self.lifetime.max_extensions,
         }
     }
 

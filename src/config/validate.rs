@@ -31,6 +31,23 @@ impl Config {
         if self.live_lesson_ttl == 0 {
             return invalid("liveLessonTTL", "must be at least 1 minute".into());
         }
+        if self.lifetime.max_age_mins < self.live_lesson_ttl {
+            return invalid(
+                "lifetime.maxAgeMins",
+                format!(
+                    "must be at least liveLessonTTL ({} minutes): a lab's hard deadline cannot                      come before its inactivity would end it",
+                    self.live_lesson_ttl
+                ),
+            );
+        }
+        if self.lifetime.max_extensions > 0 && self.lifetime.overtime_mins == 0 {
+            return invalid(
+                "lifetime.overtimeMins",
+                "must be at least 1 minute when extensions are allowed (maxExtensions 0 \
+                 turns them off)"
+                    .into(),
+            );
+        }
         if self.body_limit < 256 {
             return invalid("bodyLimit", "must be at least 256 bytes".into());
         }

@@ -25,6 +25,8 @@ pub struct Counts {
     pub errored: u64,
     /// Persistent sessions' livelessons past the maximum age.
     pub persistent_max_age: u64,
+    /// Learners' livelessons past their hard deadline (`lifetime.maxAgeMins`).
+    pub max_age: u64,
     /// DELETE jobs newly enqueued (a kill's queued DELETE is reused, not counted).
     pub enqueued: u64,
 }
@@ -32,7 +34,7 @@ pub struct Counts {
 impl Counts {
     /// Livelessons expired by this pass.
     pub fn expired(&self) -> u64 {
-        self.inactive + self.errored + self.persistent_max_age
+        self.inactive + self.errored + self.persistent_max_age + self.max_age
     }
 }
 
@@ -68,6 +70,7 @@ async fn run_batch(client: &Client, config: &Config, counts: &mut Counts) -> Res
         secs(config.livelesson_ttl),
         secs(config.errored_ttl),
         secs(config.persistent_max_age),
+        secs(config.max_age),
         config.batch(),
     )
     .await?;
@@ -95,6 +98,7 @@ async fn run_batch(client: &Client, config: &Config, counts: &mut Counts) -> Res
             ExpiryCause::Inactive => counts.inactive += 1,
             ExpiryCause::Errored => counts.errored += 1,
             ExpiryCause::PersistentMaxAge => counts.persistent_max_age += 1,
+            ExpiryCause::MaxAge => counts.max_age += 1,
         }
     }
     counts.enqueued += enqueued.iter().filter(|e| e.inserted).count() as u64;

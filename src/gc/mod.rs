@@ -54,6 +54,9 @@ pub struct Config {
     /// A persistent session's livelessons are exempt from the TTL but deleted at this age
     /// (`gc.persistentMaxAgeMins`). Default 7 days.
     pub persistent_max_age: Duration,
+    /// A learner's livelesson is deleted this long after the learner got it, however
+    /// active (`lifetime.maxAgeMins`). Default 8 hours.
+    pub max_age: Duration,
     /// A session inactive this long and without livelessons is deleted
     /// (`liveSessionTTL`). Default 1440 min.
     pub session_ttl: Duration,
@@ -80,6 +83,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             livelesson_ttl: Duration::from_secs(30 * 60),
+            max_age: Duration::from_secs(8 * 3600),
             errored_ttl: Duration::from_secs(10 * 60),
             persistent_max_age: Duration::from_secs(7 * 24 * 3600),
             session_ttl: Duration::from_secs(1440 * 60),

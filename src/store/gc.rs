@@ -17,6 +17,9 @@ pub enum ExpiryCause {
     Errored,
     /// A persistent session's livelesson older than the maximum age.
     PersistentMaxAge,
+    /// A learner's livelesson past its hard deadline (the lifetime's maximum age since
+    /// the learner got it), however active.
+    MaxAge,
 }
 
 /// A livelesson just marked deleting by expiry.
@@ -35,7 +38,8 @@ pub struct Expired {
 /// Expired means: not a spare (the pool's refill retires those), not already deleting, and
 /// either in ERROR for `errored_ttl_secs`, or in
 /// a persistent session and created more than `persistent_max_age_secs` ago, or in another
-/// session and inactive for `ttl_secs`. Rows locked by a request, a heartbeat or a kill
+/// session and requested more than `max_age_secs` ago (its hard deadline) or inactive for
+/// `ttl_secs` and past any extension the learner took. Rows locked by a request, a heartbeat or a kill
 /// are skipped (`skip locked`): their activity is being refreshed or their deletion is
 /// being requested right now, and the next pass sees the outcome.
 ///
@@ -47,6 +51,7 @@ pub async fn expire_livelessons(
     ttl_secs: f64,
     errored_ttl_secs: f64,
     persistent_max_age_secs: f64,
+    max_age_secs: f64,
     limit: i64,
 ) -> Result<Vec<Expired>> {
     let rows = sqlx::query!(
@@ -63,7 +68,11 @@ pub async fn expire_livelessons(
                             and l.created_at < coalesce($5::timestamptz, now()) - make_interval(secs => $3)
                             then 'persistent'
                        when not s.persistent
+                            and l.requested_at < coalesce($5::timestamptz, now()) - make_interval(secs => $6)
+                            then 'max_age'
+                       when not s.persistent
                             and l.last_active_at < coalesce($5::timestamptz, now()) - make_interval(secs => $1)
+                            and coalesce(l.extended_until < coalesce($5::timestamptz, now()), true)
                             then 'inactive'
                    end as cause
                ) c
@@ -81,7 +90,8 @@ pub async fn expire_livelessons(
         errored_ttl_secs,
         persistent_max_age_secs,
         limit,
-        now
+        now,
+        max_age_secs
     )
     .fetch_all(&mut *conn)
     .await
@@ -93,6 +103,7 @@ pub async fn expire_livelessons(
             cause: match row.cause.as_str() {
                 "errored" => ExpiryCause::Errored,
                 "persistent" => ExpiryCause::PersistentMaxAge,
+                "max_age" => ExpiryCause::MaxAge,
                 _ => ExpiryCause::Inactive,
             },
         })

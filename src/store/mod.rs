@@ -3,6 +3,7 @@
 pub mod curriculum;
 pub mod dashboard;
 pub mod gc;
+pub mod lifetime;
 pub mod livelesson;
 pub mod livesession;
 pub mod pool;

@@ -4,12 +4,13 @@
 //! # Layout
 //!
 //! - [`request`]: sessions, livelesson requests, heartbeats and kills (state + job in one
-//!   transaction).
+//!   transaction); [`lifetime`]: when a learner's lab expires, and extending it.
 //! - `create`, `modify`, `delete`: the three workflows; `run`: what they share;
 //!   `reachability`: the probing step.
 
 mod create;
 mod delete;
+pub mod lifetime;
 mod modify;
 mod reachability;
 mod record_error;

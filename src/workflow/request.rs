@@ -74,6 +74,14 @@ pub enum RequestError {
     /// A limit was reached.
     #[error("limit reached: {0}")]
     Limit(String),
+    /// The learner asked to extend a lab that cannot be extended.
+    #[error("livelesson {id} cannot be extended: {reason}")]
+    NotExtendable {
+        /// Livelesson id.
+        id: LivelessonId,
+        /// Why, for the learner.
+        reason: String,
+    },
     /// Storage failed.
     #[error("storage failure")]
     Store(#[from] StoreError),

@@ -14,6 +14,7 @@ mod exp_contract;
 mod hardening;
 mod helpers;
 mod hostile_input;
+mod lifetime;
 mod livelessons;
 mod operations;
 mod server;

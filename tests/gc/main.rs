@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod helpers;
+mod lifetime;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -68,7 +68,7 @@ impl GatewayError {
 /// status, otherwise by the status (the inverse of grpc-gateway's mapping).
 pub fn grpc_code(err: &ApiError) -> i32 {
     match err.code() {
-        "livelesson_failed" => code::FAILED_PRECONDITION,
+        "livelesson_failed" | "not_extendable" => code::FAILED_PRECONDITION,
         "livelesson_busy" => code::ABORTED,
         _ => code_for_status(err.status()),
     }
