@@ -338,6 +338,23 @@ test('retry and cancel act and show their result', async () => {
   });
 });
 
+test("a learner's lab shows its schedule, and Extend moves it", async () => {
+  await withPage('schedule-extend', async (page) => {
+    const id = await requestLivelesson('quick-lesson');
+    await page.goto(`/ui/livelessons/${id}`);
+    await page.locator('#livelesson-schedule').waitFor();
+    assert.equal(await page.locator('#schedule-extensions').innerText(), '4');
+    const before = await page.locator('#schedule-expires').innerText();
+    await page.click('#extend');
+    await page.locator('#notice', { hasText: 'Extended' }).waitFor();
+    assert.equal(await page.locator('#schedule-extensions').innerText(), '3');
+    assert.notEqual(await page.locator('#schedule-expires').innerText(), before, 'expires later');
+    // The learner's API agrees.
+    const schedule = await (await fetch(`${base}/exp/livelesson/${id}/schedule`)).json();
+    assert.equal(schedule.extensions_left, 3);
+  });
+});
+
 test('every page answers and renders without errors', async () => {
   await withPage('every-page', async (page) => {
     for (const path of ['/ui', '/ui/jobs', '/ui/jobs?state=failed', '/ui/livelessons']) {

@@ -18,6 +18,7 @@ use crate::ids::LivelessonId;
 use crate::queue::inspect as queue_store;
 use crate::queue::inspect::{self, JobPageFilter};
 use crate::store::livelesson::{self, Livelesson, Status};
+use crate::workflow::lifetime::{self, Schedule};
 use crate::workflow::request::{self, RequestError};
 use crate::workflow::serial_key;
 
@@ -64,11 +65,30 @@ pub async fn page(
         return Err(UiError::not_found(format!("no livelesson {id}")));
     }
     let (current_step, completed_steps) = queue_store::serial_progress(&state.pool, &key).await?;
+    // A learner's lab has a schedule; a spare or a lab being deleted has none.
+    let schedule = match lifetime::schedule(&state.pool, &state.lifetime, &id).await {
+        Ok(schedule) => Some(schedule),
+        Err(RequestError::UnknownLivelesson(_)) => None,
+        Err(err) => {
+            tracing::error!(error = %crate::api::error::chain(&err), "dashboard: reading a schedule");
+            return Err(UiError::internal());
+        }
+    };
     let now = Utc::now();
     let notice = match query.notice.as_deref() {
         Some("kill-requested") => Some(Notice {
             tone: Tone::Done,
             text: format!("Kill requested: livelesson {id} is being deleted."),
+        }),
+        Some("extended") => Some(Notice {
+            tone: Tone::Done,
+            text: format!("Extended: livelesson {id} now expires as its schedule shows."),
+        }),
+        Some("extend-refused") => Some(Notice {
+            tone: Tone::Refused,
+            text: format!(
+                "Extension refused: livelesson {id} cannot be extended (see its schedule)."
+            ),
         }),
         _ => None,
     };
@@ -83,12 +103,24 @@ pub async fn page(
                             input type="hidden" name="csrf" value=(session.csrf);
                             button.danger #kill type="submit" { "Kill" }
                         }
+                        @if schedule.as_ref().is_some_and(|s| s.extendable) {
+                            form method="post" action={ "/ui/livelessons/" (ll.id) "/extend" } {
+                                input type="hidden" name="csrf" value=(session.csrf);
+                                button #extend type="submit" { "Extend" }
+                            }
+                        }
                     }
                 }
                 div.grid {
                     section.panel #livelesson-facts {
                         h2 { "Livelesson" }
                         (facts(ll, current_step.as_deref(), completed_steps, now))
+                    }
+                    @if let Some(schedule) = &schedule {
+                        section.panel #livelesson-schedule {
+                            h2 { "Schedule" }
+                            (schedule_facts(schedule))
+                        }
                     }
                     @if let Some(error) = &ll.error {
                         section.panel #livelesson-error {
@@ -127,6 +159,18 @@ pub async fn page(
         notice,
         &live,
     ))
+}
+
+fn schedule_facts(schedule: &Schedule) -> Markup {
+    html! {
+        dl.facts {
+            dt { "Expires" } dd #schedule-expires {
+                (page::time(schedule.expires)) " (in " (page::seconds(schedule.countdown_secs as f64)) ")"
+            }
+            dt { "Hard deadline" } dd #schedule-deadline { (page::time(schedule.deadline)) }
+            dt { "Extensions left" } dd #schedule-extensions { (schedule.extensions_left) }
+        }
+    }
 }
 
 fn facts(
@@ -214,6 +258,32 @@ pub async fn kill(
         }
         Err(err) => {
             tracing::error!(error = %crate::api::error::chain(&err), "dashboard: kill failed");
+            Err(UiError::internal())
+        }
+    }
+}
+
+/// `POST /ui/livelessons/{id}/extend`: extends the lab as the learner's `/extend` does.
+pub async fn extend(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Redirect, UiError> {
+    session.check_form(form)?;
+    let id = checked_id(id)?;
+    let back = |notice: &str| Redirect::to(&format!("/ui/livelessons/{id}?notice={notice}"));
+    match lifetime::extend(&state.pool, &state.lifetime, &id).await {
+        Ok(_) => {
+            tracing::info!(livelesson = %id, "dashboard: livelesson extended");
+            Ok(back("extended"))
+        }
+        Err(RequestError::NotExtendable { .. }) => Ok(back("extend-refused")),
+        Err(RequestError::UnknownLivelesson(_)) => {
+            Err(UiError::not_found(format!("no livelesson {id}")))
+        }
+        Err(err) => {
+            tracing::error!(error = %crate::api::error::chain(&err), "dashboard: extend failed");
             Err(UiError::internal())
         }
     }

@@ -10,7 +10,7 @@
 //!   CSRF checks of every action.
 //! - [`page`]: the page shell, the error page, security headers, formatters.
 //! - [`overview`], [`jobs`], [`job`], [`livelessons`], [`livelesson`]: one page each
-//!   (with its actions: retry and cancel on a job, kill on a livelesson).
+//!   (with its actions: retry and cancel on a job, kill and extend on a livelesson).
 //! - [`timeline`]: a job's steps as bars and marks, built from its events and checkpoints.
 //! - [`chart`]: the overview's SVG charts.
 //! - [`redact`]: secrets out of job arguments.
@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/livelessons", get(livelessons::page))
         .route("/ui/livelessons/{id}", get(livelesson::page))
         .route("/ui/livelessons/{id}/kill", post(livelesson::kill))
+        .route("/ui/livelessons/{id}/extend", post(livelesson::extend))
         .route("/ui/sign-out", post(session::sign_out))
         .route_layer(middleware::from_fn_with_state(state, session::require));
     Router::new()
