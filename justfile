@@ -33,7 +33,7 @@ test:
 # snapshot of RustSec's database that scripts/advisory-db.sh installs (deny.toml).
 deny:
     @cargo deny --version 2>/dev/null | grep -qx "cargo-deny {{cargo_deny_version}}" \
-        || cargo install --locked cargo-deny@{{cargo_deny_version}}
+        || cargo install --locked --debug cargo-deny@{{cargo_deny_version}}
     cargo deny check licenses sources bans
     bash scripts/advisory-db.sh >/dev/null
     cargo deny check --disable-fetch advisories

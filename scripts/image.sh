@@ -62,7 +62,8 @@ sbom_of_serving_build() {
     local bin="$cyclonedx_root/bin/cargo-cyclonedx"
     if ! "$bin" cyclonedx --version 2>/dev/null | grep -q " $CYCLONEDX_VERSION$"; then
         log "building cargo-cyclonedx $CYCLONEDX_VERSION into $cyclonedx_root"
-        cargo install --locked --root "$cyclonedx_root" "cargo-cyclonedx@$CYCLONEDX_VERSION" >&2
+        # Unoptimised (--debug): it runs once per image, in a second either way.
+        cargo install --locked --debug --root "$cyclonedx_root" "cargo-cyclonedx@$CYCLONEDX_VERSION" >&2
     fi
     local dir
     dir="$(mktemp -d)"
