@@ -487,10 +487,11 @@ async fn expiry_orphan_sweep_and_reconciliation_treat_spares_and_taken_labs_righ
     let session = lab.session().await;
     let outcome = request_outcome(&lab, &session, LESSON, 0).await;
     assert_eq!(&outcome.livelesson().id, taken);
-    // Two days later, both long inactive: the spare is not expired, the learner's lab is.
+    // Two hours later, both long inactive (and the learner's lab within its 8-hour
+    // deadline): the spare is not expired, the learner's lab is, for inactivity.
     let config = gc::Config::default();
-    let two_days_later = lab.later(Duration::from_secs(2 * 24 * 3600)).await;
-    let expired = gc::expiry::run_once(&two_days_later, &config)
+    let two_hours_later = lab.later(Duration::from_secs(2 * 3600)).await;
+    let expired = gc::expiry::run_once(&two_hours_later, &config)
         .await
         .expect("expiry");
     assert_eq!(expired.inactive, 1);
