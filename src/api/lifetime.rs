@@ -13,7 +13,7 @@ use super::wire::GatewayError;
 use super::{ApiError, AppJson, AppPath, AppState, is_id};
 use crate::ids::LivelessonId;
 use crate::workflow::lifetime::{self, Schedule};
-use crate::workflow::request::{self, RequestError};
+use crate::workflow::request::RequestError;
 
 /// When a lab expires, as Educates reports a session's schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -100,10 +100,8 @@ pub async fn extend(
               (status = 404, description = "code 5: unknown livelesson", body = GatewayError),
               (status = 429, description = "code 8: rate limited", body = GatewayError)))]
 pub async fn terminate(
-    State(state): State<AppState>,
-    AppPath(id): AppPath<LivelessonId>,
+    state: State<AppState>,
+    id: AppPath<LivelessonId>,
 ) -> Result<StatusCode, ApiError> {
-    let id = checked(id)?;
-    request::kill(&state.pool, &state.client, &id).await?;
-    Ok(StatusCode::ACCEPTED)
+    super::livelesson::kill(state, id).await
 }

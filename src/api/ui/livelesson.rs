@@ -69,10 +69,7 @@ pub async fn page(
     let schedule = match lifetime::schedule(&state.pool, &state.lifetime, &id).await {
         Ok(schedule) => Some(schedule),
         Err(RequestError::UnknownLivelesson(_)) => None,
-        Err(err) => {
-            tracing::error!(error = %crate::api::error::chain(&err), "dashboard: reading a schedule");
-            return Err(UiError::internal());
-        }
+        Err(err) => return Err(failed(&id, "reading a schedule", &err)),
     };
     let now = Utc::now();
     let notice = match query.notice.as_deref() {
@@ -253,13 +250,18 @@ pub async fn kill(
                 "/ui/livelessons/{id}?notice=kill-requested"
             )))
         }
-        Err(RequestError::UnknownLivelesson(_)) => {
-            Err(UiError::not_found(format!("no livelesson {id}")))
-        }
-        Err(err) => {
-            tracing::error!(error = %crate::api::error::chain(&err), "dashboard: kill failed");
-            Err(UiError::internal())
-        }
+        Err(err) => Err(failed(&id, "kill", &err)),
+    }
+}
+
+/// The page's answer to a request that failed: not found for an unknown livelesson, an
+/// internal error (logged) otherwise.
+fn failed(id: &LivelessonId, action: &str, err: &RequestError) -> UiError {
+    if matches!(err, RequestError::UnknownLivelesson(_)) {
+        UiError::not_found(format!("no livelesson {id}"))
+    } else {
+        tracing::error!(error = %crate::api::error::chain(err), "dashboard: {action} failed");
+        UiError::internal()
     }
 }
 
@@ -279,12 +281,6 @@ pub async fn extend(
             Ok(back("extended"))
         }
         Err(RequestError::NotExtendable { .. }) => Ok(back("extend-refused")),
-        Err(RequestError::UnknownLivelesson(_)) => {
-            Err(UiError::not_found(format!("no livelesson {id}")))
-        }
-        Err(err) => {
-            tracing::error!(error = %crate::api::error::chain(&err), "dashboard: extend failed");
-            Err(UiError::internal())
-        }
+        Err(err) => Err(failed(&id, "extend", &err)),
     }
 }
