@@ -180,6 +180,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("starting kubesim")?;
     let kube = sim.client().context("kube client for kubesim")?;
     seed_cluster(&kube, &config.backend).await?;
+    // The simulated images accept the logins the curriculum declares for them, as the
+    // real images have them built in (nothing carries them in the pods).
+    for image in &curriculum.images {
+        sim.knobs().logins().set_image(
+            &format!("{}/{}:*", config.backend.image_org, image.slug),
+            kubesim::agent::login::Login::new(image.ssh_user.clone(), image.ssh_password.expose()),
+        );
+    }
     for glob in &args.fail_image {
         sim.knobs()
             .set_image_behaviour(glob, kubesim::Behaviour::CrashLoop);
