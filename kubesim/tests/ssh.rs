@@ -319,12 +319,14 @@ fn sleeper_runs(arg: &str) -> bool {
     })
 }
 
-async fn until_gone(arg: &str, what: &str) {
+/// Waits until the `sleep <arg>` process runs (`running`) or is gone.
+async fn until_sleeper(arg: &str, running: bool, what: &str) {
     let deadline = Instant::now() + WAIT;
-    while sleeper_runs(arg) {
+    while sleeper_runs(arg) != running {
         assert!(
             Instant::now() < deadline,
-            "{what}: the shell's process still runs"
+            "{what}: sleep {arg} running: {}",
+            !running
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -344,21 +346,22 @@ async fn shells_end_with_their_channel_and_with_their_pod() {
     let mut term = Terminal::open(&ssh, 80, 24).await;
     let first = format!("{}", 100_000 + rand::random::<u32>() % 100_000);
     term.run(&format!("sleep {first} &")).await;
-    assert!(sleeper_runs(&first));
+    // bash prints the prompt once it has forked, maybe before `sleep` is exec'd.
+    until_sleeper(&first, true, "started in the background").await;
     term.channel.close().await.unwrap();
-    until_gone(&first, "channel closed").await;
+    until_sleeper(&first, false, "channel closed").await;
 
     // Deleting the pod ends its connections and their shells.
     let mut term = Terminal::open(&ssh, 80, 24).await;
     let second = format!("{}", 200_000 + rand::random::<u32>() % 100_000);
     term.run(&format!("sleep {second} &")).await;
-    assert!(sleeper_runs(&second));
+    until_sleeper(&second, true, "started in the background").await;
     pods.delete("linux1", &DeleteParams::default())
         .await
         .unwrap();
     term.until(|_| false).await;
     assert!(term.closed);
-    until_gone(&second, "pod deleted").await;
+    until_sleeper(&second, false, "pod deleted").await;
     sim.shutdown().await;
 }
 

@@ -178,13 +178,22 @@ impl russh::client::Handler for AnyHostKey {
     }
 }
 
-/// The algorithms the probe offers: russh's defaults, then the older ones network
-/// operating systems still run with (SHA-1 key exchanges and MACs, ECDH on NIST curves,
-/// CBC ciphers). Nothing secret crosses this connection, so the probe can speak to any
-/// server that speaks SSH-2 rather than fail a lab whose device is merely old.
+/// The algorithms the probe offers: russh's defaults, with the plain x25519 exchange
+/// first (the post-quantum hybrid, russh's first choice, costs more and protects nothing
+/// here), then the older ones network operating systems still run with (SHA-1 key
+/// exchanges and MACs, ECDH on NIST curves, CBC ciphers). Nothing secret crosses this
+/// connection, so the probe can speak to any server that speaks SSH-2 rather than fail
+/// a lab whose device is merely old.
 fn preferred() -> Preferred {
     let defaults = Preferred::default();
-    let mut kexes = defaults.kex.to_vec();
+    let mut kexes = vec![kex::CURVE25519];
+    kexes.extend(
+        defaults
+            .kex
+            .iter()
+            .filter(|k| **k != kex::CURVE25519)
+            .cloned(),
+    );
     kexes.extend([
         kex::ECDH_SHA2_NISTP256,
         kex::ECDH_SHA2_NISTP384,
@@ -237,13 +246,23 @@ async fn ssh(mut stream: TcpStream, target: &str) -> Result<(), ProbeError> {
             .await;
         Ok::<(), russh::Error>(())
     };
-    let copy = tokio::io::copy_bidirectional(&mut stream, &mut ours);
-    tokio::pin!(session, copy);
-    tokio::select! {
-        result = &mut session => result.map_err(failed),
-        // The server closed the connection (or the socket failed); what it sent before
-        // is still in the pipe for the session to read.
-        _ = &mut copy => session.await.map_err(failed),
+    tokio::pin!(session);
+    let answered = {
+        let copy = tokio::io::copy_bidirectional(&mut stream, &mut ours);
+        tokio::select! {
+            result = &mut session => Some(result),
+            _ = copy => None,
+        }
+    };
+    match answered {
+        Some(result) => result.map_err(failed),
+        None => {
+            // The server closed the connection (or the socket failed). Closing our end
+            // of the pipe lets the session read what the server sent before, then
+            // end-of-file, and end.
+            drop(ours);
+            session.await.map_err(failed)
+        }
     }
 }
 
@@ -313,7 +332,12 @@ mod tests {
             .await
             .expect_err("a greeting is not a handshake");
         assert!(matches!(err, ProbeError::Timeout { .. }), "{err}");
-        assert!(started.elapsed() < timeout * 3, "{:?}", started.elapsed());
+        // Given up at the probe's timeout (with room for a loaded machine), not later.
+        assert!(
+            started.elapsed() < timeout + Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(
             err.to_string(),
             format!(
