@@ -192,7 +192,7 @@ fn preferred() -> Preferred {
             .kex
             .iter()
             .filter(|k| **k != kex::CURVE25519)
-            .cloned(),
+            .copied(),
     );
     kexes.extend([
         kex::ECDH_SHA2_NISTP256,
@@ -254,16 +254,13 @@ async fn ssh(mut stream: TcpStream, target: &str) -> Result<(), ProbeError> {
             _ = copy => None,
         }
     };
-    match answered {
-        Some(result) => result.map_err(failed),
-        None => {
-            // The server closed the connection (or the socket failed). Closing our end
-            // of the pipe lets the session read what the server sent before, then
-            // end-of-file, and end.
-            drop(ours);
-            session.await.map_err(failed)
-        }
+    if let Some(result) = answered {
+        return result.map_err(failed);
     }
+    // The server closed the connection (or the socket failed). Closing our end of the
+    // pipe lets the session read what the server sent before, then end-of-file, and end.
+    drop(ours);
+    session.await.map_err(failed)
 }
 
 #[cfg(test)]
