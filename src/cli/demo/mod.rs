@@ -1,12 +1,13 @@
 //! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
 //! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
-//! workers; then a front end drives it over HTTP: a session, every lesson, a stage change
-//! and a kill, with live progress and a summary. The operator dashboard is served with the
+//! workers; then a front end drives it over HTTP: a session, every lesson, a terminal (an
+//! SSH login to an endpoint), a stage change and a kill, with live progress and a summary. The operator dashboard is served with the
 //! API; the demo prints its address and a one-time sign-in link, so the run can be watched
 //! in a browser.
 
 mod frontend;
 mod progress;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
