@@ -1,6 +1,7 @@
-//! Fault-injection knobs (pod behaviours, API latency, error rates, reachability) and the
-//! request log that tests read back.
+//! Fault-injection knobs (pod behaviours, API latency, error rates, reachability), the
+//! request log that tests read back, and the simulated images' SSH logins.
 
+use crate::agent::login::Logins;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,6 +107,8 @@ struct Inner {
     unreachable_applied: watch::Sender<bool>,
     /// Bumped whenever the hang rules change, waking the requests they hold.
     hangs_changed: watch::Sender<u64>,
+    /// Which login each image's SSH server accepts.
+    logins: Logins,
 }
 
 /// A cloneable handle on the knobs of one kubesim instance.
@@ -156,8 +159,15 @@ impl Knobs {
                 unreachable_want: watch::Sender::new(false),
                 unreachable_applied: watch::Sender::new(false),
                 hangs_changed: watch::Sender::new(0),
+                logins: Logins::default(),
             }),
         }
+    }
+
+    /// The logins the SSH servers of pods accept, by image (what the images would have
+    /// baked in; see [`crate::agent::login`]).
+    pub fn logins(&self) -> &Logins {
+        &self.inner.logins
     }
 
     /// Applies `b` to pods with a container image matching `glob`.

@@ -37,8 +37,11 @@ pub fn settings() -> Settings {
     Settings {
         instance_id: "test".into(),
         pod_ready_timeout: Duration::from_secs(20),
-        reachability_timeout: Duration::from_secs(4),
-        probe_timeout: Duration::from_millis(500),
+        // Each ssh probe is a full SSH handshake with kubesim's server, in the same
+        // process as the workers: under the chaos tests' load on two cores one can take
+        // longer than the half second that reading a greeting line did.
+        reachability_timeout: Duration::from_secs(10),
+        probe_timeout: Duration::from_secs(2),
         job_cleanup_timeout: Duration::from_secs(20),
         config_timeout: Duration::from_secs(20),
         namespace_delete_timeout: Duration::from_secs(20),

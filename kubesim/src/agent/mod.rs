@@ -16,7 +16,11 @@
 //! - [`endpoint`]: the node's HTTPS endpoint, where an API server reads container logs.
 //! - [`pod`]: one pod's lifecycle and the status it publishes.
 //! - [`workload`]: what run-to-completion pods do (configuration pods dial their target).
-//! - [`port`]: what a pod's listeners answer (ssh banner, http, tcp).
+//! - [`port`]: what a pod's listeners answer (ssh, http, tcp).
+//! - [`ssh`]: the SSH server of `ssh` ports: host key, logins, session channels.
+//! - [`login`]: which login each image's SSH server accepts.
+//! - [`shell`]: one session channel's shell on a pty.
+//! - [`sandbox`]: the bubblewrap sandbox and rlimits a shell runs in.
 //! - [`proxy`]: ClusterIP listeners forwarding to ready pods (kube-proxy's part).
 //! - [`logs`]: container log lines.
 //! - [`failure`]: failures that are the simulator's own, reported as such.
@@ -24,10 +28,14 @@
 pub mod address;
 pub mod endpoint;
 pub mod failure;
+pub mod login;
 pub mod logs;
 mod pod;
 pub mod port;
 pub mod proxy;
+pub mod sandbox;
+mod shell;
+pub mod ssh;
 mod workload;
 
 use std::collections::{HashMap, HashSet};
@@ -107,6 +115,8 @@ pub struct Config {
     pub bind_unscheduled: Option<(u32, u32)>,
     /// Which Services' ClusterIPs this agent serves.
     pub services: ServiceShare,
+    /// What each shell of a pod's SSH server may use.
+    pub shell_limits: sandbox::Limits,
 }
 
 impl Config {
@@ -120,6 +130,7 @@ impl Config {
             backoff_base: Duration::from_millis(100),
             bind_unscheduled: None,
             services: ServiceShare::All,
+            shell_limits: sandbox::Limits::default(),
         }
     }
 }
@@ -129,6 +140,8 @@ pub(crate) struct State {
     client: Client,
     config: Config,
     node_ip: Ipv4Addr,
+    /// The SSH server configuration of every pod's ssh ports (the node's host key).
+    ssh: Arc<russh::server::Config>,
     pod_addresses: Allocator,
     listeners: ListenerCount,
     logs: Arc<LogBook>,
@@ -219,10 +232,12 @@ impl Agent {
             node: config.node_name.clone(),
             source,
         })?;
+        let ssh = ssh::server_config(&config.shell_limits);
         register(&client, &config.node_name, node_ip).await?;
         let state = Arc::new(State {
             client,
             node_ip,
+            ssh,
             pod_addresses,
             listeners: ListenerCount::default(),
             logs: config.logs.clone(),

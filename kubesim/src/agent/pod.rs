@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use super::State;
 use super::failure::{SIMULATOR_ERROR, is_simulator_error};
 use super::port::{port_kind, serve_port};
+use super::ssh::Site;
 use super::workload::{Outcome, run_workload};
 use crate::knobs::Behaviour;
 
@@ -386,6 +387,18 @@ pub(super) async fn run_pod(s: Arc<State>, pod: Value) {
         }
     };
     v.pod_ip = Some(ip);
+    // The pod's SSH server accepts its image's login (the main containers' images; the
+    // init containers' do not serve).
+    let main_images: Vec<String> = main_specs
+        .iter()
+        .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let site = Arc::new(Site {
+        endpoint: name.clone(),
+        login: s.config.knobs.logins().for_images(&main_images),
+        limits: s.config.shell_limits.clone(),
+        config: s.ssh.clone(),
+    });
     let mut serving = JoinSet::new();
     for l in listeners {
         let (pname, owner) = ports
@@ -399,7 +412,7 @@ pub(super) async fn run_pod(s: Arc<State>, pod: Value) {
             &owner,
             format!("kubesim: listening on {ip}:{} ({kind:?})", l.port),
         );
-        serving.spawn(serve_port(l, kind, name.clone()));
+        serving.spawn(serve_port(l, kind, site.clone()));
     }
 
     if crash {

@@ -1,6 +1,7 @@
-//! What a pod's listeners answer: an SSH identification string on port 22, a one-line
-//! HTTP page on web ports, and a silent TCP accept otherwise.
+//! What a pod's listeners answer: a real SSH server on ssh ports ([`super::ssh`]), a
+//! one-line HTTP page on web ports, and a silent TCP accept otherwise.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::address::BoundListener;
 use super::failure::is_simulator_error;
+use super::ssh::{Site, serve_connection};
 
 /// How long idle simulated connections are held open.
 const IDLE_CONN: Duration = Duration::from_secs(120);
@@ -18,7 +20,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// The protocol a port speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PortKind {
-    /// Sends `SSH-2.0-kubesim` and holds the connection.
+    /// Serves SSH: logins with the image's credentials, sandboxed shells.
     Ssh,
     /// Answers any request with 200 and closes.
     Http,
@@ -26,19 +28,26 @@ pub enum PortKind {
     Tcp,
 }
 
-/// The kind of a container port, by number or by a name starting with `http`.
+/// The kind of a container port: by its name first (the scheduler names a presentation's
+/// port `ssh-<n>` or `http-<n>`), then by its number.
 pub fn port_kind(port: u16, name: &str) -> PortKind {
+    if name.starts_with("ssh") {
+        return PortKind::Ssh;
+    }
+    if name.starts_with("http") {
+        return PortKind::Http;
+    }
     match port {
         22 => PortKind::Ssh,
         80 | 443 | 3000 | 8080 | 8888 => PortKind::Http,
-        _ if name.starts_with("http") => PortKind::Http,
         _ => PortKind::Tcp,
     }
 }
 
 /// Accepts on `listener` until aborted, answering each connection as `kind`. An accept
 /// that fails for lack of descriptors is logged once per burst and retried after a pause.
-pub async fn serve_port(l: BoundListener, kind: PortKind, pod: String) {
+pub(super) async fn serve_port(l: BoundListener, kind: PortKind, site: Arc<Site>) {
+    let pod = site.endpoint.clone();
     let mut conns = JoinSet::new();
     let mut failing = false;
     loop {
@@ -46,7 +55,7 @@ pub async fn serve_port(l: BoundListener, kind: PortKind, pod: String) {
             r = l.listener.accept() => match r {
                 Ok((sock, _)) => {
                     failing = false;
-                    conns.spawn(answer(sock, kind, l.port, pod.clone()));
+                    conns.spawn(answer(sock, kind, l.port, site.clone()));
                 }
                 Err(e) => {
                     if !failing {
@@ -74,13 +83,9 @@ async fn drain(mut sock: TcpStream) {
     .await;
 }
 
-async fn answer(mut sock: TcpStream, kind: PortKind, port: u16, pod: String) {
+async fn answer(mut sock: TcpStream, kind: PortKind, port: u16, site: Arc<Site>) {
     match kind {
-        PortKind::Ssh => {
-            if sock.write_all(b"SSH-2.0-kubesim\r\n").await.is_ok() {
-                drain(sock).await;
-            }
-        }
+        PortKind::Ssh => serve_connection(sock, site).await,
         PortKind::Http => {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 2048];
@@ -95,7 +100,7 @@ async fn answer(mut sock: TcpStream, kind: PortKind, port: u16, pod: String) {
             })
             .await;
             if got_head == Ok(true) {
-                let body = format!("kubesim: {pod} port {port}\n");
+                let body = format!("kubesim: {} port {port}\n", site.endpoint);
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()

@@ -1,5 +1,7 @@
-//! The demo's front end: what a learner's browser does, over HTTP only. A session, every
-//! lesson requested, polled to READY, one stage change, one kill. A 503 (the API waited
+//! The demo's front end: what a learner's browser does, over HTTP (and SSH for the
+//! terminal tab). A session, every lesson requested, polled to READY, a terminal opened
+//! on one endpoint (a real SSH login with the credentials the API returned), one stage
+//! change, one kill. A 503 (the API waited
 //! for the database and gave up: a failover or restart outlasted its wait) is sent again
 //! after its `Retry-After`, as a learner reloads the page. The operator's view beside it
 //! (the step each lesson is at, timings) is read from the database and simply not
@@ -21,6 +23,7 @@ use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
 
 use super::progress::{Display, Row};
+use super::terminal;
 
 /// Poll period of the front end (the original UI polled every 500 ms).
 const POLL: Duration = Duration::from_millis(200);
@@ -60,6 +63,48 @@ struct View {
     stage: i32,
 }
 
+/// What the terminal tab reads of a READY livelesson: its endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Endpoints {
+    #[serde(rename = "LiveEndpoints")]
+    endpoints: BTreeMap<String, Endpoint>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Endpoint {
+    #[serde(rename = "Host")]
+    host: String,
+    #[serde(rename = "SSHUser")]
+    user: String,
+    #[serde(rename = "SSHPassword")]
+    password: String,
+    #[serde(rename = "LivePresentations")]
+    presentations: Vec<Presentation>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Presentation {
+    #[serde(rename = "Port")]
+    port: u16,
+    #[serde(rename = "Type")]
+    kind: String,
+}
+
+/// The command the terminal runs: the sandbox's hostname is the endpoint's name.
+const TERMINAL_COMMAND: &str = "hostname";
+
+/// What the terminal tab did.
+#[derive(Debug)]
+struct Terminal {
+    /// `user@endpoint of lesson (host:port)`.
+    target: String,
+    /// The command's answer, or why there was none.
+    result: Result<String, String>,
+}
+
 /// The gRPC code of `/exp`'s answer for a livelesson that failed.
 const FAILED_PRECONDITION: i64 = 9;
 
@@ -83,14 +128,16 @@ pub struct Outcome {
 pub struct Report {
     outcomes: Vec<Outcome>,
     ids: Vec<String>,
+    terminal: Option<Terminal>,
 }
 
 impl Report {
-    /// Every lesson READY, or gone when it was the one killed.
+    /// Every lesson READY, or gone when it was the one killed, and the terminal logged in.
     pub fn all_good(&self) -> bool {
         self.outcomes
             .iter()
             .all(|o| o.status == "READY" || (o.status == "GONE" && o.note.starts_with("killed")))
+            && self.terminal.as_ref().is_none_or(|t| t.result.is_ok())
     }
 
     /// The summary table.
@@ -115,6 +162,24 @@ impl Report {
                 "{:<width$}  {:<8}  {:>9}  {:>5}  {}",
                 o.lesson, o.status, ready, o.steps, o.note
             );
+        }
+        match &self.terminal {
+            Some(Terminal {
+                target,
+                result: Ok(answer),
+            }) => {
+                let _ = writeln!(
+                    out,
+                    "\nterminal: ssh {target}: logged in, `{TERMINAL_COMMAND}` answered {answer}"
+                );
+            }
+            Some(Terminal {
+                target,
+                result: Err(why),
+            }) => {
+                let _ = writeln!(out, "\nterminal: ssh {target}: FAILED: {why}");
+            }
+            None => {}
         }
         out
     }
@@ -168,6 +233,9 @@ impl Scenario<'_> {
         })
         .await?;
 
+        // The terminal tab of the first READY lesson with an ssh presentation.
+        let terminal = self.open_terminal(&http, &ids, &outcomes).await?;
+
         // A stage change on the first READY lesson that has a second stage.
         if let Some(i) =
             (0..ids.len()).find(|&i| outcomes[i].status == "READY" && self.lessons[i].1 > 1)
@@ -219,7 +287,68 @@ impl Scenario<'_> {
                 outcomes[i].steps = steps;
             }
         }
-        Ok(Report { outcomes, ids })
+        Ok(Report {
+            outcomes,
+            ids,
+            terminal,
+        })
+    }
+
+    /// Opens a terminal on the first ssh presentation of the first READY lesson that has
+    /// one, as a learner clicking its tab: an SSH login to the endpoint's host with the
+    /// login the API returned, and one command whose answer must be the endpoint's name.
+    async fn open_terminal(
+        &self,
+        http: &reqwest::Client,
+        ids: &[String],
+        outcomes: &[Outcome],
+    ) -> anyhow::Result<Option<Terminal>> {
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            if outcome.status != "READY" {
+                continue;
+            }
+            let view: Endpoints = self
+                .send(|| http.get(format!("{}/exp/livelesson/{id}", self.base)))
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let found = view.endpoints.iter().find_map(|(name, endpoint)| {
+                let port = endpoint
+                    .presentations
+                    .iter()
+                    .find(|p| p.kind == "ssh")?
+                    .port;
+                (!endpoint.host.is_empty()).then_some((name, endpoint, port))
+            });
+            let Some((name, endpoint, port)) = found else {
+                continue;
+            };
+            let target = format!(
+                "{}@{name} of {} ({}:{port})",
+                endpoint.user, outcome.lesson, endpoint.host
+            );
+            let result = terminal::run(
+                &endpoint.host,
+                port,
+                &endpoint.user,
+                &endpoint.password,
+                TERMINAL_COMMAND,
+            )
+            .await
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|answer| {
+                if answer == *name {
+                    Ok(answer)
+                } else {
+                    Err(format!(
+                        "`{TERMINAL_COMMAND}` answered {answer:?}, not {name}"
+                    ))
+                }
+            });
+            return Ok(Some(Terminal { target, result }));
+        }
+        Ok(None)
     }
 
     /// Kills every livelesson still there and waits until each is gone, so that repeated

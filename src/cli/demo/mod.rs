@@ -1,12 +1,13 @@
 //! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
 //! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
-//! workers; then a front end drives it over HTTP: a session, every lesson, a stage change
-//! and a kill, with live progress and a summary. The operator dashboard is served with the
+//! workers; then a front end drives it over HTTP: a session, every lesson, a terminal (an
+//! SSH login to an endpoint), a stage change and a kill, with live progress and a summary. The operator dashboard is served with the
 //! API; the demo prints its address and a one-time sign-in link, so the run can be watched
 //! in a browser.
 
 mod frontend;
 mod progress;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -180,6 +181,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("starting kubesim")?;
     let kube = sim.client().context("kube client for kubesim")?;
     seed_cluster(&kube, &config.backend).await?;
+    // The simulated images accept the logins the curriculum declares for them, as the
+    // real images have them built in (nothing carries them in the pods).
+    for image in &curriculum.images {
+        sim.knobs().logins().set_image(
+            &format!("{}/{}:*", config.backend.image_org, image.slug),
+            kubesim::agent::login::Login::new(image.ssh_user.clone(), image.ssh_password.expose()),
+        );
+    }
     for glob in &args.fail_image {
         sim.knobs()
             .set_image_behaviour(glob, kubesim::Behaviour::CrashLoop);
