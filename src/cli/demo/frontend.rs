@@ -300,6 +300,32 @@ impl Scenario<'_> {
         })
     }
 
+    /// The first presentation of type `kind` on an endpoint with a host, in the first
+    /// READY lesson that has one: (lesson, endpoint name, endpoint, presentation).
+    async fn first_presentation(
+        &self,
+        http: &reqwest::Client,
+        ids: &[String],
+        outcomes: &[Outcome],
+        kind: &str,
+    ) -> anyhow::Result<Option<(String, String, Endpoint, Presentation)>> {
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            if outcome.status != "READY" {
+                continue;
+            }
+            let view = self.endpoints(http, id).await?;
+            let found = view.endpoints.into_iter().find_map(|(name, mut endpoint)| {
+                let at = endpoint.presentations.iter().position(|p| p.kind == kind)?;
+                let presentation = endpoint.presentations.swap_remove(at);
+                (!endpoint.host.is_empty()).then_some((name, endpoint, presentation))
+            });
+            if let Some((name, endpoint, presentation)) = found {
+                return Ok(Some((outcome.lesson.clone(), name, endpoint, presentation)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Opens a terminal on the first ssh presentation of the first READY lesson that has
     /// one, as a learner clicking its tab: an SSH login to the endpoint's host with the
     /// login the API returned, and one command whose answer must be the endpoint's name.
@@ -309,51 +335,39 @@ impl Scenario<'_> {
         ids: &[String],
         outcomes: &[Outcome],
     ) -> anyhow::Result<Option<Tab>> {
-        for (id, outcome) in ids.iter().zip(outcomes) {
-            if outcome.status != "READY" {
-                continue;
+        let Some((lesson, name, endpoint, presentation)) =
+            self.first_presentation(http, ids, outcomes, "ssh").await?
+        else {
+            return Ok(None);
+        };
+        let port = presentation.port;
+        let target = format!(
+            "{}@{name} of {lesson} ({}:{port})",
+            endpoint.user, endpoint.host
+        );
+        let result = terminal::run(
+            &endpoint.host,
+            port,
+            &endpoint.user,
+            &endpoint.password,
+            TERMINAL_COMMAND,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|answer| {
+            if answer == name {
+                Ok(format!("logged in, `{TERMINAL_COMMAND}` answered {answer}"))
+            } else {
+                Err(format!(
+                    "`{TERMINAL_COMMAND}` answered {answer:?}, not {name}"
+                ))
             }
-            let view = self.endpoints(http, id).await?;
-            let found = view.endpoints.iter().find_map(|(name, endpoint)| {
-                let port = endpoint
-                    .presentations
-                    .iter()
-                    .find(|p| p.kind == "ssh")?
-                    .port;
-                (!endpoint.host.is_empty()).then_some((name, endpoint, port))
-            });
-            let Some((name, endpoint, port)) = found else {
-                continue;
-            };
-            let target = format!(
-                "{}@{name} of {} ({}:{port})",
-                endpoint.user, outcome.lesson, endpoint.host
-            );
-            let result = terminal::run(
-                &endpoint.host,
-                port,
-                &endpoint.user,
-                &endpoint.password,
-                TERMINAL_COMMAND,
-            )
-            .await
-            .map_err(|e| format!("{e:#}"))
-            .and_then(|answer| {
-                if answer == *name {
-                    Ok(format!("logged in, `{TERMINAL_COMMAND}` answered {answer}"))
-                } else {
-                    Err(format!(
-                        "`{TERMINAL_COMMAND}` answered {answer:?}, not {name}"
-                    ))
-                }
-            });
-            return Ok(Some(Tab {
-                kind: "terminal: ssh",
-                target,
-                result,
-            }));
-        }
-        Ok(None)
+        });
+        Ok(Some(Tab {
+            kind: "terminal: ssh",
+            target,
+            result,
+        }))
     }
 
     /// Loads the first http presentation of the first READY lesson that has one, as the
@@ -365,36 +379,27 @@ impl Scenario<'_> {
         ids: &[String],
         outcomes: &[Outcome],
     ) -> anyhow::Result<Option<Tab>> {
-        for (id, outcome) in ids.iter().zip(outcomes) {
-            if outcome.status != "READY" {
-                continue;
-            }
-            let view = self.endpoints(http, id).await?;
-            let found = view.endpoints.iter().find_map(|(name, endpoint)| {
-                let p = endpoint.presentations.iter().find(|p| p.kind == "http")?;
-                Some((name, p.address.clone()))
+        let Some((_, name, _, presentation)) =
+            self.first_presentation(http, ids, outcomes, "http").await?
+        else {
+            return Ok(None);
+        };
+        let address = presentation.address;
+        let result = web_page::load(&address, "/")
+            .await
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|page| {
+                if page.contains(name.as_str()) {
+                    Ok(format!("loaded {page:?}"))
+                } else {
+                    Err(format!("the page does not name {name}: {page:?}"))
+                }
             });
-            let Some((name, address)) = found else {
-                continue;
-            };
-            let url = format!("http://{address}/");
-            let result = web_page::load(&address, "/")
-                .await
-                .map_err(|e| format!("{e:#}"))
-                .and_then(|page| {
-                    if page.contains(name.as_str()) {
-                        Ok(format!("loaded {page:?}"))
-                    } else {
-                        Err(format!("the page does not name {name}: {page:?}"))
-                    }
-                });
-            return Ok(Some(Tab {
-                kind: "web:",
-                target: url,
-                result,
-            }));
-        }
-        Ok(None)
+        Ok(Some(Tab {
+            kind: "web:",
+            target: format!("http://{address}/"),
+            result,
+        }))
     }
 
     /// What the lab page reads of livelesson `id`: its endpoints.
