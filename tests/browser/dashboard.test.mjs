@@ -62,7 +62,9 @@ function waitForOutput(pattern, from = 0, timeoutMs = 240_000) {
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   // A fresh database each run, so that counts start from the demo's own work.
-  spawnSync('dropdb', ['-h', '127.0.0.1', '-U', 'postgres', '--if-exists', 'antidote_browser'], {
+  // The configured database's, not another run's (BROWSER_DATABASE_URL).
+  const name = decodeURIComponent(new URL(database).pathname.slice(1));
+  spawnSync('dropdb', ['-h', '127.0.0.1', '-U', 'postgres', '--if-exists', name], {
     stdio: 'inherit',
   });
   demo = spawn(
