@@ -28,8 +28,9 @@ use steps::ROUTER_CONFIGURATION_CREATE_STEPS;
 /// within the lesson's timeouts.
 const FRAME_WAIT: Duration = Duration::from_secs(60);
 
-/// `antidote api` as a separate process over the test database, with 200 ms
-/// keep-alives, 100 ms polls and at most `cap` streams per client address. Killed on drop.
+/// `antidoted api` as a separate process over the test database, with 200 ms
+/// keep-alives, 100 ms polls, at most `cap` streams per client address, and 2 s request
+/// and header deadlines. Killed on drop.
 struct ApiProcess {
     _child: tokio::process::Child,
     base: String,
@@ -56,6 +57,9 @@ impl ApiProcess {
             .env("ANTIDOTE_INSTANCE_ID", "test")
             .env("ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0")
             .env("ANTIDOTE_RATE_LIMIT_GLOBAL_PER_SECOND", "0")
+            // Short request and idle deadlines: a stream must outlive both.
+            .env("ANTIDOTE_HTTP_REQUEST_TIMEOUT_SECS", "2")
+            .env("ANTIDOTE_HTTP_HEADER_TIMEOUT_SECS", "2")
             .env("ANTIDOTE_PROGRESS_KEEP_ALIVE_MS", "200")
             .env("ANTIDOTE_PROGRESS_POLL_MS", "100")
             .env("ANTIDOTE_PROGRESS_MAX_STREAMS_PER_ADDRESS", cap.to_string())
@@ -313,8 +317,13 @@ async fn a_lab_killed_while_streaming_ends_its_stream_saying_so(pool: PgPool) {
     let session = lab.session().await;
     let ll = lab.request(&session, "linux-first-steps", 0).await;
     let mut stream = api.stream(ll.id.as_str()).await;
-    stream.keep_alive().await;
-    // No worker runs: the kill is seen while the lab waits to start.
+    // No worker runs: the stream stays open on keep-alives, past the process's request
+    // and header deadlines (2 s), which bound a request's head and handling, not a stream.
+    let opened = Instant::now();
+    while opened.elapsed() < Duration::from_secs(3) {
+        stream.keep_alive().await;
+    }
+    // The kill is seen while the lab waits to start.
     let killed = reqwest::Client::new()
         .delete(format!("{}/exp/livelesson/{}", api.base, ll.id))
         .send()
