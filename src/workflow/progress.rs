@@ -180,6 +180,12 @@ impl Tracker {
             Some(_) => first,
             None => false,
         };
+        // A CREATE that has finished has nothing left to report: a lab between a stage
+        // change and READY waits for the final update alone.
+        let created = snapshot.completed.contains(&Step::Ready.checkpoint());
+        if first && created {
+            self.reported = snapshot.plan.as_ref().map_or(0, Vec::len);
+        }
         if !quiet && let Some(plan) = &snapshot.plan {
             let total = plan.len().max(1);
             for (index, step) in plan.iter().enumerate().skip(self.reported) {
@@ -299,6 +305,20 @@ mod tests {
             names(&Tracker::default().next(&at(Status::Error, &["plan"]))),
             ["FAILED"]
         );
+    }
+
+    #[test]
+    fn a_stage_change_reports_no_create_step_again() {
+        let all = [
+            "plan",
+            "images",
+            "endpoint:r1",
+            "status:BOOTING",
+            "status:READY",
+        ];
+        let mut tracker = Tracker::default();
+        assert!(tracker.next(&at(Status::Configuration, &all)).is_empty());
+        assert_eq!(names(&tracker.next(&at(Status::Ready, &all))), ["READY"]);
     }
 
     #[test]

@@ -258,6 +258,27 @@ async fn a_create_streams_every_step_of_its_plan_in_order_then_ready(pool: PgPoo
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["ready"], true);
 
+    // A stage change (MODIFY) repeats no CREATE step: the stream waits for READY alone.
+    let changed = reqwest::Client::new()
+        .post(format!("{}/exp/livelesson", api.base))
+        .json(&serde_json::json!({
+            "lessonSlug": "router-configuration",
+            "sessionId": session.as_str(),
+            "lessonStage": 1,
+        }))
+        .send()
+        .await
+        .expect("stage change");
+    assert_eq!(changed.status(), reqwest::StatusCode::OK);
+    let (events, _) = api.stream(ll.id.as_str()).await.rest().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["ready"], true);
+    let modify = lab.job(antidote_scheduler::workflow::MODIFY, &ll.id).await;
+    assert_eq!(
+        finished(&mut worker_events, modify, Duration::from_secs(60)).await,
+        WorkerEvent::Completed(modify)
+    );
+
     let _ = stop.send(());
     handle.await.expect("worker");
 }
