@@ -8,6 +8,7 @@ pub mod livelesson;
 pub mod livesession;
 pub mod pool;
 pub mod presentation;
+pub mod progress;
 pub mod ui_session;
 
 use serde::Serialize;
