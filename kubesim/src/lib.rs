@@ -76,6 +76,7 @@ pub mod controllers;
 pub mod fields;
 pub mod knobs;
 pub mod limits;
+mod quota;
 pub mod resources;
 pub mod selector;
 pub mod server;
@@ -161,6 +162,9 @@ pub(crate) struct Shared {
     pub(crate) service_addresses: agent::address::Allocator,
     /// Container logs of the in-process agent's pods, served as `pods/log`.
     pub(crate) logs: Arc<agent::logs::LogBook>,
+    /// Held from a pod's quota admission until it is stored, so that two pods cannot
+    /// both take the last of a quota.
+    pub(crate) quota_admission: std::sync::Mutex<()>,
 }
 
 /// A running kubesim instance. Dropping it aborts its tasks; [`KubeSim::shutdown`] also waits
@@ -202,6 +206,7 @@ impl KubeSim {
                 &knobs,
             ),
             logs: Arc::default(),
+            quota_admission: std::sync::Mutex::default(),
             knobs,
             config,
         });

@@ -1,7 +1,7 @@
 //! CREATE: provisions a livelesson, one checkpoint per step.
 //!
 //! ```text
-//! images → namespace → network-policy → secrets → lesson-files → networks
+//! images → namespace → budget → network-policy → secrets → lesson-files → networks
 //!   → endpoint:<name> (lesson order, jupyter guide last) → status:BOOTING → pods-ready
 //!   → hosts → reachability → status:CONFIGURATION → configure(stage) → ready-delay
 //!   → status:READY
@@ -61,6 +61,8 @@ impl<B: Backend> Workflows<B> {
         })
         .await?;
         backend_step(ctx, progress, "namespace", || backend.create_namespace(&ll)).await?;
+        // Before any pod: the quota admits pods only once it is in force.
+        backend_step(ctx, progress, "budget", || backend.create_budget(&ll)).await?;
         if !self.settings.allow_egress {
             backend_step(ctx, progress, "network-policy", || {
                 backend.create_network_policy(&ll)

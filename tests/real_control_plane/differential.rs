@@ -291,6 +291,8 @@ fn fields_of(object: &Object) -> Vec<String> {
             "/spec/internalTrafficPolicy",
             "/status",
         ],
+        Object::ResourceQuota(_) => &["/kind", "/spec/hard"],
+        Object::LimitRange(_) => &["/kind", "/spec/limits"],
         Object::Secret(_) => &["/kind", "/data", "/stringData", "/type"],
         Object::ConfigMap(_) => &["/kind", "/data?", "/binaryData"],
         Object::NetworkPolicy(_) => &["/kind", "/spec/policyTypes", "/spec/podSelector"],
