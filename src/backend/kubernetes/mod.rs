@@ -11,6 +11,7 @@
 mod budget;
 pub mod cached;
 pub mod calls;
+mod pod_create;
 pub mod resources;
 pub mod watch;
 
@@ -315,7 +316,7 @@ impl Backend for KubernetesBackend {
                 resources::ingresses(&self.settings, ll, found),
             )
         };
-        self.create(&self.api::<Pod>(&namespace), &pod, ll).await?;
+        self.create_pod(&namespace, &pod, ll).await?;
         self.create(&self.api::<Service>(&namespace), &service, ll)
             .await?;
         let ingress_api = self.api::<Ingress>(&namespace);
