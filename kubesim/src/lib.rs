@@ -65,6 +65,11 @@
 //!   backend sends none (the tier dry-runs its objects against the real server instead).
 //! - Deletes are immediate (no graceful pod termination, no finalizers but the namespace's
 //!   delay), and the answer is a `Status`.
+//! - Quota usage is counted from the namespace's pods at each admission. kube-apiserver
+//!   charges each admitted create to the quota's status, also one the store then refuses
+//!   as AlreadyExists, until the quota controller recounts; a pod sent again can so be
+//!   refused by the quota there and be AlreadyExists here. The backend never sends a pod
+//!   twice (it reads its pod watch), and the differential suite sends none.
 //! - No Events, OpenAPI documents, `Table` output, protobuf bodies or `Warning` headers;
 //!   custom resources (NetworkAttachmentDefinitions) keep unknown fields, as there is no
 //!   schema to prune them with.
