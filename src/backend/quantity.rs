@@ -27,6 +27,20 @@ pub struct QuantityError {
     why: &'static str,
 }
 
+/// Memory suffixes and their bytes, binary first (`Mi` before `M`).
+const PARSE_SUFFIXES: [(&str, u64); 10] = [
+    ("Ki", 1 << 10),
+    ("Mi", 1 << 20),
+    ("Gi", 1 << 30),
+    ("Ti", 1 << 40),
+    ("Pi", 1 << 50),
+    ("k", 1_000),
+    ("M", 1_000_000),
+    ("G", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("P", 1_000_000_000_000_000),
+];
+
 impl Cpu {
     /// Parses `2`, `0.5`, `500m`.
     ///
@@ -61,19 +75,8 @@ impl Memory {
             why,
         };
         let trimmed = text.trim();
-        const SUFFIXES: [(&str, u64); 10] = [
-            ("Ki", 1 << 10),
-            ("Mi", 1 << 20),
-            ("Gi", 1 << 30),
-            ("Ti", 1 << 40),
-            ("Pi", 1 << 50),
-            ("k", 1_000),
-            ("M", 1_000_000),
-            ("G", 1_000_000_000),
-            ("T", 1_000_000_000_000),
-            ("P", 1_000_000_000_000_000),
-        ];
-        let (number, scale) = SUFFIXES
+
+        let (number, scale) = PARSE_SUFFIXES
             .iter()
             .find_map(|(suffix, scale)| trimmed.strip_suffix(suffix).map(|n| (n, *scale)))
             .unwrap_or((trimmed, 1));
@@ -118,7 +121,7 @@ fn scaled(number: &str, scale: u64) -> Option<u64> {
 impl fmt::Display for Cpu {
     /// Whole cores as a number, anything else in millicores (`1`, `1500m`, `0`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}m", self.0)
@@ -140,7 +143,7 @@ impl fmt::Display for Memory {
             return f.write_str("0");
         }
         for (suffix, scale) in SUFFIXES {
-            if self.0 % scale == 0 {
+            if self.0.is_multiple_of(scale) {
                 return write!(f, "{}{suffix}", self.0 / scale);
             }
         }

@@ -23,7 +23,9 @@ async fn a_lab_over_its_budget_goes_to_error_at_once_naming_the_quota(pool: PgPo
     // of several endpoints: its second endpoint pod cannot fit.
     let mut settings = lab.settings.clone();
     let budgets = &mut settings.budgets;
-    budgets.sizes.insert("one-pod".into(), Size::new(100, 128 * MIB));
+    budgets
+        .sizes
+        .insert("one-pod".into(), Size::new(100, 128 * MIB));
     budgets
         .lessons
         .insert("router-configuration".into(), "one-pod".into());
@@ -52,7 +54,10 @@ async fn a_lab_over_its_budget_goes_to_error_at_once_naming_the_quota(pool: PgPo
     assert_eq!(failed.status, Status::Error);
     let error = failed.error.expect("the failure is recorded");
     assert!(
-        error.step.as_deref().is_some_and(|s| s.starts_with("endpoint:")),
+        error
+            .step
+            .as_deref()
+            .is_some_and(|s| s.starts_with("endpoint:")),
         "{error:?}"
     );
     assert!(

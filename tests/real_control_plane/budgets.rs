@@ -26,7 +26,9 @@ async fn real_control_plane_a_lab_within_its_budget_is_ready_and_one_over_it_fai
     };
     // One lesson gets a size that holds exactly one pod at the minimum share.
     let budgets = &mut lab.settings.budgets;
-    budgets.sizes.insert("one-pod".into(), Size::new(100, 128 * MIB));
+    budgets
+        .sizes
+        .insert("one-pod".into(), Size::new(100, 128 * MIB));
     budgets
         .lessons
         .insert("router-configuration".into(), "one-pod".into());
@@ -39,17 +41,33 @@ async fn real_control_plane_a_lab_within_its_budget_is_ready_and_one_over_it_fai
     let within = lab.request(&session, "linux-first-steps", 0).await.id;
     let over = lab.request(&session, "router-configuration", 0).await.id;
     let (within_job, over_job) = (lab.job(CREATE, &within).await, lab.job(CREATE, &over).await);
-    let outcomes = all_finished(&mut events, &[within_job, over_job], Duration::from_secs(180)).await;
+    let outcomes = all_finished(
+        &mut events,
+        &[within_job, over_job],
+        Duration::from_secs(180),
+    )
+    .await;
 
     // Over budget: refused at admission, failed for good on its first attempt.
     let over_trail = trail(&lab.pool, over_job).await;
-    assert_eq!(outcomes.get(&over_job), Some(&WorkerEvent::Failed(over_job)), "{over_trail}");
-    assert_eq!(over_trail.matches("claimed").count(), 1, "not retried: {over_trail}");
+    assert_eq!(
+        outcomes.get(&over_job),
+        Some(&WorkerEvent::Failed(over_job)),
+        "{over_trail}"
+    );
+    assert_eq!(
+        over_trail.matches("claimed").count(),
+        1,
+        "not retried: {over_trail}"
+    );
     let failed = lab.livelesson(&over).await.expect("livelesson");
     assert_eq!(failed.status, Status::Error);
     let error = failed.error.expect("recorded");
     assert!(
-        error.step.as_deref().is_some_and(|s| s.starts_with("endpoint:")),
+        error
+            .step
+            .as_deref()
+            .is_some_and(|s| s.starts_with("endpoint:")),
         "{error:?}"
     );
     assert!(

@@ -347,9 +347,8 @@ fn scenarios(curriculum: &Curriculum) -> Vec<Scenario> {
             let body = object.to_json().expect("serialises");
             let path = collection_path(&object, &ns);
             let name = at(&body, "/metadata/name");
-            let mut steps = vec![
-                Step::new(Method::POST, &path, Fields(fields_of(&object))).body(body.clone()),
-            ];
+            let mut steps =
+                vec![Step::new(Method::POST, &path, Fields(fields_of(&object))).body(body.clone())];
             // The backend's idempotent create: a second POST is AlreadyExists. Not for
             // pods: quota admission charges a pod sent again before the store refuses it,
             // so the backend never sends one twice (it reads the pod watch instead).

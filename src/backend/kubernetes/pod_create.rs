@@ -37,7 +37,7 @@ impl KubernetesBackend {
         };
         let seen = self.pods.read(Duration::ZERO, &owner).await.flatten();
         if let Some(owner) = seen {
-            return self.ours(namespace, &name, &owner, ll);
+            return Self::ours(namespace, &name, &owner, ll);
         }
         let api: Api<Pod> = self.api(namespace);
         let params = PostParams::default();
@@ -57,12 +57,10 @@ impl KubernetesBackend {
             self.pods.read(WATCH_LAG, &owner).await.flatten()
         } else {
             // It exists: wait for the watch to show whose it is.
-            self.pods
-                .wait_for(Instant::now() + WATCH_LAG, &owner)
-                .await
+            self.pods.wait_for(Instant::now() + WATCH_LAG, &owner).await
         };
         match (seen, quota) {
-            (Some(owner), _) => self.ours(namespace, &name, &owner, ll),
+            (Some(owner), _) => Self::ours(namespace, &name, &owner, ll),
             (None, Some(quota)) => Err(BackendError::OverBudget {
                 quota,
                 message: status.message.clone(),
@@ -71,7 +69,7 @@ impl KubernetesBackend {
         }
     }
 
-    fn ours(&self, namespace: &str, name: &str, owner: &str, ll: &Livelesson<'_>) -> Result<()> {
+    fn ours(namespace: &str, name: &str, owner: &str, ll: &Livelesson<'_>) -> Result<()> {
         if owner == ll.id.as_str() {
             Ok(())
         } else {
