@@ -6,6 +6,7 @@
 pub const ROUTER_CONFIGURATION_CREATE_STEPS: &[&str] = &[
     "images",
     "namespace",
+    "budget",
     "network-policy",
     "secrets",
     "lesson-files",
