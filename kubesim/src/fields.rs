@@ -4,7 +4,9 @@
 //! k8s-openapi type; kinds without one (custom resources) keep every field.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, LimitRange, Namespace, Node, Pod, ResourceQuota, Secret, Service,
+};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -53,6 +55,8 @@ fn unknown_fields(kind: &str, body: &Value) -> Vec<Vec<String>> {
         "NetworkPolicy" => round_trip::<NetworkPolicy>(body),
         "Ingress" => round_trip::<Ingress>(body),
         "Job" => round_trip::<Job>(body),
+        "ResourceQuota" => round_trip::<ResourceQuota>(body),
+        "LimitRange" => round_trip::<LimitRange>(body),
         _ => None,
     };
     let mut out = Vec::new();

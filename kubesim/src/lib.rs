@@ -65,6 +65,11 @@
 //!   backend sends none (the tier dry-runs its objects against the real server instead).
 //! - Deletes are immediate (no graceful pod termination, no finalizers but the namespace's
 //!   delay), and the answer is a `Status`.
+//! - Quota usage is counted from the namespace's pods at each admission. kube-apiserver
+//!   charges each admitted create to the quota's status, also one the store then refuses
+//!   as AlreadyExists, until the quota controller recounts; a pod sent again can so be
+//!   refused by the quota there and be AlreadyExists here. The backend never sends a pod
+//!   twice (it reads its pod watch), and the differential suite sends none.
 //! - No Events, OpenAPI documents, `Table` output, protobuf bodies or `Warning` headers;
 //!   custom resources (NetworkAttachmentDefinitions) keep unknown fields, as there is no
 //!   schema to prune them with.
@@ -76,6 +81,7 @@ pub mod controllers;
 pub mod fields;
 pub mod knobs;
 pub mod limits;
+mod quota;
 pub mod resources;
 pub mod selector;
 pub mod server;
@@ -161,6 +167,9 @@ pub(crate) struct Shared {
     pub(crate) service_addresses: agent::address::Allocator,
     /// Container logs of the in-process agent's pods, served as `pods/log`.
     pub(crate) logs: Arc<agent::logs::LogBook>,
+    /// Held from a pod's quota admission until it is stored, so that two pods cannot
+    /// both take the last of a quota.
+    pub(crate) quota_admission: std::sync::Mutex<()>,
 }
 
 /// A running kubesim instance. Dropping it aborts its tasks; [`KubeSim::shutdown`] also waits
@@ -202,6 +211,7 @@ impl KubeSim {
                 &knobs,
             ),
             logs: Arc::default(),
+            quota_admission: std::sync::Mutex::default(),
             knobs,
             config,
         });

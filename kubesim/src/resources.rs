@@ -84,6 +84,8 @@ pub static RESOURCES: &[ResourceDef] = &[
     def("batch", "v1", "jobs", "job", "Job", true, NameRule::Dns1123Subdomain, true, &[]),
     def("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "network-attachment-definition", "NetworkAttachmentDefinition", true, NameRule::Dns1123Subdomain, false, &["net-attach-def"]),
     def("", "v1", "nodes", "node", "Node", false, NameRule::Dns1123Subdomain, true, &["no"]),
+    def("", "v1", "resourcequotas", "resourcequota", "ResourceQuota", true, NameRule::Dns1123Subdomain, true, &["quota"]),
+    def("", "v1", "limitranges", "limitrange", "LimitRange", true, NameRule::Dns1123Subdomain, false, &["limits"]),
 ];
 
 /// Looks a resource up by group, version and plural.
@@ -126,4 +128,8 @@ pub fn jobs() -> &'static ResourceDef {
 /// The node resource.
 pub fn nodes() -> &'static ResourceDef {
     &RESOURCES[10]
+}
+/// The resource quota resource.
+pub fn resource_quotas() -> &'static ResourceDef {
+    &RESOURCES[11]
 }

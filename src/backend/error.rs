@@ -62,6 +62,20 @@ pub enum BackendError {
         /// Logs of the job's last pod.
         logs: String,
     },
+    /// The livelesson's pods do not fit its resource budget: the API server's quota
+    /// admission refused one (`message` is its refusal, naming the quota), or the
+    /// configuration pods could not fit beside the endpoints. Permanent: the same pods
+    /// would be refused again.
+    #[error("the lab does not fit its resource budget (ResourceQuota {quota}): {message}")]
+    OverBudget {
+        /// The ResourceQuota's name.
+        quota: String,
+        /// What was refused and why, in the API server's words.
+        message: String,
+    },
+    /// The lesson's budget names a size that is not defined.
+    #[error(transparent)]
+    UnknownBudget(#[from] crate::backend::budget::UnknownSize),
     /// A wait ran out of time while the Kubernetes API was failing (unreachable, or its
     /// storage away): what was awaited may have happened without being seen.
     #[error("timed out after {seconds} s waiting for {what} while the Kubernetes API was failing")]
@@ -109,6 +123,17 @@ impl BackendError {
             _ => None,
         }
     }
+}
+
+/// The quota named by an API server's refusal `exceeded quota: <name>, requested: ...`
+/// (quota admission's 403 Forbidden), if `status` is one.
+pub fn quota_refusal(status: &kube::core::Status) -> Option<String> {
+    if status.code != 403 {
+        return None;
+    }
+    let (_, rest) = status.message.split_once("exceeded quota: ")?;
+    let name = rest.split(',').next()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Whether a kube client error is worth retrying.

@@ -4,12 +4,16 @@
 //! # Layout
 //!
 //! - [`settings`]: every knob of the backend, with the original's defaults.
+//! - [`budget`]: resource budgets (sizes, the choice per lesson, the split over pods),
+//!   with [`quantity`] for the CPU and memory figures.
 //! - [`error`]: failures, classified transient or permanent.
 //! - [`kubernetes`]: resource builders (pure) and the kube-rs implementation.
 //! - [`reachability`]: probing endpoints over real sockets.
 
+pub mod budget;
 pub mod error;
 pub mod kubernetes;
+pub mod quantity;
 pub mod reachability;
 pub mod settings;
 
@@ -57,6 +61,9 @@ pub enum Health {
 pub trait Backend: Send + Sync + 'static {
     /// Creates the livelesson's namespace.
     fn create_namespace(&self, ll: &Livelesson<'_>) -> impl Future<Output = Result<()>> + Send;
+    /// Creates the livelesson's resource budget (a ResourceQuota and a LimitRange) and
+    /// waits until the quota is in force; before any pod.
+    fn create_budget(&self, ll: &Livelesson<'_>) -> impl Future<Output = Result<()>> + Send;
     /// Creates the egress-lockdown NetworkPolicy.
     fn create_network_policy(&self, ll: &Livelesson<'_>)
     -> impl Future<Output = Result<()>> + Send;

@@ -78,6 +78,8 @@ pub struct Settings {
     /// whose etcd is away could hang its lab for minutes).
     #[serde(with = "humantime_secs")]
     pub api_call_timeout: Duration,
+    /// Resource budgets of livelesson namespaces (sizes, default, per-lesson choices).
+    pub budgets: super::budget::Budgets,
 }
 
 impl Settings {
@@ -152,6 +154,7 @@ impl Default for Settings {
             config_timeout: Duration::from_secs(600),
             namespace_delete_timeout: Duration::from_secs(120),
             api_call_timeout: Duration::from_secs(30),
+            budgets: super::budget::Budgets::default(),
         }
     }
 }

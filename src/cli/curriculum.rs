@@ -44,6 +44,10 @@ struct CheckArgs {
     /// name lengths.
     #[arg(long, default_value = DEFAULT_INSTANCE_ID)]
     instance_id: String,
+    /// A resource budget size the operator defines (`backend.budgets.sizes`), which
+    /// lessons may name beside the built-in ones; repeat for several.
+    #[arg(long = "budget-size", value_name = "NAME")]
+    budget_sizes: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -90,6 +94,11 @@ fn load(check: &CheckArgs) -> Loaded {
         tier: check.tier,
         strict: check.strict,
         instance_id: check.instance_id.clone(),
+        budget_sizes: curriculum::BUDGET_SIZES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(check.budget_sizes.iter().cloned())
+            .collect(),
     };
     curriculum::load(&check.dir, &options)
 }

@@ -66,6 +66,14 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
         c.backend.pull_cred_name = (!v.is_empty()).then(|| v.to_owned());
         Ok(())
     }),
+    (
+        "ANTIDOTE_BUDGET_DEFAULT_SIZE",
+        "backend.budgets.defaultSize",
+        |c, v| {
+            c.backend.budgets.default_size = v.into();
+            Ok(())
+        },
+    ),
     ("ANTIDOTE_HTTP_ADDRESS", "httpAddress", |c, v| {
         c.http_address = parse(v)?;
         Ok(())

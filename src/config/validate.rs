@@ -17,6 +17,9 @@ impl Config {
         if self.backend.heps_domain.is_empty() {
             return invalid("backend.hepsDomain", "must not be empty".into());
         }
+        if let Err((setting, message)) = self.backend.budgets.validate() {
+            return invalid(setting, message);
+        }
         if self.http_port == 0 {
             return invalid("httpPort", "must be between 1 and 65535".into());
         }

@@ -47,15 +47,31 @@ pub struct Options {
     /// This scheduler instance's id: the prefix of every namespace, so it bounds how long
     /// lesson names may be.
     pub instance_id: String,
+    /// The resource budget sizes a lesson's `budget` may name: [`BUDGET_SIZES`] and the
+    /// operator's own (`backend.budgets.sizes`).
+    pub budget_sizes: Vec<String>,
 }
 
+/// The built-in resource budget sizes, smallest first (Educates's names); the backend
+/// holds their figures.
+pub const BUDGET_SIZES: [&str; 6] = [
+    "small",
+    "medium",
+    "large",
+    "x-large",
+    "xx-large",
+    "xxx-large",
+];
+
 impl Default for Options {
-    /// Tier `prod` (as the original), not strict, instance id [`DEFAULT_INSTANCE_ID`].
+    /// Tier `prod` (as the original), not strict, instance id [`DEFAULT_INSTANCE_ID`], the
+    /// built-in budget sizes.
     fn default() -> Self {
         Self {
             tier: Tier::Prod,
             strict: false,
             instance_id: DEFAULT_INSTANCE_ID.to_owned(),
+            budget_sizes: BUDGET_SIZES.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
@@ -184,6 +200,7 @@ pub fn load_from(source: &impl Source, options: &Options) -> Loaded {
         instance_id: &options.instance_id,
         images: &image_states,
         collections: &collection_states,
+        budget_sizes: &options.budget_sizes,
     };
     // Lesson slug → its state, for the prereq check; valid lessons with their file.
     let mut lesson_states: BTreeMap<String, Known> = BTreeMap::new();

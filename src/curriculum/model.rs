@@ -280,6 +280,11 @@ pub struct Lesson {
     pub authors: Vec<Author>,
     /// Seconds to wait after configuration before the livelesson is READY (0..=3600).
     pub ready_delay: u32,
+    /// Resource budget size (`small`, `medium`, ... or one the operator defines); `None`
+    /// takes the configured default. Absent from the stored definition when unset, so
+    /// lessons written before budgets keep their content hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
     /// Guides and configuration files: path relative to the lesson directory (for example
     /// `stage0/guide.md`, `stage1/configs/r1-junos.txt`) to text. Stored beside the
     /// definition rather than inside it, hence not serialized here.

@@ -68,6 +68,7 @@ pub(crate) struct RawLesson {
     pub connections: Option<Vec<RawConnection>>,
     pub authors: Option<Vec<RawAuthor>>,
     pub ready_delay: Option<i64>,
+    pub budget: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -2,7 +2,7 @@
 //! ([`super::plan::create_plan`], checkpointed first as step `plan`):
 //!
 //! ```text
-//! plan → images → namespace → network-policy → secrets → lesson-files → networks
+//! plan → images → namespace → budget → network-policy → secrets → lesson-files → networks
 //!   → endpoint:<name> (lesson order, jupyter guide last) → status:BOOTING → pods-ready
 //!   → hosts → reachability → status:CONFIGURATION → configure(stage) → ready-delay
 //!   → status:READY
@@ -87,6 +87,8 @@ impl<B: Backend> Workflows<B> {
             Step::Namespace => {
                 backend_step(ctx, progress, &name, || backend.create_namespace(&ll)).await
             }
+            // Before any pod: the quota admits pods only once it is in force.
+            Step::Budget => backend_step(ctx, progress, &name, || backend.create_budget(&ll)).await,
             Step::NetworkPolicy => {
                 backend_step(ctx, progress, &name, || backend.create_network_policy(&ll)).await
             }

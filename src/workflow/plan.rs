@@ -23,6 +23,8 @@ pub enum Step {
     Images,
     /// Creates the livelesson's namespace.
     Namespace,
+    /// Applies the lesson's resource budget (ResourceQuota and LimitRange) before any pod.
+    Budget,
     /// Locks egress down (unless egress is allowed).
     NetworkPolicy,
     /// Copies the TLS (and image pull) secrets.
@@ -74,7 +76,7 @@ pub enum Step {
 /// The steps of CREATE for `lesson` at `stage`; `allow_egress` leaves the egress
 /// lockdown out.
 pub fn create_plan(lesson: &Lesson, stage: i32, allow_egress: bool) -> Vec<Step> {
-    let mut plan = vec![Step::Images, Step::Namespace];
+    let mut plan = vec![Step::Images, Step::Namespace, Step::Budget];
     if !allow_egress {
         plan.push(Step::NetworkPolicy);
     }
@@ -124,6 +126,7 @@ impl Step {
         match self {
             Self::Images => "images".into(),
             Self::Namespace => "namespace".into(),
+            Self::Budget => "budget".into(),
             Self::NetworkPolicy => "network-policy".into(),
             Self::Secrets => "secrets".into(),
             Self::LessonFiles => "lesson-files".into(),
@@ -148,6 +151,7 @@ impl Step {
         match self {
             Self::Images => "Checked the lab's images".into(),
             Self::Namespace => "Created the lab's own space on the cluster".into(),
+            Self::Budget => "Set the lab's resource budget".into(),
             Self::NetworkPolicy => "Closed the lab off from the internet".into(),
             Self::Secrets => "Copied the lab's certificates".into(),
             Self::LessonFiles => "Copied the lesson's files".into(),

@@ -61,10 +61,7 @@ pub enum RequestError {
     /// The livelesson failed; it is released shortly so the lesson can be requested again.
     /// The message is the learner's (front ends show it as is): the reason, failed step
     /// and logs stay on the admin API and in the audit trail.
-    #[error(
-        "Sorry, this lab failed to start (livelesson {id}). It is cleaned up within a few \
-         minutes; please try again then, and report the problem if it happens again."
-    )]
+    #[error("{}", failed_message(id, reason))]
     Failed {
         /// Livelesson id.
         id: LivelessonId,
@@ -88,6 +85,24 @@ pub enum RequestError {
     /// Enqueueing failed.
     #[error("job queue failure")]
     Queue(#[from] QueueError),
+}
+
+/// The learner's message for a failed livelesson. A lab over its resource budget says so
+/// and names the quota, in the API server's words (retrying cannot help: the lesson needs
+/// a larger budget); any other failure gets the general message, its reason kept for
+/// operators.
+pub fn failed_message(id: &LivelessonId, reason: &str) -> String {
+    match reason.find("exceeded quota: ") {
+        Some(at) => format!(
+            "Sorry, this lab needs more than its resource budget allows (livelesson {id}): {}. \
+             Please report it to the lesson's authors.",
+            reason[at..].trim_end_matches('.')
+        ),
+        None => format!(
+            "Sorry, this lab failed to start (livelesson {id}). It is cleaned up within a few \
+             minutes; please try again then, and report the problem if it happens again."
+        ),
+    }
 }
 
 /// Client-supplied text in a message: quoted, and cut after [`Shown::MAX_CHARS`]

@@ -5,7 +5,7 @@
 use antidote_scheduler::curriculum::Options;
 
 use crate::support::{Fixture, errors, problem};
-use crate::{NB, RC, WA};
+use crate::{L1, NB, RC, WA};
 
 rejects!(
     endpoint_image_must_exist,
@@ -357,4 +357,36 @@ fn instance_id_is_validated() {
         errors[0].2.contains("is 53 characters long; at most 52"),
         "{errors:?}"
     );
+}
+
+rejects!(
+    a_budget_must_be_a_defined_size,
+    |f| {
+        f.edit(L1, "tier: prod\n", "tier: prod\nbudget: huge\n");
+    },
+    [(
+        L1,
+        "budget",
+        "lesson `linux-first-steps` asks for budget size `huge`, which is not defined; sizes: \
+         small, medium, large, x-large, xx-large, xxx-large"
+    )]
+);
+
+#[test]
+fn a_budget_may_name_a_built_in_or_an_operators_size() {
+    let f = Fixture::example();
+    f.edit(L1, "tier: prod\n", "tier: prod\nbudget: lab-heavy\n");
+    let mut options = Options::default();
+    options.budget_sizes.push("lab-heavy".into());
+    let loaded = f.load_with(&options);
+    assert_eq!(errors(&loaded), vec![]);
+    let lesson = loaded
+        .valid()
+        .expect("valid")
+        .lesson("linux-first-steps")
+        .cloned();
+    assert_eq!(lesson.and_then(|l| l.budget).as_deref(), Some("lab-heavy"));
+
+    f.edit(L1, "budget: lab-heavy\n", "budget: small\n");
+    assert_eq!(errors(&f.load()), vec![]);
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod bench;
+mod budgets;
 mod chaos;
 mod child;
 mod faults;

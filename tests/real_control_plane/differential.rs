@@ -291,6 +291,8 @@ fn fields_of(object: &Object) -> Vec<String> {
             "/spec/internalTrafficPolicy",
             "/status",
         ],
+        Object::ResourceQuota(_) => &["/kind", "/spec/hard"],
+        Object::LimitRange(_) => &["/kind", "/spec/limits"],
         Object::Secret(_) => &["/kind", "/data", "/stringData", "/type"],
         Object::ConfigMap(_) => &["/kind", "/data?", "/binaryData"],
         Object::NetworkPolicy(_) => &["/kind", "/spec/policyTypes", "/spec/podSelector"],
@@ -345,21 +347,35 @@ fn scenarios(curriculum: &Curriculum) -> Vec<Scenario> {
             let body = object.to_json().expect("serialises");
             let path = collection_path(&object, &ns);
             let name = at(&body, "/metadata/name");
-            let mut steps = vec![
-                Step::new(Method::POST, &path, Fields(fields_of(&object))).body(body.clone()),
-                // The backend's idempotent create: a second POST is AlreadyExists.
-                Step::new(
-                    Method::POST,
-                    &path,
-                    Fields(vec!["/details/kind".into(), "/details/name".into()]),
-                )
-                .body(body.clone()),
-                Step::new(
+            let mut steps =
+                vec![Step::new(Method::POST, &path, Fields(fields_of(&object))).body(body.clone())];
+            // The backend's idempotent create: a second POST is AlreadyExists. Not for
+            // pods: quota admission charges a pod sent again before the store refuses it,
+            // so the backend never sends one twice (it reads the pod watch instead).
+            if !matches!(object, Object::Pod(_)) {
+                steps.push(
+                    Step::new(
+                        Method::POST,
+                        &path,
+                        Fields(vec!["/details/kind".into(), "/details/name".into()]),
+                    )
+                    .body(body.clone()),
+                );
+            }
+            steps.push(Step::new(
+                Method::GET,
+                format!("{path}/{name}"),
+                Fields(vec!["/kind".into(), "/metadata/labels".into()]),
+            ));
+            if matches!(object, Object::ResourceQuota(_)) {
+                // Quota admission refuses every pod until the quota controller has counted
+                // the quota (the backend waits for it too); kubesim counts at once.
+                steps.push(Step::new(
                     Method::GET,
-                    format!("{path}/{name}"),
-                    Fields(vec!["/kind".into(), "/metadata/labels".into()]),
-                ),
-            ];
+                    format!("{path}/{name}?wait-for-count"),
+                    Nothing,
+                ));
+            }
             if matches!(object, Object::Namespace(_)) {
                 // Pods need the namespace's `default` ServiceAccount (kube-controller-manager
                 // makes it); the real server gets a moment, kubesim does not need one.
@@ -635,6 +651,23 @@ async fn default_account(client: &Client, ns: &str) {
     panic!("no default ServiceAccount in {ns}");
 }
 
+/// Waits until the quota controller has written the status of the ResourceQuota at `path`.
+async fn quota_counted(client: &Client, path: &str) {
+    for _ in 0..100 {
+        let request = Request::builder()
+            .uri(path)
+            .body(Vec::new())
+            .expect("request");
+        let quota: Result<k8s_openapi::api::core::v1::ResourceQuota, _> =
+            client.request(request).await;
+        if quota.is_ok_and(|q| q.status.and_then(|s| s.hard).is_some()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the quota at {path} was never counted");
+}
+
 #[tokio::test]
 async fn real_control_plane_differential_kubesim_answers_as_kube_apiserver_does() {
     let Some(plane) = ControlPlane::start_or_skip("real_control_plane_differential").await else {
@@ -673,6 +706,10 @@ async fn real_control_plane_differential_kubesim_answers_as_kube_apiserver_does(
             None => None,
         };
         for (index, step) in scenario.steps.iter().enumerate() {
+            if let Some(path) = step.path.strip_suffix("?wait-for-count") {
+                quota_counted(&real, path).await;
+                continue;
+            }
             if step.path.ends_with("?wait-for-default") {
                 let ns = step.path.split('/').nth(4).unwrap_or_default();
                 default_account(&real, ns).await;

@@ -3,11 +3,12 @@
 //! on free loopback ports, with generated certificates and a static token file, stopped
 //! when dropped.
 //!
-//! The API server runs RBAC authorization and its default admission plugins (PodSecurity
-//! among them). The controller manager runs only the controllers our objects need: the
-//! namespace controller (termination), the job controller, the garbage collector (job
-//! pods) and the service account controller (the `default` ServiceAccount that pod
-//! admission requires). There is no kubelet and no scheduler: the node agent plays both.
+//! The API server runs RBAC authorization and its default admission plugins (PodSecurity,
+//! LimitRanger and ResourceQuota among them). The controller manager runs only the
+//! controllers our objects need: the namespace controller (termination), the job
+//! controller, the garbage collector (job pods), the service account controller (the
+//! `default` ServiceAccount that pod admission requires) and the resource quota controller
+//! (which counts a livelesson's budget before quota admission lets its pods in). There is no kubelet and no scheduler: the node agent plays both.
 //!
 //! Services get their ClusterIPs from a /20 inside 127.0.0.0/16 that this control plane
 //! holds a lock on for its life, so concurrent test processes never share an address and
@@ -375,8 +376,9 @@ impl ControlPlane {
             // Reach node agents (pod logs) at the 127.x address each reports, never
             // through a name: a name would be looked up in the machine's DNS.
             "--kubelet-preferred-address-types=InternalIP".to_owned(),
-            // The defaults, named so that the log shows PodSecurity is on.
-            "--enable-admission-plugins=PodSecurity".to_owned(),
+            // The defaults, named so that the log shows PodSecurity and the resource
+            // budgets' quota and limit range plugins are on.
+            "--enable-admission-plugins=PodSecurity,LimitRanger,ResourceQuota".to_owned(),
             format!("--service-cluster-ip-range={}", self.service_range.cidr()),
             format!("--service-account-issuer={issuer}"),
             format!("--api-audiences={issuer}"),
@@ -475,7 +477,9 @@ impl ControlPlane {
             // Nothing reads its metrics or health endpoints: serve none.
             "--secure-port=0".to_owned(),
             "--leader-elect=false".to_owned(),
-            "--controllers=namespace-controller,job-controller,garbage-collector-controller,serviceaccount-controller".to_owned(),
+            // The quota controller counts each livelesson's ResourceQuota: until it has,
+            // quota admission refuses the namespace's pods.
+            "--controllers=namespace-controller,job-controller,garbage-collector-controller,serviceaccount-controller,resourcequota-controller".to_owned(),
             "--use-service-account-credentials=false".to_owned(),
             "--kube-api-qps=200".to_owned(),
             "--kube-api-burst=400".to_owned(),

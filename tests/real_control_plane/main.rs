@@ -9,6 +9,8 @@
 //!
 //! # Layout
 //!
+//! - [`budgets`]: a lesson within its resource budget READY, one over it refused by quota
+//!   admission and in ERROR naming the quota.
 //! - [`harness`]: starts and stops etcd, kube-apiserver and kube-controller-manager.
 //! - [`cluster`]: what the scheduler expects a cluster to have (CRD, RuntimeClass, secrets).
 //! - [`dry_run`]: server-side dry run of every object of every lesson.
@@ -29,6 +31,7 @@
 // `expect` and `unwrap` out of runtime code).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod budgets;
 mod child;
 mod cluster;
 #[path = "../support/deploy_tools.rs"]

@@ -7,6 +7,7 @@ pub const ROUTER_CONFIGURATION_CREATE_STEPS: &[&str] = &[
     "plan",
     "images",
     "namespace",
+    "budget",
     "network-policy",
     "secrets",
     "lesson-files",

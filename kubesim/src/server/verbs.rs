@@ -23,7 +23,32 @@ pub(crate) fn create_internal(
     obj: Value,
 ) -> Result<Arc<Value>, ApiError> {
     let obj = prepare_new(s, def, ns, obj)?;
-    s.store.create(def, ns, obj)
+    store_new(s, def, ns, obj)
+}
+
+/// Stores a prepared object: a pod after quota admission, a quota then counted.
+fn store_new(s: &Shared, def: &ResourceDef, ns: &str, obj: Value) -> Result<Arc<Value>, ApiError> {
+    match def.kind {
+        "Pod" => {
+            let _admission = s
+                .quota_admission
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            crate::quota::admit_pod(s, ns, &obj)?;
+            let created = s.store.create(def, ns, obj)?;
+            crate::quota::count(s, ns);
+            Ok(created)
+        }
+        "ResourceQuota" | "LimitRange" => {
+            crate::quota::check_quantities(def, &obj)?;
+            let created = s.store.create(def, ns, obj)?;
+            if def.kind == "ResourceQuota" {
+                crate::quota::count(s, ns);
+            }
+            Ok(created)
+        }
+        _ => s.store.create(def, ns, obj),
+    }
 }
 
 pub(super) fn create(
@@ -34,7 +59,7 @@ pub(super) fn create(
 ) -> Result<Arc<Value>, ApiError> {
     let mut obj = prepare_new(s, def, ns, obj)?;
     if def.kind != "Service" {
-        return s.store.create(def, ns, obj);
+        return store_new(s, def, ns, obj);
     }
     let requested = obj
         .pointer("/spec/clusterIP")

@@ -8,6 +8,7 @@
 mod discovery;
 mod namespaces;
 mod objects;
+mod quotas;
 mod selectors;
 mod status_errors;
 mod unimplemented;

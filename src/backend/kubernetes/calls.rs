@@ -70,7 +70,12 @@ impl Calls {
                     self.failing.now();
                     attempt < IN_PLACE_ATTEMPTS && started.elapsed() + delay < IN_PLACE_BUDGET
                 }
-                Err(kube::Error::Api(status)) if status.code == 403 => {
+                // A quota's refusal is an answer about the lab, never an authorizer
+                // that has not synced.
+                Err(kube::Error::Api(status))
+                    if status.code == 403
+                        && crate::backend::error::quota_refusal(status).is_none() =>
+                {
                     self.failing.within(SETTLING) && started.elapsed() + delay < SETTLING_BUDGET
                 }
                 _ => false,

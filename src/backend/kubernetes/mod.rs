@@ -8,8 +8,10 @@
 //! out of time while the API was failing is retried too, never taken for a lab that did
 //! not start.
 
+mod budget;
 pub mod cached;
 pub mod calls;
+mod pod_create;
 pub mod resources;
 pub mod watch;
 
@@ -31,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 
+use super::error;
 use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
 use crate::ids::LivelessonId;
 use cached::{JobState, PodState, PodSummary};
@@ -149,6 +152,12 @@ impl KubernetesBackend {
                     })
                 }
             }
+            Err(kube::Error::Api(status)) if error::quota_refusal(&status).is_some() => {
+                Err(BackendError::OverBudget {
+                    quota: error::quota_refusal(&status).unwrap_or_default(),
+                    message: status.message.clone(),
+                })
+            }
             Err(err) => Err(api_error("create", resource, &name)(err)),
         }
     }
@@ -232,6 +241,10 @@ impl Backend for KubernetesBackend {
         self.create(&api, &namespace, ll).await
     }
 
+    async fn create_budget(&self, ll: &Livelesson<'_>) -> Result<()> {
+        self.apply_budget(ll).await
+    }
+
     async fn create_network_policy(&self, ll: &Livelesson<'_>) -> Result<()> {
         let namespace = self.namespace(ll.id);
         let policy = resources::network_policy(&self.settings, ll);
@@ -289,7 +302,7 @@ impl Backend for KubernetesBackend {
         let namespace = self.namespace(ll.id);
         let (pod, service, ingresses) = if endpoint == JUPYTER_ENDPOINT {
             (
-                resources::jupyter_pod(&self.settings, ll),
+                resources::jupyter_pod(&self.settings, ll).map_err(build_error)?,
                 resources::jupyter_service(&self.settings, ll),
                 vec![resources::jupyter_ingress(&self.settings, ll)],
             )
@@ -298,13 +311,12 @@ impl Backend for KubernetesBackend {
                 BackendError::Build(format!("lesson has no endpoint {endpoint:?}"))
             })?;
             (
-                resources::pod(&self.settings, ll, found)
-                    .map_err(|e| BackendError::Build(e.to_string()))?,
+                resources::pod(&self.settings, ll, found).map_err(build_error)?,
                 resources::service(&self.settings, ll, found),
                 resources::ingresses(&self.settings, ll, found),
             )
         };
-        self.create(&self.api::<Pod>(&namespace), &pod, ll).await?;
+        self.create_pod(&namespace, &pod, ll).await?;
         self.create(&self.api::<Service>(&namespace), &service, ll)
             .await?;
         let ingress_api = self.api::<Ingress>(&namespace);
@@ -476,6 +488,7 @@ impl Backend for KubernetesBackend {
         stage: usize,
         hosts: &BTreeMap<String, String>,
     ) -> Result<()> {
+        self.check_config_pods_fit(ll)?;
         let namespace = self.namespace(ll.id);
         let api: Api<Job> = self.api(&namespace);
         for endpoint in ll
@@ -488,7 +501,7 @@ impl Backend for KubernetesBackend {
                 BackendError::Build(format!("no host recorded for endpoint {}", endpoint.name))
             })?;
             let job = resources::config_job(&self.settings, ll, endpoint, stage, host)
-                .map_err(|e| BackendError::Build(e.to_string()))?;
+                .map_err(build_error)?;
             self.create(&api, &job, ll).await?;
         }
         Ok(())
@@ -673,7 +686,17 @@ where
         "NetworkPolicy" => "networkpolicies",
         "Ingress" => "ingresses",
         "Job" => "jobs",
+        "ResourceQuota" => "resourcequotas",
+        "LimitRange" => "limitranges",
         _ => "objects",
+    }
+}
+
+/// A builder's refusal: an undefined budget size keeps its own variant.
+fn build_error(err: resources::Error) -> BackendError {
+    match err {
+        resources::Error::Budget(unknown) => BackendError::UnknownBudget(unknown),
+        other => BackendError::Build(other.to_string()),
     }
 }
 

@@ -131,6 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = Options {
         tier: args.tier,
         instance_id: config.backend.instance_id.clone(),
+        budget_sizes: config.backend.budgets.size_names(),
         ..Options::default()
     };
     let loaded = curriculum::load(&dir, &options);

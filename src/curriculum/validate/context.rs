@@ -12,6 +12,8 @@ pub(crate) struct LessonContext<'a> {
     pub images: &'a BTreeMap<String, Known>,
     /// Collection slug → its state.
     pub collections: &'a BTreeMap<String, Known>,
+    /// The budget sizes a lesson may name.
+    pub budget_sizes: &'a [String],
 }
 
 /// The state of a definition another one refers to.

@@ -76,6 +76,21 @@ pub(crate) fn lesson(
         },
     };
 
+    let budget = raw.budget.filter(|size| !size.is_empty());
+    if let Some(size) = &budget
+        && !cx.budget_sizes.iter().any(|known| known == size)
+    {
+        p.error_eg(
+            "budget",
+            format!(
+                "lesson `{}` asks for budget size `{size}`, which is not defined; sizes: {}",
+                slug,
+                cx.budget_sizes.join(", ")
+            ),
+            "budget: small",
+        );
+    }
+
     let mut files = BTreeMap::new();
     let stages = stages(raw.stages, source, dir, p, &mut files);
     let mut endpoints = Vec::new();
@@ -180,6 +195,7 @@ pub(crate) fn lesson(
         connections,
         authors,
         ready_delay,
+        budget,
         files,
     };
     (p.errors() == 0).then_some(lesson)

@@ -11,7 +11,9 @@ use antidote_scheduler::ids::{LivelessonId, SessionId};
 use antidote_scheduler::queue::JobId;
 use antidote_scheduler::workflow::CREATE;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod as KubePod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, Pod as KubePod, ResourceQuota, Secret, Service,
+};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::Api;
 use kube::api::ListParams;
@@ -116,6 +118,8 @@ pub(super) async fn assert_objects(
         .collect();
     let namespace = lab.settings.namespace(&id);
     let kinds = [
+        ApiResource::erase::<ResourceQuota>(&()),
+        ApiResource::erase::<LimitRange>(&()),
         ApiResource::erase::<NetworkPolicy>(&()),
         ApiResource::erase::<Secret>(&()),
         ApiResource::erase::<ConfigMap>(&()),

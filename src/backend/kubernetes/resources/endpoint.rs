@@ -16,9 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
-use super::files::{
-    copy_files_init_container, files_volume_mount, pod_volumes, pull_policy, requests,
-};
+use super::budget::{plan, pod_resources};
+use super::files::{copy_files_init_container, files_volume_mount, pod_volumes, pull_policy};
 use super::network::nad_name;
 use super::{
     Error, LABEL_CONFIG_POD, LABEL_LIVELESSON, LABEL_MANAGED, LABEL_POD_NAME, Result, YES,
@@ -93,12 +92,15 @@ pub fn pod(settings: &Settings, ll: &Livelesson<'_>, endpoint: &Endpoint) -> Res
         ports,
         networks: (!networks.is_empty()).then(|| serde_json::Value::from(networks).to_string()),
     };
-    Ok(build_pod(settings, ll, shape))
+    build_pod(settings, ll, shape)
 }
 
 /// The jupyter guide's pod: image `<jupyter_image>:<platform_image_tag>` verbatim (the
 /// original looked it up as an image slug and crashed), untrusted, on no lab network.
-pub fn jupyter_pod(settings: &Settings, ll: &Livelesson<'_>) -> Pod {
+///
+/// # Errors
+/// [`Error::Budget`] when the lesson's budget size is not defined.
+pub fn jupyter_pod(settings: &Settings, ll: &Livelesson<'_>) -> Result<Pod> {
     let shape = PodShape {
         name: JUPYTER_ENDPOINT.to_owned(),
         image: settings.jupyter_image_ref(),
@@ -110,7 +112,8 @@ pub fn jupyter_pod(settings: &Settings, ll: &Livelesson<'_>) -> Pod {
     build_pod(settings, ll, shape)
 }
 
-fn build_pod(settings: &Settings, ll: &Livelesson<'_>, shape: PodShape) -> Pod {
+fn build_pod(settings: &Settings, ll: &Livelesson<'_>, shape: PodShape) -> Result<Pod> {
+    let resources = pod_resources(&plan(settings, ll)?);
     let mut metadata = object_meta(
         settings,
         ll,
@@ -139,7 +142,7 @@ fn build_pod(settings: &Settings, ll: &Livelesson<'_>, shape: PodShape) -> Pod {
             ..SecurityContext::default()
         }),
         volume_mounts: Some(vec![files_volume_mount(settings)]),
-        resources: Some(requests("100m", "128Mi")),
+        resources: Some(resources.clone()),
         ..Container::default()
     };
     let sysctls = shape.forwarding.then(|| {
@@ -151,11 +154,11 @@ fn build_pod(settings: &Settings, ll: &Livelesson<'_>, shape: PodShape) -> Pod {
             })
             .collect()
     });
-    Pod {
+    Ok(Pod {
         metadata,
         spec: Some(PodSpec {
             containers: vec![container],
-            init_containers: Some(vec![copy_files_init_container(settings)]),
+            init_containers: Some(vec![copy_files_init_container(settings, resources)]),
             volumes: Some(pod_volumes(ll)),
             restart_policy: Some("Always".to_owned()),
             runtime_class_name: (shape.flavor == Flavor::Untrusted)
@@ -172,7 +175,7 @@ fn build_pod(settings: &Settings, ll: &Livelesson<'_>, shape: PodShape) -> Pod {
             ..PodSpec::default()
         }),
         status: None,
-    }
+    })
 }
 
 /// All of a livelesson's endpoint pods on one node: the lab bridges are node-local.
@@ -702,7 +705,7 @@ mod tests {
         let fx = Fixture::example();
         let ll = fx.livelesson("notebook-automation");
         assert!(ll.lesson.uses_jupyter());
-        let pod = jupyter_pod(&fx.settings, &ll);
+        let pod = jupyter_pod(&fx.settings, &ll).expect("jupyter pod");
         assert_eq!(pod.metadata.name.as_deref(), Some("jupyterlabguide"));
         assert_eq!(
             pod.metadata.labels.as_ref().unwrap()["podName"],

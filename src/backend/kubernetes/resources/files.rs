@@ -4,13 +4,12 @@
 //! This replaces the original's hostPath mount of the whole curriculum on every pod, which
 //! needed the curriculum on every node at the same path and exposed other lessons.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, KeyToPath,
     ResourceRequirements, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{object_meta, shell_quote};
 use crate::backend::{Livelesson, Settings};
@@ -139,7 +138,10 @@ pub fn files_volume_mount(settings: &Settings) -> VolumeMount {
 /// directory; the glob skips those hidden entries. Everything is made writable by all
 /// rather than chowned to a user created here (as the original did): the lab image's user
 /// id is unknown to this container.
-pub fn copy_files_init_container(settings: &Settings) -> Container {
+pub fn copy_files_init_container(
+    settings: &Settings,
+    resources: ResourceRequirements,
+) -> Container {
     let target = shell_quote(&settings.files_mount_path);
     let script = format!(
         "set -eu; set -- {READ_ONLY_PATH}/*; \
@@ -160,7 +162,7 @@ pub fn copy_files_init_container(settings: &Settings) -> Container {
             },
             files_volume_mount(settings),
         ]),
-        resources: Some(requests("10m", "16Mi")),
+        resources: Some(resources),
         ..Container::default()
     }
 }
@@ -174,20 +176,10 @@ pub(crate) fn pull_policy(settings: &Settings) -> &'static str {
     }
 }
 
-/// Resource requests without limits: lets the scheduler spread livelessons without
-/// throttling devices whose real needs vary by image.
-pub(crate) fn requests(cpu: &str, memory: &str) -> ResourceRequirements {
-    ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".to_owned(), Quantity(cpu.to_owned())),
-            ("memory".to_owned(), Quantity(memory.to_owned())),
-        ])),
-        ..ResourceRequirements::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::super::fixture::Fixture;
     use super::*;
 
@@ -278,7 +270,7 @@ mod tests {
         assert_eq!(volumes[1].name, "local-copy");
         assert!(volumes[1].empty_dir.is_some());
 
-        let init = copy_files_init_container(&fx.settings);
+        let init = copy_files_init_container(&fx.settings, ResourceRequirements::default());
         assert_eq!(init.name, "copy-lesson-files");
         assert_eq!(init.image.as_deref(), Some("busybox:1.36"));
         let script = &init.command.as_ref().unwrap()[2];

@@ -10,9 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::files::{
-    copy_files_init_container, files_volume_mount, pod_volumes, pull_policy, requests,
-};
+use super::files::{copy_files_init_container, files_volume_mount, pod_volumes, pull_policy};
 use super::{
     Error, JOB_TYPE_CONFIG, LABEL_CONFIG_POD, LABEL_JOB_TYPE, LABEL_STAGE, Result, YES,
     object_meta, shell_quote,
@@ -145,6 +143,7 @@ pub fn config_job(
         value("ANSIBLE_HOST_KEY_CHECKING", "False"),
     ];
 
+    let resources = super::budget::pod_resources(&super::budget::plan(settings, ll)?);
     let name = names::config_job_name(&endpoint.name, stage);
     let stage_id = stage.to_string();
     let job_labels = [
@@ -179,10 +178,10 @@ pub fn config_job(
                         command: Some(command),
                         env: Some(env),
                         volume_mounts: Some(vec![files_volume_mount(settings)]),
-                        resources: Some(requests("50m", "64Mi")),
+                        resources: Some(resources.clone()),
                         ..Container::default()
                     }],
-                    init_containers: Some(vec![copy_files_init_container(settings)]),
+                    init_containers: Some(vec![copy_files_init_container(settings, resources)]),
                     volumes: Some(pod_volumes(ll)),
                     restart_policy: Some("Never".to_owned()),
                     ..PodSpec::default()

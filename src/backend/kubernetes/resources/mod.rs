@@ -8,6 +8,7 @@
 //! # Layout
 //!
 //! - this file: labels, the namespace, the egress NetworkPolicy, secret copies;
+//! - [`budget`]: the resource budget's ResourceQuota and LimitRange, and pods' resources;
 //! - [`files`]: the lesson-files ConfigMap and the volumes and init container that expose it;
 //! - [`network`]: one Multus NetworkAttachmentDefinition per connection;
 //! - [`endpoint`]: endpoint pods, services, ingresses, and the jupyter guide endpoint;
@@ -16,6 +17,7 @@
 //! - `check` (tests, and the `object-check` feature the fuzz targets use): every object
 //!   of a livelesson judged by kubesim's validation.
 
+pub mod budget;
 pub mod endpoint;
 pub mod files;
 pub mod job;
@@ -102,6 +104,9 @@ pub enum Error {
         /// Endpoint name.
         endpoint: String,
     },
+    /// The lesson's budget size is not defined.
+    #[error(transparent)]
+    Budget(crate::backend::budget::UnknownSize),
     /// The endpoint has no configuration file (or napalm driver) for the stage.
     #[error("endpoint `{endpoint}` has no usable configuration file for stage {stage}")]
     NoConfigurationFile {

@@ -3,12 +3,15 @@
 //! targets, and the server-side dry run against a real API server.
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, Pod, ResourceQuota, Secret, Service,
+};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use kube::Resource;
 use kube::core::{ApiResource, DynamicObject};
 use serde_json::Value;
 
+use super::budget::{limit_range, resource_quota};
 use super::{
     Livelesson, Result, Settings, config_credentials_secret, config_job, ingresses,
     jupyter_ingress, jupyter_pod, jupyter_service, lesson_files, nad_api_resource, namespace,
@@ -21,6 +24,10 @@ use super::{
 pub enum Object {
     /// The livelesson's namespace.
     Namespace(Box<Namespace>),
+    /// The resource budget's quota.
+    ResourceQuota(Box<ResourceQuota>),
+    /// The resource budget's container defaults.
+    LimitRange(Box<LimitRange>),
     /// The egress lockdown.
     NetworkPolicy(Box<NetworkPolicy>),
     /// A copied secret or the configuration credentials.
@@ -47,6 +54,8 @@ impl Object {
     pub fn to_json(&self) -> serde_json::Result<Value> {
         match self {
             Self::Namespace(o) => serde_json::to_value(o),
+            Self::ResourceQuota(o) => serde_json::to_value(o),
+            Self::LimitRange(o) => serde_json::to_value(o),
             Self::NetworkPolicy(o) => serde_json::to_value(o),
             Self::Secret(o) => serde_json::to_value(o),
             Self::ConfigMap(o) => serde_json::to_value(o),
@@ -62,6 +71,8 @@ impl Object {
     pub fn api_resource(&self) -> ApiResource {
         match self {
             Self::Namespace(_) => ApiResource::erase::<Namespace>(&()),
+            Self::ResourceQuota(_) => ApiResource::erase::<ResourceQuota>(&()),
+            Self::LimitRange(_) => ApiResource::erase::<LimitRange>(&()),
             Self::NetworkPolicy(_) => ApiResource::erase::<NetworkPolicy>(&()),
             Self::Secret(_) => ApiResource::erase::<Secret>(&()),
             Self::ConfigMap(_) => ApiResource::erase::<ConfigMap>(&()),
@@ -77,6 +88,8 @@ impl Object {
     pub fn describe(&self) -> String {
         let meta = match self {
             Self::Namespace(o) => o.meta(),
+            Self::ResourceQuota(o) => o.meta(),
+            Self::LimitRange(o) => o.meta(),
             Self::NetworkPolicy(o) => o.meta(),
             Self::Secret(o) => o.meta(),
             Self::ConfigMap(o) => o.meta(),
@@ -94,7 +107,8 @@ impl Object {
     }
 }
 
-/// Every object of `ll`, in creation order: namespace, the policy (unless egress is
+/// Every object of `ll`, in creation order: namespace, the budget's quota and limit
+/// range, the policy (unless egress is
 /// allowed), copies of `source_secrets`, the credentials (when an endpoint is
 /// configurable), lesson files, networks, each endpoint's pod, service and ingresses, the
 /// jupyter guide's, then the configuration jobs of every stage. A job's target host is
@@ -107,7 +121,11 @@ pub fn livelesson_objects(
     ll: &Livelesson<'_>,
     source_secrets: &[Secret],
 ) -> Result<Vec<Object>> {
-    let mut objects = vec![Object::Namespace(Box::new(namespace(settings, ll)))];
+    let mut objects = vec![
+        Object::Namespace(Box::new(namespace(settings, ll))),
+        Object::ResourceQuota(Box::new(resource_quota(settings, ll)?)),
+        Object::LimitRange(Box::new(limit_range(settings, ll)?)),
+    ];
     if !settings.allow_egress {
         objects.push(Object::NetworkPolicy(Box::new(network_policy(
             settings, ll,
@@ -143,7 +161,7 @@ pub fn livelesson_objects(
         );
     }
     if ll.lesson.uses_jupyter() {
-        objects.push(Object::Pod(Box::new(jupyter_pod(settings, ll))));
+        objects.push(Object::Pod(Box::new(jupyter_pod(settings, ll)?)));
         objects.push(Object::Service(Box::new(jupyter_service(settings, ll))));
         objects.push(Object::Ingress(Box::new(jupyter_ingress(settings, ll))));
     }
