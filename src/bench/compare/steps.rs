@@ -93,6 +93,7 @@ fn merge(figures: &mut Figures, peer: Peer, line: serde_json::Value) {
             figures.latency_from_call_ms_p99.or(get("latency_ms_p99"));
     } else {
         figures.latency_ms_p50 = figures.latency_ms_p50.or(get("latency_ms_p50"));
+        figures.latency_ms_p95 = figures.latency_ms_p95.or(get("latency_ms_p95"));
         figures.latency_ms_p99 = figures.latency_ms_p99.or(get("latency_ms_p99"));
         figures.latency_from_call_ms_p50 = figures
             .latency_from_call_ms_p50
