@@ -163,3 +163,82 @@ impl Harnesses {
         Ok(vec![step])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            database_url: "postgres://postgres@127.0.0.1:5432/antidote_compare".into(),
+            peers_dir: PathBuf::from("/nonexistent/peers"),
+            work_dir: PathBuf::from("/nonexistent/work"),
+            peers: vec![Peer::River, Peer::Awa],
+            rounds: 1,
+            jobs: 2_000,
+            single_jobs: 100,
+            tasks: 10,
+            batch: 10,
+            workflows: 200,
+            latency_samples: 20,
+            underway_jobs: 100,
+            underway_workflows: 10,
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn river_runs_with_go_flags_and_awa_with_workflows_once_their_binaries_exist() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut harnesses = Harnesses::default();
+        for peer in [Peer::River, Peer::Awa] {
+            harnesses.prepared.insert(peer, Ok(dir.path().to_owned()));
+        }
+        let exe = Path::new("antidoted");
+        let missing = harnesses
+            .command(Peer::River, exe, &params())
+            .expect_err("no binary yet");
+        assert!(missing.contains("river-bench was not built"), "{missing}");
+
+        for name in ["river-bench", "awa-bench"] {
+            std::fs::write(dir.path().join(name), "").expect("a stand-in binary");
+        }
+        let river = harnesses
+            .command(Peer::River, exe, &params())
+            .expect("river's step");
+        assert_eq!(river.len(), 1);
+        assert_eq!(river[0].program, dir.path().join("river-bench"));
+        assert_eq!(river[0].args, ["-jobs", "2000", "-latency-samples", "20"]);
+        let awa = harnesses
+            .command(Peer::Awa, exe, &params())
+            .expect("awa's step");
+        assert_eq!(
+            awa[0].args,
+            ["2000", "--latency-samples", "20", "--workflows", "200"]
+        );
+    }
+
+    #[test]
+    fn a_peer_whose_harness_is_absent_is_not_prepared_and_says_where_it_looked() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let mut harnesses = Harnesses::default();
+        let river = runtime
+            .block_on(harnesses.prepare(Peer::River, &params()))
+            .expect_err("no harness");
+        assert!(
+            river.contains("no harness at /nonexistent/peers/go"),
+            "{river}"
+        );
+        let awa = runtime
+            .block_on(harnesses.prepare(Peer::Awa, &params()))
+            .expect_err("no harness");
+        assert!(
+            awa.contains("no harness at /nonexistent/peers/rust"),
+            "{awa}"
+        );
+    }
+}
