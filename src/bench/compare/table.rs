@@ -123,7 +123,8 @@ fn targets(out: &mut String, report: &Report) {
         };
         let _ = writeln!(
             out,
-            "goal     {:<24} antidoted ÷ {:<14} {:>6} (goal {goal}): {verdict}",
+            "goal     {:<20} {:<24} antidoted ÷ {:<14} {:>6} (goal {goal}): {verdict}",
+            t.goal_name,
             t.figure,
             t.peer.map_or("-", |p| p.name()),
             cell(t.ratio, 2),

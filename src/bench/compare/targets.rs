@@ -20,6 +20,9 @@ pub enum Goal {
 /// One goal: antidoted's median figure against one peer's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
+    /// Which goal: `jobs_vs_river`, `jobs_vs_fastest_peer`, `idle_p50` (one per peer) or
+    /// `workflows_vs_apalis`.
+    pub goal_name: &'static str,
     /// The figure compared, by its JSON key (`jobs_per_s`, `latency_ms_p50`,
     /// `latency_from_call_ms_p50` for a peer that measures only from the call,
     /// `workflows_per_s`).
@@ -40,6 +43,7 @@ pub struct Target {
 
 impl Target {
     fn new(
+        goal_name: &'static str,
         figure: &'static str,
         peer: Option<Peer>,
         ours: Option<f64>,
@@ -51,6 +55,7 @@ impl Target {
             _ => None,
         };
         Self {
+            goal_name,
             figure,
             peer,
             ours,
@@ -76,6 +81,7 @@ pub(super) fn targets(medians: &[Medians]) -> Vec<Target> {
     let ours_of = |figure: fn(&Medians) -> Option<f64>| ours.and_then(figure);
 
     let mut targets = vec![Target::new(
+        "jobs_vs_river",
         "jobs_per_s",
         Some(Peer::River),
         ours_of(|m| m.jobs_per_s),
@@ -88,6 +94,7 @@ pub(super) fn targets(medians: &[Medians]) -> Vec<Target> {
         .filter_map(|m| Some((m.peer, m.jobs_per_s?)))
         .max_by(|a, b| a.1.total_cmp(&b.1));
     targets.push(Target::new(
+        "jobs_vs_fastest_peer",
         "jobs_per_s",
         fastest.map(|(peer, _)| peer),
         ours_of(|m| m.jobs_per_s),
@@ -102,6 +109,7 @@ pub(super) fn targets(medians: &[Medians]) -> Vec<Target> {
                 ("latency_ms_p50", |m| m.latency_ms_p50)
             };
         targets.push(Target::new(
+            "idle_p50",
             figure,
             Some(theirs.peer),
             ours_of(pick),
@@ -110,6 +118,7 @@ pub(super) fn targets(medians: &[Medians]) -> Vec<Target> {
         ));
     }
     targets.push(Target::new(
+        "workflows_vs_apalis",
         "workflows_per_s",
         Some(Peer::Apalis),
         ours_of(|m| m.workflows_per_s),
@@ -193,6 +202,19 @@ mod tests {
                     Some(12.0),
                     Some(true)
                 ),
+            ]
+        );
+        let names: Vec<_> = t.iter().map(|t| t.goal_name).collect();
+        assert_eq!(
+            names,
+            [
+                "jobs_vs_river",
+                "jobs_vs_fastest_peer",
+                "idle_p50",
+                "idle_p50",
+                "idle_p50",
+                "idle_p50",
+                "workflows_vs_apalis"
             ]
         );
         assert_eq!(t[0].goal, Goal::AtLeast(3.0));
