@@ -45,7 +45,10 @@ impl Harnesses {
         match peer {
             Peer::River => build_river_peer(params).await,
             Peer::GraphileNode => install_node_peer(params).await,
-            _ => Ok(PathBuf::new()),
+            // antidoted is this binary; the Rust peers returned above.
+            Peer::Antidoted | Peer::GraphileRs | Peer::Apalis | Peer::Underway | Peer::Awa => {
+                Ok(PathBuf::new())
+            }
         }
     }
 
