@@ -1,9 +1,11 @@
-//! The peers' harnesses: building the Rust ones, installing the Node one, and the
-//! processes ([`Step`]s) of one run of each peer, antidoted's own benchmarks included.
+//! The processes ([`Step`]s) of one run of each peer, antidoted's own benchmarks
+//! included, from the harnesses [`builds`](super::builds) made.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
+use super::builds::{
+    RIVER_BINARY, build_river_peer, build_rust_peer, built_binary, install_node_peer,
+};
 use super::params::Params;
 use super::peer::Peer;
 
@@ -23,21 +25,30 @@ pub(super) struct Harnesses {
     pub(super) prepared: std::collections::HashMap<Peer, Result<PathBuf, String>>,
 }
 
+/// The package (and binary) of a peer in the Rust harnesses' workspace.
+fn rust_package(peer: Peer) -> Option<&'static str> {
+    match peer {
+        Peer::GraphileRs => Some("graphile-worker-bench"),
+        Peer::Apalis => Some("apalis-bench"),
+        Peer::Underway => Some("underway-bench"),
+        Peer::Awa => Some("awa-bench"),
+        Peer::Antidoted | Peer::GraphileNode | Peer::River => None,
+    }
+}
+
 impl Harnesses {
-    /// Builds the Rust workspace (once for its three peers) or installs the Node peer.
+    /// Builds the peer's Rust package or its Go harness, or installs the Node peer.
     pub(super) async fn prepare(&mut self, peer: Peer, params: &Params) -> Result<PathBuf, String> {
+        if let Some(package) = rust_package(peer) {
+            return build_rust_peer(params, package).await;
+        }
         match peer {
-            Peer::Antidoted => Ok(PathBuf::new()),
-            Peer::GraphileRs | Peer::Apalis | Peer::Underway => {
-                let built = [Peer::GraphileRs, Peer::Apalis, Peer::Underway]
-                    .iter()
-                    .find_map(|p| self.prepared.get(p).cloned());
-                match built {
-                    Some(result) => result,
-                    None => build_rust_peers(params).await,
-                }
-            }
+            Peer::River => build_river_peer(params).await,
             Peer::GraphileNode => install_node_peer(params).await,
+            // antidoted is this binary; the Rust peers returned above.
+            Peer::Antidoted | Peer::GraphileRs | Peer::Apalis | Peer::Underway | Peer::Awa => {
+                Ok(PathBuf::new())
+            }
         }
     }
 
@@ -90,10 +101,15 @@ impl Harnesses {
             .get(&peer)
             .cloned()
             .unwrap_or_else(|| Err("not prepared".to_owned()))?;
+        let rust_binary = |peer: Peer| {
+            rust_package(peer)
+                .ok_or_else(|| "not a Rust peer".to_owned())
+                .and_then(|package| built_binary(&base, package))
+        };
         let step = match peer {
             Peer::Antidoted => return Err("unreachable".to_owned()),
             Peer::GraphileRs => Step {
-                program: base.join("graphile-worker-bench"),
+                program: rust_binary(peer)?,
                 args: vec![
                     params.jobs.to_string(),
                     "--latency-samples".into(),
@@ -104,8 +120,8 @@ impl Harnesses {
                 dir: None,
                 url_as_arg: false,
             },
-            Peer::Apalis => Step {
-                program: base.join("apalis-bench"),
+            Peer::Apalis | Peer::Awa => Step {
+                program: rust_binary(peer)?,
                 args: vec![
                     params.jobs.to_string(),
                     "--latency-samples".into(),
@@ -117,13 +133,25 @@ impl Harnesses {
                 url_as_arg: false,
             },
             Peer::Underway => Step {
-                program: base.join("underway-bench"),
+                program: rust_binary(peer)?,
                 args: vec![
                     params.underway_jobs.to_string(),
                     "--latency-samples".into(),
                     samples,
                     "--workflows".into(),
                     params.underway_workflows.to_string(),
+                ],
+                dir: None,
+                url_as_arg: false,
+            },
+            // River's harness takes Go flags; it has no workflow phase.
+            Peer::River => Step {
+                program: built_binary(&base, RIVER_BINARY)?,
+                args: vec![
+                    "-jobs".into(),
+                    params.jobs.to_string(),
+                    "-latency-samples".into(),
+                    samples,
                 ],
                 dir: None,
                 url_as_arg: false,
@@ -139,61 +167,81 @@ impl Harnesses {
     }
 }
 
-/// `cargo build --release --locked` of the Rust harnesses into their own target
-/// directory; returns the directory of the binaries.
-async fn build_rust_peers(params: &Params) -> Result<PathBuf, String> {
-    let workspace = params.peers_dir.join("rust");
-    if !workspace.join("Cargo.toml").is_file() {
-        return Err(format!("no harness at {}", workspace.display()));
-    }
-    let target = params.work_dir.join("rust-target");
-    eprintln!(
-        "== building the Rust peers in {} (target {})",
-        workspace.display(),
-        target.display()
-    );
-    let status = tokio::process::Command::new("cargo")
-        .args(["build", "--release", "--locked", "--quiet"])
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", &target)
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "cargo build of {} failed ({status})",
-            workspace.display()
-        ));
-    }
-    Ok(target.join("release"))
-}
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-/// Copies the Node harness's manifest, lock file and script into a work directory and
-/// runs `npm ci` there (the shared folder is read-only); returns that directory.
-async fn install_node_peer(params: &Params) -> Result<PathBuf, String> {
-    let source = params.peers_dir.join("node");
-    if !source.join("graphile.mjs").is_file() {
-        return Err(format!("no harness at {}", source.display()));
-    }
-    let dir = params.work_dir.join("node");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    for file in ["package.json", "package-lock.json", "graphile.mjs"] {
-        std::fs::copy(source.join(file), dir.join(file))
-            .map_err(|e| format!("copying {file}: {e}"))?;
-    }
-    if !dir.join("node_modules").is_dir() {
-        eprintln!("== installing the Node peer in {}", dir.display());
-        let status = tokio::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .status()
-            .await
-            .map_err(|e| format!("running npm: {e}"))?;
-        if !status.success() {
-            return Err(format!("npm ci failed ({status})"));
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            database_url: "postgres://postgres@127.0.0.1:5432/antidote_compare".into(),
+            peers_dir: PathBuf::from("/nonexistent/peers"),
+            work_dir: PathBuf::from("/nonexistent/work"),
+            peers: vec![Peer::River, Peer::Awa],
+            rounds: 1,
+            jobs: 2_000,
+            single_jobs: 100,
+            tasks: 10,
+            batch: 10,
+            workflows: 200,
+            latency_samples: 20,
+            underway_jobs: 100,
+            underway_workflows: 10,
+            timeout: Duration::from_secs(60),
         }
     }
-    Ok(dir)
+
+    #[test]
+    fn river_runs_with_go_flags_and_awa_with_workflows_once_their_binaries_exist() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut harnesses = Harnesses::default();
+        for peer in [Peer::River, Peer::Awa] {
+            harnesses.prepared.insert(peer, Ok(dir.path().to_owned()));
+        }
+        let exe = Path::new("antidoted");
+        let missing = harnesses
+            .command(Peer::River, exe, &params())
+            .expect_err("no binary yet");
+        assert!(missing.contains("river-bench was not built"), "{missing}");
+
+        for name in ["river-bench", "awa-bench"] {
+            std::fs::write(dir.path().join(name), "").expect("a stand-in binary");
+        }
+        let river = harnesses
+            .command(Peer::River, exe, &params())
+            .expect("river's step");
+        assert_eq!(river.len(), 1);
+        assert_eq!(river[0].program, dir.path().join("river-bench"));
+        assert_eq!(river[0].args, ["-jobs", "2000", "-latency-samples", "20"]);
+        let awa = harnesses
+            .command(Peer::Awa, exe, &params())
+            .expect("awa's step");
+        assert_eq!(
+            awa[0].args,
+            ["2000", "--latency-samples", "20", "--workflows", "200"]
+        );
+    }
+
+    #[test]
+    fn a_peer_whose_harness_is_absent_is_not_prepared_and_says_where_it_looked() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let mut harnesses = Harnesses::default();
+        let river = runtime
+            .block_on(harnesses.prepare(Peer::River, &params()))
+            .expect_err("no harness");
+        assert!(
+            river.contains("no harness at /nonexistent/peers/go"),
+            "{river}"
+        );
+        let awa = runtime
+            .block_on(harnesses.prepare(Peer::Awa, &params()))
+            .expect_err("no harness");
+        assert!(
+            awa.contains("no harness at /nonexistent/peers/rust"),
+            "{awa}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ pub struct Params {
     /// Server and name prefix: each peer gets the database `<name>_<peer>`, dropped and
     /// created again before each of its runs.
     pub database_url: String,
-    /// Where the peer harnesses are (`rust/`, `node/`).
+    /// Where the peer harnesses are (`rust/`, `go/`, `node/`).
     pub peers_dir: PathBuf,
     /// Build and install directory for the peers (outside the repository).
     pub work_dir: PathBuf,

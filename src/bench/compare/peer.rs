@@ -20,15 +20,23 @@ pub enum Peer {
     Underway,
     /// graphile-worker for Node (`node/graphile.mjs`).
     GraphileNode,
+    /// River, the Go queue (`go/`, built with `go build` into `river-bench`). It has no
+    /// step API, so it reports no workflows.
+    River,
+    /// awa (`rust/awa-bench`): its workflows are one job checkpointing three steps, as
+    /// antidoted's are.
+    Awa,
 }
 
 impl Peer {
     /// Every peer, in the default order of a round.
-    pub const ALL: [Peer; 5] = [
+    pub const ALL: [Peer; 7] = [
         Peer::Antidoted,
         Peer::GraphileRs,
         Peer::Apalis,
         Peer::GraphileNode,
+        Peer::River,
+        Peer::Awa,
         Peer::Underway,
     ];
 
@@ -40,6 +48,8 @@ impl Peer {
             Peer::Apalis => "apalis",
             Peer::Underway => "underway",
             Peer::GraphileNode => "graphile_node",
+            Peer::River => "river",
+            Peer::Awa => "awa",
         }
     }
 }
@@ -64,6 +74,8 @@ mod tests {
     #[test]
     fn peers_parse_by_name_and_unknown_names_are_refused_with_the_known_ones() {
         assert_eq!("apalis".parse::<Peer>(), Ok(Peer::Apalis));
+        assert_eq!("river".parse::<Peer>(), Ok(Peer::River));
+        assert_eq!("awa".parse::<Peer>(), Ok(Peer::Awa));
         let err = "sidekiq".parse::<Peer>().unwrap_err();
         assert!(err.contains("graphile_rs"), "{err}");
     }

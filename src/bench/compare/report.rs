@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use super::medians::Medians;
 use super::peer::Peer;
+use super::targets::Target;
 
 /// What one run of one peer measured. Missing figures are phases the peer lacks.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -12,6 +14,8 @@ pub struct Figures {
     pub jobs_per_s: Option<f64>,
     /// Idle enqueue (committed) to handler start, median, ms.
     pub latency_ms_p50: Option<f64>,
+    /// 95th percentile.
+    pub latency_ms_p95: Option<f64>,
     /// 99th percentile.
     pub latency_ms_p99: Option<f64>,
     /// From the start of the enqueue call, median, ms.
@@ -94,6 +98,15 @@ pub struct Report {
     pub rounds: Vec<Round>,
     /// Per peer, the median over rounds of each ratio.
     pub median_ratios: Vec<Ratios>,
+    /// Per peer, the median over rounds of each figure.
+    pub medians: Vec<Medians>,
+    /// Issue 31's goals, each a ratio of [`Report::medians`]: jobs/s against River and
+    /// against the fastest other peer, idle p50 against every peer, workflows against
+    /// apalis.
+    pub targets: Vec<Target>,
+    /// Whether every goal of [`Report::targets`] holds: `None` when one could not be
+    /// measured (its peer did not run) and none failed.
+    pub targets_met: Option<bool>,
     /// No-op jobs per run (underway: `underway_jobs`).
     pub jobs: usize,
     /// Workflows per run.

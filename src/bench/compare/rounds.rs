@@ -1,12 +1,15 @@
 //! The rounds: every peer once per round in a rotated order, the load average before each
-//! run, and antidoted's figures divided by each peer's (per round, then their medians).
+//! run, and antidoted's figures divided by each peer's (per round, then their medians);
+//! the medians of the figures and issue 31's goals come from `medians` and `targets`.
 
 use super::harness::Harnesses;
+use super::medians::{median, medians};
 use super::params::{CompareError, Params};
 use super::peer::Peer;
 use super::report::{Outcome, Ratios, Report, Round, Run};
 use super::server::Server;
 use super::steps::run_steps;
+use super::targets::{all_met, targets};
 
 /// Builds what is available, runs the rounds and returns the figures. Progress and the
 /// harnesses' own output go to stderr.
@@ -59,9 +62,14 @@ pub async fn run(params: &Params) -> Result<Report, CompareError> {
         });
     }
     let median_ratios = median_ratios(&rounds);
+    let medians = medians(&rounds);
+    let targets = targets(&medians);
     Ok(Report {
         rounds,
         median_ratios,
+        targets_met: all_met(&targets),
+        medians,
+        targets,
         jobs: params.jobs,
         workflows: params.workflows,
         latency_samples: params.latency_samples,
@@ -112,19 +120,6 @@ fn ratios(runs: &[Run]) -> Vec<Ratios> {
             })
         })
         .collect()
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (f64::midpoint(values[mid - 1], values[mid]) * 100.0).round() / 100.0
-    })
 }
 
 /// Per peer, the median of each ratio over the rounds.

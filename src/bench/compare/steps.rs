@@ -93,6 +93,7 @@ fn merge(figures: &mut Figures, peer: Peer, line: serde_json::Value) {
             figures.latency_from_call_ms_p99.or(get("latency_ms_p99"));
     } else {
         figures.latency_ms_p50 = figures.latency_ms_p50.or(get("latency_ms_p50"));
+        figures.latency_ms_p95 = figures.latency_ms_p95.or(get("latency_ms_p95"));
         figures.latency_ms_p99 = figures.latency_ms_p99.or(get("latency_ms_p99"));
         figures.latency_from_call_ms_p50 = figures
             .latency_from_call_ms_p50
@@ -122,5 +123,40 @@ mod tests {
         assert_eq!(f.latency_ms_p50, None);
         assert_eq!(f.latency_from_call_ms_p50, Some(9.0));
         assert_eq!(f.jobs, 10);
+    }
+
+    #[test]
+    fn river_and_awa_lines_give_p95_and_only_the_phases_they_ran() {
+        let mut river = Figures::default();
+        merge(
+            &mut river,
+            Peer::River,
+            serde_json::json!({"peer": "river v0.51.2 (Go)", "jobs": 2000, "enqueue_per_s": 40000.0,
+                "jobs_per_s": 15000.5, "jobs_per_s_method": "min(attempted_at) -> max(finalized_at)",
+                "jobs_per_s_wall": 9000.0, "latency_ms_p50": 3.4, "latency_ms_p95": 4.1,
+                "latency_ms_p99": 5.2}),
+        );
+        assert_eq!(river.jobs_per_s, Some(15000.5));
+        assert_eq!(
+            (
+                river.latency_ms_p50,
+                river.latency_ms_p95,
+                river.latency_ms_p99
+            ),
+            (Some(3.4), Some(4.1), Some(5.2))
+        );
+        assert_eq!((river.workflows_per_s, river.workflows), (None, 0));
+        assert_eq!(river.jobs, 2000);
+
+        let mut awa = Figures::default();
+        merge(
+            &mut awa,
+            Peer::Awa,
+            serde_json::json!({"jobs": 2000, "jobs_per_s": 9000.0, "latency_ms_p50": 6.0,
+                "latency_ms_p95": 19.7, "latency_ms_p99": 25.5, "latency_from_call_ms_p50": 10.5,
+                "workflows": 200, "workflows_per_s": 81.0}),
+        );
+        assert_eq!(awa.latency_from_call_ms_p50, Some(10.5));
+        assert_eq!((awa.workflows_per_s, awa.workflows), (Some(81.0), 200));
     }
 }

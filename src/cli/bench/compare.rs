@@ -17,7 +17,7 @@ pub(super) struct CompareArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/antidote_compare"
     )]
     database_url: String,
-    /// Where the peer harnesses are (`rust/`, `node/`).
+    /// Where the peer harnesses are (`rust/`, `go/`, `node/`).
     #[arg(long, default_value = "../shared/peers")]
     peers_dir: std::path::PathBuf,
     /// Where the peers are built and installed (outside the repository).
@@ -28,12 +28,12 @@ pub(super) struct CompareArgs {
     )]
     work_dir: std::path::PathBuf,
     /// Peers to run, comma-separated (antidoted, graphile_rs, apalis, graphile_node,
-    /// underway). underway is left out by default: its claim scans the whole queue, so
-    /// a run takes minutes even at its smaller sizes.
+    /// river, awa, underway). underway is left out by default: its claim scans the whole
+    /// queue, so a run takes minutes even at its smaller sizes.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "antidoted,graphile_rs,apalis,graphile_node"
+        default_value = "antidoted,graphile_rs,apalis,graphile_node,river,awa"
     )]
     peers: Vec<String>,
     /// Rounds; each runs every peer once, the order rotated by one each round.
