@@ -70,6 +70,10 @@
 //!   as AlreadyExists, until the quota controller recounts; a pod sent again can so be
 //!   refused by the quota there and be AlreadyExists here. The backend never sends a pod
 //!   twice (it reads its pod watch), and the differential suite sends none.
+//! - LimitRanges are stored but not applied: kube-apiserver's LimitRanger fills in the
+//!   default requests and limits of containers that name none, kubesim does not (such a
+//!   pod in a namespace with a compute quota is refused `must specify ...` here). The
+//!   backend's pods always name theirs.
 //! - No Events, OpenAPI documents, `Table` output, protobuf bodies or `Warning` headers;
 //!   custom resources (NetworkAttachmentDefinitions) keep unknown fields, as there is no
 //!   schema to prune them with.

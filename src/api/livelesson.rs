@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = LiveLessonId),
               (status = 400, description = "code 3: unknown session (\"Invalid session ID\"), stage out of range, body not JSON", body = GatewayError),
               (status = 404, description = "code 5: unknown lesson", body = GatewayError),
-              (status = 409, description = "code 10: busy with another stage change; code 9: the livelesson failed", body = GatewayError),
+              (status = 409, description = "code 10: busy with another stage change; code 9: the livelesson failed (the text names the ResourceQuota when its pods do not fit the lesson's resource budget)", body = GatewayError),
               (status = 413, description = "code 8: body too large", body = GatewayError),
               (status = 429, description = "code 8: liveLessonLimit reached, or rate limited", body = GatewayError)))]
 pub async fn request_livelesson(
@@ -84,7 +84,7 @@ pub async fn request_livelesson(
     params(("id" = String, Path, description = "livelesson id", pattern = "^[a-z0-9]{10}$")),
     responses((status = 200, body = LiveLesson),
               (status = 404, description = "code 5: unknown livelesson", body = GatewayError),
-              (status = 409, description = "code 9: the livelesson failed", body = GatewayError)))]
+              (status = 409, description = "code 9: the livelesson failed (the text names the ResourceQuota when its pods do not fit the lesson's resource budget)", body = GatewayError)))]
 pub async fn show(
     State(state): State<AppState>,
     AppPath(id): AppPath<LivelessonId>,
