@@ -7,6 +7,7 @@ pub mod lifetime;
 pub mod livelesson;
 pub mod livesession;
 pub mod pool;
+pub mod terminal;
 pub mod ui_session;
 
 use serde::Serialize;

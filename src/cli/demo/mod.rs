@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use antidote_scheduler::api::settings::CorsOrigins;
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
+use antidote_scheduler::gateway::Gateway;
 use antidote_scheduler::curriculum::{self, Options, Tier};
 use antidote_scheduler::{queue, startup, store};
 
@@ -203,13 +204,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("binding the API on 127.0.0.1")?;
     let base = format!("http://{}", listener.local_addr()?);
     say("api", &base);
+    // The terminal gateway on loopback, beside the API.
+    config.gateway.address = std::net::Ipv4Addr::LOCALHOST.into();
+    config.gateway.port = 0;
+    let terminals = super::api::bind_gateway(&config, &pool).await?;
+    if let Some((_, gateway_listener)) = &terminals {
+        let origin = Gateway::origin(&config.gateway, gateway_listener.local_addr()?);
+        say("terminals", &origin);
+    }
 
     let stop = CancellationToken::new();
-    let api_stop = stop.clone();
-    let api_task = tokio::spawn(api::serve(
+    let api_task = tokio::spawn(super::api::serve_with_terminals(
         listener,
         AppState::new(pool.clone(), client, &config),
-        async move { api_stop.cancelled().await },
+        terminals,
+        stop.clone(),
     ));
     let worker_stop = stop.clone();
     let worker_task = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
