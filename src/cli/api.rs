@@ -26,11 +26,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
     let telemetry = super::logging::init(config.log_format)?;
     let (client, listener) = prepare(&args.config, &config, args.migrate).await?;
     tracing::info!(address = %listener.local_addr()?, "API listening");
-    let terminals = bind_gateway(&config, client.pool()).await?;
+    let terminals = bind_gateway(&mut config, client.pool()).await?;
     let state = AppState::new(client.pool().clone(), client, &config);
     let stop = CancellationToken::new();
     let signal = {
@@ -40,7 +40,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             stop.cancel();
         }
     };
-    let (served, ()) = tokio::join!(serve_with_terminals(listener, state, terminals, stop), signal);
+    let (served, ()) = tokio::join!(
+        serve_with_terminals(listener, state, terminals, stop),
+        signal
+    );
     served.context("serving the API")?;
     tracing::info!("API stopped");
     telemetry.shutdown();
@@ -73,9 +76,10 @@ pub async fn prepare(
     Ok((client, listener))
 }
 
-/// The terminal gateway on its own listener, when `gateway.enabled`.
+/// The terminal gateway on its own listener, when `gateway.enabled`; its origin is noted
+/// in `config.api` for a served front end.
 pub async fn bind_gateway(
-    config: &Config,
+    config: &mut Config,
     pool: &sqlx::PgPool,
 ) -> anyhow::Result<Option<(Gateway, TcpListener)>> {
     if !config.gateway.enabled {
@@ -83,6 +87,7 @@ pub async fn bind_gateway(
     }
     let listener = Gateway::bind(&config.gateway).await?;
     tracing::info!(address = %listener.local_addr()?, "terminal gateway listening");
+    config.api.terminals_origin = Some(Gateway::origin(&config.gateway, listener.local_addr()?));
     let clients = gateway::Clients {
         trusted_proxies: config.trusted_proxies.clone(),
         forwarded_header: config.forwarded_header,

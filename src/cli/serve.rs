@@ -33,7 +33,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kube = startup::kube_client(&config).await?;
     let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
     tracing::info!(address = %listener.local_addr()?, worker = worker.id(), "serving");
-    let terminals = super::api::bind_gateway(&config, client.pool()).await?;
+    let terminals = super::api::bind_gateway(&mut config, client.pool()).await?;
 
     let state = AppState::new(client.pool().clone(), client, &config);
     let stats = super::halves::run(

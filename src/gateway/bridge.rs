@@ -10,8 +10,8 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use russh::client::{self, KeyboardInteractiveAuthResponse};
 use russh::{Channel, ChannelMsg};
-use socketioxide::SocketError;
 use socketioxide::SendError;
+use socketioxide::SocketError;
 use socketioxide::extract::SocketRef;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -61,7 +61,11 @@ impl std::fmt::Debug for Shell {
 /// # Errors
 /// [`Refusal::Unreachable`] (including a timeout) or [`Refusal::LoginRefused`]; neither
 /// names the password.
-pub async fn open(login: &Login, size: Option<(u32, u32)>, within: Duration) -> Result<Shell, Refusal> {
+pub async fn open(
+    login: &Login,
+    size: Option<(u32, u32)>,
+    within: Duration,
+) -> Result<Shell, Refusal> {
     let target = format!("{}:{}", login.host, login.port);
     match tokio::time::timeout(within, dial_and_login(login, &target, size)).await {
         Ok(result) => result,
@@ -262,7 +266,9 @@ async fn send(socket: &SocketRef, text: &str) -> Result<(), Ending> {
     loop {
         match socket.emit("data", text) {
             Ok(()) => return Ok(()),
-            Err(SendError::Socket(SocketError::InternalChannelFull)) if Instant::now() < give_up => {
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+                if Instant::now() < give_up =>
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err(SendError::Socket(SocketError::Closed)) => return Err(Ending::ClientLeft),

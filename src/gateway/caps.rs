@@ -168,7 +168,9 @@ mod tests {
         let terminals = Arc::new(Terminals::default());
         let address = Some(IpAddr::from([127, 0, 0, 1]));
         let first = terminals.admit("aaaaaaaaaa", address, CAPS).expect("first");
-        let _second = terminals.admit("aaaaaaaaaa", address, CAPS).expect("second");
+        let _second = terminals
+            .admit("aaaaaaaaaa", address, CAPS)
+            .expect("second");
         assert!(matches!(
             terminals.admit("aaaaaaaaaa", address, CAPS),
             Err(Refusal::LivelessonFull(2))
@@ -180,7 +182,9 @@ mod tests {
         ));
         drop(first);
         assert_eq!(terminals.count("aaaaaaaaaa"), 1);
-        terminals.admit("aaaaaaaaaa", address, CAPS).expect("a freed place");
+        terminals
+            .admit("aaaaaaaaaa", address, CAPS)
+            .expect("a freed place");
     }
 
     #[test]

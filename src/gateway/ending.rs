@@ -26,11 +26,14 @@ impl Ending {
         match self {
             Self::ClientLeft => None,
             Self::SessionClosed => Some("the session ended".into()),
-            Self::LabEnded => {
-                Some("the lab ended (it was stopped, expired or failed); reload to start it again".into())
-            }
+            Self::LabEnded => Some(
+                "the lab ended (it was stopped, expired or failed); reload to start it again"
+                    .into(),
+            ),
             Self::Idle(secs) => Some(format!("closed after {} minutes without typing", secs / 60)),
-            Self::InputFlood => Some("closed: input arrived faster than the terminal takes it".into()),
+            Self::InputFlood => {
+                Some("closed: input arrived faster than the terminal takes it".into())
+            }
             Self::Broken(why) => Some(format!("connection to the lab lost: {why}")),
             Self::ShuttingDown => Some("the terminal gateway is restarting; reconnect".into()),
         }

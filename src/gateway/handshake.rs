@@ -54,14 +54,18 @@ pub fn parse(query: &str) -> Result<Login, Refusal> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
     {
-        return Err(Refusal::BadRequest("the host is not an address or host name"));
+        return Err(Refusal::BadRequest(
+            "the host is not an address or host name",
+        ));
     }
     let port = port
         .ok_or(Refusal::BadRequest("no port"))?
         .parse::<u16>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or(Refusal::BadRequest("the port is not a number from 1 to 65535"))?;
+        .ok_or(Refusal::BadRequest(
+            "the port is not a number from 1 to 65535",
+        ))?;
     let username = username
         .filter(|u| !u.is_empty())
         .ok_or(Refusal::BadRequest("no username"))?;
@@ -114,11 +118,15 @@ mod tests {
         );
         assert_eq!(
             parse("host=h&port=x&username=a&userpassword=secret").err(),
-            Some(Refusal::BadRequest("the port is not a number from 1 to 65535"))
+            Some(Refusal::BadRequest(
+                "the port is not a number from 1 to 65535"
+            ))
         );
         assert_eq!(
             parse("host=h%2Fx&port=22&username=a&userpassword=b").err(),
-            Some(Refusal::BadRequest("the host is not an address or host name"))
+            Some(Refusal::BadRequest(
+                "the host is not an address or host name"
+            ))
         );
         assert_eq!(
             parse("host=h&port=22&username=a").err(),

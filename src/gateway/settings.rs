@@ -70,8 +70,14 @@ impl GatewaySettings {
             ("gateway.maxPerLivelesson", self.max_per_livelesson as u64),
             ("gateway.maxPerAddress", self.max_per_address as u64),
             ("gateway.idleTimeoutSecs", self.idle_timeout_secs),
-            ("gateway.outputBytesPerSec", u64::from(self.output_bytes_per_sec)),
-            ("gateway.inputBytesPerSec", u64::from(self.input_bytes_per_sec)),
+            (
+                "gateway.outputBytesPerSec",
+                u64::from(self.output_bytes_per_sec),
+            ),
+            (
+                "gateway.inputBytesPerSec",
+                u64::from(self.input_bytes_per_sec),
+            ),
             ("gateway.connectTimeoutSecs", self.connect_timeout_secs),
             ("gateway.recheckIntervalSecs", self.recheck_interval_secs),
         ] {
@@ -94,11 +100,9 @@ impl GatewaySettings {
             ));
         }
         if let Some(origin) = &self.public_origin {
-            let valid = origin
-                .split_once("://")
-                .is_some_and(|(scheme, rest)| {
-                    matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
-                });
+            let valid = origin.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains('/')
+            });
             if !valid {
                 return Err((
                     "gateway.publicOrigin",
@@ -144,7 +148,10 @@ mod tests {
             max_per_address: 0,
             ..GatewaySettings::default()
         };
-        assert_eq!(zero.validate().map_err(|(s, _)| s), Err("gateway.maxPerAddress"));
+        assert_eq!(
+            zero.validate().map_err(|(s, _)| s),
+            Err("gateway.maxPerAddress")
+        );
         let small = GatewaySettings {
             output_burst_bytes: 10,
             ..GatewaySettings::default()

@@ -57,11 +57,13 @@ pub async fn prepare(socket: SocketRef) -> Result<(), Infallible> {
         queue,
         flooded: flooded.clone(),
     });
-    socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(Events {
-        inputs,
-        flooded,
-        gone: gone.clone(),
-    })))));
+    socket
+        .extensions
+        .insert(Handover(Arc::new(Mutex::new(Some(Events {
+            inputs,
+            flooded,
+            gone: gone.clone(),
+        })))));
     socket.on("data", async |_: Keystrokes| {});
     socket.on("geometry", async |_: Geometry| {});
     socket.on("resize", async |_: Resize| {});
@@ -175,7 +177,10 @@ mod tests {
     fn sizes_are_whole_cells_within_bounds() {
         assert_eq!(size(Some(&json!(120)), Some(&json!(40))), Some((120, 40)));
         assert_eq!(size(Some(&json!(80.7)), Some(&json!(24))), Some((80, 24)));
-        assert_eq!(size(Some(&json!(100_000)), Some(&json!(0))), Some((1000, 1)));
+        assert_eq!(
+            size(Some(&json!(100_000)), Some(&json!(0))),
+            Some((1000, 1))
+        );
         assert_eq!(size(Some(&json!("80")), Some(&json!(24))), None);
         assert_eq!(size(None, Some(&json!(24))), None);
     }

@@ -4,9 +4,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use socketioxide::extract::SocketRef;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::api::client::{client_ip, limit_group};
@@ -22,31 +24,57 @@ use super::handshake;
 use super::refusal::Refusal;
 use super::socket::take_events;
 
+/// How long a refused or ended terminal's browser gets to read the reason before the
+/// gateway disconnects it.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs the terminal of a connected socket to its end.
 pub async fn run(socket: SocketRef, gateway: Arc<Inner>) {
     let Some(events) = take_events(&socket) else {
         return;
     };
-    let query = socket.req_parts().uri.query().unwrap_or_default().to_owned();
+    let query = socket
+        .req_parts()
+        .uri
+        .query()
+        .unwrap_or_default()
+        .to_owned();
     let login = match handshake::parse(&query) {
         Ok(login) => login,
-        Err(refusal) => return refuse(&socket, &refusal, None),
+        Err(refusal) => return refuse(socket, &events.gone, &refusal, None).await,
     };
     let allowed = match authorize(&gateway.pool, &login).await {
         Ok(allowed) => allowed,
-        Err(refusal) => return refuse(&socket, &refusal, Some((&login.host, login.port))),
+        Err(refusal) => {
+            return refuse(
+                socket,
+                &events.gone,
+                &refusal,
+                Some((&login.host, login.port)),
+            )
+            .await;
+        }
     };
     let caps = Caps {
         per_livelesson: gateway.settings.max_per_livelesson,
         per_address: gateway.settings.max_per_address,
     };
-    let admission = match gateway
-        .terminals
-        .admit(&allowed.livelesson_id, client_of(&socket, &gateway), caps)
-    {
-        Ok(admission) => admission,
-        Err(refusal) => return refuse(&socket, &refusal, Some((&login.host, login.port))),
-    };
+    let admission =
+        match gateway
+            .terminals
+            .admit(&allowed.livelesson_id, client_of(&socket, &gateway), caps)
+        {
+            Ok(admission) => admission,
+            Err(refusal) => {
+                return refuse(
+                    socket,
+                    &events.gone,
+                    &refusal,
+                    Some((&login.host, login.port)),
+                )
+                .await;
+            }
+        };
     let span = tracing::info_span!(
         "terminal",
         otel.name = "terminal",
@@ -61,17 +89,26 @@ pub async fn run(socket: SocketRef, gateway: Arc<Inner>) {
         .await
     {
         Ok(shell) => shell,
-        Err(refusal) => return refuse(&socket, &refusal, Some((&login.host, login.port))),
+        Err(refusal) => {
+            return refuse(
+                socket,
+                &events.gone,
+                &refusal,
+                Some((&login.host, login.port)),
+            )
+            .await;
+        }
     };
     drop(login);
     let metrics = telemetry::metrics();
     metrics.terminals_open.inc();
     span.in_scope(|| tracing::info!("terminal opened"));
     let mut inputs = events.inputs;
+    let gone = events.gone.clone();
     let bounds = Bounds {
         settings: &gateway.settings,
         ended: admission.ended.clone(),
-        client_gone: events.gone.clone(),
+        client_gone: gone.clone(),
         flooded: events.flooded.clone(),
     };
     let livelesson = admission.livelesson().to_owned();
@@ -89,10 +126,12 @@ pub async fn run(socket: SocketRef, gateway: Arc<Inner>) {
     span.record("ending", ending.label());
     span.in_scope(|| tracing::info!(ending = ending.label(), "terminal closed"));
     drop(admission);
-    if let Some(message) = ending.message() {
-        let _ = socket.emit("ssherror", &message);
+    match ending.message() {
+        Some(message) => say_why_and_close(socket, &gone, &message).await,
+        None => {
+            let _ = socket.disconnect();
+        }
     }
-    let _ = socket.disconnect();
 }
 
 /// A session that closed or broke because its lab was being killed reports the lab's
@@ -108,7 +147,12 @@ async fn lab_ended_or(ending: Ending, gateway: &Inner, livelesson: &str) -> Endi
 }
 
 /// Tells the browser why, counts it and closes: nothing was dialed.
-fn refuse(socket: &SocketRef, refusal: &Refusal, target: Option<(&str, u16)>) {
+async fn refuse(
+    socket: SocketRef,
+    gone: &CancellationToken,
+    refusal: &Refusal,
+    target: Option<(&str, u16)>,
+) {
     telemetry::metrics()
         .terminal_refusals
         .with_label_values(&[refusal.label()])
@@ -119,8 +163,16 @@ fn refuse(socket: &SocketRef, refusal: &Refusal, target: Option<(&str, u16)>) {
         }
         None => tracing::info!(reason = refusal.label(), "terminal refused"),
     }
-    let _ = socket.emit("ssherror", &refusal.to_string());
-    let _ = socket.clone().disconnect();
+    say_why_and_close(socket, gone, &refusal.to_string()).await;
+}
+
+/// Sends `ssherror(why)`, then disconnects once the browser had time to read it: a
+/// disconnect right behind it can overtake it on a long-polling connection still
+/// upgrading, and the browser then sees a transport error instead of the reason.
+async fn say_why_and_close(socket: SocketRef, gone: &CancellationToken, why: &str) {
+    let _ = socket.emit("ssherror", why);
+    let _ = tokio::time::timeout(CLOSE_GRACE, gone.cancelled()).await;
+    let _ = socket.disconnect();
 }
 
 /// The client's address group for the per-address cap: the peer, or the address a

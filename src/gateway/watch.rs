@@ -15,7 +15,12 @@ use super::caps::Terminals;
 use super::ending::Ending;
 
 /// Checks every `period` until `stop`, ending the terminals of livelessons no longer READY.
-pub async fn run(pool: PgPool, terminals: Arc<Terminals>, period: Duration, stop: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    terminals: Arc<Terminals>,
+    period: Duration,
+    stop: CancellationToken,
+) {
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -26,6 +26,8 @@ pub struct Driver {
     events: mpsc::UnboundedReceiver<Event>,
     backlog: HashMap<String, VecDeque<Event>>,
     screens: HashMap<String, (String, usize)>,
+    /// Other events seen while waiting for output: `(event, data)` by terminal.
+    seen: HashMap<String, Vec<(String, Value)>>,
 }
 
 /// How long any one expectation may take.
@@ -69,6 +71,7 @@ impl Driver {
             events,
             backlog: HashMap::new(),
             screens: HashMap::new(),
+            seen: HashMap::new(),
         }
     }
 
@@ -90,7 +93,8 @@ impl Driver {
 
     /// Types `data` in terminal `id`.
     pub async fn type_in(&mut self, id: &str, data: &str) {
-        self.send(json!({"op": "data", "id": id, "data": data})).await;
+        self.send(json!({"op": "data", "id": id, "data": data}))
+            .await;
     }
 
     /// Resizes terminal `id`.
@@ -112,12 +116,20 @@ impl Driver {
         loop {
             let event = tokio::time::timeout(WITHIN, self.events.recv())
                 .await
-                .unwrap_or_else(|_| panic!("terminal {id}: nothing in {WITHIN:?}; screen: {:?}", self.screens.get(id)))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "terminal {id}: nothing in {WITHIN:?}; screen: {:?}",
+                        self.screens.get(id)
+                    )
+                })
                 .expect("the driver runs");
             if event.id == id {
                 return event;
             }
-            self.backlog.entry(event.id.clone()).or_default().push_back(event);
+            self.backlog
+                .entry(event.id.clone())
+                .or_default()
+                .push_back(event);
         }
     }
 
@@ -126,20 +138,31 @@ impl Driver {
         loop {
             let event = self.next(id).await;
             if event.event == "data" {
-                self.screens.entry(id.to_owned()).or_default().0.push_str(event.data.as_str().unwrap_or_default());
+                self.screens
+                    .entry(id.to_owned())
+                    .or_default()
+                    .0
+                    .push_str(event.data.as_str().unwrap_or_default());
             }
             if event.event == name {
                 return event.data;
+            }
+            if event.event != "data" {
+                self.seen
+                    .entry(id.to_owned())
+                    .or_default()
+                    .push((event.event.clone(), event.data.clone()));
             }
             if name == "data" {
                 continue;
             }
             assert!(
                 !matches!(event.event.as_str(), "disconnect" | "ssherror") || name == "disconnect",
-                "terminal {id}: {} {:?} while waiting for {name}; screen: {:?}",
+                "terminal {id}: {} {:?} while waiting for {name}; screen: {:?}; events: {:?}",
                 event.event,
                 event.data,
-                self.screens.get(id)
+                self.screens.get(id),
+                self.seen.get(id)
             );
         }
     }
@@ -169,8 +192,19 @@ impl Driver {
                     event.data,
                     self.screens.get(id)
                 ),
-                _ => {}
+                _ => self
+                    .seen
+                    .entry(id.to_owned())
+                    .or_default()
+                    .push((event.event, event.data)),
             }
         }
+    }
+
+    /// Whether terminal `id` reported `event` with `data` while its output was awaited.
+    pub fn saw(&self, id: &str, event: &str, data: &Value) -> bool {
+        self.seen
+            .get(id)
+            .is_some_and(|seen| seen.iter().any(|(e, d)| e == event && d == data))
     }
 }

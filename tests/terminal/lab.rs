@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use antidote_scheduler::curriculum::PresentationType;
 use antidote_scheduler::gateway::{Clients, Gateway, GatewaySettings};
 use antidote_scheduler::ids::LivelessonId;
 use antidote_scheduler::queue::WorkerEvent;
-use antidote_scheduler::curriculum::PresentationType;
 use antidote_scheduler::store::livelesson::Status;
 use antidote_scheduler::workflow::{CREATE, DELETE, request};
 use sqlx::PgPool;
@@ -101,7 +101,10 @@ impl Terminals {
 
     pub async fn stop(self) {
         self.stop.cancel();
-        self.served.await.expect("gateway task").expect("gateway serves");
+        self.served
+            .await
+            .expect("gateway task")
+            .expect("gateway serves");
         let _ = self.worker.0.send(());
         let _ = self.worker.1.await;
     }

@@ -5,9 +5,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod activity;
 mod driver;
 mod lab;
-
+mod secrets;
 
 use antidote_scheduler::gateway::GatewaySettings;
 use serde_json::json;
@@ -24,14 +25,22 @@ async fn a_lab_terminal_logs_in_echoes_resizes_and_runs_guide_commands(pool: PgP
     let (host, port) = ready.ssh[0].clone();
     let mut browser = Driver::start();
     browser
-        .open("t1", &terminals.origin, login(&host, port, "antidotepassword"), 80, 24)
+        .open(
+            "t1",
+            &terminals.origin,
+            login(&host, port, "antidotepassword"),
+            80,
+            24,
+        )
         .await;
     browser.until_event("t1", "connect").await;
     browser.until_output("t1", "$ ").await;
 
     // A command's output comes back (computed, so the echo of the typing cannot match).
     let token = antidote_scheduler::ids::random_text(12);
-    browser.type_in("t1", &format!("echo {token}-$((6*7))\r")).await;
+    browser
+        .type_in("t1", &format!("echo {token}-$((6*7))\r"))
+        .await;
     browser.until_output("t1", &format!("{token}-42")).await;
 
     // The pty has the geometry the browser sent, then its resize.
@@ -48,9 +57,45 @@ async fn a_lab_terminal_logs_in_echoes_resizes_and_runs_guide_commands(pool: PgP
         .await;
     let output = browser.until_output("t1", &format!("run-{token}-5")).await;
     assert!(!output.contains("command not found"), "{output}");
+    // socket.io-client 2 connects by long-polling, then upgrades to a websocket.
+    assert!(browser.saw("t1", "upgrade", &json!("websocket")));
 
     browser.close("t1").await;
     browser.until_event("t1", "disconnect").await;
+    terminals.stop().await;
+}
+
+#[sqlx::test]
+async fn every_terminal_of_every_example_lesson_logs_in(pool: PgPool) {
+    let mut terminals = Terminals::start(pool, GatewaySettings::default()).await;
+    let mut browser = Driver::start();
+    let mut opened = 0;
+    for lesson in [
+        "linux-first-steps",
+        "router-configuration",
+        "web-automation",
+        "notebook-automation",
+    ] {
+        let ready = terminals.ready(lesson).await;
+        assert!(!ready.ssh.is_empty(), "{lesson} has terminals");
+        for (host, port) in &ready.ssh {
+            opened += 1;
+            let id = format!("t{opened}");
+            browser
+                .open(
+                    &id,
+                    &terminals.origin,
+                    login(host, *port, "antidotepassword"),
+                    80,
+                    24,
+                )
+                .await;
+            browser.until_output(&id, "$ ").await;
+            browser.type_in(&id, "echo ok-$((40+2))\r").await;
+            browser.until_output(&id, "ok-42").await;
+        }
+    }
+    assert_eq!(opened, 8, "the example curriculum's ssh presentations");
     terminals.stop().await;
 }
 
@@ -62,7 +107,13 @@ async fn an_address_outside_ready_labs_is_refused_without_a_connection(pool: PgP
     let port = bystander.local_addr().expect("address").port();
     let mut browser = Driver::start();
     browser
-        .open("t1", &terminals.origin, login("127.0.0.1", port, "whatever-secret"), 80, 24)
+        .open(
+            "t1",
+            &terminals.origin,
+            login("127.0.0.1", port, "whatever-secret"),
+            80,
+            24,
+        )
         .await;
     let refusal = browser.until_event("t1", "ssherror").await;
     assert_eq!(
@@ -86,7 +137,13 @@ async fn a_wrong_password_and_a_non_terminal_port_are_refused(pool: PgPool) {
     let (host, port) = ready.ssh[0].clone();
     let mut browser = Driver::start();
     browser
-        .open("t1", &terminals.origin, login(&host, port, "not-the-password"), 80, 24)
+        .open(
+            "t1",
+            &terminals.origin,
+            login(&host, port, "not-the-password"),
+            80,
+            24,
+        )
         .await;
     let refusal = browser.until_event("t1", "ssherror").await;
     assert_eq!(
@@ -98,7 +155,13 @@ async fn a_wrong_password_and_a_non_terminal_port_are_refused(pool: PgPool) {
     // The same endpoint on a port that is not one of its ssh presentations.
     let other = if port == 2222 { 2223 } else { 2222 };
     browser
-        .open("t2", &terminals.origin, login(&host, other, "antidotepassword"), 80, 24)
+        .open(
+            "t2",
+            &terminals.origin,
+            login(&host, other, "antidotepassword"),
+            80,
+            24,
+        )
         .await;
     let refusal = browser.until_event("t2", "ssherror").await;
     assert_eq!(
@@ -119,7 +182,13 @@ async fn terminals_close_when_their_lab_is_killed(pool: PgPool) {
     let (host, port) = ready.ssh[0].clone();
     let mut browser = Driver::start();
     browser
-        .open("t1", &terminals.origin, login(&host, port, "antidotepassword"), 80, 24)
+        .open(
+            "t1",
+            &terminals.origin,
+            login(&host, port, "antidotepassword"),
+            80,
+            24,
+        )
         .await;
     browser.until_output("t1", "$ ").await;
     terminals.kill(&ready.id).await;
@@ -133,7 +202,6 @@ async fn terminals_close_when_their_lab_is_killed(pool: PgPool) {
 }
 
 /// The handshake query the front end sends for an endpoint.
-fn login(host: &str, port: u16, password: &str) -> serde_json::Value {
+pub fn login(host: &str, port: u16, password: &str) -> serde_json::Value {
     json!({"host": host, "port": port, "username": "antidote", "userpassword": password})
 }
-

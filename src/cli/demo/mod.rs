@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 use antidote_scheduler::api::settings::CorsOrigins;
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
-use antidote_scheduler::gateway::Gateway;
 use antidote_scheduler::curriculum::{self, Options, Tier};
 use antidote_scheduler::{queue, startup, store};
 
@@ -207,10 +206,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The terminal gateway on loopback, beside the API.
     config.gateway.address = std::net::Ipv4Addr::LOCALHOST.into();
     config.gateway.port = 0;
-    let terminals = super::api::bind_gateway(&config, &pool).await?;
-    if let Some((_, gateway_listener)) = &terminals {
-        let origin = Gateway::origin(&config.gateway, gateway_listener.local_addr()?);
-        say("terminals", &origin);
+    let terminals = super::api::bind_gateway(&mut config, &pool).await?;
+    if let Some(origin) = &config.api.terminals_origin {
+        say("terminals", origin);
     }
 
     let stop = CancellationToken::new();
