@@ -57,19 +57,15 @@ pub fn app(routes: Router, api: Router, dir: PathBuf, terminals: Option<String>)
         let files = files.clone();
         let terminals = terminals.clone();
         async move {
-            match without_prefix(request.uri()) {
-                Some(uri) => {
-                    *request.uri_mut() = uri;
-                    api.oneshot(request).await
-                }
-                None => {
-                    let response = files.oneshot(request).await?.map(Body::new);
-                    Ok(match &terminals {
-                        Some(origin) => with_terminals(response, origin).await,
-                        None => response,
-                    })
-                }
+            if let Some(uri) = without_prefix(request.uri()) {
+                *request.uri_mut() = uri;
+                return api.oneshot(request).await;
             }
+            let response = files.oneshot(request).await?.map(Body::new);
+            Ok(match &terminals {
+                Some(origin) => with_terminals(response, origin).await,
+                None => response,
+            })
         }
     }))
 }

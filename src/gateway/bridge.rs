@@ -292,15 +292,12 @@ fn take_text(pending: &mut Vec<u8>) -> String {
             Err(err) => {
                 let valid = start + err.valid_up_to();
                 text.push_str(&String::from_utf8_lossy(&pending[start..valid]));
-                match err.error_len() {
-                    Some(bad) => {
-                        text.push('\u{FFFD}');
-                        start = valid + bad;
-                    }
-                    None => {
-                        start = valid;
-                        break;
-                    }
+                if let Some(bad) = err.error_len() {
+                    text.push('\u{FFFD}');
+                    start = valid + bad;
+                } else {
+                    start = valid;
+                    break;
                 }
             }
         }

@@ -158,10 +158,9 @@ fn size(cols: Option<&serde_json::Value>, rows: Option<&serde_json::Value>) -> O
     let side = |v: Option<&serde_json::Value>| {
         let v = v?;
         let n = v.as_u64().or_else(|| {
-            v.as_f64()
-                .filter(|f| f.is_finite() && *f >= 1.0)
-                // Bounded just below: the cast cannot truncate a large value.
-                .map(|f| f.min(MAX_SIDE as f64) as u64)
+            // The whole cells of a fraction (no float-to-integer cast).
+            let f = v.as_f64().filter(|f| f.is_finite())?;
+            (1..=MAX_SIDE).take_while(|side| *side as f64 <= f).last()
         })?;
         u32::try_from(n.clamp(1, MAX_SIDE)).ok()
     };

@@ -157,11 +157,10 @@ async fn refuse(
         .terminal_refusals
         .with_label_values(&[refusal.label()])
         .inc();
-    match target {
-        Some((host, port)) => {
-            tracing::info!(reason = refusal.label(), target = %format_args!("{host}:{port}"), "terminal refused");
-        }
-        None => tracing::info!(reason = refusal.label(), "terminal refused"),
+    if let Some((host, port)) = target {
+        tracing::info!(reason = refusal.label(), target = %format_args!("{host}:{port}"), "terminal refused");
+    } else {
+        tracing::info!(reason = refusal.label(), "terminal refused");
     }
     say_why_and_close(socket, gone, &refusal.to_string()).await;
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: String,
-    pub event: String,
+    pub name: String,
     pub data: Value,
 }
 
@@ -57,7 +57,7 @@ impl Driver {
                 let value: Value = serde_json::from_str(&line).expect("a JSON line");
                 let event = Event {
                     id: value["id"].as_str().unwrap_or_default().to_owned(),
-                    event: value["event"].as_str().unwrap_or_default().to_owned(),
+                    name: value["event"].as_str().unwrap_or_default().to_owned(),
                     data: value["data"].clone(),
                 };
                 if tx.send(event).is_err() {
@@ -137,29 +137,29 @@ impl Driver {
     pub async fn until_event(&mut self, id: &str, name: &str) -> Value {
         loop {
             let event = self.next(id).await;
-            if event.event == "data" {
+            if event.name == "data" {
                 self.screens
                     .entry(id.to_owned())
                     .or_default()
                     .0
                     .push_str(event.data.as_str().unwrap_or_default());
             }
-            if event.event == name {
+            if event.name == name {
                 return event.data;
             }
-            if event.event != "data" {
+            if event.name != "data" {
                 self.seen
                     .entry(id.to_owned())
                     .or_default()
-                    .push((event.event.clone(), event.data.clone()));
+                    .push((event.name.clone(), event.data.clone()));
             }
             if name == "data" {
                 continue;
             }
             assert!(
-                !matches!(event.event.as_str(), "disconnect" | "ssherror") || name == "disconnect",
+                !matches!(event.name.as_str(), "disconnect" | "ssherror") || name == "disconnect",
                 "terminal {id}: {} {:?} while waiting for {name}; screen: {:?}; events: {:?}",
-                event.event,
+                event.name,
                 event.data,
                 self.screens.get(id),
                 self.seen.get(id)
@@ -179,7 +179,7 @@ impl Driver {
                 return text;
             }
             let event = self.next(id).await;
-            match event.event.as_str() {
+            match event.name.as_str() {
                 "data" => self
                     .screens
                     .entry(id.to_owned())
@@ -188,7 +188,7 @@ impl Driver {
                     .push_str(event.data.as_str().unwrap_or_default()),
                 "disconnect" | "ssherror" | "connect_error" | "error" => panic!(
                     "terminal {id}: {} {:?} while waiting for {needle:?}; screen: {:?}",
-                    event.event,
+                    event.name,
                     event.data,
                     self.screens.get(id)
                 ),
@@ -196,7 +196,7 @@ impl Driver {
                     .seen
                     .entry(id.to_owned())
                     .or_default()
-                    .push((event.event, event.data)),
+                    .push((event.name, event.data)),
             }
         }
     }
