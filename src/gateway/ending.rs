@@ -30,6 +30,9 @@ impl Ending {
                 "the lab ended (it was stopped, expired or failed); reload to start it again"
                     .into(),
             ),
+            Self::Idle(secs) if *secs < 120 => {
+                Some(format!("closed after {secs} seconds without typing"))
+            }
             Self::Idle(secs) => Some(format!("closed after {} minutes without typing", secs / 60)),
             Self::InputFlood => {
                 Some("closed: input arrived faster than the terminal takes it".into())

@@ -201,6 +201,58 @@ async fn terminals_close_when_their_lab_is_killed(pool: PgPool) {
     terminals.stop().await;
 }
 
+#[sqlx::test]
+async fn caps_refuse_a_terminal_over_them_and_an_idle_one_is_closed(pool: PgPool) {
+    let settings = GatewaySettings {
+        max_per_livelesson: 1,
+        idle_timeout_secs: 1,
+        ..GatewaySettings::default()
+    };
+    let mut terminals = Terminals::start(pool, settings).await;
+    let ready = terminals.ready("linux-first-steps").await;
+    let (host, port) = ready.ssh[0].clone();
+    let mut browser = Driver::start();
+    browser
+        .open(
+            "t1",
+            &terminals.origin,
+            login(&host, port, "antidotepassword"),
+            80,
+            24,
+        )
+        .await;
+    browser.until_output("t1", "$ ").await;
+    browser
+        .open(
+            "t2",
+            &terminals.origin,
+            login(&host, port, "antidotepassword"),
+            80,
+            24,
+        )
+        .await;
+    assert_eq!(
+        browser.until_event("t2", "ssherror").await,
+        json!("this lab already has 1 terminals open")
+    );
+    // Nobody types in the first: the idle timeout closes it, saying so.
+    assert_eq!(
+        browser.until_event("t1", "ssherror").await,
+        json!("closed after 1 seconds without typing")
+    );
+    browser.until_event("t1", "disconnect").await;
+    let metrics = antidote_scheduler::telemetry::metrics().render();
+    for series in [
+        r#"antidote_terminal_refusals_total{reason="livelesson_full"} 1"#,
+        r#"antidote_terminal_closes_total{reason="idle"} 1"#,
+        "antidote_terminals_open 0",
+        r#"antidote_terminal_bytes_total{direction="out"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    terminals.stop().await;
+}
+
 /// The handshake query the front end sends for an endpoint.
 pub fn login(host: &str, port: u16, password: &str) -> serde_json::Value {
     json!({"host": host, "port": port, "username": "antidote", "userpassword": password})
