@@ -15,6 +15,8 @@
 //! - [`kinds`]: every production job kind's contract (attempt timeout, attempts, backoff)
 //!   in one table.
 //! - [`pool`]: warm pools of spare livelessons and capacity admission (the waiting line).
+//! - [`presentation_proxy`]: a host-routing HTTP proxy for http presentations and the
+//!   jupyter guide, standing in for an ingress (the demo).
 //! - [`provision`]: what requests, pools and workflows share: the livelesson jobs, new
 //!   livelesson rows, and the endpoints and hosts derived from a lesson.
 //! - [`queue`]: the durable job engine on PostgreSQL (enqueue, claim, leases, checkpointed
@@ -40,6 +42,7 @@ pub mod gc;
 pub mod ids;
 pub mod kinds;
 pub mod pool;
+pub mod presentation_proxy;
 pub mod provision;
 /// The job engine, the `job-engine` crate of this workspace. Re-exported under its old
 /// path so that `antidote_scheduler::queue::…` keeps naming the same items.

@@ -63,6 +63,7 @@ pub enum StartupError {
 impl AppState {
     /// The API's state for `config` over `pool`, enqueueing through `client`.
     pub fn new(pool: PgPool, client: Client, config: &Config) -> Self {
+        let pool_for_progress = pool.clone();
         Self {
             pool,
             client,
@@ -80,6 +81,7 @@ impl AppState {
             engine_schema: config.engine_schema.clone().map(Arc::new),
             writable_wait: config.database.writable_wait(),
             lifetime: Arc::new(config.lifetime_policy()),
+            progress: crate::api::progress::Streams::new(pool_for_progress, &config.progress),
         }
     }
 }

@@ -15,7 +15,8 @@
 //! - [`wire`]: the `/exp` compatibility surface's JSON shapes and error body, exactly as
 //!   antidote-core's gateway served them.
 //! - [`livesession`], [`livelesson`]: what learners request; [`lifetime`]: a lab's
-//!   schedule, extension and termination (ours).
+//!   schedule, extension and termination (ours); [`progress`]: a lab's live progress as a
+//!   server-sent event stream (ours), fed by [`progress_hub`], the process's one poller.
 //! - [`curriculum`]: read-only lessons, prerequisites, collections, images (never with
 //!   passwords); [`antidoteinfo`]: build and curriculum versions.
 //! - [`jobs`]: the admin API over the job queue, behind a bearer token; [`pools`]: warm
@@ -40,6 +41,8 @@ pub mod livelesson;
 pub mod livesession;
 pub mod ops;
 pub mod pools;
+pub mod progress;
+pub mod progress_hub;
 pub mod protocol;
 pub mod rate_limit;
 pub mod server;
@@ -107,6 +110,9 @@ pub struct AppState {
     pub writable_wait: std::time::Duration,
     /// How a learner's lab schedule is computed (inactivity, hard deadline, extensions).
     pub lifetime: Arc<crate::workflow::lifetime::Policy>,
+    /// Live progress streams: their settings, the process's shared poller and the open
+    /// streams per client address.
+    pub progress: Arc<progress::Streams>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -148,6 +154,7 @@ fn routes(state: &AppState) -> Router<AppState> {
         .merge(livesession::router())
         .merge(livelesson::router())
         .merge(lifetime::router())
+        .merge(progress::router())
         .merge(curriculum::router())
         .merge(antidoteinfo::router())
         .merge(jobs::router(state.clone()))

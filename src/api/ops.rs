@@ -201,6 +201,7 @@ pub async fn openapi() -> impl IntoResponse {
         super::livelesson::request_livelesson, super::livelesson::show,
         super::livelesson::heartbeat, super::livelesson::kill,
         super::lifetime::schedule, super::lifetime::extend, super::lifetime::terminate,
+        super::progress::progress,
         super::curriculum::list_lessons, super::curriculum::show_lesson,
         super::curriculum::lesson_prereqs, super::curriculum::list_images,
         super::curriculum::list_collections, super::curriculum::show_collection,

@@ -234,6 +234,44 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// The live progress streams, `GET /exp/livelesson/{id}/progress` (ours, `progress:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ProgressSettings {
+    /// Milliseconds between keep-alive comments on an open stream (default 8000, as
+    /// JupyterHub's progress stream), so that proxies keep an idle stream open.
+    pub keep_alive_ms: u64,
+    /// Milliseconds between two reads of the watched livelessons' progress: one statement
+    /// per API process for all its open streams (default 1000).
+    pub poll_ms: u64,
+    /// Streams one client address (IPv6: one network of `ipv6PrefixLength`) may hold
+    /// open at once on one API process; past it, 429 `rate_limited` (default 8). 0: no
+    /// cap.
+    pub max_streams_per_address: usize,
+}
+
+impl Default for ProgressSettings {
+    fn default() -> Self {
+        Self {
+            keep_alive_ms: 8000,
+            poll_ms: 1000,
+            max_streams_per_address: 8,
+        }
+    }
+}
+
+impl ProgressSettings {
+    /// [`Self::keep_alive_ms`] as a duration.
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_millis(self.keep_alive_ms)
+    }
+
+    /// [`Self::poll_ms`] as a duration.
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

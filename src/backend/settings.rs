@@ -15,6 +15,11 @@ pub struct Settings {
     pub instance_id: String,
     /// Parent domain of http-presentation and jupyter ingress hosts (`hepsDomain`).
     pub heps_domain: String,
+    /// The port learners' browsers reach those hosts on, when it is not the scheme's
+    /// default: the `HepDomain` and `GuideDomain` the API reports then end in `:<port>`
+    /// (the front end makes them `http://<domain>/` URLs); ingress hosts stay bare. The
+    /// demo sets it to its presentation proxy's port. None in production (port 80/443).
+    pub heps_port: Option<u16>,
     /// Registry organisation of endpoint images (`imageOrg`).
     pub image_org: String,
     /// Tag of endpoint images (`curriculumVersion`).
@@ -97,6 +102,14 @@ impl Settings {
         )
     }
 
+    /// Where a learner's browser reaches ingress host `host`: `host`, or `host:<hepsPort>`.
+    pub fn browser_address(&self, host: String) -> String {
+        match self.heps_port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        }
+    }
+
     /// The jupyter guide's host: `<namespace>-jupyterlabguide-web.<hepsDomain>`.
     pub fn guide_domain(&self, livelesson_id: &LivelessonId) -> String {
         use crate::curriculum::names::{JUPYTER_ENDPOINT, JUPYTER_PRESENTATION};
@@ -115,6 +128,7 @@ impl Default for Settings {
         Self {
             instance_id: "antidote".into(),
             heps_domain: "localhost".into(),
+            heps_port: None,
             image_org: "antidotelabs".into(),
             curriculum_version: "latest".into(),
             platform_image_tag: "latest".into(),

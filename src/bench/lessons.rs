@@ -620,6 +620,8 @@ async fn transactions(pool: &PgPool) -> Result<i64> {
 pub struct Usage {
     /// Peak resident set size (`VmHWM`), kB.
     pub peak_rss_kb: u64,
+    /// Resident set size now (`VmRSS`), kB.
+    pub rss_kb: u64,
     /// CPU time, user and system, every thread, seconds.
     pub cpu_s: f64,
 }
@@ -633,6 +635,7 @@ impl Usage {
     pub fn sum(all: impl IntoIterator<Item = Self>) -> Option<Self> {
         all.into_iter().reduce(|a, b| Self {
             peak_rss_kb: a.peak_rss_kb + b.peak_rss_kb,
+            rss_kb: a.rss_kb + b.rss_kb,
             cpu_s: a.cpu_s + b.cpu_s,
         })
     }
@@ -641,10 +644,13 @@ impl Usage {
     /// (the process is gone, or this is not Linux).
     pub fn of(pid: &str) -> Option<Self> {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let peak_rss_kb = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+        let kb = |field: &str| -> Option<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        };
+        let (peak_rss_kb, rss_kb) = (kb("VmHWM:")?, kb("VmRSS:")?);
         // The command name (field 2) may hold spaces; fields after it are plain numbers,
         // utime and stime being the 14th and 15th of the line.
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -654,6 +660,7 @@ impl Usage {
         let stime: u64 = fields.next()?.parse().ok()?;
         Some(Self {
             peak_rss_kb,
+            rss_kb,
             cpu_s: (utime + stime) as f64 / USER_HZ,
         })
     }

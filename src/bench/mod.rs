@@ -8,6 +8,7 @@ pub mod pool;
 pub mod queue;
 pub mod soak;
 pub mod statements;
+pub mod terminals;
 pub mod ui;
 
 use sqlx::PgPool;

@@ -118,7 +118,7 @@ fn lessons(curriculum: &curriculum::Curriculum) -> Vec<String> {
 }
 
 /// Empties the state and job tables and imports the curriculum.
-async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
+pub(super) async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
     sqlx::query("truncate live_endpoints, livelessons, livesessions, pool_lessons")
         .execute(pool)
         .await?;
@@ -396,7 +396,10 @@ async fn learner(
 }
 
 /// The secrets namespace and TLS secret every livelesson copies.
-async fn seed_cluster(client: &kube::Client, settings: &Settings) -> Result<(), BenchError> {
+pub(super) async fn seed_cluster(
+    client: &kube::Client,
+    settings: &Settings,
+) -> Result<(), BenchError> {
     use k8s_openapi::api::core::v1::{Namespace, Secret};
     use kube::Api;
     use kube::api::PostParams;

@@ -214,6 +214,26 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    (
+        "ANTIDOTE_PROGRESS_KEEP_ALIVE_MS",
+        "progress.keepAliveMs",
+        |c, v| {
+            c.progress.keep_alive_ms = parse(v)?;
+            Ok(())
+        },
+    ),
+    ("ANTIDOTE_PROGRESS_POLL_MS", "progress.pollMs", |c, v| {
+        c.progress.poll_ms = parse(v)?;
+        Ok(())
+    }),
+    (
+        "ANTIDOTE_PROGRESS_MAX_STREAMS_PER_ADDRESS",
+        "progress.maxStreamsPerAddress",
+        |c, v| {
+            c.progress.max_streams_per_address = parse(v)?;
+            Ok(())
+        },
+    ),
     ("ANTIDOTE_LOG_FORMAT", "logFormat", |c, v| {
         c.log_format = match v {
             "text" => LogFormat::Text,

@@ -108,7 +108,7 @@ use crate::workflow::request::Limits;
 mod env;
 mod validate;
 
-pub use crate::api::settings::{HttpSettings, RateLimitSettings};
+pub use crate::api::settings::{HttpSettings, ProgressSettings, RateLimitSettings};
 pub use crate::gc::settings::GcSettings;
 pub use crate::secret::Secret;
 pub use crate::telemetry::settings::LogFormat;
@@ -251,6 +251,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// Rate limits of `/exp` writes.
     pub rate_limit: RateLimitSettings,
+    /// Live progress streams: keep-alives, polling, the cap per client address.
+    pub progress: ProgressSettings,
     /// Log output format.
     pub log_format: LogFormat,
     /// CORS origins, the served front end and the dashboard.
@@ -296,6 +298,7 @@ impl Default for Config {
             body_limit: 64 * 1024,
             http: HttpSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            progress: ProgressSettings::default(),
             log_format: LogFormat::Text,
             api: ApiSettings::default(),
             backend: Settings::default(),

@@ -106,6 +106,12 @@ impl Config {
                 return invalid(setting, "must be at least 1 while its rate is set".into());
             }
         }
+        if self.progress.keep_alive_ms == 0 {
+            return invalid("progress.keepAliveMs", "must be at least 1".into());
+        }
+        if self.progress.poll_ms == 0 {
+            return invalid("progress.pollMs", "must be at least 1".into());
+        }
         if let Err(message) = self.contracts() {
             return invalid("worker.kinds", message);
         }

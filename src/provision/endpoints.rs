@@ -34,7 +34,11 @@ pub fn live_endpoints(
                     name: p.name.clone(),
                     port: p.port,
                     kind: p.kind,
-                    hep_domain: settings.presentation_host(id, &endpoint.name, &p.name),
+                    hep_domain: settings.browser_address(settings.presentation_host(
+                        id,
+                        &endpoint.name,
+                        &p.name,
+                    )),
                 })
                 .collect(),
             host: None,

@@ -53,7 +53,7 @@ pub async fn insert_livelesson(
         let id = LivelessonId::random();
         let endpoints = live_endpoints(settings, lesson, &id);
         let guide_domain = if lesson.uses_jupyter() {
-            settings.guide_domain(&id)
+            settings.browser_address(settings.guide_domain(&id))
         } else {
             String::new()
         };

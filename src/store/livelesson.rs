@@ -55,7 +55,8 @@ pub struct LivePresentation {
     /// A terminal or a web page.
     #[serde(rename = "type")]
     pub kind: PresentationType,
-    /// Ingress host of an http presentation (`<ns>-<ep>-<pres>.<hepsDomain>`).
+    /// Where a learner's browser reaches an http presentation: its ingress host
+    /// (`<ns>-<ep>-<pres>.<hepsDomain>`), with `:<hepsPort>` when that is set.
     pub hep_domain: String,
 }
 

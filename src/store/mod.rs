@@ -7,6 +7,8 @@ pub mod lifetime;
 pub mod livelesson;
 pub mod livesession;
 pub mod pool;
+pub mod presentation;
+pub mod progress;
 pub mod terminal;
 pub mod ui_session;
 

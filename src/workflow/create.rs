@@ -1,7 +1,8 @@
-//! CREATE: provisions a livelesson, one checkpoint per step.
+//! CREATE: provisions a livelesson, one checkpoint per step of its plan
+//! ([`super::plan::create_plan`], checkpointed first as step `plan`):
 //!
 //! ```text
-//! images → namespace → network-policy → secrets → lesson-files → networks
+//! plan → images → namespace → network-policy → secrets → lesson-files → networks
 //!   → endpoint:<name> (lesson order, jupyter guide last) → status:BOOTING → pods-ready
 //!   → hosts → reachability → status:CONFIGURATION → configure(stage) → ready-delay
 //!   → status:READY
@@ -11,12 +12,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::backend::Backend;
-use crate::curriculum::names::JUPYTER_ENDPOINT;
 use crate::queue::{JobContext, JobError};
 use crate::store::livelesson::{self, Status};
 use crate::telemetry::attributes::ENDPOINT;
 
 use super::Args;
+use super::plan::{PLAN_STEP, Step, create_plan};
 use super::reachability;
 use super::request::missing_images;
 use super::run::{Loaded, Progress, Workflows, backend_step, backend_step_with, durable, store};
@@ -34,115 +35,158 @@ impl<B: Backend> Workflows<B> {
             return Ok(());
         }
         let progress = Progress::of(&ctx);
-        self.create_steps(&ctx, &loaded, args.stage, &progress)
-            .await
+        // The plan as first decided: a retry after a settings change runs the steps the
+        // progress stream already reports.
+        progress.at(PLAN_STEP);
+        let plan: Vec<Step> = ctx
+            .step(PLAN_STEP, || async {
+                Ok(create_plan(
+                    &loaded.lesson,
+                    args.stage,
+                    self.settings.allow_egress,
+                ))
+            })
+            .await?;
+        let mut hosts = None;
+        for step in &plan {
+            self.create_step(&ctx, &loaded, step, &mut hosts, &progress)
+                .await?;
+        }
+        tracing::info!(livelesson = %args.livelesson, "livelesson READY");
+        Ok(())
     }
 
-    async fn create_steps(
+    /// Runs one step of the plan; `hosts` holds the endpoints' hosts once the `hosts` step
+    /// has run (configuration needs them).
+    async fn create_step(
         &self,
         ctx: &JobContext,
         loaded: &Loaded,
-        stage: i32,
+        step: &Step,
+        hosts: &mut Option<BTreeMap<String, String>>,
         progress: &Progress,
     ) -> Result<(), JobError> {
         let ll = loaded.view();
         let id = ll.id;
         let backend = &*self.backend;
-
-        progress.at("images");
-        ctx.step("images", || async {
-            match missing_images(ll.lesson, ll.images).as_slice() {
-                [] => Ok(()),
-                missing => Err(JobError::Permanent(format!(
-                    "the lesson uses images the curriculum does not define: {}",
-                    missing.join(", ")
-                ))),
+        let name = step.checkpoint();
+        match step {
+            Step::Images => {
+                progress.at(&name);
+                ctx.step(&name, || async {
+                    match missing_images(ll.lesson, ll.images).as_slice() {
+                        [] => Ok(()),
+                        missing => Err(JobError::Permanent(format!(
+                            "the lesson uses images the curriculum does not define: {}",
+                            missing.join(", ")
+                        ))),
+                    }
+                })
+                .await
             }
-        })
-        .await?;
-        backend_step(ctx, progress, "namespace", || backend.create_namespace(&ll)).await?;
-        if !self.settings.allow_egress {
-            backend_step(ctx, progress, "network-policy", || {
-                backend.create_network_policy(&ll)
-            })
-            .await?;
-        }
-        backend_step(ctx, progress, "secrets", || backend.copy_secrets(&ll)).await?;
-        backend_step(ctx, progress, "lesson-files", || {
-            backend.create_lesson_files(&ll)
-        })
-        .await?;
-        if !ll.lesson.connections.is_empty() {
-            backend_step(ctx, progress, "networks", || backend.create_networks(&ll)).await?;
-        }
-        let mut endpoints: Vec<&str> = ll
-            .lesson
-            .endpoints
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        if ll.lesson.uses_jupyter() {
-            endpoints.push(JUPYTER_ENDPOINT);
-        }
-        for endpoint in endpoints {
-            let step = format!("endpoint:{endpoint}");
-            // The span names the endpoint, so that traces can be searched by it.
-            backend_step_with(ctx, progress, &step, &[(ENDPOINT, endpoint)], || {
-                backend.create_endpoint(&ll, endpoint)
-            })
-            .await?;
-        }
-        progress.at("status:BOOTING");
-        ctx.step("status:BOOTING", || {
-            self.set_status(ctx, id, Status::Booting)
-        })
-        .await?;
-        backend_step(ctx, progress, "pods-ready", || backend.wait_pods_ready(&ll)).await?;
-        progress.at("hosts");
-        let hosts = ctx
-            .step("hosts", || async {
-                let hosts = backend
-                    .endpoint_hosts(&ll)
+            Step::Namespace => {
+                backend_step(ctx, progress, &name, || backend.create_namespace(&ll)).await
+            }
+            Step::NetworkPolicy => {
+                backend_step(ctx, progress, &name, || backend.create_network_policy(&ll)).await
+            }
+            Step::Secrets => backend_step(ctx, progress, &name, || backend.copy_secrets(&ll)).await,
+            Step::LessonFiles => {
+                backend_step(ctx, progress, &name, || backend.create_lesson_files(&ll)).await
+            }
+            Step::Networks => {
+                backend_step(ctx, progress, &name, || backend.create_networks(&ll)).await
+            }
+            Step::Endpoint { name: endpoint } => {
+                // The span names the endpoint, so that traces can be searched by it.
+                backend_step_with(ctx, progress, &name, &[(ENDPOINT, endpoint)], || {
+                    backend.create_endpoint(&ll, endpoint)
+                })
+                .await
+            }
+            Step::Booting => {
+                self.status_step(ctx, id, &name, Status::Booting, progress)
                     .await
-                    .map_err(|e| progress.backend(e))?;
-                let mut tx = durable(ctx).await?;
-                livelesson::set_hosts(&mut *tx, id, &hosts)
+            }
+            Step::PodsReady => {
+                backend_step(ctx, progress, &name, || backend.wait_pods_ready(&ll)).await
+            }
+            Step::Hosts => {
+                progress.at(&name);
+                let stored = ctx
+                    .step(&name, || async {
+                        let hosts = backend
+                            .endpoint_hosts(&ll)
+                            .await
+                            .map_err(|e| progress.backend(e))?;
+                        let mut tx = durable(ctx).await?;
+                        livelesson::set_hosts(&mut *tx, id, &hosts)
+                            .await
+                            .map_err(store)?;
+                        tx.commit().await.map_err(JobError::transient)?;
+                        Ok(hosts)
+                    })
+                    .await?;
+                *hosts = Some(stored);
+                Ok(())
+            }
+            Step::Reachability => {
+                let known = hosts.as_ref().ok_or_else(|| {
+                    JobError::Permanent("the plan probes endpoints before their hosts".into())
+                })?;
+                progress.at(&name);
+                ctx.step(&name, || {
+                    reachability::wait_reachable(
+                        ctx,
+                        id,
+                        &loaded.row.endpoints,
+                        known,
+                        &self.settings,
+                    )
+                })
+                .await
+            }
+            Step::Configuration => {
+                self.status_step(ctx, id, &name, Status::Configuration, progress)
                     .await
-                    .map_err(store)?;
-                tx.commit().await.map_err(JobError::transient)?;
-                Ok(hosts)
-            })
-            .await?;
-        progress.at("reachability");
-        ctx.step("reachability", || {
-            reachability::wait_reachable(ctx, id, &loaded.row.endpoints, &hosts, &self.settings)
-        })
-        .await?;
-        progress.at("status:CONFIGURATION");
-        ctx.step("status:CONFIGURATION", || {
-            self.set_status(ctx, id, Status::Configuration)
-        })
-        .await?;
-        self.configure(ctx, loaded, stage, Some(&hosts), progress)
-            .await?;
-        if ll.lesson.ready_delay > 0 {
-            progress.at("ready-delay");
-            ctx.sleep(
-                "ready-delay",
-                Duration::from_secs(u64::from(ll.lesson.ready_delay)),
-            )
-            .await?;
+            }
+            Step::ConfigCleanup { stage } => {
+                self.config_cleanup(ctx, loaded, *stage, progress).await
+            }
+            Step::ConfigStart { stage } => {
+                self.config_start(ctx, loaded, *stage, hosts.as_ref(), progress)
+                    .await
+            }
+            Step::ConfigWait { stage } => self.config_wait(ctx, loaded, *stage, progress).await,
+            Step::ReadyDelay { secs } => {
+                progress.at(&name);
+                ctx.sleep(&name, Duration::from_secs(u64::from(*secs)))
+                    .await
+            }
+            Step::Ready => {
+                self.status_step(ctx, id, &name, Status::Ready, progress)
+                    .await
+            }
         }
-        progress.at("status:READY");
-        ctx.step("status:READY", || self.set_status(ctx, id, Status::Ready))
-            .await?;
-        tracing::info!(livelesson = %id, "livelesson READY");
-        Ok(())
+    }
+
+    /// Sets `status` as checkpointed step `name`.
+    async fn status_step(
+        &self,
+        ctx: &JobContext,
+        id: &crate::ids::LivelessonId,
+        name: &str,
+        status: Status,
+        progress: &Progress,
+    ) -> Result<(), JobError> {
+        progress.at(name);
+        ctx.step(name, || self.set_status(ctx, id, status)).await
     }
 
     /// configure(stage): old configuration jobs go, then one job per configurable endpoint
     /// runs in parallel against the endpoint hosts: `hosts` when the job itself stored
-    /// them (CREATE), otherwise read back from the store (MODIFY).
+    /// them (CREATE), otherwise read back from the store (MODIFY). CREATE runs the same
+    /// three steps from its plan.
     pub(crate) async fn configure(
         &self,
         ctx: &JobContext,
@@ -151,8 +195,7 @@ impl<B: Backend> Workflows<B> {
         hosts: Option<&BTreeMap<String, String>>,
         progress: &Progress,
     ) -> Result<(), JobError> {
-        let ll = loaded.view();
-        if !ll
+        if !loaded
             .lesson
             .endpoints
             .iter()
@@ -160,12 +203,42 @@ impl<B: Backend> Workflows<B> {
         {
             return Ok(());
         }
-        let stage = usize::try_from(stage)
-            .map_err(|_| JobError::Permanent(format!("stage {stage} is negative")))?;
+        self.config_cleanup(ctx, loaded, stage, progress).await?;
+        self.config_start(ctx, loaded, stage, hosts, progress)
+            .await?;
+        self.config_wait(ctx, loaded, stage, progress).await
+    }
+
+    /// Step `config-cleanup:<stage>`: configuration jobs of earlier stages go.
+    async fn config_cleanup(
+        &self,
+        ctx: &JobContext,
+        loaded: &Loaded,
+        stage: i32,
+        progress: &Progress,
+    ) -> Result<(), JobError> {
+        let ll = loaded.view();
+        checked_stage(stage)?;
+        let step = Step::ConfigCleanup { stage }.checkpoint();
+        backend_step(ctx, progress, &step, || {
+            self.backend.remove_config_jobs(&ll)
+        })
+        .await
+    }
+
+    /// Step `config-start:<stage>`: one configuration job per configurable endpoint.
+    async fn config_start(
+        &self,
+        ctx: &JobContext,
+        loaded: &Loaded,
+        stage: i32,
+        hosts: Option<&BTreeMap<String, String>>,
+        progress: &Progress,
+    ) -> Result<(), JobError> {
+        let ll = loaded.view();
+        let index = checked_stage(stage)?;
         let backend = &*self.backend;
-        let step = format!("config-cleanup:{stage}");
-        backend_step(ctx, progress, &step, || backend.remove_config_jobs(&ll)).await?;
-        let step = format!("config-start:{stage}");
+        let step = Step::ConfigStart { stage }.checkpoint();
         progress.at(&step);
         ctx.step(&step, || async {
             let stored;
@@ -187,15 +260,32 @@ impl<B: Backend> Workflows<B> {
                 &stored
             };
             backend
-                .start_config_jobs(&ll, stage, hosts)
+                .start_config_jobs(&ll, index, hosts)
                 .await
                 .map_err(|e| progress.backend(e))
         })
-        .await?;
-        let step = format!("config-wait:{stage}");
+        .await
+    }
+
+    /// Step `config-wait:<stage>`: waits for the stage's configuration jobs.
+    async fn config_wait(
+        &self,
+        ctx: &JobContext,
+        loaded: &Loaded,
+        stage: i32,
+        progress: &Progress,
+    ) -> Result<(), JobError> {
+        let ll = loaded.view();
+        let stage_index = checked_stage(stage)?;
+        let step = Step::ConfigWait { stage }.checkpoint();
         backend_step(ctx, progress, &step, || {
-            backend.wait_config_jobs(&ll, stage)
+            self.backend.wait_config_jobs(&ll, stage_index)
         })
         .await
     }
+}
+
+/// A stage as an index; a negative one is a permanent failure.
+fn checked_stage(stage: i32) -> Result<usize, JobError> {
+    usize::try_from(stage).map_err(|_| JobError::Permanent(format!("stage {stage} is negative")))
 }

@@ -12,6 +12,8 @@ mod create;
 mod delete;
 pub mod lifetime;
 mod modify;
+pub mod plan;
+pub mod progress;
 mod reachability;
 mod record_error;
 pub mod request;

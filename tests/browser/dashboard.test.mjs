@@ -5,7 +5,8 @@
 // The demo provisions this directory's curriculum first: quick-lesson (READY, then killed
 // by the demo), slow-lesson (READY after its 12 s ready delay) and broken-lesson (ERROR:
 // its image crash-loops under --fail-image). The tests then act as an operator in the
-// browser and, through the /exp API, as a learner.
+// browser and, through the /exp API, as a learner; a livelesson page follows its lab's
+// progress stream (/exp/livelesson/{id}/progress).
 //
 // On failure, a screenshot of the page is kept in artifacts/ (with the demo's output).
 
@@ -61,7 +62,9 @@ function waitForOutput(pattern, from = 0, timeoutMs = 240_000) {
 before(async () => {
   mkdirSync(artifacts, { recursive: true });
   // A fresh database each run, so that counts start from the demo's own work.
-  spawnSync('dropdb', ['-h', '127.0.0.1', '-U', 'postgres', '--if-exists', 'antidote_browser'], {
+  // The configured database's, not another run's (BROWSER_DATABASE_URL).
+  const name = decodeURIComponent(new URL(database).pathname.slice(1));
+  spawnSync('dropdb', ['-h', '127.0.0.1', '-U', 'postgres', '--if-exists', name], {
     stdio: 'inherit',
   });
   demo = spawn(
@@ -352,6 +355,46 @@ test("a learner's lab shows its schedule, and Extend moves it", async () => {
     // The learner's API agrees.
     const schedule = await (await fetch(`${base}/exp/livelesson/${id}/schedule`)).json();
     assert.equal(schedule.extensions_left, 3);
+  });
+});
+
+test("a livelesson page follows its lab's live progress from the first step to READY", async () => {
+  await withPage('live-progress', async (page) => {
+    // Page refreshes the script makes (it must make none while the stream keeps the page
+    // live).
+    const refreshes = [];
+    page.on('request', (request) => {
+      if (request.headers()['x-dashboard-refresh']) refreshes.push(request.url());
+    });
+    const id = await requestLivelesson('slow-lesson');
+    await page.goto(`/ui/livelessons/${id}`);
+    // The first step of the plan comes first (a stream opened late catches up).
+    const first = page.locator('#progress-steps li').first();
+    await first.waitFor({ timeout: PROVISION_MS });
+    assert.equal(await first.getAttribute('data-step'), 'images');
+    // The 12 s ready delay: the lab is seen part way, then READY, all from the stream.
+    await page.locator('#progress-steps li[data-step="ready-delay"]').waitFor({ timeout: PROVISION_MS });
+    const partWay = await page.locator('#progress-bar').evaluate((bar) => bar.value);
+    assert.ok(partWay > 0 && partWay < 100, `progress part way: ${partWay}`);
+    await page.waitForFunction(
+      () => document.querySelector('#livelesson-progress')?.dataset.outcome === 'ready',
+      null,
+      { timeout: PROVISION_MS },
+    );
+    // At most the one refresh the final event asks for.
+    assert.ok(refreshes.length <= 1, `refreshed while streaming: ${refreshes.length}`);
+    assert.equal(await page.locator('#progress-bar').evaluate((bar) => bar.value), 100);
+    assert.equal(await page.locator('#progress-message').innerText(), 'Your lab is ready');
+    const steps = await page.locator('#progress-steps li').evaluateAll((items) => items.map((item) => item.dataset.step));
+    for (const step of ['images', 'namespace', 'endpoint:linux1', 'pods-ready', 'reachability', 'ready-delay']) {
+      assert.ok(steps.includes(step), `${step} missing from ${steps}`);
+    }
+    assert.equal(new Set(steps).size, steps.length, `a step shown twice: ${steps}`);
+    // The refresh after the stream shows READY and keeps the steps shown.
+    await page.waitForFunction(() => document.querySelector('#livelesson-status')?.textContent === 'READY', null, {
+      timeout: STEP_MS,
+    });
+    assert.equal(await page.locator('#progress-steps li').count(), steps.length);
   });
 });
 

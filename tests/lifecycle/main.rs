@@ -12,6 +12,7 @@ mod faults;
 mod helpers;
 mod http;
 mod pools;
+mod presentations;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 
 /// Every CREATE step of `router-configuration`, in the order the workflow runs them.
 pub const ROUTER_CONFIGURATION_CREATE_STEPS: &[&str] = &[
+    "plan",
     "images",
     "namespace",
     "network-policy",

@@ -22,7 +22,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 pub enum PortKind {
     /// Serves SSH: logins with the image's credentials, sandboxed shells.
     Ssh,
-    /// Answers any request with 200 and closes.
+    /// Answers any request with 200, a line naming the endpoint, port and path, and closes.
     Http,
     /// Accepts and holds the connection.
     Tcp,
@@ -100,7 +100,11 @@ async fn answer(mut sock: TcpStream, kind: PortKind, port: u16, site: Arc<Site>)
             })
             .await;
             if got_head == Ok(true) {
-                let body = format!("kubesim: {} port {port}\n", site.endpoint);
+                // The request line's target, so that a page shows what was asked of it
+                // (a guide's notebook path, say).
+                let head = String::from_utf8_lossy(&buf);
+                let target = head.split_whitespace().nth(1).unwrap_or("/");
+                let body = format!("kubesim: {} port {port} {target}\n", site.endpoint);
                 let resp = format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()

@@ -1,5 +1,6 @@
 //! `GET /ui/livelessons/{id}`: one livelesson: status, stage and the step its jobs are at,
-//! endpoints with hosts and reachability, its ERROR (reason, failed step, captured logs),
+//! its live provisioning progress (from the learner's progress stream), endpoints with
+//! hosts and reachability, its ERROR (reason, failed step, captured logs),
 //! and every job that worked on it; `POST .../kill` deletes it as a learner's kill does.
 //! A livelesson already deleted still shows its jobs.
 
@@ -134,6 +135,9 @@ pub async fn page(
                         }
                     }
                 }
+                @if !ll.spare {
+                    (progress_panel(ll))
+                }
                 section.panel #endpoints {
                     h2 { "Endpoints (" (ll.healthy_tests) " of " (ll.total_tests) " reachable)" }
                     (endpoints(ll))
@@ -156,6 +160,21 @@ pub async fn page(
         notice,
         &live,
     ))
+}
+
+/// The live progress panel: the page's script fills it from the learner's progress
+/// stream (`GET /exp/livelesson/{id}/progress`) instead of polling the page, and keeps it
+/// across the page's refreshes (`data-keep`).
+fn progress_panel(ll: &Livelesson) -> Markup {
+    html! {
+        section.panel #livelesson-progress data-keep
+            data-progress={ "/exp/livelesson/" (ll.id) "/progress" } {
+            h2 { "Progress" }
+            progress #progress-bar max="100" value="0" {}
+            p #progress-message { "Waiting for the progress stream…" }
+            ol #progress-steps {}
+        }
+    }
 }
 
 fn schedule_facts(schedule: &Schedule) -> Markup {

@@ -14,6 +14,7 @@ mod lessons_children;
 mod pool;
 mod queue;
 mod soak;
+mod terminals;
 mod ui;
 mod workers;
 mod workflow;
@@ -28,6 +29,7 @@ use lessons_children::{LessonsAgentArgs, LessonsWorkerArgs};
 use pool::PoolArgs;
 use queue::QueueArgs;
 use soak::SoakArgs;
+use terminals::TerminalsArgs;
 use ui::UiArgs;
 use workers::WorkerArgs;
 use workflow::WorkflowArgs;
@@ -59,6 +61,10 @@ enum Bench {
     /// underway, graphile-worker for Node), back to back on fresh databases; peers whose
     /// harness is absent are skipped.
     Compare(CompareArgs),
+    /// Terminals: many learners typing at once through one terminal gateway (a real
+    /// `antidoted api` process, socket.io-client 2.x terminals, kubesim's SSH);
+    /// keystroke-to-echo latency, gateway CPU and memory per terminal.
+    Terminals(TerminalsArgs),
     /// Memory: a real `antidoted demo` process's resident memory over many livelesson
     /// create/delete cycles driven over its API.
     DemoMemory(DemoMemoryArgs),
@@ -88,6 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Compare(args) => compare::run(args).await,
         Bench::DemoMemory(args) => demo_memory::run(args).await,
         Bench::Ui(args) => ui::run(args).await,
+        Bench::Terminals(args) => terminals::run(args).await,
         Bench::Lessons(args) => lessons::run(args).await,
         Bench::QueueWorker(args) => workers::queue_worker(args).await,
         Bench::LessonsWorker(args) => lessons_children::lessons_worker(args).await,

@@ -1,7 +1,7 @@
 //! The demo's front end: what a learner's browser does, over HTTP (and SSH for the
 //! terminal tab). A session, every lesson requested, polled to READY, a terminal opened
-//! on one endpoint (a real SSH login with the credentials the API returned), one stage
-//! change, one kill. A 503 (the API waited
+//! on one endpoint (a real SSH login with the credentials the API returned), one web page
+//! loaded through the presentation proxy, one stage change, one kill. A 503 (the API waited
 //! for the database and gave up: a failover or restart outlasted its wait) is sent again
 //! after its `Retry-After`, as a learner reloads the page. The operator's view beside it
 //! (the step each lesson is at, timings) is read from the database and simply not
@@ -23,7 +23,7 @@ use antidote_scheduler::store::livelesson;
 use antidote_scheduler::workflow::serial_key;
 
 use super::progress::{Display, Row};
-use super::terminal;
+use super::{terminal, web_page};
 
 /// Poll period of the front end (the original UI polled every 500 ms).
 const POLL: Duration = Duration::from_millis(200);
@@ -91,17 +91,21 @@ struct Presentation {
     port: u16,
     #[serde(rename = "Type")]
     kind: String,
+    #[serde(rename = "HepDomain")]
+    address: String,
 }
 
 /// The command the terminal runs: the sandbox's hostname is the endpoint's name.
 const TERMINAL_COMMAND: &str = "hostname";
 
-/// What the terminal tab did.
+/// What one tab of the lab page did: the terminal or the web page.
 #[derive(Debug)]
-struct Terminal {
-    /// `user@endpoint of lesson (host:port)`.
+struct Tab {
+    /// `terminal: ssh` or `web:`.
+    kind: &'static str,
+    /// Terminal: `user@endpoint of lesson (host:port)`; web page: its URL.
     target: String,
-    /// The command's answer, or why there was none.
+    /// What it showed, or why it showed nothing.
     result: Result<String, String>,
 }
 
@@ -128,16 +132,17 @@ pub struct Outcome {
 pub struct Report {
     outcomes: Vec<Outcome>,
     ids: Vec<String>,
-    terminal: Option<Terminal>,
+    tabs: Vec<Tab>,
 }
 
 impl Report {
-    /// Every lesson READY, or gone when it was the one killed, and the terminal logged in.
+    /// Every lesson READY, or gone when it was the one killed, the terminal logged in and
+    /// the web page loaded.
     pub fn all_good(&self) -> bool {
         self.outcomes
             .iter()
             .all(|o| o.status == "READY" || (o.status == "GONE" && o.note.starts_with("killed")))
-            && self.terminal.as_ref().is_none_or(|t| t.result.is_ok())
+            && self.tabs.iter().all(|t| t.result.is_ok())
     }
 
     /// The summary table.
@@ -163,23 +168,17 @@ impl Report {
                 o.lesson, o.status, ready, o.steps, o.note
             );
         }
-        match &self.terminal {
-            Some(Terminal {
+        for (i, tab) in self.tabs.iter().enumerate() {
+            let gap = if i == 0 { "\n" } else { "" };
+            let Tab {
+                kind,
                 target,
-                result: Ok(answer),
-            }) => {
-                let _ = writeln!(
-                    out,
-                    "\nterminal: ssh {target}: logged in, `{TERMINAL_COMMAND}` answered {answer}"
-                );
-            }
-            Some(Terminal {
-                target,
-                result: Err(why),
-            }) => {
-                let _ = writeln!(out, "\nterminal: ssh {target}: FAILED: {why}");
-            }
-            None => {}
+                result,
+            } = tab;
+            let _ = match result {
+                Ok(shown) => writeln!(out, "{gap}{kind} {target}: {shown}"),
+                Err(why) => writeln!(out, "{gap}{kind} {target}: FAILED: {why}"),
+            };
         }
         out
     }
@@ -233,8 +232,15 @@ impl Scenario<'_> {
         })
         .await?;
 
-        // The terminal tab of the first READY lesson with an ssh presentation.
-        let terminal = self.open_terminal(&http, &ids, &outcomes).await?;
+        // The terminal tab of the first READY lesson with an ssh presentation, and the web
+        // tab of the first with an http one.
+        let tabs: Vec<Tab> = [
+            self.open_terminal(&http, &ids, &outcomes).await?,
+            self.open_web_page(&http, &ids, &outcomes).await?,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
 
         // A stage change on the first READY lesson that has a second stage.
         if let Some(i) =
@@ -290,8 +296,34 @@ impl Scenario<'_> {
         Ok(Report {
             outcomes,
             ids,
-            terminal,
+            tabs,
         })
+    }
+
+    /// The first presentation of type `kind` on an endpoint with a host, in the first
+    /// READY lesson that has one: (lesson, endpoint name, endpoint, presentation).
+    async fn first_presentation(
+        &self,
+        http: &reqwest::Client,
+        ids: &[String],
+        outcomes: &[Outcome],
+        kind: &str,
+    ) -> anyhow::Result<Option<(String, String, Endpoint, Presentation)>> {
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            if outcome.status != "READY" {
+                continue;
+            }
+            let view = self.endpoints(http, id).await?;
+            let found = view.endpoints.into_iter().find_map(|(name, mut endpoint)| {
+                let at = endpoint.presentations.iter().position(|p| p.kind == kind)?;
+                let presentation = endpoint.presentations.swap_remove(at);
+                (!endpoint.host.is_empty()).then_some((name, endpoint, presentation))
+            });
+            if let Some((name, endpoint, presentation)) = found {
+                return Ok(Some((outcome.lesson.clone(), name, endpoint, presentation)));
+            }
+        }
+        Ok(None)
     }
 
     /// Opens a terminal on the first ssh presentation of the first READY lesson that has
@@ -302,53 +334,82 @@ impl Scenario<'_> {
         http: &reqwest::Client,
         ids: &[String],
         outcomes: &[Outcome],
-    ) -> anyhow::Result<Option<Terminal>> {
-        for (id, outcome) in ids.iter().zip(outcomes) {
-            if outcome.status != "READY" {
-                continue;
+    ) -> anyhow::Result<Option<Tab>> {
+        let Some((lesson, name, endpoint, presentation)) =
+            self.first_presentation(http, ids, outcomes, "ssh").await?
+        else {
+            return Ok(None);
+        };
+        let port = presentation.port;
+        let target = format!(
+            "{}@{name} of {lesson} ({}:{port})",
+            endpoint.user, endpoint.host
+        );
+        let result = terminal::run(
+            &endpoint.host,
+            port,
+            &endpoint.user,
+            &endpoint.password,
+            TERMINAL_COMMAND,
+        )
+        .await
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|answer| {
+            if answer == name {
+                Ok(format!("logged in, `{TERMINAL_COMMAND}` answered {answer}"))
+            } else {
+                Err(format!(
+                    "`{TERMINAL_COMMAND}` answered {answer:?}, not {name}"
+                ))
             }
-            let view: Endpoints = self
-                .send(|| http.get(format!("{}/exp/livelesson/{id}", self.base)))
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            let found = view.endpoints.iter().find_map(|(name, endpoint)| {
-                let port = endpoint
-                    .presentations
-                    .iter()
-                    .find(|p| p.kind == "ssh")?
-                    .port;
-                (!endpoint.host.is_empty()).then_some((name, endpoint, port))
-            });
-            let Some((name, endpoint, port)) = found else {
-                continue;
-            };
-            let target = format!(
-                "{}@{name} of {} ({}:{port})",
-                endpoint.user, outcome.lesson, endpoint.host
-            );
-            let result = terminal::run(
-                &endpoint.host,
-                port,
-                &endpoint.user,
-                &endpoint.password,
-                TERMINAL_COMMAND,
-            )
+        });
+        Ok(Some(Tab {
+            kind: "terminal: ssh",
+            target,
+            result,
+        }))
+    }
+
+    /// Loads the first http presentation of the first READY lesson that has one, as the
+    /// front end's iframe does: `http://<HepDomain>/`, through the presentation proxy. The
+    /// page must name the endpoint (kubesim's node agent answers with its name).
+    async fn open_web_page(
+        &self,
+        http: &reqwest::Client,
+        ids: &[String],
+        outcomes: &[Outcome],
+    ) -> anyhow::Result<Option<Tab>> {
+        let Some((_, name, _, presentation)) =
+            self.first_presentation(http, ids, outcomes, "http").await?
+        else {
+            return Ok(None);
+        };
+        let address = presentation.address;
+        let result = web_page::load(&address, "/")
             .await
             .map_err(|e| format!("{e:#}"))
-            .and_then(|answer| {
-                if answer == *name {
-                    Ok(answer)
+            .and_then(|page| {
+                if page.contains(name.as_str()) {
+                    Ok(format!("loaded {page:?}"))
                 } else {
-                    Err(format!(
-                        "`{TERMINAL_COMMAND}` answered {answer:?}, not {name}"
-                    ))
+                    Err(format!("the page does not name {name}: {page:?}"))
                 }
             });
-            return Ok(Some(Terminal { target, result }));
-        }
-        Ok(None)
+        Ok(Some(Tab {
+            kind: "web:",
+            target: format!("http://{address}/"),
+            result,
+        }))
+    }
+
+    /// What the lab page reads of livelesson `id`: its endpoints.
+    async fn endpoints(&self, http: &reqwest::Client, id: &str) -> anyhow::Result<Endpoints> {
+        Ok(self
+            .send(|| http.get(format!("{}/exp/livelesson/{id}", self.base)))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
     }
 
     /// Kills every livelesson still there and waits until each is gone, so that repeated

@@ -1,13 +1,16 @@
 //! `antidoted demo`: the whole scheduler on one machine. PostgreSQL (created if missing),
 //! an embedded simulated Kubernetes (kubesim), the example curriculum, the real API and
-//! workers; then a front end drives it over HTTP: a session, every lesson, a terminal (an
-//! SSH login to an endpoint), a stage change and a kill, with live progress and a summary. The operator dashboard is served with the
+//! workers, and a presentation proxy standing in for the ingress; then a front end drives
+//! it over HTTP: a session, every lesson, a terminal (an SSH login to an endpoint), a web
+//! page (an http presentation through the proxy), a stage change and a kill, with live
+//! progress and a summary. The operator dashboard is served with the
 //! API; the demo prints its address and a one-time sign-in link, so the run can be watched
 //! in a browser.
 
 mod frontend;
 mod progress;
 mod terminal;
+mod web_page;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,6 +198,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     say("kubernetes", &format!("kubesim at {}", sim.url()));
 
+    // The http presentations and jupyter guides, at the addresses the API reports: the
+    // proxy's port is carried in them (`hepsPort`), so that no privileged port 80 is needed.
+    let presentations = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the presentation proxy on 127.0.0.1")?;
+    let presentations_port = presentations.local_addr()?.port();
+    config.backend.heps_port = Some(presentations_port);
+    say(
+        "web pages",
+        &format!(
+            "http://<lab>.{}:{presentations_port}/ (http presentations and guides, by host name)",
+            config.backend.heps_domain
+        ),
+    );
+
     let client = queue::Client::new(pool.clone());
     let worker_pool = startup::worker_pool(&config).await?;
     let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
@@ -217,6 +235,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         AppState::new(pool.clone(), client, &config),
         terminals,
         stop.clone(),
+    ));
+    let proxy_stop = stop.clone();
+    let proxy_task = tokio::spawn(antidote_scheduler::presentation_proxy::serve(
+        presentations,
+        pool.clone(),
+        async move { proxy_stop.cancelled().await },
     ));
     let worker_stop = stop.clone();
     let worker_task = tokio::spawn(worker.run(async move { worker_stop.cancelled().await }));
@@ -258,6 +282,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     stop.cancel();
     let _ = api_task.await;
+    let _ = proxy_task.await;
     let _ = worker_task.await;
     sim.shutdown().await;
     telemetry.shutdown();
