@@ -77,6 +77,9 @@ curl -fsS -X POST "$server/api/v1/namespaces/prod/secrets" -H 'content-type: app
 cat >"$work/config.yaml" <<CONFIG
 httpAddress: 127.0.0.1
 httpPort: $port
+gateway:
+  address: 127.0.0.1
+  port: 0
 kubernetes:
   kubeconfig: /etc/antidote/kubeconfig
 worker:

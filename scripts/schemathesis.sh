@@ -36,6 +36,7 @@ workdir="$(mktemp -d)"
 # untested. The tests cover those limits; here they are lifted.
 DATABASE_URL="$database" ANTIDOTE_ADMIN_TOKEN="$token" \
     ANTIDOTE_HTTP_ADDRESS=127.0.0.1 ANTIDOTE_HTTP_PORT="$port" \
+    ANTIDOTE_GATEWAY_ADDRESS=127.0.0.1 ANTIDOTE_GATEWAY_PORT=0 \
     ANTIDOTE_LIVE_SESSION_LIMIT=0 \
     ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE=0 ANTIDOTE_RATE_LIMIT_GLOBAL_PER_SECOND=0 \
     "$antidoted" api >"$log" 2>&1 &

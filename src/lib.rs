@@ -37,6 +37,7 @@ pub mod bench;
 pub mod config;
 pub mod curriculum;
 pub mod db;
+pub mod gateway;
 pub mod gc;
 pub mod ids;
 pub mod kinds;

@@ -136,7 +136,10 @@ pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.api.cors_origins);
     let api = with_layers(routes(&state).fallback(fallback), state.clone());
     let app = match state.api.web_root.clone() {
-        Some(dir) => web_root::app(with_layers(routes(&state), state), api, dir),
+        Some(dir) => {
+            let origin = state.api.terminals_origin.clone();
+            web_root::app(with_layers(routes(&state), state), api, dir, origin)
+        }
         None => api,
     };
     match cors {

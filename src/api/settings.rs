@@ -21,6 +21,11 @@ pub struct ApiSettings {
     pub web_root: Option<PathBuf>,
     /// Serve the operator dashboard at `/ui` (signed in with `adminToken`). Default true.
     pub ui: bool,
+    /// The terminal gateway's origin, written into the served front end's
+    /// `window.WEBSSH2_LOCATION` line. Not a setting: the process sets it from the
+    /// gateway it runs (`gateway.publicOrigin` or its listener).
+    #[serde(skip)]
+    pub terminals_origin: Option<String>,
 }
 
 impl Default for ApiSettings {
@@ -29,6 +34,7 @@ impl Default for ApiSettings {
             cors_origins: CorsOrigins::default(),
             web_root: None,
             ui: true,
+            terminals_origin: None,
         }
     }
 }

@@ -6,14 +6,20 @@
 //! the API under `/acore` here does the same, so the unmodified front end runs against
 //! antidoted with no proxy in between. API routes win over files of the same path; a path
 //! that is neither is answered from the directory (404 when no file has it).
+//!
+//! antidote-web's container wrote the terminal server's address into every page at start,
+//! replacing any line that sets `window.WEBSSH2_LOCATION`; HTML pages served here get the
+//! same line with the built-in terminal gateway's origin, when one runs.
 
 use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::Uri;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use axum::http::uri::PathAndQuery;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
@@ -38,26 +44,79 @@ pub fn check(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Largest page whose terminal location is rewritten (antidote-web's are a few kB).
+const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// `routes` (the API's routes without a fallback) at their paths, `api` (the whole API,
-/// fallback included) under [`API_PREFIX`], and the files of `dir` for everything else.
-pub fn app(routes: Router, api: Router, dir: PathBuf) -> Router {
+/// fallback included) under [`API_PREFIX`], and the files of `dir` for everything else,
+/// HTML pages with `terminals` as their `WEBSSH2_LOCATION` when given.
+pub fn app(routes: Router, api: Router, dir: PathBuf, terminals: Option<String>) -> Router {
     let files = ServeDir::new(dir);
     routes.fallback_service(tower::service_fn(move |mut request: Request| {
         let api = api.clone();
         let files = files.clone();
+        let terminals = terminals.clone();
         async move {
-            match without_prefix(request.uri()) {
-                Some(uri) => {
-                    *request.uri_mut() = uri;
-                    api.oneshot(request).await
-                }
-                None => files
-                    .oneshot(request)
-                    .await
-                    .map(|response| response.map(Body::new)),
+            if let Some(uri) = without_prefix(request.uri()) {
+                *request.uri_mut() = uri;
+                return api.oneshot(request).await;
             }
+            let response = files.oneshot(request).await?.map(Body::new);
+            Ok(match &terminals {
+                Some(origin) => with_terminals(response, origin).await,
+                None => response,
+            })
         }
     }))
+}
+
+/// `response` with its `window.WEBSSH2_LOCATION` line set to `origin`, when it is a whole
+/// HTML page that has one.
+async fn with_terminals(response: Response, origin: &str) -> Response {
+    let html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if response.status() != StatusCode::OK || !html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_PAGE_BYTES).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Some(page) = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|page| set_location(page, origin))
+    else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.remove(ETAG);
+    Response::from_parts(parts, Body::from(page))
+}
+
+/// `page` with every line mentioning `window.WEBSSH2_LOCATION` replaced by one setting it
+/// to `origin` (as antidote-web's container did); `None` when no line mentions it.
+fn set_location(page: &str, origin: &str) -> Option<String> {
+    if !page.contains("window.WEBSSH2_LOCATION") {
+        return None;
+    }
+    let quoted = serde_json::to_string(origin).ok()?;
+    let mut out = String::with_capacity(page.len() + origin.len());
+    for line in page.split_inclusive('\n') {
+        if line.contains("window.WEBSSH2_LOCATION") {
+            out.push_str("  window.WEBSSH2_LOCATION = ");
+            out.push_str(&quoted);
+            out.push(';');
+            if line.ends_with('\n') {
+                out.push('\n');
+            }
+        } else {
+            out.push_str(line);
+        }
+    }
+    Some(out)
 }
 
 /// `uri` without [`API_PREFIX`] (`/acore` and `/acore/` become `/`), or `None` when it
@@ -95,6 +154,17 @@ mod tests {
         );
         assert_eq!(strip("/acorex/exp"), None);
         assert_eq!(strip("/labs/"), None);
+    }
+
+    #[test]
+    fn the_terminal_location_line_is_replaced_as_the_original_container_did() {
+        let page =
+            "<script>\n    window.WEBSSH2_LOCATION = \"http://localhost:30010\";\n</script>\n";
+        assert_eq!(
+            set_location(page, "http://127.0.0.1:8087").as_deref(),
+            Some("<script>\n  window.WEBSSH2_LOCATION = \"http://127.0.0.1:8087\";\n</script>\n")
+        );
+        assert_eq!(set_location("<p>no terminals</p>", "http://x"), None);
     }
 
     #[test]

@@ -164,8 +164,11 @@ async fn run(target: &str, host: &str, probe: Probe) -> Result<(), ProbeError> {
     }
 }
 
-/// Accepts any host key: the probe asks whether sshd is up, not who it is.
-struct AnyHostKey;
+/// Accepts any host key: the probe asks whether sshd is up, not who it is; the terminal
+/// gateway, like WebSSH2, logs in to endpoints made afresh for every lab, whose keys no
+/// one can know beforehand.
+#[derive(Debug)]
+pub struct AnyHostKey;
 
 impl russh::client::Handler for AnyHostKey {
     type Error = russh::Error;
@@ -184,7 +187,7 @@ impl russh::client::Handler for AnyHostKey {
 /// exchanges and MACs, ECDH on NIST curves, CBC ciphers). Nothing secret crosses this
 /// connection, so the probe can speak to any server that speaks SSH-2 rather than fail
 /// a lab whose device is merely old.
-fn preferred() -> Preferred {
+pub fn preferred() -> Preferred {
     let defaults = Preferred::default();
     let mut kexes = vec![kex::CURVE25519];
     kexes.extend(

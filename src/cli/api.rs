@@ -8,8 +8,10 @@ use anyhow::Context;
 
 use antidote_scheduler::api::{self, AppState};
 use antidote_scheduler::config::Config;
+use antidote_scheduler::gateway::{self, Gateway};
 use antidote_scheduler::{db, queue, startup};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use super::config::ConfigArgs;
 
@@ -24,14 +26,25 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
     let telemetry = super::logging::init(config.log_format)?;
     let (client, listener) = prepare(&args.config, &config, args.migrate).await?;
     tracing::info!(address = %listener.local_addr()?, "API listening");
+    let terminals = bind_gateway(&mut config, client.pool()).await?;
     let state = AppState::new(client.pool().clone(), client, &config);
-    api::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving the API")?;
+    let stop = CancellationToken::new();
+    let signal = {
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    };
+    let (served, ()) = tokio::join!(
+        serve_with_terminals(listener, state, terminals, stop),
+        signal
+    );
+    served.context("serving the API")?;
     tracing::info!("API stopped");
     telemetry.shutdown();
     Ok(ExitCode::SUCCESS)
@@ -61,6 +74,53 @@ pub async fn prepare(
         .await
         .with_context(|| format!("binding {address} (httpAddress, httpPort)"))?;
     Ok((client, listener))
+}
+
+/// The terminal gateway on its own listener, when `gateway.enabled`; its origin is noted
+/// in `config.api` for a served front end.
+pub async fn bind_gateway(
+    config: &mut Config,
+    pool: &sqlx::PgPool,
+) -> anyhow::Result<Option<(Gateway, TcpListener)>> {
+    if !config.gateway.enabled {
+        return Ok(None);
+    }
+    let listener = Gateway::bind(&config.gateway).await?;
+    tracing::info!(address = %listener.local_addr()?, "terminal gateway listening");
+    config.api.terminals_origin = Some(Gateway::origin(&config.gateway, listener.local_addr()?));
+    let clients = gateway::Clients {
+        trusted_proxies: config.trusted_proxies.clone(),
+        forwarded_header: config.forwarded_header,
+        ipv6_prefix: config.ipv6_prefix_length,
+    };
+    Ok(Some((
+        Gateway::new(pool.clone(), config.gateway.clone(), clients),
+        listener,
+    )))
+}
+
+/// Serves the API and, when given, the terminal gateway until `stop`.
+///
+/// # Errors
+/// Either server's I/O failure.
+pub async fn serve_with_terminals(
+    listener: TcpListener,
+    state: AppState,
+    terminals: Option<(Gateway, TcpListener)>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let api_stop = stop.clone();
+    let api = api::serve(listener, state, async move { api_stop.cancelled().await });
+    match terminals {
+        Some((gateway, gateway_listener)) => {
+            let (api, terminals) = tokio::join!(
+                api,
+                gateway.serve(gateway_listener, async move { stop.cancelled().await })
+            );
+            api.and(terminals)
+        }
+        None => api.await,
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use antidote_scheduler::api::{self, AppState};
+use antidote_scheduler::api::AppState;
 use antidote_scheduler::startup;
 
 use super::config::ConfigArgs;
@@ -33,10 +33,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let kube = startup::kube_client(&config).await?;
     let worker = startup::worker(&config, worker_pool, kube, Some(client.notifier().clone()))?;
     tracing::info!(address = %listener.local_addr()?, worker = worker.id(), "serving");
+    let terminals = super::api::bind_gateway(&mut config, client.pool()).await?;
 
     let state = AppState::new(client.pool().clone(), client, &config);
     let stats = super::halves::run(
-        |stop| api::serve(listener, state, async move { stop.cancelled().await }),
+        |stop| super::api::serve_with_terminals(listener, state, terminals, stop),
         worker,
     )
     .await?;

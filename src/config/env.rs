@@ -258,6 +258,26 @@ pub const ENV_OVERRIDES: &[(&str, &str, Setter)] = &[
         c.api.web_root = (!v.is_empty()).then(|| PathBuf::from(v));
         Ok(())
     }),
+    ("ANTIDOTE_GATEWAY_ENABLED", "gateway.enabled", |c, v| {
+        c.gateway.enabled = parse(v)?;
+        Ok(())
+    }),
+    ("ANTIDOTE_GATEWAY_ADDRESS", "gateway.address", |c, v| {
+        c.gateway.address = parse(v)?;
+        Ok(())
+    }),
+    ("ANTIDOTE_GATEWAY_PORT", "gateway.port", |c, v| {
+        c.gateway.port = parse(v)?;
+        Ok(())
+    }),
+    (
+        "ANTIDOTE_GATEWAY_PUBLIC_ORIGIN",
+        "gateway.publicOrigin",
+        |c, v| {
+            c.gateway.public_origin = (!v.is_empty()).then(|| v.to_owned());
+            Ok(())
+        },
+    ),
     ("ANTIDOTE_API_UI", "api.ui", |c, v| {
         c.api.ui = parse(v)?;
         Ok(())

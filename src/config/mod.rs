@@ -66,6 +66,20 @@
 //! capacity:                  # see `pool::settings::CapacityConfig` (default unlimited)
 //!   maxLive: 0               # live livelessons at most, spares included (0: unlimited)
 //!   lessons: { router-configuration: 40 }
+//! gateway:                   # see `gateway::GatewaySettings`: the terminal gateway
+//!   enabled: true
+//!   address: 0.0.0.0
+//!   port: 8087
+//!   publicOrigin: https://terminals.example.org  # default http://<address>:<port>
+//!   maxPerLivelesson: 16
+//!   maxPerAddress: 32
+//!   idleTimeoutSecs: 1800
+//!   outputBytesPerSec: 262144
+//!   outputBurstBytes: 1048576
+//!   inputBytesPerSec: 4096
+//!   inputBurstBytes: 65536
+//!   connectTimeoutSecs: 15
+//!   recheckIntervalSecs: 5
 //! ```
 //!
 //! `pools` and `capacity` are stored in the database when `serve`, `api` or `worker`
@@ -258,6 +272,8 @@ pub struct Config {
     pub pools: crate::pool::PoolConfig,
     /// Capacity admission (default: unlimited).
     pub capacity: crate::pool::settings::CapacityConfig,
+    /// The built-in terminal gateway.
+    pub gateway: crate::gateway::GatewaySettings,
 }
 
 impl Default for Config {
@@ -292,6 +308,7 @@ impl Default for Config {
             lifetime: crate::workflow::lifetime::LifetimeSettings::default(),
             pools: crate::pool::PoolConfig::default(),
             capacity: crate::pool::settings::CapacityConfig::default(),
+            gateway: crate::gateway::GatewaySettings::default(),
         }
     }
 }

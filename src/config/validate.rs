@@ -51,6 +51,9 @@ impl Config {
                     .into(),
             );
         }
+        if let Err((setting, message)) = self.gateway.validate() {
+            return invalid(setting, message);
+        }
         if self.body_limit < 256 {
             return invalid("bodyLimit", "must be at least 256 bytes".into());
         }

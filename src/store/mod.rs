@@ -9,6 +9,7 @@ pub mod livesession;
 pub mod pool;
 pub mod presentation;
 pub mod progress;
+pub mod terminal;
 pub mod ui_session;
 
 use serde::Serialize;

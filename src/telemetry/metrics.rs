@@ -22,6 +22,10 @@
 //! | `antidote_gc_deleted_total` | counter | |
 //! | `antidote_gc_orphans_swept_total` | counter | |
 //! | `antidote_gc_reconciled_total` | counter | `reason` |
+//! | `antidote_terminals_open` | gauge | |
+//! | `antidote_terminal_bytes_total` | counter | `direction` (`in`: typed, `out`: shown) |
+//! | `antidote_terminal_refusals_total` | counter | `reason` |
+//! | `antidote_terminal_closes_total` | counter | `reason` |
 //!
 //! Step labels drop per-livelesson detail (`endpoint:vqfx1` counts as `endpoint`,
 //! `config-wait:2` as `config-wait`) to keep the series count bounded.
@@ -29,8 +33,8 @@
 use std::sync::OnceLock;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// Buckets for latencies from milliseconds to minutes (provisioning takes minutes).
@@ -75,6 +79,14 @@ pub struct Metrics {
     /// READY livelessons marked ERROR by reconciliation, by reason
     /// (`namespace_missing`, `pods_down`).
     pub gc_reconciled: IntCounterVec,
+    /// Terminals open in this process's gateway.
+    pub terminals_open: IntGauge,
+    /// Terminal bytes by direction (`in`: typed by the learner, `out`: shown to them).
+    pub terminal_bytes: IntCounterVec,
+    /// Terminals the gateway refused, by reason (`gateway::Refusal::label`).
+    pub terminal_refusals: IntCounterVec,
+    /// Open terminals that ended, by reason (`gateway::Ending::label`).
+    pub terminal_closes: IntCounterVec,
 }
 
 /// The process's metrics, created on first use.
@@ -192,8 +204,34 @@ impl Metrics {
                 "READY livelessons marked ERROR because their infrastructure vanished or stopped.",
                 &["reason"],
             ),
+            terminals_open: match IntGauge::new(
+                "antidote_terminals_open",
+                "Terminals open in this process's gateway.",
+            ) {
+                Ok(g) => g,
+                Err(err) => unreachable!("invalid gauge: {err}"),
+            },
+            terminal_bytes: counter_vec(
+                "antidote_terminal_bytes_total",
+                "Terminal bytes by direction (in: typed, out: shown).",
+                &["direction"],
+            ),
+            terminal_refusals: counter_vec(
+                "antidote_terminal_refusals_total",
+                "Terminals the gateway refused, by reason.",
+                &["reason"],
+            ),
+            terminal_closes: counter_vec(
+                "antidote_terminal_closes_total",
+                "Open terminals that ended, by reason.",
+                &["reason"],
+            ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 19] = [
+            Box::new(metrics.terminals_open.clone()),
+            Box::new(metrics.terminal_bytes.clone()),
+            Box::new(metrics.terminal_refusals.clone()),
+            Box::new(metrics.terminal_closes.clone()),
             Box::new(metrics.pool_time_to_ready.clone()),
             Box::new(metrics.pool_requests.clone()),
             Box::new(metrics.pool_spares_created.clone()),

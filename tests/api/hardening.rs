@@ -200,6 +200,9 @@ impl ApiProcess {
             .env("DATABASE_URL", database_url)
             .env("ANTIDOTE_HTTP_ADDRESS", "127.0.0.1")
             .env("ANTIDOTE_HTTP_PORT", port.to_string())
+            // Any free port for its terminal gateway: tests run side by side.
+            .env("ANTIDOTE_GATEWAY_ADDRESS", "127.0.0.1")
+            .env("ANTIDOTE_GATEWAY_PORT", "0")
             .env("ANTIDOTE_LIVE_SESSION_LIMIT", "20")
             .env("ANTIDOTE_TRUSTED_PROXIES", "127.0.0.0/8")
             .env("ANTIDOTE_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0")

@@ -150,6 +150,7 @@ fn config(port: u16, database_url: &str, kubeconfig: &Path) -> String {
         "tier: prod
 httpAddress: 127.0.0.1
 httpPort: {port}
+gateway: {{ address: 127.0.0.1, port: 0 }}
 liveSessionLimit: 0
 liveLessonLimit: 0
 databaseUrl: {database_url}

@@ -222,13 +222,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("binding the API on 127.0.0.1")?;
     let base = format!("http://{}", listener.local_addr()?);
     say("api", &base);
+    // The terminal gateway on loopback, beside the API.
+    config.gateway.address = std::net::Ipv4Addr::LOCALHOST.into();
+    config.gateway.port = 0;
+    let terminals = super::api::bind_gateway(&mut config, &pool).await?;
+    if let Some(origin) = &config.api.terminals_origin {
+        say("terminals", origin);
+    }
 
     let stop = CancellationToken::new();
-    let api_stop = stop.clone();
-    let api_task = tokio::spawn(api::serve(
+    let api_task = tokio::spawn(super::api::serve_with_terminals(
         listener,
         AppState::new(pool.clone(), client, &config),
-        async move { api_stop.cancelled().await },
+        terminals,
+        stop.clone(),
     ));
     let proxy_stop = stop.clone();
     let proxy_task = tokio::spawn(antidote_scheduler::presentation_proxy::serve(

@@ -5,28 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use antidote_scheduler::backend::reachability::AnyHostKey;
 use anyhow::{Context, bail};
 use russh::ChannelMsg;
 use russh::client;
-use russh::keys::PublicKeyOrCertificate;
 
 /// How long the whole login and command may take.
 const WITHIN: Duration = Duration::from_secs(20);
-
-/// Accepts any host key, as the original web terminal did: lab endpoints are made
-/// afresh for every livelesson, so there is no key to know beforehand.
-struct AnyHostKey;
-
-impl client::Handler for AnyHostKey {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
 
 /// Logs in to `host:port` as `user` and runs `command` on a pty; returns what it printed,
 /// trimmed.

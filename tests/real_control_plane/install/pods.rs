@@ -74,6 +74,7 @@ pub(super) fn test_sized(config: &mut Value, port: u16, settings: &Settings) {
     );
     config["httpAddress"] = json!("127.0.0.1");
     config["httpPort"] = json!(port);
+    config["gateway"] = json!({"address": "127.0.0.1", "port": 0});
     config["backend"] = serde_json::to_value(settings).expect("settings");
     config["worker"]["shutdownGraceSecs"] = json!(2);
 }

@@ -60,7 +60,10 @@ pub(super) async fn all_held(pool: &PgPool, jobs: &[JobId], name: &str, step: &s
 pub(super) async fn start_worker(lab: &Lab, container: &Container, name: &str) -> Pod {
     let port = free_port();
     let mut container = container.clone();
-    container.edit_config("antidote.yaml", |c| c["httpPort"] = serde_json::json!(port));
+    container.edit_config("antidote.yaml", |c| {
+        c["httpPort"] = serde_json::json!(port);
+        c["gateway"] = serde_json::json!({"address": "127.0.0.1", "port": 0});
+    });
     let mut pod = Pod::start(name, &container, &lab.plane, &lab.admin).await;
     wait_until(
         &format!("worker {name} registered"),
