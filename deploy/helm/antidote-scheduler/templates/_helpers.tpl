@@ -70,6 +70,17 @@ antidote-scheduler/serves-http: "true"
 {{- end }}
 
 {{/*
+The terminal gateway's port: the configuration's gateway.port (the application's default
+8087), or empty when the configuration turns the gateway off (gateway.enabled: false).
+*/}}
+{{- define "antidote-scheduler.terminalsPort" -}}
+{{- $gateway := .Values.config.gateway | default dict }}
+{{- if ne (toString $gateway.enabled) "false" }}
+{{- $gateway.port | default 8087 }}
+{{- end }}
+{{- end }}
+
+{{/*
 The pod securityContext of every pod: the image's non-root user (distroless `nonroot`,
 uid 65532), the runtime's default seccomp profile. Pod Security `restricted` admits it.
 */}}
