@@ -40,10 +40,10 @@ use crate::workflow::request;
 use super::statements::StatementCounter;
 use super::{quantile, round2};
 
-/// Kubernetes objects one livelesson of the bench lesson creates: namespace, network
-/// policy, TLS secret copy, configuration credentials, lesson files, 2 pods, 2 services,
-/// 2 configuration jobs.
-pub const OBJECTS_PER_LIVELESSON: u64 = 11;
+/// Kubernetes objects one livelesson of the bench lesson creates: namespace, resource
+/// quota and limit range (its budget), network policy, TLS secret copy, configuration
+/// credentials, lesson files, 2 pods, 2 services, 2 configuration jobs.
+pub const OBJECTS_PER_LIVELESSON: u64 = 13;
 
 /// The span the benchmark's own queries (progress, figures) run in; a
 /// [`StatementCounter::excluding`] it counts only the requesters' statements.

@@ -64,6 +64,9 @@ struct Typed {
     echo_p50_ms: Option<f64>,
     echo_p99_ms: Option<f64>,
     echo_max_ms: Option<f64>,
+    driver_loop_delay_p50_ms: Option<f64>,
+    driver_loop_delay_p99_ms: Option<f64>,
+    driver_cores: Option<f64>,
     #[serde(default)]
     errors: serde_json::Map<String, serde_json::Value>,
 }
@@ -99,6 +102,15 @@ pub struct Report {
     pub gateway_rss_mb: f64,
     /// Resident memory the terminals added, per terminal, kB.
     pub gateway_kb_per_terminal: f64,
+    /// The benchmark process's CPU while typing (kubesim's SSH servers, the worker), cores.
+    pub kubesim_cores: f64,
+    /// The Node driver's CPU while typing, cores.
+    pub driver_cores: f64,
+    /// How late the driver's event loop ran while typing, median and 99th percentile, ms:
+    /// a lower bound on what the client adds to the measured echo.
+    pub driver_loop_delay_p50_ms: f64,
+    /// 99th percentile.
+    pub driver_loop_delay_p99_ms: f64,
     /// Refusals and failures by reason, as the driver saw them.
     pub errors: serde_json::Map<String, serde_json::Value>,
 }
@@ -242,7 +254,11 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let gateway = Gateway::start(params).await?;
     let before = Usage::of(&gateway.pid().to_string());
     let typed = drive(params, &gateway.origin, &terminals, gateway.pid()).await;
-    let report = typed.map(|(typed, open_usage, end_usage)| {
+    let report = typed.map(|(typed, (open_usage, own_open), (end_usage, own_end))| {
+        let own_cpu_s = match (own_open, own_end) {
+            (Some(a), Some(b)) => b.cpu_s - a.cpu_s,
+            _ => 0.0,
+        };
         let rss_before_kb = before.map_or(0.0, |u| u.rss_kb as f64);
         let rss_open_kb = open_usage.map_or(0.0, |u| u.rss_kb as f64);
         let cpu_s = match (open_usage, end_usage) {
@@ -266,6 +282,10 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
             gateway_millicores_per_terminal: super::round2(cores * 1000.0 / opened),
             gateway_rss_mb: super::round2(rss_open_kb / 1024.0),
             gateway_kb_per_terminal: super::round2((rss_open_kb - rss_before_kb) / opened),
+            kubesim_cores: super::round2(own_cpu_s / params.typing.as_secs_f64()),
+            driver_cores: typed.driver_cores.unwrap_or(0.0),
+            driver_loop_delay_p50_ms: typed.driver_loop_delay_p50_ms.unwrap_or(0.0),
+            driver_loop_delay_p99_ms: typed.driver_loop_delay_p99_ms.unwrap_or(0.0),
             errors: typed.errors,
         }
     });
@@ -276,14 +296,14 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     report
 }
 
-/// Runs the Node driver over `terminals`; returns its figures and the gateway's usage
-/// when every terminal was open and when the typing ended.
+/// Runs the Node driver over `terminals`; returns its figures and the usage of the gateway
+/// and of this process when every terminal was open and when the typing ended.
 async fn drive(
     params: &Params,
     origin: &str,
     terminals: &[serde_json::Value],
     gateway_pid: u32,
-) -> Result<(Typed, Option<Usage>, Option<Usage>), BenchError> {
+) -> Result<(Typed, UsagePair, UsagePair), BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
     let mut node = tokio::process::Command::new("node")
         .arg("bench-terminals.mjs")
@@ -311,11 +331,11 @@ async fn drive(
         .take()
         .ok_or_else(|| fail("node", &"no stderr"))?;
     let mut lines = BufReader::new(stderr).lines();
-    let mut open_usage = None;
+    let mut open_usage = (None, None);
     // The driver says `typing` once every terminal showed its prompt.
     while let Ok(Some(line)) = lines.next_line().await {
         if line.starts_with("typing") {
-            open_usage = Usage::of(&gateway_pid.to_string());
+            open_usage = (Usage::of(&gateway_pid.to_string()), Usage::of("self"));
             break;
         }
         println!("  {line}");
@@ -329,7 +349,7 @@ async fn drive(
         .wait_with_output()
         .await
         .map_err(|e| fail("waiting for node", &e))?;
-    let end_usage = Usage::of(&gateway_pid.to_string());
+    let end_usage = (Usage::of(&gateway_pid.to_string()), Usage::of("self"));
     let _ = rest.await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let last = stdout.lines().last().unwrap_or_default();
@@ -337,6 +357,9 @@ async fn drive(
         .map_err(|e| fail(&format!("the driver's answer {last:?}"), &e))?;
     Ok((typed, open_usage, end_usage))
 }
+
+/// The gateway's usage and this process's, at one moment.
+type UsagePair = (Option<Usage>, Option<Usage>);
 
 /// The gateway: an `antidoted api` process with its terminal gateway on a free port.
 struct Gateway {

@@ -32,7 +32,8 @@ async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs
     assert_eq!(report["livelessons"], 5);
     let figure = |key: &str| report[key].as_f64().unwrap_or(-1.0);
     let objects = figure("objects_per_livelesson");
-    // The worker's own list and watch of three kinds count too: 6 requests / 5 livelessons.
+    // The worker's own list and watch of three kinds count too (6 requests / 5 livelessons),
+    // and its reads of each budget quota until the quota controller counted it.
     assert!(
         (objects..=objects + 5.0).contains(&figure("k8s_requests_per_livelesson")),
         "{report}"

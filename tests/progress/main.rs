@@ -63,6 +63,9 @@ impl ApiProcess {
             .env("ANTIDOTE_PROGRESS_KEEP_ALIVE_MS", "200")
             .env("ANTIDOTE_PROGRESS_POLL_MS", "100")
             .env("ANTIDOTE_PROGRESS_MAX_STREAMS_PER_ADDRESS", cap.to_string())
+            // Side by side with other tests' processes: the terminal gateway's default
+            // port would collide.
+            .env("ANTIDOTE_GATEWAY_PORT", "0")
             .kill_on_drop(true)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

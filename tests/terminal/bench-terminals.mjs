@@ -7,6 +7,7 @@
 //     "terminals": [{ "host", "port", "username", "userpassword" }, ...],
 //     "periodMs": 100, "typingSecs": 30, "openWithin": 120 }
 // Output: progress on stderr; one JSON line on stdout at the end.
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import io from "socket.io-client";
 
 const input = JSON.parse(await new Promise((resolve) => {
@@ -59,6 +60,11 @@ const terms = (await Promise.all(input.terminals.map(open))).filter(Boolean);
 const openedMs = now() - began;
 process.stderr.write(`opened ${terms.length}/${input.terminals.length} terminals in ${(openedMs / 1000).toFixed(1)} s\n`);
 console.error("typing");
+// How late this process's own event loop runs while typing: a lower bound on the delay
+// this client adds to each measured echo.
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+const cpuBefore = process.cpuUsage();
 
 // Typing: each terminal on its own phase within the period, so that the load is even.
 let unanswered = 0;
@@ -81,6 +87,8 @@ await new Promise((resolve) => {
   });
   setTimeout(resolve, typingMs + 2 * period);
 });
+loop.disable();
+const cpu = process.cpuUsage(cpuBefore);
 for (const term of terms) term.socket.close();
 
 samples.sort((a, b) => a - b);
@@ -95,6 +103,9 @@ console.log(JSON.stringify({
   echo_p50_ms: round(q(0.5)),
   echo_p99_ms: round(q(0.99)),
   echo_max_ms: round(samples.length ? samples[samples.length - 1] : null),
+  driver_loop_delay_p50_ms: round(loop.percentile(50) / 1e6),
+  driver_loop_delay_p99_ms: round(loop.percentile(99) / 1e6),
+  driver_cores: round((cpu.user + cpu.system) / 1e3 / typingMs),
   errors,
 }));
 process.exit(0);

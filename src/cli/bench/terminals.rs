@@ -64,7 +64,8 @@ pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} of {} terminals on {} labs open in {} s; {} keystrokes every {} ms: echo p50 {} ms, \
          p99 {} ms, max {} ms, {} unanswered; gateway {} cores ({} millicores per terminal), \
-         {} MB resident ({} kB per terminal); errors {:?}",
+         {} MB resident ({} kB per terminal); kubesim {} cores, driver {} cores (event loop late \
+         p50 {} ms, p99 {} ms); errors {:?}",
         r.opened,
         r.terminals,
         r.labs,
@@ -79,6 +80,10 @@ pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
         r.gateway_millicores_per_terminal,
         r.gateway_rss_mb,
         r.gateway_kb_per_terminal,
+        r.kubesim_cores,
+        r.driver_cores,
+        r.driver_loop_delay_p50_ms,
+        r.driver_loop_delay_p99_ms,
         r.errors
     );
     println!("{}", serde_json::to_string(&r)?);
