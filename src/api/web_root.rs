@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG};
 use axum::http::uri::PathAndQuery;
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
@@ -78,12 +78,24 @@ async fn with_terminals(response: Response, origin: &str) -> Response {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if response.status() != StatusCode::OK || !html {
+    // A page larger than any front end's is served as it is, unread.
+    let too_large = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|length| length > MAX_PAGE_BYTES);
+    if response.status() != StatusCode::OK || !html || too_large {
         return response;
     }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_PAGE_BYTES).await else {
-        return Response::from_parts(parts, Body::empty());
+        // The file could not be read to its end (or grew past the bound unannounced): no
+        // page rather than a truncated one.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the page could not be read; try again",
+        )
+            .into_response();
     };
     let Some(page) = std::str::from_utf8(&bytes)
         .ok()

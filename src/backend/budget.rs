@@ -19,21 +19,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::curriculum::Lesson;
+use crate::curriculum::{BUDGET_SIZES, Lesson};
 
 pub use super::quantity::{Cpu, MIB, Memory, QuantityError};
 
 /// Name of the ResourceQuota (and the LimitRange) in every livelesson namespace.
 pub const QUOTA_NAME: &str = "budget";
 
-/// The built-in sizes, in increasing order: Educates's names and figures.
-pub const BUILT_IN: [(&str, u64, u64); 6] = [
-    ("small", 1000, 1),
-    ("medium", 2000, 2),
-    ("large", 4000, 4),
-    ("x-large", 8000, 8),
-    ("xx-large", 8000, 12),
-    ("xxx-large", 8000, 16),
+/// The figures of the built-in sizes, [`BUDGET_SIZES`] in the same order (Educates's):
+/// millicores and GiB.
+pub const BUILT_IN: [(u64, u64); BUDGET_SIZES.len()] = [
+    (1000, 1),
+    (2000, 2),
+    (4000, 4),
+    (8000, 8),
+    (8000, 12),
+    (8000, 16),
 ];
 
 /// CPU and memory together.
@@ -113,7 +114,7 @@ pub struct UnknownSize {
 impl Budgets {
     /// Every size name: the built-in ones in increasing order, then the operator's.
     pub fn size_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = BUILT_IN.iter().map(|(n, ..)| (*n).to_owned()).collect();
+        let mut names: Vec<String> = BUDGET_SIZES.iter().map(|n| (*n).to_owned()).collect();
         for name in self.sizes.keys() {
             if !names.contains(name) {
                 names.push(name.clone());
@@ -125,10 +126,9 @@ impl Budgets {
     /// The size called `name`.
     pub fn size(&self, name: &str) -> Option<Size> {
         self.sizes.get(name).copied().or_else(|| {
-            BUILT_IN
-                .iter()
-                .find(|(n, ..)| *n == name)
-                .map(|(_, cpu, gib)| Size::new(*cpu, gib << 30))
+            let built_in = BUDGET_SIZES.iter().position(|n| *n == name)?;
+            let (cpu, gib) = BUILT_IN[built_in];
+            Some(Size::new(cpu, gib << 30))
         })
     }
 

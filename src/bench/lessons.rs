@@ -533,7 +533,7 @@ async fn nodes_ready(kube: &kube::Client, wanted: usize) -> Result<()> {
 }
 
 /// Waits until `wanted` livelessons are READY; fails as soon as one is in ERROR.
-async fn wait_ready(pool: &PgPool, wanted: usize) -> Result<()> {
+pub(super) async fn wait_ready(pool: &PgPool, wanted: usize) -> Result<()> {
     let deadline = Instant::now() + READY_WITHIN;
     loop {
         let (ready, failed): (i64, i64) = sqlx::query_as(

@@ -107,6 +107,9 @@ pub enum BenchError {
     /// The worker failed.
     #[error("worker")]
     Worker(#[from] crate::queue::QueueError),
+    /// The labs did not all become READY (one failed, or time ran out).
+    #[error("provisioning")]
+    Provisioning(#[from] super::lessons::LessonsError),
     /// The worker could not be put together.
     #[error("worker set-up")]
     Startup(#[from] crate::startup::StartupError),
@@ -117,8 +120,8 @@ fn lessons(curriculum: &curriculum::Curriculum) -> Vec<String> {
     curriculum.lessons.iter().map(|l| l.slug.clone()).collect()
 }
 
-/// Empties the state and job tables and imports the curriculum.
-pub(super) async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, BenchError> {
+/// Empties the state and job tables and imports the curriculum in `dir`; returns it.
+pub(super) async fn reset(pool: &PgPool, dir: &Path) -> Result<curriculum::Curriculum, BenchError> {
     sqlx::query("truncate live_endpoints, livelessons, livesessions, pool_lessons")
         .execute(pool)
         .await?;
@@ -130,7 +133,7 @@ pub(super) async fn reset(pool: &PgPool, dir: &Path) -> Result<Vec<String>, Benc
         .valid()
         .ok_or_else(|| BenchError::Curriculum(format!("{} is not valid", dir.display())))?;
     store::curriculum::import(pool, curriculum).await?;
-    Ok(lessons(curriculum))
+    Ok(curriculum.clone())
 }
 
 /// Spares per lesson for `rate` arrivals per second over `lessons` lessons, when a spare
@@ -163,7 +166,7 @@ pub async fn run(
     worker_pool: &PgPool,
     params: &Params,
 ) -> Result<Report, BenchError> {
-    let lessons = reset(pool, &params.curriculum).await?;
+    let lessons = lessons(&reset(pool, &params.curriculum).await?);
     let sim = kubesim::KubeSim::start(kubesim::Config {
         pod_start_delay: params.pod_start_latency,
         event_history: 20_000,

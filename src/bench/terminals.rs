@@ -22,7 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::backend::Settings;
 use crate::backend::kubernetes::KubernetesBackend;
-use crate::curriculum::{self, Options, PresentationType};
+use crate::curriculum::PresentationType;
 use crate::queue::{Client, Worker, WorkerConfig};
 use crate::startup::JobSettings;
 use crate::store;
@@ -121,11 +121,7 @@ pub struct Report {
 /// [`BenchError`], or `Kubesim` naming a process that did not start or answer.
 pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
-    reset(pool, &params.curriculum).await?;
-    let loaded = curriculum::load(&params.curriculum, &Options::default());
-    let curriculum = loaded
-        .valid()
-        .ok_or_else(|| BenchError::Curriculum("not valid".into()))?;
+    let curriculum = reset(pool, &params.curriculum).await?;
     let lesson = curriculum
         .lessons
         .iter()
@@ -185,21 +181,8 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         .await?;
         ids.push(requested.livelesson().id.clone());
     }
-    let within = Duration::from_secs(120)
-        + Duration::from_millis(200) * u32::try_from(labs).unwrap_or(u32::MAX);
-    loop {
-        let ready: i64 =
-            sqlx::query_scalar("select count(*) from livelessons where status = 'READY'")
-                .fetch_one(pool)
-                .await?;
-        if usize::try_from(ready).unwrap_or(0) >= labs {
-            break;
-        }
-        if provisioning.elapsed() > within {
-            return Err(BenchError::WarmUp(within));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // Fails at the first lab in ERROR (a lab over its budget, say), naming why.
+    super::lessons::wait_ready(pool, labs).await?;
     println!(
         "{labs} labs of {} READY in {:.1} s",
         params.lesson,
@@ -207,12 +190,13 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     );
 
     // Every ssh presentation of every lab, with the login the API would hand out.
-    let mut terminals = Vec::new();
+    let mut by_lab: Vec<Vec<serde_json::Value>> = Vec::with_capacity(labs);
     let mut conn = pool.acquire().await?;
     for id in &ids {
-        let Some(ll) = store::livelesson::get(&mut conn, id).await? else {
-            continue;
-        };
+        let ll = store::livelesson::get(&mut conn, id)
+            .await?
+            .ok_or_else(|| fail("a READY lab", &format!("{id} is gone")))?;
+        let mut presented = Vec::new();
         for endpoint in &ll.endpoints {
             let (Some(host), Some(def)) = (
                 &endpoint.host,
@@ -228,26 +212,27 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
                 .iter()
                 .filter(|p| p.kind == PresentationType::Ssh)
             {
-                terminals.push(serde_json::json!({
+                presented.push(serde_json::json!({
                     "host": host, "port": p.port,
                     "username": image.ssh_user, "userpassword": image.ssh_password.expose(),
                 }));
             }
         }
+        if presented.is_empty() {
+            return Err(BenchError::Curriculum(format!(
+                "lesson {} has no ssh presentation",
+                params.lesson
+            )));
+        }
+        by_lab.push(presented);
     }
     drop(conn);
-    if terminals.is_empty() {
-        return Err(BenchError::Curriculum(format!(
-            "lesson {} has no ssh presentation",
-            params.lesson
-        )));
-    }
     // `per_lab` terminals on each lab, round the lab's ssh presentations.
-    let presentations = terminals.len() / labs.max(1);
+    let per_lab = params.per_lab.max(1);
     let terminals: Vec<serde_json::Value> = (0..params.terminals)
         .map(|i| {
-            let lab = i / params.per_lab.max(1);
-            terminals[lab * presentations + i % presentations.max(1)].clone()
+            let lab = &by_lab[i / per_lab];
+            lab[i % per_lab % lab.len()].clone()
         })
         .collect();
 

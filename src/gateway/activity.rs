@@ -1,6 +1,7 @@
 //! Typing in a terminal is the learner's activity for the lab's lifetime (issue 32):
 //! written at most once a minute per livelesson, here by remembering the last write in
-//! this process and in the database by the statement's own condition (other processes).
+//! this process and in the database by the write's own condition (other processes), as a
+//! heartbeat is written: the session's lock first ([`request::typed`]).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 
 use crate::ids::LivelessonId;
-use crate::store::terminal;
+use crate::workflow::request;
 
 /// At most one activity write per livelesson within this.
 pub const EVERY: Duration = Duration::from_secs(60);
@@ -41,7 +42,7 @@ impl Activity {
         let pool = pool.clone();
         let id = LivelessonId::from(livelesson);
         tokio::spawn(async move {
-            if let Err(err) = terminal::touch(&pool, &id, EVERY.as_secs_f64()).await {
+            if let Err(err) = request::typed(&pool, &id, EVERY).await {
                 tracing::warn!(error = %err, livelesson = %id.as_str(), "recording terminal activity");
             }
         });

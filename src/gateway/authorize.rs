@@ -1,6 +1,6 @@
 //! Authorization the original never had: a terminal may only reach a `host:port` that is
-//! an `ssh` presentation of a READY livelesson, as the store records it. Decided before
-//! anything is dialed.
+//! an `ssh` presentation of a READY learner's livelesson, as the store records it. Decided
+//! before anything is dialed.
 
 use sqlx::PgPool;
 
@@ -26,19 +26,16 @@ pub struct Allowed {
 /// [`Refusal::NotATerminal`], [`Refusal::NotReady`], or [`Refusal::Unavailable`] when the
 /// database cannot answer (logged without the login).
 pub async fn authorize(pool: &PgPool, login: &Login) -> Result<Allowed, Refusal> {
-    let targets = terminal::targets(pool, &login.host, login.port)
+    let target = terminal::target(pool, &login.host, login.port)
         .await
         .map_err(|err| {
             tracing::warn!(error = %err, host = %login.host, port = login.port, "authorizing a terminal");
             Refusal::Unavailable
+        })?
+        .ok_or_else(|| Refusal::NotATerminal {
+            host: login.host.clone(),
+            port: login.port,
         })?;
-    let not_a_terminal = || Refusal::NotATerminal {
-        host: login.host.clone(),
-        port: login.port,
-    };
-    let Some(target) = targets.into_iter().find(|t| t.ssh_port) else {
-        return Err(not_a_terminal());
-    };
     if target.deleting || target.status != "READY" {
         return Err(Refusal::NotReady {
             host: login.host.clone(),

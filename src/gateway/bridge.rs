@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::reachability::{AnyHostKey, preferred};
 use crate::telemetry;
 
+use super::activity;
 use super::ending::Ending;
 use super::handshake::Login;
 use super::refusal::Refusal;
@@ -150,7 +151,9 @@ pub struct Bounds<'a> {
 }
 
 /// Carries `inputs` to the shell and its output to `socket` until one side ends; calls
-/// `typed` on each keystroke message (activity). Returns why it ended.
+/// `typed` on a keystroke message at most once per [`activity::EVERY`] (the activity
+/// written no more often than that, this terminal does not ask more often either).
+/// Returns why it ended.
 pub async fn run(
     shell: Shell,
     socket: &SocketRef,
@@ -168,12 +171,16 @@ pub async fn run(
     let idle = settings.idle_timeout();
     let mut idle_deadline = Instant::now() + idle;
     let mut pending = Vec::new();
+    let mut next_activity = Instant::now();
+    // Looked up once, not per keystroke.
     let metrics = telemetry::metrics();
+    let bytes_out = metrics.terminal_bytes.with_label_values(&["out"]);
+    let bytes_in = metrics.terminal_bytes.with_label_values(&["in"]);
     let ending = loop {
         tokio::select! {
             message = channel.wait() => match message {
                 Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
-                    metrics.terminal_bytes.with_label_values(&["out"]).inc_by(data.len() as u64);
+                    bytes_out.inc_by(data.len() as u64);
                     if let Err(ending) = show(socket, &output_limit, &mut pending, &data).await {
                         break ending;
                     }
@@ -183,9 +190,13 @@ pub async fn run(
             },
             input = inputs.recv() => match input {
                 Some(Input::Data(text)) => {
-                    idle_deadline = Instant::now() + idle;
-                    typed();
-                    metrics.terminal_bytes.with_label_values(&["in"]).inc_by(text.len() as u64);
+                    let now = Instant::now();
+                    idle_deadline = now + idle;
+                    if now >= next_activity {
+                        next_activity = now + activity::EVERY;
+                        typed();
+                    }
+                    bytes_in.inc_by(text.len() as u64);
                     let mut failed = None;
                     for piece in text.as_bytes().chunks(MIN_BURST as usize) {
                         wait_for(&input_limit, piece.len()).await;

@@ -10,9 +10,10 @@ use super::{Result, db};
 /// What a livelesson's schedule is computed from, with the database's time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifetime {
-    /// When a learner got it (requested, or taken from a pool): the hard deadline counts
-    /// from here.
-    pub requested_at: DateTime<Utc>,
+    /// Where the hard deadline counts from, as garbage collection counts it: when a
+    /// learner got the lab (requested, or taken from a pool), or, in a persistent session,
+    /// when the lab was created.
+    pub deadline_from: DateTime<Utc>,
     /// The learner's last activity.
     pub last_active_at: DateTime<Utc>,
     /// The extended inactivity deadline, if the learner extended it.
@@ -32,7 +33,8 @@ pub struct Lifetime {
 pub async fn get(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<Option<Lifetime>> {
     sqlx::query_as!(
         Lifetime,
-        r#"select l.requested_at, l.last_active_at, l.extended_until, l.extensions,
+        r#"select case when s.persistent then l.created_at else l.requested_at end
+                      as "deadline_from!", l.last_active_at, l.extended_until, l.extensions,
                   s.persistent, now() as "now!"
            from livelessons l join livesessions s on s.id = l.session_id
            where l.id = $1 and not l.spare and not l.deleting"#,
@@ -51,7 +53,8 @@ pub async fn get(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<Opt
 pub async fn lock(conn: &mut PgConnection, id: &LivelessonId) -> Result<Option<Lifetime>> {
     sqlx::query_as!(
         Lifetime,
-        r#"select l.requested_at, l.last_active_at, l.extended_until, l.extensions,
+        r#"select case when s.persistent then l.created_at else l.requested_at end
+                      as "deadline_from!", l.last_active_at, l.extended_until, l.extensions,
                   s.persistent, now() as "now!"
            from livelessons l join livesessions s on s.id = l.session_id
            where l.id = $1 and not l.spare and not l.deleting

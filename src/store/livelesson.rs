@@ -634,24 +634,34 @@ pub async fn set_stage(
 }
 
 /// Refreshes the activity clock of a livelesson and its session. Returns false for an
-/// unknown or deleting livelesson.
+/// unknown or deleting livelesson, and, with `quiet_secs`, for one whose activity was
+/// written within that many seconds (so that several processes seeing the same activity,
+/// typing in the lab's terminals, write it at most once in that time).
 ///
 /// Call it holding the session's lock ([`super::livesession::lock`] or
 /// [`super::livesession::lock_of_livelesson`]): it locks the livelesson and the session.
 ///
 /// # Errors
 /// [`super::StoreError::Database`].
-pub async fn touch(executor: impl PgExecutor<'_>, id: &LivelessonId) -> Result<bool> {
+pub async fn touch(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+    quiet_secs: Option<f64>,
+) -> Result<bool> {
     let touched = sqlx::query_scalar!(
         r#"with l as (
                update livelessons set last_active_at = now()
-               where id = $1 and not deleting and not spare returning session_id
+               where id = $1 and not deleting and not spare
+                     and ($2::float8 is null
+                          or last_active_at < now() - make_interval(secs => $2))
+               returning session_id
            ), s as (
                update livesessions set last_active_at = now()
                where id in (select session_id from l)
            )
            select count(*) as "n!" from l"#,
-        id.as_str()
+        id.as_str(),
+        quiet_secs
     )
     .fetch_one(executor)
     .await

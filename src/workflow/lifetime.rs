@@ -57,19 +57,6 @@ pub struct Policy {
     pub max_extensions: u32,
 }
 
-impl Default for Policy {
-    fn default() -> Self {
-        let settings = LifetimeSettings::default();
-        Self {
-            inactivity: Duration::from_secs(30 * 60),
-            max_age: Duration::from_secs(settings.max_age_mins * 60),
-            persistent_max_age: Duration::from_secs(7 * 24 * 3600),
-            overtime: Duration::from_secs(settings.overtime_mins * 60),
-            max_extensions: settings.max_extensions,
-        }
-    }
-}
-
 /// When a livelesson expires and whether the learner may extend it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -93,7 +80,7 @@ impl Policy {
     /// The schedule of a livelesson in `lifetime`.
     pub fn schedule(&self, lifetime: &Lifetime) -> Schedule {
         if lifetime.persistent {
-            let deadline = lifetime.requested_at + span(self.persistent_max_age);
+            let deadline = lifetime.deadline_from + span(self.persistent_max_age);
             return Schedule {
                 expires: deadline,
                 countdown_secs: (deadline - lifetime.now).num_seconds().max(0),
@@ -102,7 +89,7 @@ impl Policy {
                 extensions_left: 0,
             };
         }
-        let deadline = lifetime.requested_at + span(self.max_age);
+        let deadline = lifetime.deadline_from + span(self.max_age);
         let inactive_at = lifetime.last_active_at + span(self.inactivity);
         let expires = lifetime
             .extended_until
@@ -206,7 +193,7 @@ mod tests {
 
     fn lifetime(now: i64, active: i64) -> Lifetime {
         Lifetime {
-            requested_at: at(0),
+            deadline_from: at(0),
             last_active_at: at(active),
             extended_until: None,
             extensions: 0,

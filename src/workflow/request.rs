@@ -242,7 +242,7 @@ pub async fn request_livelesson(
                 reason: error.reason.clone(),
             });
         }
-        livelesson::touch(&mut *tx, &existing.id).await?;
+        livelesson::touch(&mut *tx, &existing.id, None).await?;
         if stage == existing.current_stage {
             tx.commit()
                 .await
@@ -421,6 +421,29 @@ async fn admit(
 /// # Errors
 /// Storage failures.
 pub async fn heartbeat(pool: &PgPool, id: &LivelessonId) -> Result<bool, RequestError> {
+    touch(pool, id, None).await
+}
+
+/// Typing in one of the lab's terminals, as the learner's activity: a heartbeat unless
+/// activity was written within `quiet` (by this process or another), so that a lab's
+/// terminals write it at most once in that time. Returns whether it was written.
+///
+/// # Errors
+/// Storage failures.
+pub async fn typed(
+    pool: &PgPool,
+    id: &LivelessonId,
+    quiet: std::time::Duration,
+) -> Result<bool, RequestError> {
+    touch(pool, id, Some(quiet.as_secs_f64())).await
+}
+
+/// [`heartbeat`] and [`typed`]: the session's lock, then the activity write.
+async fn touch(
+    pool: &PgPool,
+    id: &LivelessonId,
+    quiet_secs: Option<f64>,
+) -> Result<bool, RequestError> {
     let mut tx = pool.begin().await.map_err(db("starting a heartbeat"))?;
     if livesession::lock_of_livelesson(&mut *tx, id)
         .await?
@@ -428,7 +451,7 @@ pub async fn heartbeat(pool: &PgPool, id: &LivelessonId) -> Result<bool, Request
     {
         return Ok(false);
     }
-    let touched = livelesson::touch(&mut *tx, id).await?;
+    let touched = livelesson::touch(&mut *tx, id, quiet_secs).await?;
     tx.commit().await.map_err(db("committing a heartbeat"))?;
     Ok(touched)
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use antidote_scheduler::gc::expiry;
-use antidote_scheduler::workflow::lifetime::{self, Policy};
+use antidote_scheduler::workflow::lifetime;
 use sqlx::PgPool;
 
 use crate::helpers::{Lab, gc_config};
@@ -38,7 +38,8 @@ async fn an_extension_keeps_a_lab_past_its_inactivity_deadline(pool: PgPool) {
     let lab = Lab::start(pool).await;
     let session = lab.session().await;
     let ll = lab.request(&session, LESSON, 0).await;
-    let policy = Policy::default();
+    // The defaults, as a process without configuration has them.
+    let policy = antidote_scheduler::config::Config::default().lifetime_policy();
     let extended = lifetime::extend(&lab.pool, &policy, &ll.id)
         .await
         .expect("extendable");

@@ -33,7 +33,6 @@ use tokio::time::Instant;
 
 use crate::curriculum::names::JUPYTER_ENDPOINT;
 
-use super::error;
 use super::{Backend, BackendError, Health, Livelesson, NamespaceInfo, Result, Settings};
 use crate::ids::LivelessonId;
 use cached::{JobState, PodState, PodSummary};
@@ -139,24 +138,9 @@ impl KubernetesBackend {
                     .run(|| api.get(&name))
                     .await
                     .map_err(api_error("get", resource, &name))?;
-                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str)
-                    == Some(ll.id.as_str())
-                {
-                    Ok(())
-                } else {
-                    Err(BackendError::NotOurs {
-                        kind: resource,
-                        namespace: existing.namespace().unwrap_or_default(),
-                        name,
-                        livelesson: ll.id.to_string(),
-                    })
-                }
-            }
-            Err(kube::Error::Api(status)) if error::quota_refusal(&status).is_some() => {
-                Err(BackendError::OverBudget {
-                    quota: error::quota_refusal(&status).unwrap_or_default(),
-                    message: status.message.clone(),
-                })
+                let namespace = existing.namespace().unwrap_or_default();
+                let owner = existing.labels().get(LABEL_LIVELESSON);
+                ensure_ours(resource, &namespace, &name, owner.map(String::as_str), ll)
             }
             Err(err) => Err(api_error("create", resource, &name)(err)),
         }
@@ -179,18 +163,13 @@ impl KubernetesBackend {
                     "network-attachment-definitions",
                     &name,
                 ))?;
-                if existing.labels().get(LABEL_LIVELESSON).map(String::as_str)
-                    == Some(ll.id.as_str())
-                {
-                    Ok(())
-                } else {
-                    Err(BackendError::NotOurs {
-                        kind: "network-attachment-definitions",
-                        namespace,
-                        name,
-                        livelesson: ll.id.to_string(),
-                    })
-                }
+                ensure_ours(
+                    "network-attachment-definitions",
+                    &namespace,
+                    &name,
+                    existing.labels().get(LABEL_LIVELESSON).map(String::as_str),
+                    ll,
+                )
             }
             Err(err) => Err(api_error("create", "network-attachment-definitions", &name)(err)),
         }
@@ -710,5 +689,27 @@ fn api_error<'a>(
         resource,
         name: name.to_owned(),
         source,
+    }
+}
+
+/// An object an earlier attempt may have made: fine when its livelesson label (`owner`) is
+/// `ll`'s,
+/// otherwise [`BackendError::NotOurs`] (a name clash with someone else's object).
+fn ensure_ours(
+    kind: &'static str,
+    namespace: &str,
+    name: &str,
+    owner: Option<&str>,
+    ll: &Livelesson<'_>,
+) -> Result<()> {
+    if owner == Some(ll.id.as_str()) {
+        Ok(())
+    } else {
+        Err(BackendError::NotOurs {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            livelesson: ll.id.to_string(),
+        })
     }
 }

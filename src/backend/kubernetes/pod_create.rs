@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use tokio::time::Instant;
 
 use super::resources::LABEL_LIVELESSON;
-use super::{KubernetesBackend, api_error};
+use super::{KubernetesBackend, api_error, ensure_ours};
 use crate::backend::{BackendError, Livelesson, Result, error};
 
 /// How long a pod the API server says exists may take to reach the shared watch.
@@ -37,7 +37,7 @@ impl KubernetesBackend {
         };
         let seen = self.pods.read(Duration::ZERO, &owner).await.flatten();
         if let Some(owner) = seen {
-            return Self::ours(namespace, &name, &owner, ll);
+            return ensure_ours("pods", namespace, &name, Some(&owner), ll);
         }
         let api: Api<Pod> = self.api(namespace);
         let params = PostParams::default();
@@ -60,25 +60,12 @@ impl KubernetesBackend {
             self.pods.wait_for(Instant::now() + WATCH_LAG, &owner).await
         };
         match (seen, quota) {
-            (Some(owner), _) => Self::ours(namespace, &name, &owner, ll),
+            (Some(owner), _) => ensure_ours("pods", namespace, &name, Some(&owner), ll),
             (None, Some(quota)) => Err(BackendError::OverBudget {
                 quota,
                 message: status.message.clone(),
             }),
             (None, None) => Err(api_error("create", "pods", &name)(kube::Error::Api(status))),
-        }
-    }
-
-    fn ours(namespace: &str, name: &str, owner: &str, ll: &Livelesson<'_>) -> Result<()> {
-        if owner == ll.id.as_str() {
-            Ok(())
-        } else {
-            Err(BackendError::NotOurs {
-                kind: "pods",
-                namespace: namespace.to_owned(),
-                name: name.to_owned(),
-                livelesson: ll.id.to_string(),
-            })
         }
     }
 }
