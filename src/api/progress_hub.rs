@@ -68,6 +68,11 @@ impl ProgressHub {
     pub fn watch(self: &Arc<Self>, id: &LivelessonId, seen: Snapshot) -> watch::Receiver<Snapshot> {
         let mut state = self.state();
         let receiver = if let Some(sender) = state.senders.get(id) {
+            // The channel may hold a snapshot older than `seen`, left by a stream that has
+            // ended: a lab READY again after a stage change reads just as it did before,
+            // so the poller would never tell the new stream of it. Start from `seen`; if
+            // the poller read a newer one meanwhile, its next read differs and is sent.
+            sender.send_replace(seen);
             sender.subscribe()
         } else {
             let (sender, receiver) = watch::channel(seen);

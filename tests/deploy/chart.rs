@@ -404,11 +404,17 @@ fn chart_with_every_optional_part_renders_checked_objects() {
             (role == "api").then_some(false),
             "{role}: automountServiceAccountToken"
         );
-        // The kustomize base's ports and probes, on the configured port: the worker's
-        // port answers the same probes (and /metrics), though no Service selects it.
+        // The kustomize base's ports and probes, the API on the configured port: the
+        // worker's port answers the same probes (and /metrics), though no Service selects
+        // it, and the worker runs no terminal gateway.
         let mut expected = reference.clone();
-        for port in expected.ports.iter_mut().flatten() {
-            port.container_port = 9000;
+        if let Some(ports) = expected.ports.as_mut() {
+            ports.retain(|p| role != "worker" || p.name.as_deref() != Some("terminals"));
+            for port in ports.iter_mut() {
+                if port.name.as_deref() == Some("http") {
+                    port.container_port = 9000;
+                }
+            }
         }
         assert_same_serving(role, container, &expected);
         let pdb = chart.get::<PodDisruptionBudget>(

@@ -28,6 +28,9 @@ use steps::ROUTER_CONFIGURATION_CREATE_STEPS;
 /// within the lesson's timeouts.
 const FRAME_WAIT: Duration = Duration::from_secs(60);
 
+/// What a whole stream may take: a CREATE on kubesim, under load.
+const STREAM_WAIT: Duration = Duration::from_secs(120);
+
 /// `antidoted api` as a separate process over the test database, with 200 ms
 /// keep-alives, 100 ms polls, at most `cap` streams per client address, and 2 s request
 /// and header deadlines. Killed on drop.
@@ -73,7 +76,15 @@ impl ApiProcess {
             .expect("start antidoted api");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let started = Instant::now();
-        while reqwest::get(format!("http://{addr}/readyz"))
+        // Each probe bounded: whatever else took the port in the meantime must not hang
+        // the test.
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        while probe
+            .get(format!("http://{addr}/readyz"))
+            .send()
             .await
             .map(|r| r.status())
             .ok()
@@ -165,17 +176,27 @@ impl Sse {
         }
     }
 
-    /// Every event until the stream closes, counting the keep-alives on the way.
+    /// Every event until the stream closes, counting the keep-alives on the way; fails,
+    /// naming the events so far, when the stream is still open after [`STREAM_WAIT`].
     async fn rest(&mut self) -> (Vec<Value>, usize) {
         let mut events = Vec::new();
         let mut keep_alives = 0;
-        while let Some(frame) = self.next().await {
+        let deadline = Instant::now() + STREAM_WAIT;
+        loop {
+            let frame = tokio::time::timeout_at(deadline.into(), self.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "the stream is still open after {STREAM_WAIT:?} \
+                         ({keep_alives} keep-alives): {events:?}"
+                    )
+                });
             match frame {
-                Frame::Data(event) => events.push(event),
-                Frame::Comment(_) => keep_alives += 1,
+                Some(Frame::Data(event)) => events.push(event),
+                Some(Frame::Comment(_)) => keep_alives += 1,
+                None => return (events, keep_alives),
             }
         }
-        (events, keep_alives)
     }
 
     /// Waits for a keep-alive comment; fails on an event.
