@@ -50,6 +50,9 @@ pub struct Params {
     pub exe: PathBuf,
     /// The directory of `bench-terminals.mjs` and its installed `socket.io-client`.
     pub driver: PathBuf,
+    /// Node driver processes the terminals are spread over (a class's browsers are
+    /// separate machines; one event loop for all of them would delay every echo).
+    pub drivers: usize,
     /// The benchmark database, for the gateway process.
     pub database_url: String,
 }
@@ -69,6 +72,66 @@ struct Typed {
     driver_cores: Option<f64>,
     #[serde(default)]
     errors: serde_json::Map<String, serde_json::Value>,
+    /// Every measured echo, ms.
+    #[serde(default)]
+    samples_ms: Vec<f64>,
+}
+
+impl Typed {
+    /// The figures of several drivers as one: counts added, echo quantiles over every
+    /// sample, the latest opening and the latest-running event loop.
+    fn merge(parts: Vec<Self>) -> Self {
+        let worst = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let mut merged = Self {
+            opened: 0,
+            open_s: 0.0,
+            keystrokes: 0,
+            unanswered: 0,
+            echo_p50_ms: None,
+            echo_p99_ms: None,
+            echo_max_ms: None,
+            driver_loop_delay_p50_ms: None,
+            driver_loop_delay_p99_ms: None,
+            driver_cores: None,
+            errors: serde_json::Map::new(),
+            samples_ms: Vec::new(),
+        };
+        for part in parts {
+            merged.opened += part.opened;
+            merged.open_s = merged.open_s.max(part.open_s);
+            merged.keystrokes += part.keystrokes;
+            merged.unanswered += part.unanswered;
+            merged.driver_loop_delay_p50_ms = worst(
+                merged.driver_loop_delay_p50_ms,
+                part.driver_loop_delay_p50_ms,
+            );
+            merged.driver_loop_delay_p99_ms = worst(
+                merged.driver_loop_delay_p99_ms,
+                part.driver_loop_delay_p99_ms,
+            );
+            merged.driver_cores = match (merged.driver_cores, part.driver_cores) {
+                (Some(a), Some(b)) => Some(super::round2(a + b)),
+                (a, b) => a.or(b),
+            };
+            for (why, n) in part.errors {
+                let before = merged.errors.get(&why).and_then(serde_json::Value::as_u64);
+                let n = n.as_u64().unwrap_or(1) + before.unwrap_or(0);
+                merged.errors.insert(why, n.into());
+            }
+            merged.samples_ms.extend(part.samples_ms);
+        }
+        merged.samples_ms.sort_by(f64::total_cmp);
+        let samples = &merged.samples_ms;
+        if !samples.is_empty() {
+            merged.echo_p50_ms = Some(super::quantile(samples, 0.5));
+            merged.echo_p99_ms = Some(super::quantile(samples, 0.99));
+            merged.echo_max_ms = samples.last().copied();
+        }
+        merged
+    }
 }
 
 /// Figures of a run; the JSON keys are a stable interface.
@@ -104,10 +167,12 @@ pub struct Report {
     pub gateway_kb_per_terminal: f64,
     /// The benchmark process's CPU while typing (kubesim's SSH servers, the worker), cores.
     pub kubesim_cores: f64,
-    /// The Node driver's CPU while typing, cores.
+    /// Node driver processes the terminals were spread over.
+    pub drivers: usize,
+    /// The Node drivers' CPU while typing, cores, together.
     pub driver_cores: f64,
-    /// How late the driver's event loop ran while typing, median and 99th percentile, ms:
-    /// a lower bound on what the client adds to the measured echo.
+    /// How late the drivers' event loops ran while typing, median and 99th percentile (of
+    /// the latest driver), ms: a lower bound on what the client adds to the measured echo.
     pub driver_loop_delay_p50_ms: f64,
     /// 99th percentile.
     pub driver_loop_delay_p99_ms: f64,
@@ -268,6 +333,7 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
             gateway_rss_mb: super::round2(rss_open_kb / 1024.0),
             gateway_kb_per_terminal: super::round2((rss_open_kb - rss_before_kb) / opened),
             kubesim_cores: super::round2(own_cpu_s / params.typing.as_secs_f64()),
+            drivers: params.drivers,
             driver_cores: typed.driver_cores.unwrap_or(0.0),
             driver_loop_delay_p50_ms: typed.driver_loop_delay_p50_ms.unwrap_or(0.0),
             driver_loop_delay_p99_ms: typed.driver_loop_delay_p99_ms.unwrap_or(0.0),
@@ -281,8 +347,17 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     report
 }
 
-/// Runs the Node driver over `terminals`; returns its figures and the usage of the gateway
-/// and of this process when every terminal was open and when the typing ended.
+/// A started driver process: the Node process and the lines of its stderr.
+struct Driver {
+    node: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stderr: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+}
+
+/// Runs `params.drivers` Node drivers, each over its share of `terminals`, and starts
+/// their typing together once every terminal of every driver is open; returns their
+/// figures merged and the usage of the gateway and of this process when the typing began
+/// and when it ended.
 async fn drive(
     params: &Params,
     origin: &str,
@@ -290,57 +365,83 @@ async fn drive(
     gateway_pid: u32,
 ) -> Result<(Typed, UsagePair, UsagePair), BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
-    let mut node = tokio::process::Command::new("node")
-        .arg("bench-terminals.mjs")
-        .current_dir(&params.driver)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| fail(&format!("starting node in {}", params.driver.display()), &e))?;
-    let input = serde_json::json!({
-        "gateway": origin,
-        "terminals": terminals,
-        "periodMs": params.period.as_millis(),
-        "typingSecs": params.typing.as_secs_f64(),
-    });
-    let mut stdin = node.stdin.take().ok_or_else(|| fail("node", &"no stdin"))?;
-    stdin
-        .write_all(input.to_string().as_bytes())
-        .await
-        .map_err(|e| fail("writing to node", &e))?;
-    drop(stdin);
-    let stderr = node
-        .stderr
-        .take()
-        .ok_or_else(|| fail("node", &"no stderr"))?;
-    let mut lines = BufReader::new(stderr).lines();
-    let mut open_usage = (None, None);
-    // The driver says `typing` once every terminal showed its prompt.
-    while let Ok(Some(line)) = lines.next_line().await {
-        if line.starts_with("typing") {
-            open_usage = (Usage::of(&gateway_pid.to_string()), Usage::of("self"));
-            break;
-        }
-        println!("  {line}");
+    let share = terminals.len().div_ceil(params.drivers.max(1)).max(1);
+    let mut drivers = Vec::new();
+    for part in terminals.chunks(share) {
+        let mut node = tokio::process::Command::new("node")
+            .arg("bench-terminals.mjs")
+            .current_dir(&params.driver)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| fail(&format!("starting node in {}", params.driver.display()), &e))?;
+        let input = serde_json::json!({
+            "gateway": origin,
+            "terminals": part,
+            "periodMs": params.period.as_millis(),
+            "typingSecs": params.typing.as_secs_f64(),
+        });
+        let mut stdin = node.stdin.take().ok_or_else(|| fail("node", &"no stdin"))?;
+        stdin
+            .write_all(format!("{input}\n").as_bytes())
+            .await
+            .map_err(|e| fail("writing to node", &e))?;
+        let stderr = node
+            .stderr
+            .take()
+            .ok_or_else(|| fail("node", &"no stderr"))?;
+        drivers.push(Driver {
+            node,
+            stdin,
+            stderr: BufReader::new(stderr).lines(),
+        });
     }
-    let rest = tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
+    // Each driver says `opened` once each of its terminals showed its prompt (or failed to).
+    for driver in &mut drivers {
+        while let Ok(Some(line)) = driver.stderr.next_line().await {
             println!("  {line}");
+            if line.starts_with("opened") {
+                break;
+            }
         }
-    });
-    let output = node
-        .wait_with_output()
-        .await
-        .map_err(|e| fail("waiting for node", &e))?;
+    }
+    let open_usage = (Usage::of(&gateway_pid.to_string()), Usage::of("self"));
+    let mut answers = Vec::new();
+    for driver in &mut drivers {
+        // A driver that already ended has its answer (or its failure) on stdout.
+        let _ = driver.stdin.write_all(b"go\n").await;
+    }
+    for Driver {
+        node,
+        stdin,
+        mut stderr,
+    } in drivers
+    {
+        let rest = tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                if line != "typing" {
+                    println!("  {line}");
+                }
+            }
+        });
+        drop(stdin);
+        answers.push((node.wait_with_output(), rest));
+    }
+    let mut typed = Vec::new();
+    for (output, rest) in answers {
+        let output = output.await.map_err(|e| fail("waiting for node", &e))?;
+        let _ = rest.await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        typed.push(serde_json::from_str::<Typed>(last).map_err(|e| {
+            let start: String = last.chars().take(200).collect();
+            fail(&format!("the driver's answer (starting {start:?})"), &e)
+        })?);
+    }
     let end_usage = (Usage::of(&gateway_pid.to_string()), Usage::of("self"));
-    let _ = rest.await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let typed: Typed = serde_json::from_str(last)
-        .map_err(|e| fail(&format!("the driver's answer {last:?}"), &e))?;
-    Ok((typed, open_usage, end_usage))
+    Ok((Typed::merge(typed), open_usage, end_usage))
 }
 
 /// The gateway's usage and this process's, at one moment.

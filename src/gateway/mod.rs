@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method};
+use axum::serve::ListenerExt;
 use ipnet::IpNet;
 use socketioxide::SocketIo;
 use socketioxide::extract::SocketRef;
@@ -174,6 +175,13 @@ impl Gateway {
             }
             io.close().await;
         };
+        // Keystrokes and their echoes are small frames: sent at once, never held back
+        // (Nagle) for the browser's delayed acknowledgement of the one before.
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "TCP_NODELAY not set on a terminal connection");
+            }
+        });
         let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

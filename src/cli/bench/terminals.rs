@@ -35,11 +35,16 @@ pub(super) struct TerminalsArgs {
     /// packages installed: `npm ci` there).
     #[arg(long, default_value = "tests/terminal")]
     driver: std::path::PathBuf,
+    /// Node driver processes the terminals are spread over (a class's browsers are
+    /// separate machines: one event loop for all would queue each echo behind the others).
+    #[arg(long, default_value_t = 1)]
+    drivers: usize,
 }
 
 pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.terminals > 0, "--terminals must be positive");
     anyhow::ensure!(args.per_lab > 0, "--per-lab must be positive");
+    anyhow::ensure!(args.drivers > 0, "--drivers must be positive");
     anyhow::ensure!(
         args.driver.join("node_modules/socket.io-client").is_dir(),
         "{} has no node_modules/socket.io-client: run `npm ci` there first",
@@ -57,6 +62,7 @@ pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
         driver: std::fs::canonicalize(&args.driver)
             .with_context(|| format!("--driver {}", args.driver.display()))?,
         database_url: args.database.database_url.clone(),
+        drivers: args.drivers,
     };
     let r = terminals_bench::run(&db, &params)
         .await
@@ -64,8 +70,8 @@ pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} of {} terminals on {} labs open in {} s; {} keystrokes every {} ms: echo p50 {} ms, \
          p99 {} ms, max {} ms, {} unanswered; gateway {} cores ({} millicores per terminal), \
-         {} MB resident ({} kB per terminal); kubesim {} cores, driver {} cores (event loop late \
-         p50 {} ms, p99 {} ms); errors {:?}",
+         {} MB resident ({} kB per terminal); kubesim {} cores, {} drivers {} cores (event loop \
+         late p50 {} ms, p99 {} ms); errors {:?}",
         r.opened,
         r.terminals,
         r.labs,
@@ -81,6 +87,7 @@ pub(super) async fn run(args: TerminalsArgs) -> anyhow::Result<ExitCode> {
         r.gateway_rss_mb,
         r.gateway_kb_per_terminal,
         r.kubesim_cores,
+        r.drivers,
         r.driver_cores,
         r.driver_loop_delay_p50_ms,
         r.driver_loop_delay_p99_ms,
