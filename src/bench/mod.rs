@@ -1,5 +1,6 @@
 //! Benchmarks behind `antidoted bench`: each prints its figures and ends with one JSON line.
 
+pub mod class;
 pub mod compare;
 pub mod demo_memory;
 pub mod gc;

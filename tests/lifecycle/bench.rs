@@ -133,3 +133,54 @@ async fn bench_compare_runs_antidoted_on_fresh_databases_and_skips_absent_peers(
         .expect("databases");
     assert_eq!(left, 0);
 }
+
+#[sqlx::test]
+async fn bench_class_brings_every_learner_to_ready_through_api_and_worker_processes(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_antidoted"))
+        .args(["bench", "class", "--learners", "12", "--arrival-s", "1"])
+        .args(["--pod-start-latency-secs", "0.2", "--hold-secs", "0.2"])
+        .args(["--database-url", &url])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the benchmark runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench class failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    // Every learner READY, at stage 0 and again at stage 1 (router-configuration has two).
+    assert_eq!(report["learners"], 12, "{report}");
+    assert_eq!(report["ready"], 12, "{report}");
+    assert_eq!(report["stage_ready"], 12, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    // Pools sized for the class: one spare a learner at most.
+    let spares = report["spares"].as_u64().expect("spares");
+    assert!((1..=12).contains(&spares), "{report}");
+    // Each learner polled, changed stage and killed its lab through the API.
+    for route in [
+        "POST /exp/livesession",
+        "POST /exp/livelesson",
+        "GET /exp/livelesson/{id}",
+        "DELETE /exp/livelesson/{id}",
+    ] {
+        assert!(
+            report["routes"][route]["requests"].as_u64() >= Some(12),
+            "{route}: {report}"
+        );
+    }
+    // Read from the children's /proc entries: the API's and the worker's own.
+    for key in ["api_peak_rss_mb", "worker_peak_rss_mb"] {
+        assert!(report[key].as_f64() > Some(0.0), "{key}: {report}");
+    }
+    let killed: i64 =
+        sqlx::query_scalar("select count(*) from livelessons where not spare and not deleting")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(killed, 0, "every learner's lab is killed or being deleted");
+}

@@ -5,6 +5,7 @@
 //! (`bench queue-worker`) and `lessons_children` (`bench lessons-worker` and
 //! `bench lessons-agent`).
 
+mod class;
 mod compare;
 mod database;
 mod demo_memory;
@@ -21,6 +22,7 @@ mod workflow;
 
 use std::process::ExitCode;
 
+use class::ClassArgs;
 use compare::CompareArgs;
 use demo_memory::DemoMemoryArgs;
 use gc::GcArgs;
@@ -57,6 +59,11 @@ enum Bench {
     /// Warm pools: learners arriving at a steady rate on a kubesim whose pods take 30 s
     /// to start, without and with pools; time to READY of hits and misses.
     Pool(PoolArgs),
+    /// A class: N learners opening one lesson within seconds through the real HTTP API
+    /// (`antidoted api` and `antidoted worker` processes, each learner from its own
+    /// loopback address, polling every 500 ms), with or without pools, pods taking 30 s to
+    /// start; time to READY, API latency, errors, cost per learner.
+    Class(ClassArgs),
     /// antidoted beside the peer queues of `../shared/peers` (graphile_worker, apalis,
     /// underway, graphile-worker for Node), back to back on fresh databases; peers whose
     /// harness is absent are skipped.
@@ -91,6 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Bench::Soak(args) => soak::run(args).await,
         Bench::Gc(args) => gc::run(args).await,
         Bench::Pool(args) => pool::run(args).await,
+        Bench::Class(args) => class::run(args).await,
         Bench::Compare(args) => compare::run(args).await,
         Bench::DemoMemory(args) => demo_memory::run(args).await,
         Bench::Ui(args) => ui::run(args).await,
