@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use crate::backend::Settings;
 
 use super::lessons::Usage;
-use super::pool::{BenchError, reset, seed_cluster, spares_for};
+use super::pool::{BenchError, reset, spares_for, start_cluster};
 use super::{quantile, round2};
 
 /// Size and shape of a run.
@@ -98,6 +98,9 @@ pub struct Report {
     pub routes: BTreeMap<String, RouteFigures>,
     /// 429 answers, each waited out and retried.
     pub retried_429: u64,
+    /// Calls sent again after a first failure in transport (a keep-alive connection the
+    /// API closed as the request went out).
+    pub resent: u64,
     /// Failures other than 429, by route and status (or transport error).
     pub errors: BTreeMap<String, u64>,
     /// The API process's CPU per learner, from the first arrival to the last kill, s.
@@ -117,6 +120,7 @@ pub struct Report {
 struct Seen {
     latencies: BTreeMap<&'static str, Vec<f64>>,
     retried_429: u64,
+    resent: u64,
     errors: BTreeMap<String, u64>,
 }
 
@@ -134,19 +138,11 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         .ok_or_else(|| BenchError::Curriculum(format!("no lesson {}", params.lesson)))?;
     // A lesson of one stage has no stage to change to.
     let change_stage = lesson.stages.len() > 1;
-    let sim = kubesim::KubeSim::start(kubesim::Config {
-        pod_start_delay: params.pod_start_latency,
-        event_history: 20_000,
-        ..kubesim::Config::default()
-    })
-    .await
-    .map_err(|e| fail("kubesim", &e))?;
-    let kube = sim.client().map_err(|e| fail("kubesim client", &e))?;
     let settings = Settings {
         instance_id: "benchclass".into(),
         ..Settings::default()
     };
-    seed_cluster(&kube, &settings).await?;
+    let (sim, _) = start_cluster(params.pod_start_latency, &settings).await?;
     // Boot: the endpoints' pods start, then the configuration jobs' pods.
     let boot = params.pod_start_latency * 2 + Duration::from_secs(5);
     let rate = params.learners as f64 / params.arrival.as_secs_f64().max(0.001);
@@ -262,6 +258,7 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         api_p99_ms: round2(api_p99),
         routes,
         retried_429: seen.retried_429,
+        resent: seen.resent,
         errors: seen.errors,
         api_cpu_s_per_learner: per_learner(before.0, after.0),
         worker_cpu_s_per_learner: per_learner(before.1, after.1),
@@ -430,8 +427,10 @@ impl Learner {
         }
     }
 
-    /// One API call, its 429s waited out and retried; the answer's JSON, or `None` (and
-    /// the failure counted).
+    /// One API call, its 429s waited out and retried, and sent once more on a fresh
+    /// connection when the first failed in transport (as a browser does when the server
+    /// closed an idle keep-alive connection as the request went out); the answer's JSON,
+    /// or `None` (and the failure counted).
     async fn call(
         &self,
         route: &'static str,
@@ -439,6 +438,7 @@ impl Learner {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Option<serde_json::Value> {
+        let mut resent = false;
         loop {
             let mut request = self
                 .http
@@ -456,6 +456,7 @@ impl Learner {
                 Ok(response) if response.status().is_success() => Outcome::Answered,
                 Ok(response) => Outcome::Failed(response.status().as_u16().to_string()),
                 Err(err) if err.is_timeout() => Outcome::Failed("timeout".into()),
+                Err(_) if !resent => Outcome::Resend,
                 Err(_) => Outcome::Failed("transport".into()),
             };
             {
@@ -463,6 +464,7 @@ impl Learner {
                 seen.latencies.entry(route).or_default().push(ms);
                 match &outcome {
                     Outcome::Retry(_) => seen.retried_429 += 1,
+                    Outcome::Resend => seen.resent += 1,
                     Outcome::Failed(why) => {
                         *seen.errors.entry(format!("{route} {why}")).or_default() += 1;
                     }
@@ -471,6 +473,7 @@ impl Learner {
             }
             match (outcome, answer) {
                 (Outcome::Retry(wait), _) => tokio::time::sleep(wait).await,
+                (Outcome::Resend, _) => resent = true,
                 (Outcome::Answered, Ok(response)) => {
                     return Some(response.json().await.unwrap_or(serde_json::Value::Null));
                 }
@@ -486,6 +489,8 @@ enum Outcome {
     Answered,
     /// 429: retry after this.
     Retry(Duration),
+    /// A first failure in transport: send again.
+    Resend,
     /// Anything else: the status, or why there was none.
     Failed(String),
 }

@@ -167,22 +167,12 @@ pub async fn run(
     params: &Params,
 ) -> Result<Report, BenchError> {
     let lessons = lessons(&reset(pool, &params.curriculum).await?);
-    let sim = kubesim::KubeSim::start(kubesim::Config {
-        pod_start_delay: params.pod_start_latency,
-        event_history: 20_000,
-        ..kubesim::Config::default()
-    })
-    .await
-    .map_err(|e| BenchError::Kubesim(e.to_string()))?;
-    let kube = sim
-        .client()
-        .map_err(|e| BenchError::Kubesim(e.to_string()))?;
     let settings = Settings {
         instance_id: "benchpool".into(),
         pod_ready_timeout: params.pod_start_latency + Duration::from_secs(120),
         ..Settings::default()
     };
-    seed_cluster(&kube, &settings).await?;
+    let (sim, kube) = start_cluster(params.pod_start_latency, &settings).await?;
     // Boot: the endpoints' pods start, then the configuration jobs' pods (each pod start
     // takes the latency), then reachability and the rest (a few seconds in kubesim).
     let boot = params.pod_start_latency * 2 + Duration::from_secs(5);
@@ -396,6 +386,26 @@ async fn learner(
     }
     request::kill(pool, client, &id).await?;
     Ok(Outcome { hit, ready_s })
+}
+
+/// kubesim in this process, its pods starting `pod_start_delay` after they are scheduled,
+/// and a client of it, the cluster seeded for `settings` ([`seed_cluster`]).
+pub(super) async fn start_cluster(
+    pod_start_delay: Duration,
+    settings: &Settings,
+) -> Result<(kubesim::KubeSim, kube::Client), BenchError> {
+    let sim = kubesim::KubeSim::start(kubesim::Config {
+        pod_start_delay,
+        event_history: 20_000,
+        ..kubesim::Config::default()
+    })
+    .await
+    .map_err(|e| BenchError::Kubesim(format!("kubesim: {e}")))?;
+    let kube = sim
+        .client()
+        .map_err(|e| BenchError::Kubesim(format!("kubesim client: {e}")))?;
+    seed_cluster(&kube, settings).await?;
+    Ok((sim, kube))
 }
 
 /// The secrets namespace and TLS secret every livelesson copies.

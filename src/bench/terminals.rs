@@ -29,7 +29,7 @@ use crate::store;
 use crate::workflow::request;
 
 use super::lessons::Usage;
-use super::pool::{BenchError, reset, seed_cluster};
+use super::pool::{BenchError, reset, start_cluster};
 
 /// Size and shape of a run.
 #[derive(Debug, Clone)]
@@ -193,18 +193,12 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
         .find(|l| l.slug == params.lesson)
         .ok_or_else(|| BenchError::Curriculum(format!("no lesson {}", params.lesson)))?;
 
-    let sim = kubesim::KubeSim::start(kubesim::Config {
-        event_history: 20_000,
-        ..kubesim::Config::default()
-    })
-    .await
-    .map_err(|e| fail("kubesim", &e))?;
-    let kube = sim.client().map_err(|e| fail("kubesim client", &e))?;
     let settings = Settings {
         instance_id: "benchterm".into(),
         ..Settings::default()
     };
-    seed_cluster(&kube, &settings).await?;
+    let pod_start_delay = kubesim::Config::default().pod_start_delay;
+    let (sim, kube) = start_cluster(pod_start_delay, &settings).await?;
     for image in &curriculum.images {
         sim.knobs().logins().set_image(
             &format!("{}/{}:*", settings.image_org, image.slug),

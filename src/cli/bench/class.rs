@@ -60,7 +60,7 @@ pub(super) async fn run(args: ClassArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{} learners arriving within {} s, {} spares: {} READY, time to READY p50 {} s, p99 {} \
          s; after the stage change {} READY, p50 {} s, p99 {} s; API p50 {} ms, p99 {} ms; {} \
-         429s retried; errors {:?}; API {} CPU s and worker {} CPU s per learner, peak RSS API \
+         429s retried, {} calls resent after a closed connection; errors {:?}; API {} CPU s and worker {} CPU s per learner, peak RSS API \
          {} MB, worker {} MB; {} s from the first arrival to the last kill",
         r.learners,
         r.arrival_s,
@@ -74,6 +74,7 @@ pub(super) async fn run(args: ClassArgs) -> anyhow::Result<ExitCode> {
         r.api_p50_ms,
         r.api_p99_ms,
         r.retried_429,
+        r.resent,
         r.errors,
         r.api_cpu_s_per_learner,
         r.worker_cpu_s_per_learner,
