@@ -30,7 +30,7 @@ use sqlx::PgPool;
 use crate::backend::Settings;
 
 use super::lessons::Usage;
-use super::pool::{BenchError, reset, spares_for, start_cluster};
+use super::pool::{BenchError, find_lesson, free_port, reset, spares_for, start_cluster};
 use super::{quantile, round2};
 
 /// Size and shape of a run.
@@ -131,13 +131,8 @@ struct Seen {
 pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
     let curriculum = reset(pool, &params.curriculum).await?;
-    let lesson = curriculum
-        .lessons
-        .iter()
-        .find(|l| l.slug == params.lesson)
-        .ok_or_else(|| BenchError::Curriculum(format!("no lesson {}", params.lesson)))?;
     // A lesson of one stage has no stage to change to.
-    let change_stage = lesson.stages.len() > 1;
+    let change_stage = find_lesson(&curriculum, &params.lesson)?.stages.len() > 1;
     let settings = Settings {
         instance_id: "benchclass".into(),
         ..Settings::default()
@@ -154,27 +149,19 @@ pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let dir = tempfile::tempdir().map_err(|e| fail("a working directory", &e))?;
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     std::fs::write(&kubeconfig, sim.kubeconfig_yaml()).map_err(|e| fail("the kubeconfig", &e))?;
-    // The API's port, and the worker's (its probes and metrics).
-    let mut children = Vec::new();
-    for role in ["api", "worker"] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| fail("finding a free port", &e))?;
+    // Each process listens on a port of its own: the API's, the worker's probes and metrics.
+    let start = |role: &str| -> Result<(Child, u16), BenchError> {
+        let port = free_port()?;
         let config = dir.path().join(format!("{role}.yaml"));
         std::fs::write(
             &config,
             config_yaml(params, port, spares, &kubeconfig, boot),
         )
         .map_err(|e| fail("a configuration file", &e))?;
-        children.push((Child::start(params, role, &config)?, port));
-    }
-    let (mut worker, _) = children
-        .pop()
-        .ok_or_else(|| fail("the worker", &"not started"))?;
-    let (mut api, port) = children
-        .pop()
-        .ok_or_else(|| fail("the API", &"not started"))?;
+        Ok((Child::start(params, role, &config)?, port))
+    };
+    let (mut api, port) = start("api")?;
+    let (mut worker, _) = start("worker")?;
     let base = format!("http://127.0.0.1:{port}");
     api.wait_ready(&base).await?;
 

@@ -388,6 +388,26 @@ async fn learner(
     Ok(Outcome { hit, ready_s })
 }
 
+/// Lesson `slug` of `curriculum`, or [`BenchError::Curriculum`] naming it.
+pub(super) fn find_lesson<'a>(
+    curriculum: &'a curriculum::Curriculum,
+    slug: &str,
+) -> Result<&'a curriculum::Lesson, BenchError> {
+    curriculum
+        .lessons
+        .iter()
+        .find(|l| l.slug == slug)
+        .ok_or_else(|| BenchError::Curriculum(format!("no lesson {slug}")))
+}
+
+/// A loopback port free now, for a child process of the benchmark to listen on.
+pub(super) fn free_port() -> Result<u16, BenchError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| BenchError::Kubesim(format!("finding a free port: {e}")))
+}
+
 /// kubesim in this process, its pods starting `pod_start_delay` after they are scheduled,
 /// and a client of it, the cluster seeded for `settings` ([`seed_cluster`]).
 pub(super) async fn start_cluster(

@@ -29,7 +29,7 @@ use crate::store;
 use crate::workflow::request;
 
 use super::lessons::Usage;
-use super::pool::{BenchError, reset, start_cluster};
+use super::pool::{BenchError, find_lesson, free_port, reset, start_cluster};
 
 /// Size and shape of a run.
 #[derive(Debug, Clone)]
@@ -187,11 +187,7 @@ pub struct Report {
 pub async fn run(pool: &PgPool, params: &Params) -> Result<Report, BenchError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
     let curriculum = reset(pool, &params.curriculum).await?;
-    let lesson = curriculum
-        .lessons
-        .iter()
-        .find(|l| l.slug == params.lesson)
-        .ok_or_else(|| BenchError::Curriculum(format!("no lesson {}", params.lesson)))?;
+    let lesson = find_lesson(&curriculum, &params.lesson)?;
 
     let settings = Settings {
         instance_id: "benchterm".into(),
@@ -452,12 +448,6 @@ impl Gateway {
     async fn start(params: &Params) -> Result<Self, BenchError> {
         let fail =
             |what: &str, e: &dyn std::fmt::Display| BenchError::Kubesim(format!("{what}: {e}"));
-        let free_port = || -> Result<u16, BenchError> {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map(|a| a.port())
-                .map_err(|e| fail("finding a free port", &e))
-        };
         let (http_port, gateway_port) = (free_port()?, free_port()?);
         let terminals = params.terminals;
         let config = format!(

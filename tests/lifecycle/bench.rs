@@ -5,18 +5,12 @@ use sqlx::PgPool;
 
 use super::helpers::database_url;
 
-#[sqlx::test]
-async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs(pool: PgPool) {
-    let url = database_url(&pool).await;
+/// Runs `antidoted bench <args>` to its end; fails with its output unless it succeeds.
+/// Its report: the JSON of its last line.
+async fn bench(args: &[&str]) -> serde_json::Value {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_antidoted"))
-        .args([
-            "bench",
-            "lessons",
-            "--livelessons",
-            "5",
-            "--database-url",
-            &url,
-        ])
+        .arg("bench")
+        .args(args)
         .kill_on_drop(true)
         .output()
         .await
@@ -24,11 +18,17 @@ async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "bench lessons failed: {}\n{stdout}",
+        "bench {} failed: {}\n{stdout}",
+        args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON")
+}
+
+#[sqlx::test]
+async fn bench_lessons_provisions_through_a_worker_process_and_reports_its_costs(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let report = bench(&["lessons", "--livelessons", "5", "--database-url", &url]).await;
     assert_eq!(report["livelessons"], 5);
     let figure = |key: &str| report[key].as_f64().unwrap_or(-1.0);
     let objects = figure("objects_per_livelesson");
@@ -137,22 +137,20 @@ async fn bench_compare_runs_antidoted_on_fresh_databases_and_skips_absent_peers(
 #[sqlx::test]
 async fn bench_class_brings_every_learner_to_ready_through_api_and_worker_processes(pool: PgPool) {
     let url = database_url(&pool).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_antidoted"))
-        .args(["bench", "class", "--learners", "12", "--arrival-s", "1"])
-        .args(["--pod-start-latency-secs", "0.2", "--hold-secs", "0.2"])
-        .args(["--database-url", &url])
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the benchmark runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bench class failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("JSON");
+    let report = bench(&[
+        "class",
+        "--learners",
+        "12",
+        "--arrival-s",
+        "1",
+        "--pod-start-latency-secs",
+        "0.2",
+        "--hold-secs",
+        "0.2",
+        "--database-url",
+        &url,
+    ])
+    .await;
     // Every learner READY, at stage 0 and again at stage 1 (router-configuration has two).
     assert_eq!(report["learners"], 12, "{report}");
     assert_eq!(report["ready"], 12, "{report}");
