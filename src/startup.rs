@@ -64,6 +64,7 @@ impl AppState {
     /// The API's state for `config` over `pool`, enqueueing through `client`.
     pub fn new(pool: PgPool, client: Client, config: &Config) -> Self {
         let pool_for_progress = pool.clone();
+        let livelessons = crate::api::livelesson_cache::LivelessonCache::new(pool.clone());
         Self {
             pool,
             client,
@@ -82,6 +83,7 @@ impl AppState {
             writable_wait: config.database.writable_wait(),
             lifetime: Arc::new(config.lifetime_policy()),
             progress: crate::api::progress::Streams::new(pool_for_progress, &config.progress),
+            livelessons,
         }
     }
 }
@@ -104,8 +106,7 @@ pub async fn api_pool(config: &Config) -> Result<PgPool, StartupError> {
     })
 }
 
-/// The worker's pool: one connection per running job plus its services, under the
-/// worker's limits.
+/// The worker's pool ([`worker_connections`]), under the worker's limits.
 ///
 /// # Errors
 /// [`StartupError::Database`].
@@ -123,10 +124,19 @@ pub async fn worker_pool(config: &Config) -> Result<PgPool, StartupError> {
     })
 }
 
-/// Connections a worker pool needs: one per running job plus its services.
+/// Running jobs that may each hold a connection at once, at most: a job holds one only
+/// for a statement or a short transaction, never while it waits on Kubernetes, so more
+/// would only queue inside a server with a few cores, and a pool of one per job (a class
+/// provisioning 200 labs opened 204) takes every slot of a default server
+/// (`max_connections` 100), leaving the API none: its reads then failed for 3 s each.
+pub const WORKER_POOL_JOBS: u32 = 32;
+
+/// Connections of a worker's pool: one per running job up to [`WORKER_POOL_JOBS`], plus
+/// its services (claims, leases, notifications).
 fn worker_connections(config: &Config) -> u32 {
     u32::try_from(config.worker.concurrency)
         .unwrap_or(u32::MAX)
+        .min(WORKER_POOL_JOBS)
         .saturating_add(4)
 }
 

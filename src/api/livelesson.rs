@@ -70,6 +70,8 @@ pub async fn request_livelesson(
         body.lesson_stage,
     )
     .await?;
+    // A stage change: this process reads it at once (others at their next poll).
+    state.livelessons.forget(&requested.livelesson().id);
     Ok(AppJson(LiveLessonId {
         id: requested.livelesson().id.to_string(),
     }))
@@ -92,11 +94,16 @@ pub async fn show(
     if !is_id(id.as_str()) {
         return Err(RequestError::UnknownLivelesson(id).into());
     }
+    if let Some(kept) = state.livelessons.get(&id) {
+        return Ok(AppJson(kept));
+    }
     let mut conn = state
         .pool
         .acquire()
         .await
         .map_err(|err| ApiError::from_failure("acquiring a connection", &err))?;
+    // Read before the livelesson: a change between the two reads is newer than this.
+    let changed_at = livelesson::changed_at(&mut *conn, &id).await?;
     let ll = livelesson::get(&mut conn, &id)
         .await?
         .filter(|ll| !ll.spare)
@@ -113,10 +120,14 @@ pub async fn show(
         }
         .into());
     }
-    Ok(AppJson(LiveLesson {
+    let answer = LiveLesson {
         place_in_line,
         ..LiveLesson::new(ll, &state.settings.instance_id)
-    }))
+    };
+    if let (None, Some(changed_at)) = (answer.place_in_line, changed_at) {
+        state.livelessons.keep(&answer, changed_at);
+    }
+    Ok(AppJson(answer))
 }
 
 /// Keeps a livelesson alive (ours: the original had no heartbeat).
@@ -151,5 +162,6 @@ pub async fn kill(
         return Err(RequestError::UnknownLivelesson(id).into());
     }
     request::kill(&state.pool, &state.client, &id).await?;
+    state.livelessons.forget(&id);
     Ok(StatusCode::ACCEPTED)
 }

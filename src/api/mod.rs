@@ -14,7 +14,8 @@
 //! - [`rate_limit`]: token buckets on `/exp` writes, per client address and per process.
 //! - [`wire`]: the `/exp` compatibility surface's JSON shapes and error body, exactly as
 //!   antidote-core's gateway served them.
-//! - [`livesession`], [`livelesson`]: what learners request; [`lifetime`]: a lab's
+//! - [`livesession`], [`livelesson`]: what learners request, with [`livelesson_cache`]
+//!   keeping the answers of livelesson reads while current; [`lifetime`]: a lab's
 //!   schedule, extension and termination (ours); [`progress`]: a lab's live progress as a
 //!   server-sent event stream (ours), fed by [`progress_hub`], the process's one poller.
 //! - [`curriculum`]: read-only lessons, prerequisites, collections, images (never with
@@ -38,6 +39,7 @@ pub mod error;
 pub mod jobs;
 pub mod lifetime;
 pub mod livelesson;
+pub mod livelesson_cache;
 pub mod livesession;
 pub mod ops;
 pub mod pools;
@@ -113,6 +115,8 @@ pub struct AppState {
     /// Live progress streams: their settings, the process's shared poller and the open
     /// streams per client address.
     pub progress: Arc<progress::Streams>,
+    /// The answers of `GET /exp/livelesson/{id}` kept while current.
+    pub livelessons: Arc<livelesson_cache::LivelessonCache>,
 }
 
 impl std::fmt::Debug for AppState {

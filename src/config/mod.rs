@@ -34,8 +34,8 @@
 //! rateLimit:                 # see `RateLimitSettings`: /exp writes (POST, DELETE)
 //!   perAddressPerMinute: 60
 //!   perAddressBurst: 20
-//!   globalPerSecond: 100
-//!   globalBurst: 200
+//!   globalPerSecond: 500
+//!   globalBurst: 1000
 //! logFormat: text            # or json
 //! api:                       # api::ApiSettings
 //!   corsOrigins: []          # or "*" (echo any origin), or [https://labs.example.org]
@@ -500,7 +500,7 @@ mod tests {
         assert_eq!(config.http.max_connections, 1024);
         assert_eq!(config.http.max_connections_per_address, 32);
         assert_eq!(config.rate_limit.per_address_per_minute, 60);
-        assert_eq!(config.rate_limit.global_per_second, 100);
+        assert_eq!(config.rate_limit.global_per_second, 500);
         assert_eq!(config.ipv6_prefix_length, 64);
         assert_eq!(config.forwarded_header, ForwardedHeader::XForwardedFor);
         // 0 still means unlimited for those who want it.

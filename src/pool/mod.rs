@@ -58,13 +58,16 @@ pub type Result<T, E = PoolError> = std::result::Result<T, E>;
 /// A refill pass caused by `trigger` (a take, a waiting request, a deletion that frees
 /// capacity). Each trigger has its own unique key: a pass already running may have
 /// counted before the trigger's change committed, so deduplicating against it could leave
-/// the change to the next periodic pass. Extra passes are cheap and serialised by the
-/// capacity lock.
-///
+/// the change to the next periodic pass. Triggered passes share one serial key, so they
+/// run one after another: a class taking a thousand spares at once queues a thousand
+/// cheap passes, where running them together held a thousand worker slots and database
+/// connections waiting on the capacity lock that serialises them anyway.
 pub fn refill_job(trigger: &str) -> NewJob {
     NewJob {
         traceparent: crate::telemetry::current_traceparent(),
-        ..NewJob::new(REFILL, serde_json::json!({})).with_unique_key(format!("{REFILL}:{trigger}"))
+        ..NewJob::new(REFILL, serde_json::json!({}))
+            .with_unique_key(format!("{REFILL}:{trigger}"))
+            .with_serial_key(REFILL)
     }
 }
 

@@ -303,6 +303,59 @@ pub async fn get(conn: &mut PgConnection, id: &LivelessonId) -> Result<Option<Li
     assemble(row, endpoints).map(Some)
 }
 
+/// When livelesson `id`, or one of its endpoints, last changed (`None` when it is gone):
+/// a trigger sets it on every write (migration 0015).
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn changed_at(
+    executor: impl PgExecutor<'_>,
+    id: &LivelessonId,
+) -> Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar!(
+        "select changed_at from livelessons where id = $1",
+        id.as_str()
+    )
+    .fetch_optional(executor)
+    .await
+    .map_err(db("reading when a livelesson changed"))
+}
+
+/// What [`changed_since`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// The livelessons that changed, with when (as [`changed_at`] tells).
+    pub changed: Vec<(LivelessonId, DateTime<Utc>)>,
+    /// The database's time as it read them.
+    pub now: DateTime<Utc>,
+}
+
+/// The livelessons that changed after `since`.
+///
+/// # Errors
+/// [`super::StoreError::Database`].
+pub async fn changed_since(executor: impl PgExecutor<'_>, since: DateTime<Utc>) -> Result<Changes> {
+    let row = sqlx::query!(
+        r#"select now() as "now!", coalesce(array_agg(id), '{}') as "ids!",
+                  coalesce(array_agg(changed_at), '{}') as "times!"
+           from livelessons where changed_at > $1"#,
+        since
+    )
+    .fetch_one(executor)
+    .await
+    .map_err(db("reading which livelessons changed"))?;
+    let changed = row
+        .ids
+        .into_iter()
+        .map(LivelessonId::from)
+        .zip(row.times)
+        .collect();
+    Ok(Changes {
+        changed,
+        now: row.now,
+    })
+}
+
 /// The W3C traceparent of the request that created livelesson `id` (`None` when unknown
 /// or the livelesson is gone).
 ///

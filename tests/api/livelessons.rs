@@ -306,3 +306,77 @@ async fn heartbeats_and_requests_of_one_lesson_in_flight_together_never_deadlock
     );
     assert_eq!(app.counts().await, (1, 1));
 }
+
+/// A livelesson read is answered from the API's memory while the livelesson is unchanged;
+/// a change another process writes is read within a poll of the changes, and this
+/// process's own stage change at once.
+#[sqlx::test]
+async fn livelesson_reads_are_kept_until_the_livelesson_changes(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let session = app.session().await;
+    let id = app
+        .request_lesson(&session, "router-configuration", 0)
+        .await
+        .body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/exp/livelesson/{id}");
+    let status = |ll: &crate::helpers::Reply| ll.body["Status"].as_str().unwrap_or("").to_owned();
+    // Writes that do not mark the change: only a kept answer can still say READY after one.
+    sqlx::query("alter table livelessons disable trigger livelesson_changed")
+        .execute(&app.pool)
+        .await
+        .expect("disable the trigger");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        // A marked change to READY (the trigger is off: the test marks it), read back.
+        sqlx::query(
+            "update livelessons set status = 'READY', changed_at = clock_timestamp() where id = $1",
+        )
+        .bind(&id)
+        .execute(&app.pool)
+        .await
+        .expect("a marked change");
+        while status(&app.get(&path).await) != "READY" {
+            assert!(std::time::Instant::now() < deadline, "READY was never read");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        app.set_status(&id, "CONFIGURATION").await;
+        if status(&app.get(&path).await) == "READY" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no read was ever kept"
+        );
+    }
+    // A marked change (as every write makes it) is read within a poll or two.
+    sqlx::query("alter table livelessons enable trigger livelesson_changed")
+        .execute(&app.pool)
+        .await
+        .expect("enable the trigger");
+    app.set_status(&id, "CONFIGURATION").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(&app.get(&path).await) != "CONFIGURATION" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was never read"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.set_status(&id, "READY").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(&app.get(&path).await) != "READY" {
+        assert!(std::time::Instant::now() < deadline, "READY was never read");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // This process's own stage change is read at once.
+    let changed = app
+        .request_lesson(&session, "router-configuration", 1)
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    let ll = app.get(&path).await;
+    assert_eq!(status(&ll), "CONFIGURATION");
+    assert_eq!(ll.body["CurrentStage"], 1);
+}
