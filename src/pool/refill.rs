@@ -175,7 +175,8 @@ pub async fn run_once(client: &Client, settings: &Settings) -> Result<Counts> {
                 )
                 .await?
                 .ok_or_else(|| PoolError::Transaction(sqlx::Error::RowNotFound))?;
-                new_jobs.push(job::<Create>(&id, 0, cause.as_deref())?);
+                new_jobs
+                    .push(job::<Create>(&id, 0, cause.as_deref())?.with_priority(SPARE_PRIORITY));
             }
             sql::count_created(&mut *tx, &slug, n).await?;
             crate::telemetry::metrics()
@@ -195,6 +196,11 @@ pub async fn run_once(client: &Client, settings: &Settings) -> Result<Counts> {
     }
     Ok(counts)
 }
+
+/// The claim priority of a spare's CREATE: after every learner's job (the default, 1). A
+/// class taking a thousand spares enqueues a thousand refills as it changes stage: its
+/// stage changes must not wait behind labs nobody has asked for yet.
+pub const SPARE_PRIORITY: i16 = 10;
 
 fn job<K: crate::queue::JobKind<Args = Args>>(
     id: &LivelessonId,
