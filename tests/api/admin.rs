@@ -35,13 +35,7 @@ async fn without_a_configured_token_the_admin_api_is_disabled(pool: PgPool) {
 async fn admins_list_show_cancel_and_retry_jobs(pool: PgPool) {
     let app = spawn_app(pool).await;
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "linux-first-steps", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "linux-first-steps").await;
     app.request_lesson(&session, "router-configuration", 0)
         .await;
     let token = Some(ADMIN_TOKEN);

@@ -198,6 +198,12 @@ impl TestApp {
         .await
     }
 
+    /// Requests `lesson` at stage 0 in `session`: the livelesson's id.
+    pub async fn livelesson(&self, session: &str, lesson: &str) -> String {
+        let reply = self.request_lesson(session, lesson, 0).await;
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
     /// Rows of `livelessons` and CREATE jobs.
     pub async fn counts(&self) -> (i64, i64) {
         let livelessons: i64 = sqlx::query_scalar("select count(*) from livelessons")

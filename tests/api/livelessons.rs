@@ -100,13 +100,7 @@ async fn a_stage_out_of_range_is_refused(pool: PgPool) {
 async fn a_stage_change_while_busy_is_a_conflict_and_when_ready_enqueues_modify(pool: PgPool) {
     let app = spawn_app(pool).await;
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "router-configuration", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "router-configuration").await;
     let busy = app
         .request_lesson(&session, "router-configuration", 1)
         .await;
@@ -134,13 +128,7 @@ async fn a_stage_change_while_busy_is_a_conflict_and_when_ready_enqueues_modify(
 async fn a_failed_livelesson_is_an_error_for_the_learner_and_refuses_requests(pool: PgPool) {
     let app = spawn_app(pool).await;
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "linux-first-steps", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "linux-first-steps").await;
     store::livelesson::set_error(
         &app.pool,
         &LivelessonId::from(id.as_str()),
@@ -196,13 +184,7 @@ async fn the_per_session_livelesson_limit_applies(pool: PgPool) {
 async fn heartbeat_and_kill(pool: PgPool) {
     let app = spawn_app(pool).await;
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "linux-first-steps", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "linux-first-steps").await;
     let beat = app
         .post_empty(&format!("/exp/livelesson/{id}/heartbeat"))
         .await;
@@ -267,13 +249,7 @@ async fn fifty_concurrent_identical_requests_create_one_livelesson_and_one_job(p
 async fn heartbeats_and_requests_of_one_lesson_in_flight_together_never_deadlock(pool: PgPool) {
     let app = Arc::new(spawn_app(pool).await);
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "router-configuration", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "router-configuration").await;
     let mut tasks = Vec::new();
     for n in 0_u32..10 {
         let app = app.clone();
@@ -314,13 +290,7 @@ async fn heartbeats_and_requests_of_one_lesson_in_flight_together_never_deadlock
 async fn livelesson_reads_are_kept_until_the_livelesson_changes(pool: PgPool) {
     let app = spawn_app(pool).await;
     let session = app.session().await;
-    let id = app
-        .request_lesson(&session, "router-configuration", 0)
-        .await
-        .body["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = app.livelesson(&session, "router-configuration").await;
     let path = format!("/exp/livelesson/{id}");
     let status = |ll: &crate::helpers::Reply| ll.body["Status"].as_str().unwrap_or("").to_owned();
     // Writes that do not mark the change: only a kept answer can still say READY after one.
