@@ -70,6 +70,13 @@ struct Kept {
     fresh_at: Option<Instant>,
 }
 
+impl Kept {
+    /// Whether the last successful poll started less than [`FRESH`] ago.
+    fn fresh(&self) -> bool {
+        self.fresh_at.is_some_and(|at| at.elapsed() < FRESH)
+    }
+}
+
 #[derive(Debug)]
 struct Answer {
     livelesson: LiveLesson,
@@ -93,7 +100,7 @@ impl LivelessonCache {
     /// The kept answer of `id`, when there is one and the polls are fresh.
     pub fn get(&self, id: &LivelessonId) -> Option<LiveLesson> {
         let state = self.state();
-        if state.fresh_at.is_none_or(|at| at.elapsed() >= FRESH) {
+        if !state.fresh() {
             return None;
         }
         state
@@ -112,7 +119,7 @@ impl LivelessonCache {
             tokio::spawn(self.clone().poll());
             return;
         }
-        if state.fresh_at.is_some_and(|at| at.elapsed() < FRESH) {
+        if state.fresh() {
             state.answers.insert(
                 LivelessonId::from(livelesson.id.as_str()),
                 Answer {
